@@ -1,0 +1,397 @@
+//! Adam and AdamW, as `torch.optim.Adam` / `torch.optim.AdamW`.
+//!
+//! # Algorithm
+//! Step `t` (1-based) for a parameter `w` with gradient `g`, moments `m`, `v` (zero at first):
+//! 1. Adam (coupled L2): `g ← g + wd·w`; AdamW (decoupled): `w ← w(1 − lr·wd)`;
+//! 2. `m ← m + (1 − β1)(g − m)`, `v ← β2·v + (1 − β2)·g²`;
+//! 3. `w ← w − (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + eps)`.
+//!
+//! Defaults equal PyTorch's: lr 1e-3, betas (0.9, 0.999), eps 1e-8; weight decay 0 for Adam
+//! and 0.01 for AdamW.
+//!
+//! The moments can be stored as `f32`, [`half::f16`](struct@half::f16) or [`half::bf16`] ([`MomentStorage`]):
+//! arithmetic is always `f32`, the 16-bit formats halve the state's memory at the cost of
+//! rounding the stored moments (relative 2⁻¹¹ for f16, 2⁻⁸ for bf16; f16 also flushes
+//! `v` below ~6e-8 towards zero, so prefer bf16 for tiny gradients).
+//!
+//! # References
+//! - D. P. Kingma, J. Ba, "Adam: A Method for Stochastic Optimization" (2015).
+//! - I. Loshchilov, F. Hutter, "Decoupled Weight Decay Regularization" (2019).
+//! - PyTorch `torch/optim/adam.py` (`_single_tensor_adam`).
+
+use crate::{Matrix, MuonError, math, validate};
+use half::{bf16, f16};
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for half::f16 {}
+    impl Sealed for half::bf16 {}
+}
+
+/// A number format the Adam moments can be stored in: `f32`, [`f16`](struct@f16) or [`bf16`].
+pub trait MomentStorage: sealed::Sealed + bytemuck::Pod + Copy + Default {
+    /// Zero in this format.
+    const ZERO: Self;
+    /// Widens to `f32`.
+    fn load(self) -> f32;
+    /// Rounds an `f32` to this format (round to nearest even).
+    fn store(value: f32) -> Self;
+}
+
+impl MomentStorage for f32 {
+    const ZERO: Self = 0.0;
+    #[inline]
+    fn load(self) -> f32 {
+        self
+    }
+    #[inline]
+    fn store(value: f32) -> Self {
+        value
+    }
+}
+
+impl MomentStorage for f16 {
+    const ZERO: Self = f16::ZERO;
+    #[inline]
+    fn load(self) -> f32 {
+        self.to_f32()
+    }
+    #[inline]
+    fn store(value: f32) -> Self {
+        f16::from_f32(value)
+    }
+}
+
+impl MomentStorage for bf16 {
+    const ZERO: Self = bf16::ZERO;
+    #[inline]
+    fn load(self) -> f32 {
+        self.to_f32()
+    }
+    #[inline]
+    fn store(value: f32) -> Self {
+        bf16::from_f32(value)
+    }
+}
+
+/// Adam/AdamW hyper-parameters. [`AdamConfig::adam`] and [`AdamConfig::adamw`] give
+/// PyTorch's defaults; [`AdamConfig::build`] validates them once.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamConfig {
+    /// Learning rate (`≥ 0`). Default 1e-3.
+    pub lr: f32,
+    /// First-moment decay `β1` in `[0, 1)`. Default 0.9.
+    pub beta1: f32,
+    /// Second-moment decay `β2` in `[0, 1)`. Default 0.999.
+    pub beta2: f32,
+    /// Added to the denominator (`≥ 0`). Default 1e-8.
+    pub eps: f32,
+    /// Weight decay (`≥ 0`): coupled L2 for Adam, decoupled for AdamW.
+    pub weight_decay: f32,
+    /// `true` for AdamW (decoupled weight decay), `false` for Adam (L2 added to the gradient).
+    pub decoupled_weight_decay: bool,
+}
+
+impl AdamConfig {
+    /// `torch.optim.Adam`'s defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no weight decay.
+    #[must_use]
+    pub fn adam() -> Self {
+        Self {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled_weight_decay: false,
+        }
+    }
+
+    /// `torch.optim.AdamW`'s defaults: as Adam with decoupled weight decay 0.01.
+    #[must_use]
+    pub fn adamw() -> Self {
+        Self {
+            weight_decay: 0.01,
+            decoupled_weight_decay: true,
+            ..Self::adam()
+        }
+    }
+
+    /// Sets the learning rate.
+    #[must_use]
+    pub fn with_lr(mut self, lr: f32) -> Self {
+        self.lr = lr;
+        self
+    }
+
+    /// Sets `(β1, β2)`.
+    #[must_use]
+    pub fn with_betas(mut self, beta1: f32, beta2: f32) -> Self {
+        self.beta1 = beta1;
+        self.beta2 = beta2;
+        self
+    }
+
+    /// Sets eps.
+    #[must_use]
+    pub fn with_eps(mut self, eps: f32) -> Self {
+        self.eps = eps;
+        self
+    }
+
+    /// Sets the weight decay (its kind stays as chosen by `adam()`/`adamw()`).
+    #[must_use]
+    pub fn with_weight_decay(mut self, weight_decay: f32) -> Self {
+        self.weight_decay = weight_decay;
+        self
+    }
+
+    /// Checks every hyper-parameter.
+    ///
+    /// # Errors
+    /// [`MuonError::InvalidHyperParameter`] naming the first bad one.
+    pub fn validate(&self) -> Result<(), MuonError> {
+        validate::non_negative("lr", self.lr)?;
+        validate::unit_interval("beta1", self.beta1)?;
+        validate::unit_interval("beta2", self.beta2)?;
+        validate::non_negative("eps", self.eps)?;
+        validate::non_negative("weight_decay", self.weight_decay)
+    }
+
+    /// Validates and returns the optimizer.
+    ///
+    /// # Errors
+    /// See [`AdamConfig::validate`].
+    pub fn build(self) -> Result<Adam, MuonError> {
+        self.validate()?;
+        Ok(Adam { config: self })
+    }
+}
+
+/// Mutable views of one parameter's Adam state, for [`Adam::step`].
+#[derive(Debug)]
+pub struct AdamSlots<'a, S: MomentStorage = f32> {
+    /// Steps taken so far (0 before the first).
+    pub step: &'a mut u32,
+    /// First moment `m`, one per parameter element.
+    pub m: &'a mut [S],
+    /// Second moment `v`, one per parameter element.
+    pub v: &'a mut [S],
+}
+
+/// The scalars of one Adam step, shared by the CPU kernel and GPU uniforms.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamStepScalars {
+    /// `lr / (1 − β1ᵗ)`.
+    pub step_size: f32,
+    /// `√(1 − β2ᵗ)`.
+    pub bias_correction2_sqrt: f32,
+    /// `1 − lr·wd` for AdamW, 1 for Adam.
+    pub decay: f32,
+    /// `wd` for Adam (added to the gradient), 0 for AdamW.
+    pub l2: f32,
+}
+
+/// A validated Adam/AdamW optimizer. Immutable; per-parameter state is passed to each step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Adam {
+    config: AdamConfig,
+}
+
+impl Adam {
+    /// The hyper-parameters.
+    #[must_use]
+    pub fn config(&self) -> &AdamConfig {
+        &self.config
+    }
+
+    /// The per-step scalars for step `t` (1-based), bias corrections computed in `f64`.
+    #[must_use]
+    pub fn scalars(&self, t: u32) -> AdamStepScalars {
+        let c = &self.config;
+        let bc1 = 1.0 - math::powi(f64::from(c.beta1), t);
+        let bc2 = 1.0 - math::powi(f64::from(c.beta2), t);
+        let (decay, l2) = if c.decoupled_weight_decay {
+            (1.0 - c.lr * c.weight_decay, 0.0)
+        } else {
+            (1.0, c.weight_decay)
+        };
+        AdamStepScalars {
+            step_size: (f64::from(c.lr) / bc1) as f32,
+            bias_correction2_sqrt: math::sqrt(bc2) as f32,
+            decay,
+            l2,
+        }
+    }
+
+    /// One step on a flat parameter of any length.
+    ///
+    /// # Errors
+    /// [`MuonError::LengthMismatch`] if `grad`, `m` or `v` differ in length from `param`;
+    /// [`MuonError::NonFiniteGradient`]. On any error nothing is changed (the step count
+    /// included).
+    pub fn step<S: MomentStorage>(
+        &self,
+        param: &mut [f32],
+        grad: &[f32],
+        slots: AdamSlots<'_, S>,
+    ) -> Result<(), MuonError> {
+        let n = param.len();
+        validate::length("grad", n, grad.len())?;
+        validate::length("m", n, slots.m.len())?;
+        validate::length("v", n, slots.v.len())?;
+        validate::finite_gradient(grad)?;
+        let t = slots.step.saturating_add(1);
+        *slots.step = t;
+        let s = self.scalars(t);
+        let (b1, b2, eps) = (self.config.beta1, self.config.beta2, self.config.eps);
+        for (((w, &g), m), v) in param
+            .iter_mut()
+            .zip(grad)
+            .zip(slots.m.iter_mut())
+            .zip(slots.v.iter_mut())
+        {
+            let g = g + s.l2 * *w;
+            let mut mf = m.load();
+            mf += (1.0 - b1) * (g - mf);
+            let vf = b2 * v.load() + (1.0 - b2) * g * g;
+            *m = S::store(mf);
+            *v = S::store(vf);
+            let denom = math::sqrtf(vf) / s.bias_correction2_sqrt + eps;
+            *w = *w * s.decay - s.step_size * (mf / denom);
+        }
+        Ok(())
+    }
+
+    /// One step on a fixed-size matrix, state held in `state` (no heap).
+    ///
+    /// # Errors
+    /// [`MuonError::NonFiniteGradient`]; then nothing is changed.
+    pub fn step_fixed<const R: usize, const C: usize, S: MomentStorage>(
+        &self,
+        param: &mut Matrix<R, C>,
+        grad: &Matrix<R, C>,
+        state: &mut AdamState<R, C, S>,
+    ) -> Result<(), MuonError> {
+        self.step(
+            param.as_mut_slice(),
+            grad.as_slice(),
+            AdamSlots {
+                step: &mut state.step,
+                m: state.m.as_flattened_mut(),
+                v: state.v.as_flattened_mut(),
+            },
+        )
+    }
+}
+
+/// Adam state for an `R × C` matrix with moments stored as `S`.
+///
+/// `#[repr(C)]` and [`bytemuck::Pod`] (the moments come first and fill a whole number of
+/// 4-byte words, `step` is last): save and restore it bytewise.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+pub struct AdamState<const R: usize, const C: usize, S: MomentStorage = f32> {
+    /// First moment `m`.
+    pub m: [[S; C]; R],
+    /// Second moment `v`.
+    pub v: [[S; C]; R],
+    /// Steps taken so far.
+    pub step: u32,
+}
+
+// SAFETY: `repr(C)`; `S` is one of f32, f16, bf16 (sealed trait), all `Pod` with alignment
+// ≤ 4. `m` and `v` together hold 2·R·C elements of 2 or 4 bytes, i.e. a multiple of 4 bytes,
+// so `step: u32` follows at an aligned offset with no padding, and the total size is a
+// multiple of the struct's alignment (4): no padding anywhere, every bit pattern valid.
+#[allow(unsafe_code)]
+unsafe impl<const R: usize, const C: usize, S: MomentStorage> bytemuck::Zeroable
+    for AdamState<R, C, S>
+{
+}
+// SAFETY: see above.
+#[allow(unsafe_code)]
+unsafe impl<const R: usize, const C: usize, S: MomentStorage> bytemuck::Pod for AdamState<R, C, S> {}
+
+impl<const R: usize, const C: usize, S: MomentStorage> Default for AdamState<R, C, S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const R: usize, const C: usize, S: MomentStorage> AdamState<R, C, S> {
+    /// Zero moments, zero steps.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            m: [[S::ZERO; C]; R],
+            v: [[S::ZERO; C]; R],
+            step: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adam_state_has_no_padding() {
+        assert_eq!(core::mem::size_of::<AdamState<3, 3, f16>>(), 2 * 9 * 2 + 4);
+        assert_eq!(core::mem::size_of::<AdamState<3, 1, bf16>>(), 2 * 3 * 2 + 4);
+        assert_eq!(core::mem::size_of::<AdamState<2, 5, f32>>(), 2 * 10 * 4 + 4);
+    }
+
+    #[test]
+    fn invalid_hyper_parameters_are_rejected() {
+        assert!(AdamConfig::adam().with_betas(1.0, 0.999).build().is_err());
+        assert!(AdamConfig::adam().with_betas(0.9, -0.1).build().is_err());
+        assert!(AdamConfig::adam().with_lr(-1e-3).build().is_err());
+        assert!(AdamConfig::adamw().with_eps(f32::INFINITY).build().is_err());
+        assert!(AdamConfig::adamw().with_weight_decay(-1.0).build().is_err());
+    }
+
+    #[test]
+    fn first_step_moves_each_weight_by_about_lr() {
+        // With bias correction, step 1 moves by lr · g/|g| (up to eps).
+        let adam = AdamConfig::adam().with_lr(0.1).build().unwrap();
+        let mut w = [1.0f32, -2.0, 3.0];
+        let g = [0.5f32, -4.0, 1e-3];
+        let (mut m, mut v, mut t) = ([0.0f32; 3], [0.0f32; 3], 0);
+        adam.step(
+            &mut w,
+            &g,
+            AdamSlots {
+                step: &mut t,
+                m: &mut m,
+                v: &mut v,
+            },
+        )
+        .unwrap();
+        assert_eq!(t, 1);
+        assert!((w[0] - 0.9).abs() < 1e-5);
+        assert!((w[1] + 1.9).abs() < 1e-5);
+        assert!((w[2] - 2.9).abs() < 1e-4);
+    }
+
+    #[test]
+    fn length_mismatch_changes_nothing() {
+        let adam = AdamConfig::adamw().build().unwrap();
+        let mut w = [1.0f32; 3];
+        let (mut m, mut v, mut t) = ([0.0f32; 2], [0.0f32; 3], 0);
+        let err = adam.step(
+            &mut w,
+            &[1.0; 3],
+            AdamSlots {
+                step: &mut t,
+                m: &mut m,
+                v: &mut v,
+            },
+        );
+        assert!(matches!(
+            err,
+            Err(MuonError::LengthMismatch { what: "m", .. })
+        ));
+        assert_eq!((t, w), (0, [1.0; 3]));
+    }
+}

@@ -1,0 +1,87 @@
+//! The crate's one error type.
+
+use core::fmt;
+
+/// Everything that can go wrong in a `muon-core` call.
+///
+/// On any error the parameter and the optimizer state are left exactly as they were.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum MuonError {
+    /// A hyper-parameter is outside its valid range (checked once, when a config is built).
+    InvalidHyperParameter {
+        /// The hyper-parameter's name, as in PyTorch (`lr`, `betas`, `ns_steps`, …).
+        name: &'static str,
+        /// What the valid range is.
+        reason: &'static str,
+    },
+    /// A slice does not have the length its shape requires.
+    LengthMismatch {
+        /// Which argument (`param`, `grad`, `momentum`, …).
+        what: &'static str,
+        /// The required number of elements.
+        expected: usize,
+        /// The number of elements given.
+        found: usize,
+    },
+    /// Two matrices that must have the same shape do not.
+    ShapeMismatch {
+        /// Which argument.
+        what: &'static str,
+        /// The required `(rows, cols)`.
+        expected: (usize, usize),
+        /// The given `(rows, cols)`.
+        found: (usize, usize),
+    },
+    /// The caller-provided scratch buffer is too small.
+    ScratchTooSmall {
+        /// The number of `f32` elements needed.
+        needed: usize,
+        /// The number given.
+        found: usize,
+    },
+    /// The gradient holds a NaN or an infinity; nothing was changed.
+    NonFiniteGradient {
+        /// Flat (row-major) index of the first non-finite element.
+        index: usize,
+    },
+    /// A matrix has zero rows or zero columns.
+    EmptyMatrix,
+    /// `rows × cols` overflows `usize`.
+    SizeOverflow,
+}
+
+impl fmt::Display for MuonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidHyperParameter { name, reason } => {
+                write!(f, "invalid hyper-parameter `{name}`: {reason}")
+            }
+            Self::LengthMismatch {
+                what,
+                expected,
+                found,
+            } => write!(f, "`{what}` has {found} elements, expected {expected}"),
+            Self::ShapeMismatch {
+                what,
+                expected,
+                found,
+            } => write!(
+                f,
+                "`{what}` is {}×{}, expected {}×{}",
+                found.0, found.1, expected.0, expected.1
+            ),
+            Self::ScratchTooSmall { needed, found } => {
+                write!(f, "scratch holds {found} f32 values, needs {needed}")
+            }
+            Self::NonFiniteGradient { index } => write!(
+                f,
+                "gradient element {index} is NaN or infinite; parameter and state left unchanged"
+            ),
+            Self::EmptyMatrix => f.write_str("matrix has zero rows or zero columns"),
+            Self::SizeOverflow => f.write_str("rows × cols overflows usize"),
+        }
+    }
+}
+
+impl core::error::Error for MuonError {}

@@ -1,0 +1,44 @@
+//! # muon-core
+//!
+//! `no_std`, allocation-free optimizer kernels: Newton–Schulz orthogonalisation, the Muon
+//! update, Adam/AdamW and SGD. The behaviour, defaults and validation follow PyTorch's
+//! `torch.optim.Muon`, `torch.optim.Adam`, `torch.optim.AdamW` and `torch.optim.SGD`.
+//!
+//! Every kernel comes in two faces over one implementation:
+//!
+//! * fixed-size, const-generic [`Matrix<R, C>`](Matrix) values with the scratch space each
+//!   operation needs held in the state types ([`muon::MuonState`], [`adam::AdamState`]), so a
+//!   microcontroller needs no heap;
+//! * slice views ([`MatRef`], [`MatMut`]) for matrices of any size, with caller-provided
+//!   scratch (a `Vec` in `std` code).
+//!
+//! All matrices are `f32` and row-major. On any error the parameter and the optimizer state
+//! are left untouched.
+//!
+//! ```
+//! use muon_core::{Matrix, muon::{MuonConfig, MuonState}};
+//!
+//! let muon = MuonConfig::new().with_lr(0.02).build()?;
+//! let mut weight = Matrix::<4, 8>::ZERO;
+//! let mut state = MuonState::<4, 8>::new();
+//! let grad = Matrix::<4, 8>::from_fn(|r, c| (r as f32 - c as f32) * 0.1);
+//! muon.step_fixed(&mut weight, &grad, &mut state)?;
+//! assert!(weight.as_slice().iter().any(|w| *w != 0.0));
+//! # Ok::<(), muon_core::MuonError>(())
+//! ```
+#![no_std]
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+
+pub mod adam;
+mod error;
+pub mod linalg;
+mod math;
+mod matrix;
+pub mod muon;
+pub mod newton_schulz;
+pub mod sgd;
+mod validate;
+
+pub use error::MuonError;
+pub use matrix::{MatMut, MatRef, Matrix};

@@ -1,0 +1,182 @@
+//! Dense `f32` kernels on row-major slices: products, Gram matrices and the Frobenius norm.
+//!
+//! These are the building blocks of Newton–Schulz and the reference the GPU kernels are
+//! tested against. Accumulation is in `f32` with eight independent partial sums per dot
+//! product (vectorisable, deterministic); norms accumulate in `f64`.
+
+use crate::{MatMut, MatRef, MuonError};
+
+/// Dot product of two equal-length slices, eight partial sums.
+#[inline]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f32; 8];
+    let ca = a.chunks_exact(8);
+    let cb = b.chunks_exact(8);
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut tail = 0.0f32;
+    for (x, y) in ra.iter().zip(rb) {
+        tail += x * y;
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// `y += alpha · x` over equal-length slices.
+#[inline]
+pub(crate) fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+    for (yi, xi) in y.iter_mut().zip(x) {
+        *yi += alpha * xi;
+    }
+}
+
+/// Raw `out (m×n) = A (m×k) · B (k×n)`; lengths are the caller's contract.
+pub(crate) fn matmul_raw(a: &[f32], b: &[f32], out: &mut [f32], m: usize, k: usize, n: usize) {
+    for i in 0..m {
+        let out_row = &mut out[i * n..(i + 1) * n];
+        out_row.fill(0.0);
+        let a_row = &a[i * k..(i + 1) * k];
+        for (p, &aip) in a_row.iter().enumerate() {
+            if aip != 0.0 {
+                axpy(aip, &b[p * n..(p + 1) * n], out_row);
+            }
+        }
+    }
+}
+
+/// Raw symmetric `out (m×m) = X (m×n) · Xᵀ`: the upper triangle by row dot products, mirrored.
+pub(crate) fn gram_raw(x: &[f32], out: &mut [f32], m: usize, n: usize) {
+    for i in 0..m {
+        let xi = &x[i * n..(i + 1) * n];
+        for j in i..m {
+            let v = dot(xi, &x[j * n..(j + 1) * n]);
+            out[i * m + j] = v;
+            out[j * m + i] = v;
+        }
+    }
+}
+
+/// Frobenius norm `‖x‖_F = √Σ x²`, accumulated in `f64` so large matrices lose no precision.
+#[must_use]
+pub fn frobenius_norm(x: &[f32]) -> f32 {
+    let mut acc = 0.0f64;
+    for &v in x {
+        acc += f64::from(v) * f64::from(v);
+    }
+    crate::math::sqrt(acc) as f32
+}
+
+/// `out = A · B` for `A: m×k`, `B: k×n`, `out: m×n`.
+///
+/// # Errors
+/// [`MuonError::ShapeMismatch`] if the inner dimensions or the output shape disagree.
+pub fn matmul(a: MatRef<'_>, b: MatRef<'_>, mut out: MatMut<'_>) -> Result<(), MuonError> {
+    if a.cols() != b.rows() {
+        return Err(MuonError::ShapeMismatch {
+            what: "b",
+            expected: (a.cols(), b.cols()),
+            found: b.shape(),
+        });
+    }
+    if out.shape() != (a.rows(), b.cols()) {
+        return Err(MuonError::ShapeMismatch {
+            what: "out",
+            expected: (a.rows(), b.cols()),
+            found: out.shape(),
+        });
+    }
+    matmul_raw(
+        a.as_slice(),
+        b.as_slice(),
+        out.as_mut_slice(),
+        a.rows(),
+        a.cols(),
+        b.cols(),
+    );
+    Ok(())
+}
+
+/// `out = X · Xᵀ` (the Gram matrix of the rows), `X: m×n`, `out: m×m`, symmetric.
+///
+/// # Errors
+/// [`MuonError::ShapeMismatch`] if `out` is not `m×m`.
+pub fn gram(x: MatRef<'_>, mut out: MatMut<'_>) -> Result<(), MuonError> {
+    if out.shape() != (x.rows(), x.rows()) {
+        return Err(MuonError::ShapeMismatch {
+            what: "out",
+            expected: (x.rows(), x.rows()),
+            found: out.shape(),
+        });
+    }
+    gram_raw(x.as_slice(), out.as_mut_slice(), x.rows(), x.cols());
+    Ok(())
+}
+
+/// Raw transpose: `out (n×m) = xᵀ` for `x: m×n`.
+pub(crate) fn transpose_raw(x: &[f32], out: &mut [f32], m: usize, n: usize) {
+    for i in 0..m {
+        for j in 0..n {
+            out[j * m + i] = x[i * n + j];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matmul_matches_hand_computation() {
+        let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]; // 2×3
+        let b = [7.0, 8.0, 9.0, 10.0, 11.0, 12.0]; // 3×2
+        let mut out = [0.0; 4];
+        matmul(
+            MatRef::new(2, 3, &a).unwrap(),
+            MatRef::new(3, 2, &b).unwrap(),
+            MatMut::new(2, 2, &mut out).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(out, [58.0, 64.0, 139.0, 154.0]);
+    }
+
+    #[test]
+    fn matmul_rejects_bad_inner_dimension() {
+        let a = [0.0; 6];
+        let mut out = [0.0; 4];
+        let err = matmul(
+            MatRef::new(2, 3, &a).unwrap(),
+            MatRef::new(2, 3, &a).unwrap(),
+            MatMut::new(2, 2, &mut out).unwrap(),
+        );
+        assert!(matches!(err, Err(MuonError::ShapeMismatch { .. })));
+    }
+
+    #[test]
+    fn gram_is_x_times_x_transpose() {
+        let x: [f32; 6] = [1.0, 2.0, 3.0, -1.0, 0.5, 2.0];
+        let mut g = [0.0; 4];
+        gram(
+            MatRef::new(2, 3, &x).unwrap(),
+            MatMut::new(2, 2, &mut g).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(g, [14.0, 6.0, 6.0, 5.25]);
+    }
+
+    #[test]
+    fn dot_handles_remainders() {
+        let a: [f32; 11] = core::array::from_fn(|i| i as f32);
+        let b = [1.0f32; 11];
+        assert_eq!(dot(&a, &b), 55.0);
+    }
+
+    #[test]
+    fn frobenius_of_3_4_is_5() {
+        assert_eq!(frobenius_norm(&[3.0, 4.0]), 5.0);
+    }
+}

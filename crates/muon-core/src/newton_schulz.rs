@@ -1,0 +1,335 @@
+//! Newton–Schulz orthogonalisation: `X ↦ ≈ U Vᵀ` for `X = U Σ Vᵀ`.
+//!
+//! # Algorithm
+//! For an `r × c` input with `m = min(r, c)`, `n = max(r, c)`:
+//! 1. work on `X` (`m × n`): the input, transposed when `r > c` (fewer FLOPs: the Gram
+//!    matrix is `m × m`);
+//! 2. normalise: `X ← X / max(s‖X‖_F, eps)` ([`NsNormalization::ClampMax`], PyTorch) or
+//!    `X ← X / (s‖X‖_F + eps)` ([`NsNormalization::AddEps`], Keller Jordan's original and
+//!    Polar Express), with `s` = [`NsConfig::norm_scale`];
+//! 3. `steps` times, with that step's coefficients `(a, b, c)`:
+//!    `A = X Xᵀ`, `B = bA + cA²`, `X ← aX + B X`, which maps every singular value `σ` to
+//!    `aσ + bσ³ + cσ⁵`;
+//! 4. transpose back when `r > c`.
+//!
+//! The zero matrix (or any with `‖X‖_F = 0`) returns the zero matrix, never NaN.
+//!
+//! With the quintic `(3.4445, −4.7750, 2.0315)` and 5 steps the output singular values land
+//! in about `[0.5, 1.2]` by design (fast, not exact). The Polar Express schedule drives them
+//! to about `[0.84, 1.12]` in 5 steps and `[0.994, 1.001]` in 6 or more.
+//!
+//! # References
+//! - PyTorch `torch/optim/_muon.py` (`_zeropower_via_newtonschulz`).
+//! - K. Jordan et al., "Muon: An optimizer for hidden layers in neural networks" (2024).
+//! - N. Amsel, D. Persson, C. Musco, R. M. Gower, "The Polar Express: Optimal Matrix Sign
+//!   Methods and Their Application to the Muon Algorithm" (2025), Algorithm 1.
+
+use crate::linalg::{frobenius_norm, gram_raw, matmul_raw, transpose_raw};
+use crate::{MatMut, MatRef, MuonError, validate};
+
+/// Keller Jordan's quintic coefficients, PyTorch's default: `(3.4445, −4.7750, 2.0315)`.
+pub const QUINTIC: (f32, f32, f32) = (3.4445, -4.7750, 2.0315);
+
+/// The Polar Express degree-5 schedule (Amsel et al. 2025, Algorithm 1), in `f64` as
+/// published, before the safety factor.
+const POLAR_EXPRESS_RAW: [(f64, f64, f64); 8] = [
+    (8.28721201814563, -23.595886519098837, 17.300387312530933),
+    (4.107059111542203, -2.9478499167379106, 0.5448431082926601),
+    (3.9486908534822946, -2.908902115962949, 0.5518191394370137),
+    (3.3184196573706015, -2.488488024314874, 0.51004894012372),
+    (2.300652019954817, -1.6689039845747493, 0.4188073119525673),
+    (1.891301407787398, -1.2679958271945868, 0.37680408948524835),
+    (1.8750014808534479, -1.2500016453999487, 0.3750001645474248),
+    (1.875, -1.25, 0.375),
+];
+
+/// Safety factor of Algorithm 1: every polynomial but the last is evaluated at `x / 1.01`
+/// (so `a/1.01`, `b/1.01³`, `c/1.01⁵`), and the input norm is multiplied by 1.01.
+const POLAR_EXPRESS_SAFETY: f64 = 1.01;
+
+const fn polar_express_table() -> [(f32, f32, f32); 8] {
+    let mut out = [(0.0f32, 0.0f32, 0.0f32); 8];
+    let s = POLAR_EXPRESS_SAFETY;
+    let mut i = 0;
+    while i < 8 {
+        let (a, b, c) = POLAR_EXPRESS_RAW[i];
+        out[i] = if i < 7 {
+            (
+                (a / s) as f32,
+                (b / (s * s * s)) as f32,
+                (c / (s * s * s * s * s)) as f32,
+            )
+        } else {
+            (a as f32, b as f32, c as f32)
+        };
+        i += 1;
+    }
+    out
+}
+
+/// The Polar Express per-step coefficients with Algorithm 1's safety factor applied; a run
+/// longer than the table repeats its last entry `(1.875, −1.25, 0.375)`.
+pub const POLAR_EXPRESS: [(f32, f32, f32); 8] = polar_express_table();
+
+/// Which polynomial each Newton–Schulz step applies.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum NsCoefficients {
+    /// The same `(a, b, c)` at every step.
+    Fixed(f32, f32, f32),
+    /// Step `i` uses entry `min(i, len − 1)`: a per-step schedule such as [`POLAR_EXPRESS`].
+    Schedule(&'static [(f32, f32, f32)]),
+}
+
+/// How the input is scaled before the iteration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NsNormalization {
+    /// `X / max(s‖X‖_F, eps)`, as `torch.optim.Muon`.
+    ClampMax,
+    /// `X / (s‖X‖_F + eps)`, as Keller Jordan's original and Polar Express.
+    AddEps,
+}
+
+/// Newton–Schulz settings. Build with [`NsConfig::default`] (PyTorch's),
+/// [`NsConfig::keller_jordan`] or [`NsConfig::polar_express`], adjust the public fields if
+/// needed, and check with [`NsConfig::validate`] (done by `MuonConfig::build`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NsConfig {
+    /// The polynomial(s).
+    pub coefficients: NsCoefficients,
+    /// Number of iterations (`≥ 1`). PyTorch's default: 5.
+    pub steps: u32,
+    /// Guard against division by zero in the normalisation (`≥ 0`). PyTorch's default: 1e-7.
+    pub eps: f32,
+    /// How `eps` enters the normalisation.
+    pub normalization: NsNormalization,
+    /// Multiplier `s` on the Frobenius norm (`> 0`): 1 normally, 1.01 for Polar Express.
+    pub norm_scale: f32,
+}
+
+impl Default for NsConfig {
+    /// `torch.optim.Muon`'s: quintic, 5 steps, eps 1e-7, `X / max(‖X‖_F, eps)`.
+    fn default() -> Self {
+        Self {
+            coefficients: NsCoefficients::Fixed(QUINTIC.0, QUINTIC.1, QUINTIC.2),
+            steps: 5,
+            eps: 1e-7,
+            normalization: NsNormalization::ClampMax,
+            norm_scale: 1.0,
+        }
+    }
+}
+
+impl NsConfig {
+    /// Keller Jordan's original: quintic, 5 steps, `X / (‖X‖_F + 1e-7)`.
+    #[must_use]
+    pub fn keller_jordan() -> Self {
+        Self {
+            normalization: NsNormalization::AddEps,
+            ..Self::default()
+        }
+    }
+
+    /// Polar Express (Amsel et al. 2025, Algorithm 1) with `steps` iterations:
+    /// `X / (1.01‖X‖_F + 1e-7)`, then the [`POLAR_EXPRESS`] schedule.
+    ///
+    /// # Errors
+    /// [`MuonError::InvalidHyperParameter`] if `steps == 0`.
+    pub fn polar_express(steps: u32) -> Result<Self, MuonError> {
+        let cfg = Self {
+            coefficients: NsCoefficients::Schedule(&POLAR_EXPRESS),
+            steps,
+            eps: 1e-7,
+            normalization: NsNormalization::AddEps,
+            norm_scale: POLAR_EXPRESS_SAFETY as f32,
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The same settings with `steps` iterations.
+    #[must_use]
+    pub fn with_steps(mut self, steps: u32) -> Self {
+        self.steps = steps;
+        self
+    }
+
+    /// The coefficients `(a, b, c)` of iteration `step` (0-based).
+    #[must_use]
+    pub fn coefficients_at(&self, step: u32) -> (f32, f32, f32) {
+        match self.coefficients {
+            NsCoefficients::Fixed(a, b, c) => (a, b, c),
+            NsCoefficients::Schedule(table) => {
+                let i = (step as usize).min(table.len().saturating_sub(1));
+                table.get(i).copied().unwrap_or(QUINTIC)
+            }
+        }
+    }
+
+    /// The factor the input is multiplied by before the iteration, given its Frobenius norm.
+    /// Zero when the norm is zero (the output is then zero).
+    #[must_use]
+    pub fn input_scale(&self, frobenius: f32) -> f32 {
+        if frobenius == 0.0 {
+            return 0.0;
+        }
+        let scaled = self.norm_scale * frobenius;
+        let denom = match self.normalization {
+            NsNormalization::ClampMax => scaled.max(self.eps),
+            NsNormalization::AddEps => scaled + self.eps,
+        };
+        if denom > 0.0 { 1.0 / denom } else { 0.0 }
+    }
+
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// [`MuonError::InvalidHyperParameter`] naming the first bad field.
+    pub fn validate(&self) -> Result<(), MuonError> {
+        if self.steps == 0 {
+            return Err(MuonError::InvalidHyperParameter {
+                name: "ns_steps",
+                reason: "must be >= 1",
+            });
+        }
+        validate::non_negative("eps", self.eps)?;
+        validate::positive("norm_scale", self.norm_scale)?;
+        let finite = |(a, b, c): (f32, f32, f32)| a.is_finite() && b.is_finite() && c.is_finite();
+        let ok = match self.coefficients {
+            NsCoefficients::Fixed(a, b, c) => finite((a, b, c)),
+            NsCoefficients::Schedule(t) => !t.is_empty() && t.iter().all(|&abc| finite(abc)),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(MuonError::InvalidHyperParameter {
+                name: "ns_coefficients",
+                reason: "must be finite (and a schedule non-empty)",
+            })
+        }
+    }
+}
+
+/// Number of `f32` scratch elements [`newton_schulz`] needs for an `rows × cols` input:
+/// `2·rows·cols + 2·min(rows, cols)²` (the iterate, its successor, `A` and `B`).
+#[must_use]
+pub const fn ns_scratch_len(rows: usize, cols: usize) -> usize {
+    let m = if rows < cols { rows } else { cols };
+    2 * rows * cols + 2 * m * m
+}
+
+/// Orthogonalises `input` into `out` (same shape).
+///
+/// `scratch` needs at least [`ns_scratch_len`]`(rows, cols)` elements; its contents on entry
+/// do not matter.
+///
+/// # Errors
+/// [`MuonError::ShapeMismatch`] if `out`'s shape differs, [`MuonError::ScratchTooSmall`],
+/// or [`MuonError::InvalidHyperParameter`] if `cfg` does not validate.
+pub fn newton_schulz(
+    input: MatRef<'_>,
+    mut out: MatMut<'_>,
+    scratch: &mut [f32],
+    cfg: &NsConfig,
+) -> Result<(), MuonError> {
+    if out.shape() != input.shape() {
+        return Err(MuonError::ShapeMismatch {
+            what: "out",
+            expected: input.shape(),
+            found: out.shape(),
+        });
+    }
+    cfg.validate()?;
+    validate::scratch(ns_scratch_len(input.rows(), input.cols()), scratch.len())?;
+    out.as_mut_slice().copy_from_slice(input.as_slice());
+    newton_schulz_in_place(out, scratch, cfg);
+    Ok(())
+}
+
+/// Orthogonalises `buf` in place. Shapes, scratch length and `cfg` are already checked.
+pub(crate) fn newton_schulz_in_place(mut buf: MatMut<'_>, scratch: &mut [f32], cfg: &NsConfig) {
+    let (rows, cols) = buf.shape();
+    let tall = rows > cols;
+    let (m, n) = if tall { (cols, rows) } else { (rows, cols) };
+    let (x, rest) = scratch.split_at_mut(m * n);
+    let (next, rest) = rest.split_at_mut(m * n);
+    let (a_mat, rest) = rest.split_at_mut(m * m);
+    let b_mat = &mut rest[..m * m];
+
+    let scale = cfg.input_scale(frobenius_norm(buf.as_slice()));
+    let data = buf.as_mut_slice();
+    if scale == 0.0 {
+        data.fill(0.0);
+        return;
+    }
+    if tall {
+        transpose_raw(data, x, rows, cols);
+    } else {
+        x.copy_from_slice(data);
+    }
+    x.iter_mut().for_each(|v| *v *= scale);
+
+    let mut x: &mut [f32] = x;
+    let mut next: &mut [f32] = next;
+    for step in 0..cfg.steps {
+        let (a, b, c) = cfg.coefficients_at(step);
+        // A = X Xᵀ (symmetric), then B = bA + cA² (A² = A Aᵀ since A is symmetric).
+        gram_raw(x, a_mat, m, n);
+        gram_raw(a_mat, b_mat, m, m);
+        for (bv, av) in b_mat.iter_mut().zip(a_mat.iter()) {
+            *bv = b * av + c * *bv;
+        }
+        // next = a X + B X
+        matmul_raw(b_mat, x, next, m, m, n);
+        for (nv, xv) in next.iter_mut().zip(x.iter()) {
+            *nv += a * xv;
+        }
+        core::mem::swap(&mut x, &mut next);
+    }
+    if tall {
+        transpose_raw(x, data, m, n);
+    } else {
+        data.copy_from_slice(x);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polar_express_table_applies_safety_factor_except_last() {
+        let (a0, b0, c0) = POLAR_EXPRESS[0];
+        assert!((a0 - (8.28721201814563 / 1.01) as f32).abs() < 1e-6);
+        assert!((b0 - (-23.595886519098837 / 1.030301) as f32).abs() < 1e-5);
+        assert!((c0 - (17.300387312530933 / 1.0510100501) as f32).abs() < 1e-5);
+        assert_eq!(POLAR_EXPRESS[7], (1.875, -1.25, 0.375));
+    }
+
+    #[test]
+    fn schedule_repeats_last_entry() {
+        let cfg = NsConfig::polar_express(10).unwrap();
+        assert_eq!(cfg.coefficients_at(9), (1.875, -1.25, 0.375));
+        assert_eq!(cfg.coefficients_at(0), POLAR_EXPRESS[0]);
+    }
+
+    #[test]
+    fn zero_steps_is_rejected() {
+        assert!(NsConfig::polar_express(0).is_err());
+        assert!(NsConfig::default().with_steps(0).validate().is_err());
+    }
+
+    #[test]
+    fn zero_matrix_gives_zero() {
+        let input = [0.0f32; 6];
+        let mut out = [1.0f32; 6];
+        let mut scratch = [f32::NAN; ns_scratch_len(2, 3)];
+        newton_schulz(
+            MatRef::new(2, 3, &input).unwrap(),
+            MatMut::new(2, 3, &mut out).unwrap(),
+            &mut scratch,
+            &NsConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(out, [0.0; 6]);
+    }
+}

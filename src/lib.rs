@@ -1,0 +1,6 @@
+//! `muon`: Muon and Adam optimizer kernels.
+//!
+//! Re-exports the `no_std` CPU core ([`core`]) and the WGSL GPU kernels ([`gpu`]).
+
+pub use muon_core as core;
+pub use muon_gpu as gpu;
