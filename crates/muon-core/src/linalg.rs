@@ -111,13 +111,19 @@ pub(crate) fn gram_raw(x: &[f32], out: &mut [f32], m: usize, n: usize) {
 }
 
 /// Frobenius norm `‖x‖_F = √Σ x²`, accumulated in `f64` so large matrices lose no precision.
+/// Saturates to `f32::INFINITY` if the norm exceeds `f32::MAX`.
 #[must_use]
 pub fn frobenius_norm(x: &[f32]) -> f32 {
+    frobenius_norm_f64(x) as f32
+}
+
+/// The Frobenius norm in `f64` (never overflows for finite `f32` input).
+pub(crate) fn frobenius_norm_f64(x: &[f32]) -> f64 {
     let mut acc = 0.0f64;
     for &v in x {
         acc += f64::from(v) * f64::from(v);
     }
-    crate::math::sqrt(acc) as f32
+    crate::math::sqrt(acc)
 }
 
 /// `out = A · B` for `A: m×k`, `B: k×n`, `out: m×n`.

@@ -24,7 +24,7 @@
 //! - N. Amsel, D. Persson, C. Musco, R. M. Gower, "The Polar Express: Optimal Matrix Sign
 //!   Methods and Their Application to the Muon Algorithm" (2025), Algorithm 1.
 
-use crate::linalg::{frobenius_norm, gram_raw, matmul_raw, transpose_raw};
+use crate::linalg::{frobenius_norm_f64, gram_raw, matmul_raw, transpose_raw};
 use crate::{MatMut, MatRef, MuonError, validate};
 
 /// Keller Jordan's quintic coefficients, PyTorch's default: `(3.4445, −4.7750, 2.0315)`.
@@ -169,15 +169,26 @@ impl NsConfig {
     /// Zero when the norm is zero (the output is then zero).
     #[must_use]
     pub fn input_scale(&self, frobenius: f32) -> f32 {
+        self.input_scale_f64(f64::from(frobenius))
+    }
+
+    /// [`NsConfig::input_scale`] from a norm kept in `f64`, so a matrix whose norm overflows
+    /// `f32` (entries near `f32::MAX`) is still scaled, not zeroed.
+    fn input_scale_f64(&self, frobenius: f64) -> f32 {
         if frobenius == 0.0 {
             return 0.0;
         }
-        let scaled = self.norm_scale * frobenius;
+        let scaled = f64::from(self.norm_scale) * frobenius;
+        let eps = f64::from(self.eps);
         let denom = match self.normalization {
-            NsNormalization::ClampMax => scaled.max(self.eps),
-            NsNormalization::AddEps => scaled + self.eps,
+            NsNormalization::ClampMax => scaled.max(eps),
+            NsNormalization::AddEps => scaled + eps,
         };
-        if denom > 0.0 { 1.0 / denom } else { 0.0 }
+        if denom > 0.0 {
+            (1.0 / denom) as f32
+        } else {
+            0.0
+        }
     }
 
     /// Checks every field.
@@ -255,7 +266,7 @@ pub(crate) fn newton_schulz_in_place(mut buf: MatMut<'_>, scratch: &mut [f32], c
     let (a_mat, rest) = rest.split_at_mut(m * m);
     let b_mat = &mut rest[..m * m];
 
-    let scale = cfg.input_scale(frobenius_norm(buf.as_slice()));
+    let scale = cfg.input_scale_f64(frobenius_norm_f64(buf.as_slice()));
     let data = buf.as_mut_slice();
     if scale == 0.0 {
         data.fill(0.0);
@@ -316,6 +327,29 @@ mod tests {
     fn zero_steps_is_rejected() {
         assert!(NsConfig::polar_express(0).is_err());
         assert!(NsConfig::default().with_steps(0).validate().is_err());
+    }
+
+    #[test]
+    fn huge_entries_are_scaled_not_zeroed() {
+        let input = [
+            f32::MAX / 2.0,
+            f32::MAX / 2.0,
+            -f32::MAX / 2.0,
+            f32::MAX / 2.0,
+        ];
+        let mut out = [0.0f32; 4];
+        let mut scratch = [0.0f32; ns_scratch_len(2, 2)];
+        newton_schulz(
+            MatRef::new(2, 2, &input).unwrap(),
+            MatMut::new(2, 2, &mut out).unwrap(),
+            &mut scratch,
+            &NsConfig::default(),
+        )
+        .unwrap();
+        assert!(
+            out.iter().all(|x| x.is_finite() && x.abs() > 0.3),
+            "{out:?}"
+        );
     }
 
     #[test]
