@@ -47,33 +47,40 @@ const MATMUL_COLS: usize = 256;
 /// Register- and cache-blocked "axpy" form: for a block of four rows of `A` and a chunk of
 /// columns, each row of `B` is read once and accumulated into four output rows, which
 /// vectorises without intrinsics and cuts traffic from `B` fourfold.
+///
+/// Written with exact-size chunk iterators instead of indexing, so the compiled kernel has no
+/// bounds-check panic paths (the `no_std` firmware path must be panic-free); slices shorter
+/// than the shapes say leave `out` untouched instead of panicking.
 pub(crate) fn matmul_raw(a: &[f32], b: &[f32], out: &mut [f32], m: usize, k: usize, n: usize) {
-    let out = &mut out[..m * n];
+    let (Some(a), Some(b), Some(out)) = (
+        a.get(..m.wrapping_mul(k)),
+        b.get(..k.wrapping_mul(n)),
+        out.get_mut(..m.wrapping_mul(n)),
+    ) else {
+        debug_assert!(false, "matmul_raw: a slice is shorter than its shape");
+        return;
+    };
     out.fill(0.0);
-    let full_blocks = m / MATMUL_ROWS;
-    let (blocked, tail) = out.split_at_mut(full_blocks * MATMUL_ROWS * n);
-    for (block, rows) in blocked.chunks_exact_mut(MATMUL_ROWS * n).enumerate() {
-        let i = block * MATMUL_ROWS;
-        let (r0, rest) = rows.split_at_mut(n);
-        let (r1, rest) = rest.split_at_mut(n);
-        let (r2, r3) = rest.split_at_mut(n);
-        let mut j0 = 0;
-        while j0 < n {
-            let j1 = (j0 + MATMUL_COLS).min(n);
-            let (o0, o1, o2, o3) = (
-                &mut r0[j0..j1],
-                &mut r1[j0..j1],
-                &mut r2[j0..j1],
-                &mut r3[j0..j1],
-            );
-            for p in 0..k {
-                let b_row = &b[p * n + j0..p * n + j1];
-                let (a0, a1, a2, a3) = (
-                    a[i * k + p],
-                    a[(i + 1) * k + p],
-                    a[(i + 2) * k + p],
-                    a[(i + 3) * k + p],
-                );
+    if k == 0 || n == 0 {
+        return;
+    }
+    let mut rows = a.chunks_exact(k).zip(out.chunks_exact_mut(n));
+    for _ in 0..m / MATMUL_ROWS {
+        let (Some((a0, r0)), Some((a1, r1)), Some((a2, r2)), Some((a3, r3))) =
+            (rows.next(), rows.next(), rows.next(), rows.next())
+        else {
+            break;
+        };
+        let out_chunks = r0
+            .chunks_mut(MATMUL_COLS)
+            .zip(r1.chunks_mut(MATMUL_COLS))
+            .zip(r2.chunks_mut(MATMUL_COLS))
+            .zip(r3.chunks_mut(MATMUL_COLS));
+        for (block, (((o0, o1), o2), o3)) in out_chunks.enumerate() {
+            let j0 = block * MATMUL_COLS;
+            let a_cols = a0.iter().zip(a1).zip(a2).zip(a3);
+            for ((((&a0p, &a1p), &a2p), &a3p), b_row) in a_cols.zip(b.chunks_exact(n)) {
+                let b_row = b_row.get(j0..).unwrap_or(&[]);
                 for ((((x0, x1), x2), x3), &bv) in o0
                     .iter_mut()
                     .zip(o1.iter_mut())
@@ -81,31 +88,43 @@ pub(crate) fn matmul_raw(a: &[f32], b: &[f32], out: &mut [f32], m: usize, k: usi
                     .zip(o3.iter_mut())
                     .zip(b_row)
                 {
-                    *x0 += a0 * bv;
-                    *x1 += a1 * bv;
-                    *x2 += a2 * bv;
-                    *x3 += a3 * bv;
+                    *x0 += a0p * bv;
+                    *x1 += a1p * bv;
+                    *x2 += a2p * bv;
+                    *x3 += a3p * bv;
                 }
             }
-            j0 = j1;
         }
     }
-    for (t, out_row) in tail.chunks_exact_mut(n).enumerate() {
-        let i = full_blocks * MATMUL_ROWS + t;
-        for (p, &aip) in a[i * k..(i + 1) * k].iter().enumerate() {
-            axpy(aip, &b[p * n..(p + 1) * n], out_row);
+    for (a_row, out_row) in rows {
+        for (&aip, b_row) in a_row.iter().zip(b.chunks_exact(n)) {
+            axpy(aip, b_row, out_row);
         }
     }
 }
 
 /// Raw symmetric `out (m×m) = X (m×n) · Xᵀ`: the upper triangle by row dot products, mirrored.
+///
+/// Panic-free like [`matmul_raw`]: short slices leave `out` untouched.
 pub(crate) fn gram_raw(x: &[f32], out: &mut [f32], m: usize, n: usize) {
-    for i in 0..m {
-        let xi = &x[i * n..(i + 1) * n];
-        for j in i..m {
-            let v = dot(xi, &x[j * n..(j + 1) * n]);
-            out[i * m + j] = v;
-            out[j * m + i] = v;
+    let (Some(x), Some(out)) = (x.get(..m.wrapping_mul(n)), out.get_mut(..m.wrapping_mul(m)))
+    else {
+        debug_assert!(false, "gram_raw: a slice is shorter than its shape");
+        return;
+    };
+    if n == 0 {
+        out.fill(0.0);
+        return;
+    }
+    for (i, xi) in x.chunks_exact(n).enumerate() {
+        for (j, xj) in x.chunks_exact(n).enumerate().skip(i) {
+            let v = dot(xi, xj);
+            if let Some(o) = out.get_mut(i * m + j) {
+                *o = v;
+            }
+            if let Some(o) = out.get_mut(j * m + i) {
+                *o = v;
+            }
         }
     }
 }

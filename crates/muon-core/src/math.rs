@@ -19,5 +19,15 @@ pub(crate) fn sqrt(x: f64) -> f64 {
 /// `x` raised to the integer power `n` (`n ≥ 0`), in f64 for bias corrections.
 #[inline]
 pub(crate) fn powi(x: f64, n: u32) -> f64 {
-    libm::pow(x, f64::from(n))
+    // Exponentiation by squaring: ≤ 2·32 multiplications, a few f64 ulps from `pow`, and none
+    // of `libm::pow`'s ~3 KiB of soft-float code on targets without an f64 FPU (Cortex-M4F).
+    let (mut base, mut n, mut acc) = (x, n, 1.0f64);
+    while n > 0 {
+        if n & 1 == 1 {
+            acc *= base;
+        }
+        base *= base;
+        n >>= 1;
+    }
+    acc
 }

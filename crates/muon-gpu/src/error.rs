@@ -1,0 +1,98 @@
+//! The crate's one error type.
+
+use std::fmt;
+
+use muon_core::MuonError;
+
+/// Everything that can go wrong in a `muon-gpu` call.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum GpuError {
+    /// No GPU adapter (or none matching `MUON_ADAPTER` / `WGPU_BACKEND`) is available.
+    NoAdapter,
+    /// The adapter refused to create a device.
+    RequestDevice(String),
+    /// The same errors as the CPU core: invalid hyper-parameters, shape or length mismatches,
+    /// empty matrices.
+    Core(MuonError),
+    /// A buffer would be larger than the device allows (its storage-binding or buffer limit).
+    BufferTooLarge {
+        /// Which buffer.
+        what: &'static str,
+        /// Its size in bytes.
+        bytes: u64,
+        /// The device's limit in bytes.
+        max: u64,
+    },
+    /// A buffer that must be distinct from another is the same buffer (for example a
+    /// parameter passed as its own gradient).
+    AliasedBuffers {
+        /// Which buffers.
+        what: &'static str,
+    },
+    /// A parameter's gradient held a NaN or an infinity in one or more steps; those steps left
+    /// the parameter and its optimizer state untouched (the core's `NonFiniteGradient` policy,
+    /// reported on request because the device does not stop for it).
+    NonFiniteGradient {
+        /// The parameter, in the order it was added to its optimizer.
+        param: usize,
+        /// Flat (row-major) index of the first non-finite element in the latest skipped step.
+        index: usize,
+        /// Steps skipped for this parameter since the last report.
+        skipped_steps: u32,
+    },
+    /// A WGSL module or pipeline failed validation on this device.
+    Shader(String),
+    /// Mapping a buffer for readback failed, or waiting for the device failed.
+    Readback(String),
+    /// The device does not support timestamp queries.
+    TimestampsUnsupported,
+    /// A parameter handle that does not belong to this optimizer.
+    UnknownParam(usize),
+}
+
+impl fmt::Display for GpuError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoAdapter => f.write_str(
+                "no GPU adapter found (check MUON_ADAPTER / WGPU_BACKEND, or install a Vulkan driver such as lavapipe)",
+            ),
+            Self::RequestDevice(e) => write!(f, "the adapter refused to create a device: {e}"),
+            Self::Core(e) => write!(f, "{e}"),
+            Self::BufferTooLarge { what, bytes, max } => write!(
+                f,
+                "`{what}` needs {bytes} bytes, more than the device allows in one buffer ({max} bytes)"
+            ),
+            Self::AliasedBuffers { what } => write!(f, "{what} must be different buffers"),
+            Self::NonFiniteGradient {
+                param,
+                index,
+                skipped_steps,
+            } => write!(
+                f,
+                "parameter {param}: gradient element {index} is NaN or infinite; {skipped_steps} step(s) skipped, parameter and state left unchanged"
+            ),
+            Self::Shader(e) => write!(f, "shader validation failed: {e}"),
+            Self::Readback(e) => write!(f, "readback failed: {e}"),
+            Self::TimestampsUnsupported => {
+                f.write_str("the device does not support timestamp queries")
+            }
+            Self::UnknownParam(id) => write!(f, "parameter handle {id} does not belong to this optimizer"),
+        }
+    }
+}
+
+impl std::error::Error for GpuError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Core(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<MuonError> for GpuError {
+    fn from(e: MuonError) -> Self {
+        Self::Core(e)
+    }
+}

@@ -1,0 +1,155 @@
+//! Host half of `shaders/adam_update.wgsl`: the element-wise Adam/AdamW step.
+
+use muon_core::adam::Adam;
+
+use super::{Access, bind_group, dispatch_folded, elementwise_groups, layout, module, pipeline};
+
+/// The most bias-correction entries precomputed (8 bytes each).
+pub const MAX_SCALAR_TABLE: u32 = 1 << 17;
+
+/// Uniforms of `adam_update.wgsl` (`AdamParams`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct AdamParams {
+    /// Number of elements.
+    pub len: u32,
+    /// Entries in the scalar table.
+    pub table_len: u32,
+    /// 1: the table's last entry holds for every later step.
+    pub converged: u32,
+    /// Padding.
+    pub _pad0: u32,
+    /// Learning rate.
+    pub lr: f32,
+    /// `β1`.
+    pub beta1: f32,
+    /// `β2`.
+    pub beta2: f32,
+    /// `eps`.
+    pub eps: f32,
+    /// `1 − lr·wd` (AdamW) or 1 (Adam).
+    pub decay: f32,
+    /// `wd` (Adam) or 0 (AdamW).
+    pub l2: f32,
+    /// Padding.
+    pub _pad1: [u32; 2],
+}
+
+/// The per-step table `[(step_size, √(1 − β2ᵗ))]` for `t = 1..`, taken from the core's
+/// [`Adam::scalars`] (f64 bias corrections), up to the first `t` whose entry equals the
+/// limit `(lr, 1)` in `f32` (every later entry does too), or [`MAX_SCALAR_TABLE`] entries;
+/// and whether it reached the limit.
+#[must_use]
+pub fn scalar_table(adam: &Adam) -> (Vec<[f32; 2]>, bool) {
+    let limit = [adam.config().lr, 1.0];
+    let mut table = Vec::new();
+    for t in 1..=MAX_SCALAR_TABLE {
+        let s = adam.scalars(t);
+        let entry = [s.step_size, s.bias_correction2_sqrt];
+        table.push(entry);
+        if entry == limit {
+            return (table, true);
+        }
+    }
+    (table, false)
+}
+
+impl AdamParams {
+    /// The uniforms for `len` elements with a scalar table of `table_len` entries.
+    #[must_use]
+    pub fn new(adam: &Adam, len: u32, table_len: u32, converged: bool) -> Self {
+        let c = adam.config();
+        let s = adam.scalars(1);
+        Self {
+            len,
+            table_len,
+            converged: u32::from(converged),
+            _pad0: 0,
+            lr: c.lr,
+            beta1: c.beta1,
+            beta2: c.beta2,
+            eps: c.eps,
+            decay: s.decay,
+            l2: s.l2,
+            _pad1: [0; 2],
+        }
+    }
+}
+
+/// The Adam/AdamW element-wise update.
+#[derive(Debug)]
+pub struct AdamUpdate {
+    layout: wgpu::BindGroupLayout,
+    pipeline: wgpu::ComputePipeline,
+}
+
+impl AdamUpdate {
+    pub(crate) fn new(device: &wgpu::Device) -> Self {
+        let src = include_str!("../../../../shaders/adam_update.wgsl");
+        let module = module(device, "adam_update", src);
+        use Access::{Read, ReadWrite, Uniform};
+        let layout = layout(
+            device,
+            "adam_update",
+            &[Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite, Read],
+        );
+        let pipeline = pipeline(device, "adam_update", &module, &layout, "main");
+        Self { layout, pipeline }
+    }
+
+    /// Binds `params` (an [`AdamParams`] uniform), the scalar table, `g`, `w`, `m`, `v`
+    /// and the status.
+    #[allow(clippy::too_many_arguments)]
+    #[must_use]
+    pub fn bind_group(
+        &self,
+        device: &wgpu::Device,
+        params: &wgpu::Buffer,
+        scalars: &wgpu::Buffer,
+        grad: &wgpu::Buffer,
+        param: &wgpu::Buffer,
+        m: &wgpu::Buffer,
+        v: &wgpu::Buffer,
+        status: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
+        bind_group(
+            device,
+            "adam_update",
+            &self.layout,
+            &[params, scalars, grad, param, m, v, status],
+        )
+    }
+
+    /// Records the update of `len` elements.
+    pub fn dispatch(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        bind_group: &wgpu::BindGroup,
+        len: u32,
+    ) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, bind_group, &[]);
+        dispatch_folded(pass, elementwise_groups(len));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use muon_core::adam::AdamConfig;
+
+    #[test]
+    fn uniform_size_matches_wgsl() {
+        assert_eq!(core::mem::size_of::<AdamParams>(), 48);
+    }
+
+    #[test]
+    fn scalar_table_converges_for_default_betas() {
+        let adam = AdamConfig::adamw().build().unwrap();
+        let (table, converged) = scalar_table(&adam);
+        assert!(converged);
+        assert!(table.len() < 30_000, "{}", table.len());
+        let s1 = adam.scalars(1);
+        assert_eq!(table[0], [s1.step_size, s1.bias_correction2_sqrt]);
+    }
+}

@@ -1,0 +1,121 @@
+//! Host half of `shaders/muon_update.wgsl`: Muon's momentum and apply halves.
+
+use muon_core::muon::{Muon, adjusted_lr};
+
+use super::{Access, bind_group, dispatch_folded, elementwise_groups, layout, module, pipeline};
+
+/// Uniforms of `muon_update.wgsl` (`MuonParams`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct MuonParams {
+    /// Number of elements.
+    pub len: u32,
+    /// 1: Nesterov.
+    pub nesterov: u32,
+    /// Momentum `μ`.
+    pub momentum: f32,
+    /// `1 − lr·weight_decay`.
+    pub decay: f32,
+    /// The adjusted learning rate for this shape.
+    pub lr: f32,
+    /// Padding.
+    pub _pad: [u32; 3],
+}
+
+impl MuonParams {
+    /// The uniforms for a `rows × cols` parameter, computed as `Muon::step` does.
+    #[must_use]
+    pub fn new(muon: &Muon, rows: usize, cols: usize) -> Self {
+        let c = muon.config();
+        Self {
+            len: (rows * cols) as u32,
+            nesterov: u32::from(c.nesterov),
+            momentum: c.momentum,
+            decay: 1.0 - c.lr * c.weight_decay,
+            lr: adjusted_lr(c.lr, c.adjust_lr, rows, cols),
+            _pad: [0; 3],
+        }
+    }
+}
+
+/// Muon's element-wise kernels.
+#[derive(Debug)]
+pub struct MuonUpdate {
+    layout: wgpu::BindGroupLayout,
+    momentum: wgpu::ComputePipeline,
+    apply: wgpu::ComputePipeline,
+}
+
+impl MuonUpdate {
+    pub(crate) fn new(device: &wgpu::Device) -> Self {
+        let src = include_str!("../../../../shaders/muon_update.wgsl");
+        let module = module(device, "muon_update", src);
+        use Access::{Read, ReadWrite, Uniform};
+        let layout = layout(
+            device,
+            "muon_update",
+            &[Uniform, Read, ReadWrite, ReadWrite, ReadWrite, Read],
+        );
+        let momentum = pipeline(device, "muon_update/momentum", &module, &layout, "momentum");
+        let apply = pipeline(device, "muon_update/apply", &module, &layout, "apply");
+        Self {
+            layout,
+            momentum,
+            apply,
+        }
+    }
+
+    /// Binds `params` (a [`MuonParams`] uniform), `G`, the momentum `B`, the update buffer
+    /// (`U` for `momentum`, the Newton–Schulz output for `apply`), `W` and the status.
+    #[allow(clippy::too_many_arguments)]
+    #[must_use]
+    pub fn bind_group(
+        &self,
+        device: &wgpu::Device,
+        params: &wgpu::Buffer,
+        grad: &wgpu::Buffer,
+        momentum: &wgpu::Buffer,
+        update: &wgpu::Buffer,
+        param: &wgpu::Buffer,
+        status: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
+        bind_group(
+            device,
+            "muon_update",
+            &self.layout,
+            &[params, grad, momentum, update, param, status],
+        )
+    }
+
+    /// Records the momentum half over `len` elements.
+    pub fn dispatch_momentum(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        bind_group: &wgpu::BindGroup,
+        len: u32,
+    ) {
+        pass.set_pipeline(&self.momentum);
+        pass.set_bind_group(0, bind_group, &[]);
+        dispatch_folded(pass, elementwise_groups(len));
+    }
+
+    /// Records the apply half over `len` elements.
+    pub fn dispatch_apply(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        bind_group: &wgpu::BindGroup,
+        len: u32,
+    ) {
+        pass.set_pipeline(&self.apply);
+        pass.set_bind_group(0, bind_group, &[]);
+        dispatch_folded(pass, elementwise_groups(len));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn uniform_size_matches_wgsl() {
+        assert_eq!(core::mem::size_of::<super::MuonParams>(), 32);
+    }
+}

@@ -1,0 +1,73 @@
+//! # muon-gpu
+//!
+//! Muon and Adam/AdamW on the GPU through [wgpu], with parameters, gradients and optimizer
+//! state resident on the device; data crosses to the host only on request
+//! ([`GpuMatrix::read`], [`GpuMuon::check`], …). The kernels are WGSL files in the
+//! workspace's top-level `shaders/` folder, one job each; the CPU crate `muon-core` is the
+//! reference they are tested against, and its config types (`MuonConfig`, `AdamConfig`,
+//! `NsConfig`) are used as they are: same hyper-parameters, defaults and validation.
+//!
+//! ```no_run
+//! use muon_core::{adam::AdamConfig, muon::MuonConfig};
+//! use muon_gpu::{GpuContext, GpuMatrix, GpuOptimizer, ParamRole};
+//!
+//! let ctx = GpuContext::new()?;
+//! let w = GpuMatrix::from_slice(&ctx, 2, 3, &[0.1, 0.2, 0.3, 0.4, 0.5, 0.6])?;
+//! let w_grad = GpuMatrix::zeros(&ctx, 2, 3)?;
+//! let bias = GpuMatrix::zeros(&ctx, 1, 3)?;
+//! let bias_grad = GpuMatrix::zeros(&ctx, 1, 3)?;
+//! let mut opt = GpuOptimizer::new(
+//!     &ctx,
+//!     MuonConfig::new().with_lr(0.02).build()?,
+//!     AdamConfig::adamw().with_lr(3e-4).build()?,
+//! );
+//! opt.add(&w, &w_grad, ParamRole::Auto)?;       // a matrix: Muon
+//! opt.add(&bias, &bias_grad, ParamRole::Auto)?; // a vector: AdamW
+//! for _ in 0..10 {
+//!     w_grad.write(&ctx, &[1.0, -1.0, 0.5, 0.0, 2.0, -0.5])?; // or your own kernels
+//!     opt.step(); // one submission, no allocation, upload or readback
+//! }
+//! opt.check()?; // NaN/Inf gradients are reported here (those steps were skipped)
+//! let weights = w.read(&ctx)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # NaN/Inf policy
+//! As in the core, a step whose gradient holds a NaN or an infinity leaves that parameter and
+//! its state untouched. On the device this is a flag computed before the update
+//! (`check_finite.wgsl`) that turns the update kernels into no-ops; the step is not stalled.
+//! The `check()` methods read the flags back on request and return
+//! [`GpuError::NonFiniteGradient`]; `status()` returns the raw per-parameter counts.
+//!
+//! # Numerics
+//! All arithmetic is `f32`. Products accumulate per thread in `k` order, so results differ
+//! from the CPU core's (eight partial sums) by rounding; norms are `f32` tree reductions (the
+//! core accumulates in `f64`), so a matrix whose squares under- or overflow `f32` (elements
+//! below about 1e-19 or above 1e19) normalises differently from the core.
+#![deny(missing_docs)]
+
+mod adam;
+mod context;
+mod error;
+pub mod kernels;
+mod matrix;
+mod muon;
+mod newton_schulz;
+pub mod ops;
+mod optimizer;
+mod readback;
+mod status;
+mod timing;
+
+pub use adam::GpuAdam;
+pub use context::{ADAPTER_ENV, GpuContext};
+pub use error::GpuError;
+pub use matrix::{GpuMatrix, MATRIX_USAGES};
+pub use muon::GpuMuon;
+pub use newton_schulz::GpuNewtonSchulz;
+pub use optimizer::{Assigned, GpuOptimizer, ParamRole};
+pub use status::ParamStatus;
+pub use timing::GpuTimer;
+
+pub use muon_core;
+pub use wgpu;

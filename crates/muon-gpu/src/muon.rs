@@ -1,0 +1,223 @@
+//! [`GpuMuon`]: Muon with parameters, gradients and state resident on the device.
+
+use muon_core::MuonError;
+use muon_core::muon::{Muon, MuonConfig};
+
+use crate::kernels::{CheckParams, MuonParams, storage_buffer_zeroed, uniform_buffer};
+use crate::newton_schulz::GpuNewtonSchulz;
+use crate::readback::read_f32;
+use crate::status::{ParamStatus, check_statuses, read_statuses, status_buffer};
+use crate::{GpuContext, GpuError, GpuMatrix};
+
+/// One parameter's device state and bind groups.
+#[derive(Debug)]
+struct MuonSlot {
+    param: GpuMatrix,
+    momentum: wgpu::Buffer,
+    status: wgpu::Buffer,
+    muon_params: wgpu::Buffer,
+    ns: GpuNewtonSchulz,
+    check_bg: wgpu::BindGroup,
+    momentum_bg: wgpu::BindGroup,
+    apply_bg: wgpu::BindGroup,
+}
+
+/// Muon (`muon_core::muon::Muon` semantics and hyper-parameters) on the device.
+///
+/// Register each parameter with its gradient buffer once ([`GpuMuon::add_param`]: this
+/// allocates the momentum and Newton–Schulz scratch and builds every bind group); then each
+/// [`GpuMuon::step`] records all parameters into one compute pass and one submission, with no
+/// allocation, upload or readback. Write the gradients into the registered gradient buffers
+/// (your own kernels, or [`GpuMatrix::write`]) before each step.
+///
+/// A NaN or infinite gradient makes that parameter's step a no-op on the device (parameter and
+/// momentum untouched, as in the core); [`GpuMuon::check`] reports it on request.
+#[derive(Debug)]
+pub struct GpuMuon {
+    ctx: GpuContext,
+    muon: Muon,
+    slots: Vec<MuonSlot>,
+}
+
+impl GpuMuon {
+    /// An optimizer with no parameters yet.
+    #[must_use]
+    pub fn new(ctx: &GpuContext, muon: Muon) -> Self {
+        Self {
+            ctx: ctx.clone(),
+            muon,
+            slots: Vec::new(),
+        }
+    }
+
+    /// Validates `config` (the core's checks) and returns the optimizer.
+    ///
+    /// # Errors
+    /// [`GpuError::Core`] with [`MuonError::InvalidHyperParameter`].
+    pub fn from_config(ctx: &GpuContext, config: MuonConfig) -> Result<Self, GpuError> {
+        Ok(Self::new(ctx, config.build()?))
+    }
+
+    /// The hyper-parameters.
+    #[must_use]
+    pub fn config(&self) -> &MuonConfig {
+        self.muon.config()
+    }
+
+    /// Number of registered parameters.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether no parameter is registered.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Registers `param` and the buffer its gradient will be written to; returns its index.
+    ///
+    /// # Errors
+    /// [`MuonError::ShapeMismatch`] (as [`GpuError::Core`]) if the shapes differ,
+    /// [`GpuError::AliasedBuffers`] if they share a buffer, [`GpuError::BufferTooLarge`] if
+    /// the Newton–Schulz scratch does not fit the device.
+    pub fn add_param(&mut self, param: &GpuMatrix, grad: &GpuMatrix) -> Result<usize, GpuError> {
+        if grad.shape() != param.shape() {
+            return Err(MuonError::ShapeMismatch {
+                what: "grad",
+                expected: param.shape(),
+                found: grad.shape(),
+            }
+            .into());
+        }
+        if param.same_buffer(grad) {
+            return Err(GpuError::AliasedBuffers {
+                what: "param and grad",
+            });
+        }
+        let (rows, cols) = param.shape();
+        let ns = GpuNewtonSchulz::new(&self.ctx, rows, cols, &self.muon.config().ns)?;
+        let device = self.ctx.device();
+        let k = self.ctx.kernels();
+        let len = param.len() as u32;
+        let momentum = storage_buffer_zeroed(device, "muon momentum", u64::from(len) * 4);
+        let status = status_buffer(device);
+        let check_u = uniform_buffer(device, "check params", &CheckParams { len, _pad: [0; 3] });
+        let check_bg = k
+            .check_finite
+            .bind_group(device, &check_u, grad.buffer(), &status);
+        let muon_params = uniform_buffer(
+            device,
+            "muon params",
+            &MuonParams::new(&self.muon, rows, cols),
+        );
+        let momentum_bg = k.muon_update.bind_group(
+            device,
+            &muon_params,
+            grad.buffer(),
+            &momentum,
+            ns.input(),
+            param.buffer(),
+            &status,
+        );
+        let apply_bg = k.muon_update.bind_group(
+            device,
+            &muon_params,
+            grad.buffer(),
+            &momentum,
+            ns.output(),
+            param.buffer(),
+            &status,
+        );
+        self.slots.push(MuonSlot {
+            param: param.clone(),
+            momentum,
+            status,
+            muon_params,
+            ns,
+            check_bg,
+            momentum_bg,
+            apply_bg,
+        });
+        Ok(self.slots.len() - 1)
+    }
+
+    /// Records one step of every parameter into `pass` (a pass the caller owns, so other
+    /// work can share the submission).
+    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
+        let k = self.ctx.kernels();
+        for s in &self.slots {
+            let len = s.param.len() as u32;
+            k.check_finite.dispatch_check(pass, &s.check_bg, len);
+            k.muon_update.dispatch_momentum(pass, &s.momentum_bg, len);
+            s.ns.encode(k, pass);
+            k.muon_update.dispatch_apply(pass, &s.apply_bg, len);
+            k.check_finite.dispatch_commit(pass, &s.check_bg);
+        }
+    }
+
+    /// One step of every parameter in one submission. Does not wait for the device.
+    pub fn step(&self) -> wgpu::SubmissionIndex {
+        let mut encoder =
+            self.ctx
+                .device()
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("muon step"),
+                });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("muon step"),
+                timestamp_writes: None,
+            });
+            self.encode(&mut pass);
+        }
+        self.ctx.queue().submit([encoder.finish()])
+    }
+
+    /// Changes the learning rate (for schedules): validated as the core does, then 32 bytes
+    /// per parameter are queued for upload before the next step.
+    ///
+    /// # Errors
+    /// [`MuonError::InvalidHyperParameter`] (as [`GpuError::Core`]); nothing changes then.
+    pub fn set_lr(&mut self, lr: f32) -> Result<(), GpuError> {
+        self.muon = self.muon.config().with_lr(lr).build()?;
+        for s in &self.slots {
+            let (rows, cols) = s.param.shape();
+            let p = MuonParams::new(&self.muon, rows, cols);
+            self.ctx
+                .queue()
+                .write_buffer(&s.muon_params, 0, bytemuck::bytes_of(&p));
+        }
+        Ok(())
+    }
+
+    /// Reads every parameter's step record (waits for the device).
+    ///
+    /// # Errors
+    /// [`GpuError::Readback`].
+    pub fn status(&self) -> Result<Vec<ParamStatus>, GpuError> {
+        let buffers: Vec<&wgpu::Buffer> = self.slots.iter().map(|s| &s.status).collect();
+        read_statuses(&self.ctx, &buffers)
+    }
+
+    /// Reports skipped steps: `Err(`[`GpuError::NonFiniteGradient`]`)` for the first
+    /// parameter whose gradient held a NaN/Inf since the last check (its steps were skipped,
+    /// parameter and momentum untouched), and clears the reports. Waits for the device.
+    ///
+    /// # Errors
+    /// [`GpuError::NonFiniteGradient`] or [`GpuError::Readback`].
+    pub fn check(&mut self) -> Result<(), GpuError> {
+        let buffers: Vec<&wgpu::Buffer> = self.slots.iter().map(|s| &s.status).collect();
+        check_statuses(&self.ctx, &buffers)
+    }
+
+    /// Reads parameter `index`'s momentum buffer (waits for the device).
+    ///
+    /// # Errors
+    /// [`GpuError::UnknownParam`] or [`GpuError::Readback`].
+    pub fn momentum(&self, index: usize) -> Result<Vec<f32>, GpuError> {
+        let s = self.slots.get(index).ok_or(GpuError::UnknownParam(index))?;
+        read_f32(&self.ctx, &s.momentum, s.param.len())
+    }
+}

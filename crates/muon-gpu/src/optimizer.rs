@@ -1,0 +1,163 @@
+//! [`GpuOptimizer`]: parameter groups as users of the reference implementations expect —
+//! hidden-layer matrices to Muon, everything else to AdamW, one step for all.
+//!
+//! This is the split of Keller Jordan's `MuonWithAuxAdam` and Moonlight: Muon for 2-D weights,
+//! AdamW for vectors (biases, norm gains) and for the matrices the caller marks (embeddings,
+//! the output head), all stepped in one command submission.
+
+use muon_core::adam::Adam;
+use muon_core::muon::Muon;
+
+use crate::{GpuAdam, GpuContext, GpuError, GpuMatrix, GpuMuon};
+
+/// Which optimizer a parameter goes to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ParamRole {
+    /// Muon if the parameter is a matrix with at least 2 rows and 2 columns, else AdamW.
+    #[default]
+    Auto,
+    /// Muon, whatever the shape.
+    Muon,
+    /// AdamW: for embeddings, output heads and any parameter the caller marks.
+    AdamW,
+}
+
+/// The optimizer a parameter was given to, and its index there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Assigned {
+    /// Index in [`GpuOptimizer::muon`].
+    Muon(usize),
+    /// Index in [`GpuOptimizer::adamw`].
+    AdamW(usize),
+}
+
+/// Muon and AdamW over one set of parameters, stepped together.
+#[derive(Debug)]
+pub struct GpuOptimizer {
+    ctx: GpuContext,
+    muon: GpuMuon,
+    adamw: GpuAdam,
+    params: Vec<Assigned>,
+}
+
+impl GpuOptimizer {
+    /// An optimizer with no parameters: `muon` for matrices, `adamw` for the rest.
+    #[must_use]
+    pub fn new(ctx: &GpuContext, muon: Muon, adamw: Adam) -> Self {
+        Self {
+            ctx: ctx.clone(),
+            muon: GpuMuon::new(ctx, muon),
+            adamw: GpuAdam::new(ctx, adamw),
+            params: Vec::new(),
+        }
+    }
+
+    /// Registers a parameter and its gradient buffer; returns its index in this optimizer.
+    ///
+    /// # Errors
+    /// As [`GpuMuon::add_param`] / [`GpuAdam::add_param`].
+    pub fn add(
+        &mut self,
+        param: &GpuMatrix,
+        grad: &GpuMatrix,
+        role: ParamRole,
+    ) -> Result<usize, GpuError> {
+        let to_muon = match role {
+            ParamRole::Muon => true,
+            ParamRole::AdamW => false,
+            ParamRole::Auto => param.rows() >= 2 && param.cols() >= 2,
+        };
+        let assigned = if to_muon {
+            Assigned::Muon(self.muon.add_param(param, grad)?)
+        } else {
+            Assigned::AdamW(self.adamw.add_param(param, grad)?)
+        };
+        self.params.push(assigned);
+        Ok(self.params.len() - 1)
+    }
+
+    /// Where parameter `index` went.
+    #[must_use]
+    pub fn assigned(&self, index: usize) -> Option<Assigned> {
+        self.params.get(index).copied()
+    }
+
+    /// The Muon group.
+    #[must_use]
+    pub fn muon(&self) -> &GpuMuon {
+        &self.muon
+    }
+
+    /// The Muon group, to change its learning rate.
+    pub fn muon_mut(&mut self) -> &mut GpuMuon {
+        &mut self.muon
+    }
+
+    /// The AdamW group.
+    #[must_use]
+    pub fn adamw(&self) -> &GpuAdam {
+        &self.adamw
+    }
+
+    /// The AdamW group, to change its learning rate.
+    pub fn adamw_mut(&mut self) -> &mut GpuAdam {
+        &mut self.adamw
+    }
+
+    /// Records one step of every parameter into `pass`.
+    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
+        self.muon.encode(pass);
+        self.adamw.encode(pass);
+    }
+
+    /// One step of every parameter, both groups, in one submission. Does not wait.
+    pub fn step(&self) -> wgpu::SubmissionIndex {
+        let mut encoder =
+            self.ctx
+                .device()
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("optimizer step"),
+                });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("optimizer step"),
+                timestamp_writes: None,
+            });
+            self.encode(&mut pass);
+        }
+        self.ctx.queue().submit([encoder.finish()])
+    }
+
+    /// Reports skipped steps (NaN/Inf gradients) of either group, with `param` being the
+    /// index in this optimizer, and clears the reports. Waits for the device.
+    ///
+    /// # Errors
+    /// [`GpuError::NonFiniteGradient`] or [`GpuError::Readback`].
+    pub fn check(&mut self) -> Result<(), GpuError> {
+        let remap = |e: GpuError, muon: bool, params: &[Assigned]| match e {
+            GpuError::NonFiniteGradient {
+                param,
+                index,
+                skipped_steps,
+            } => {
+                let want = if muon {
+                    Assigned::Muon(param)
+                } else {
+                    Assigned::AdamW(param)
+                };
+                GpuError::NonFiniteGradient {
+                    param: params.iter().position(|a| *a == want).unwrap_or(param),
+                    index,
+                    skipped_steps,
+                }
+            }
+            other => other,
+        };
+        let muon = self.muon.check().map_err(|e| remap(e, true, &self.params));
+        let adamw = self
+            .adamw
+            .check()
+            .map_err(|e| remap(e, false, &self.params));
+        muon.and(adamw)
+    }
+}

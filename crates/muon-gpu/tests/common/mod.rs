@@ -1,0 +1,65 @@
+//! Shared test helpers: one context per test binary, deterministic data, error measures.
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use muon_gpu::{GpuContext, GpuError};
+
+/// The shared context, or `None` (with a message) when no adapter exists and
+/// `MUON_REQUIRE_ADAPTER` is not `1`; with it set, a missing adapter fails the test.
+pub fn context() -> Option<&'static GpuContext> {
+    static CTX: OnceLock<Option<GpuContext>> = OnceLock::new();
+    let ctx = CTX.get_or_init(|| match GpuContext::new() {
+        Ok(ctx) => {
+            let info = ctx.adapter_info();
+            eprintln!(
+                "muon-gpu tests on {} ({:?}, {:?})",
+                info.name, info.backend, info.device_type
+            );
+            Some(ctx)
+        }
+        Err(GpuError::NoAdapter) => None,
+        Err(e) => panic!("GPU context creation failed: {e}"),
+    });
+    if ctx.is_none() {
+        if std::env::var("MUON_REQUIRE_ADAPTER").is_ok_and(|v| v == "1") {
+            panic!("MUON_REQUIRE_ADAPTER=1 but no GPU adapter was found");
+        }
+        eprintln!("skipping: no GPU adapter (set MUON_REQUIRE_ADAPTER=1 to fail instead)");
+    }
+    ctx.as_ref()
+}
+
+/// Deterministic values in [-1, 1) (xorshift64*).
+pub fn data(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s >> 12;
+            s ^= s << 25;
+            s ^= s >> 27;
+            let r = s.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40; // 24 bits
+            (r as f32 / (1u64 << 23) as f32) - 1.0
+        })
+        .collect()
+}
+
+/// ‖got − want‖_F / max(‖want‖_F, tiny), in f64.
+pub fn rel_err(got: &[f32], want: &[f32]) -> f64 {
+    assert_eq!(got.len(), want.len());
+    let (mut num, mut den) = (0.0f64, 0.0f64);
+    for (g, w) in got.iter().zip(want) {
+        num += (f64::from(*g) - f64::from(*w)).powi(2);
+        den += f64::from(*w).powi(2);
+    }
+    num.sqrt() / den.sqrt().max(1e-30)
+}
+
+/// max |got − want|.
+pub fn max_abs_err(got: &[f32], want: &[f32]) -> f32 {
+    assert_eq!(got.len(), want.len());
+    got.iter()
+        .zip(want)
+        .map(|(g, w)| (g - w).abs())
+        .fold(0.0, f32::max)
+}

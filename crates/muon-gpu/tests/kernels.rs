@@ -1,0 +1,269 @@
+//! The linear-algebra kernels against `muon-core` on whatever adapter exists.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
+mod common;
+
+use common::{context, data, rel_err};
+use muon_core::newton_schulz::{NsConfig, newton_schulz, ns_scratch_len};
+use muon_core::{MatMut, MatRef, linalg};
+use muon_gpu::{GpuMatrix, ops};
+
+fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0; x.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = x[r * cols + c];
+        }
+    }
+    t
+}
+
+fn core_ns(x: &[f32], rows: usize, cols: usize, cfg: &NsConfig) -> Vec<f32> {
+    let mut out = vec![0.0; x.len()];
+    let mut scratch = vec![0.0; ns_scratch_len(rows, cols)];
+    newton_schulz(
+        MatRef::new(rows, cols, x).unwrap(),
+        MatMut::new(rows, cols, &mut out).unwrap(),
+        &mut scratch,
+        cfg,
+    )
+    .unwrap();
+    out
+}
+
+fn gpu_ns(x: &[f32], rows: usize, cols: usize, cfg: &NsConfig) -> Vec<f32> {
+    let ctx = context().unwrap();
+    let input = GpuMatrix::from_slice(ctx, rows, cols, x).unwrap();
+    let out = GpuMatrix::zeros(ctx, rows, cols).unwrap();
+    ops::newton_schulz(ctx, &input, &out, cfg).unwrap();
+    out.read(ctx).unwrap()
+}
+
+/// f32 products: the GPU sums each dot product in k order, the core in eight partial sums,
+/// so elements differ by a few ulps of the sum of |terms|: 1e-5 relative (Frobenius) is
+/// ample for k ≤ 1031.
+const PRODUCT_TOL: f64 = 1e-5;
+
+#[test]
+fn matmul_matches_core_for_every_shape_and_transpose() {
+    let Some(ctx) = context() else { return };
+    let shapes = [
+        (1, 1, 1),
+        (1, 5, 1),
+        (7, 1, 3),
+        (3, 5, 7),
+        (64, 64, 64),
+        (65, 17, 130),
+        (1, 300, 2),
+        (129, 70, 1),
+    ];
+    for (i, &(m, k, n)) in shapes.iter().enumerate() {
+        let a = data(m * k, 10 + i as u64);
+        let b = data(k * n, 20 + i as u64);
+        let mut want = vec![0.0; m * n];
+        linalg::matmul(
+            MatRef::new(m, k, &a).unwrap(),
+            MatRef::new(k, n, &b).unwrap(),
+            MatMut::new(m, n, &mut want).unwrap(),
+        )
+        .unwrap();
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let ga = if ta {
+                GpuMatrix::from_slice(ctx, k, m, &transpose(&a, m, k)).unwrap()
+            } else {
+                GpuMatrix::from_slice(ctx, m, k, &a).unwrap()
+            };
+            let gb = if tb {
+                GpuMatrix::from_slice(ctx, n, k, &transpose(&b, k, n)).unwrap()
+            } else {
+                GpuMatrix::from_slice(ctx, k, n, &b).unwrap()
+            };
+            let out = GpuMatrix::zeros(ctx, m, n).unwrap();
+            ops::matmul(ctx, &ga, ta, &gb, tb, &out).unwrap();
+            let got = out.read(ctx).unwrap();
+            let e = rel_err(&got, &want);
+            assert!(
+                e < PRODUCT_TOL,
+                "{m}x{k}x{n} trans ({ta},{tb}): rel err {e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn gram_matches_core_both_orientations() {
+    let Some(ctx) = context() else { return };
+    for (i, &(r, c)) in [
+        (1, 1),
+        (1, 9),
+        (9, 1),
+        (5, 3),
+        (64, 65),
+        (130, 67),
+        (67, 130),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let x = data(r * c, 40 + i as u64);
+        let gx = GpuMatrix::from_slice(ctx, r, c, &x).unwrap();
+        // X·Xᵀ
+        let mut want = vec![0.0; r * r];
+        linalg::gram(
+            MatRef::new(r, c, &x).unwrap(),
+            MatMut::new(r, r, &mut want).unwrap(),
+        )
+        .unwrap();
+        let out = GpuMatrix::zeros(ctx, r, r).unwrap();
+        ops::gram(ctx, &gx, false, &out).unwrap();
+        let got = out.read(ctx).unwrap();
+        assert!(
+            rel_err(&got, &want) < PRODUCT_TOL,
+            "{r}x{c} X·Xᵀ: {}",
+            rel_err(&got, &want)
+        );
+        for a in 0..r {
+            for b in 0..r {
+                assert_eq!(
+                    got[a * r + b],
+                    got[b * r + a],
+                    "X·Xᵀ must be exactly symmetric"
+                );
+            }
+        }
+        // XᵀX
+        let xt = transpose(&x, r, c);
+        let mut want = vec![0.0; c * c];
+        linalg::gram(
+            MatRef::new(c, r, &xt).unwrap(),
+            MatMut::new(c, c, &mut want).unwrap(),
+        )
+        .unwrap();
+        let out = GpuMatrix::zeros(ctx, c, c).unwrap();
+        ops::gram(ctx, &gx, true, &out).unwrap();
+        let got = out.read(ctx).unwrap();
+        assert!(
+            rel_err(&got, &want) < PRODUCT_TOL,
+            "{r}x{c} XᵀX: {}",
+            rel_err(&got, &want)
+        );
+    }
+}
+
+#[test]
+fn frobenius_norm_matches_core() {
+    let Some(ctx) = context() else { return };
+    // 300_000 elements: more than 1024 partials' worth, so threads stride.
+    for (i, &len) in [1usize, 255, 256, 257, 70_000, 300_000].iter().enumerate() {
+        let x = data(len, 70 + i as u64);
+        let g = GpuMatrix::from_slice(ctx, 1, len, &x).unwrap();
+        let got = ops::frobenius_norm(ctx, &g).unwrap();
+        let want = linalg::frobenius_norm(&x);
+        // f32 tree sums against the core's f64 sum: a few ulps.
+        assert!(
+            ((got - want) / want).abs() < 1e-5,
+            "len {len}: {got} vs {want}"
+        );
+    }
+    let zero = GpuMatrix::zeros(ctx, 3, 4).unwrap();
+    assert_eq!(ops::frobenius_norm(ctx, &zero).unwrap(), 0.0);
+}
+
+/// Newton–Schulz amplifies rounding (five rounds of cubic-then-quintic polynomials in f32 with
+/// different summation orders): 1e-4 relative Frobenius error, measured at ≲ 2e-5.
+const NS_TOL: f64 = 1e-4;
+
+#[test]
+fn newton_schulz_matches_core_small_and_medium_shapes() {
+    let Some(_) = context() else { return };
+    let shapes = [
+        (1, 1),
+        (1, 7),
+        (7, 1),
+        (2, 2),
+        (3, 5),
+        (5, 3),
+        (16, 16),
+        (64, 64),
+        (65, 63),
+        (63, 129),
+        (130, 70),
+        (1, 300),
+        (300, 1),
+    ];
+    let configs = [
+        NsConfig::default(),
+        NsConfig::keller_jordan(),
+        NsConfig::polar_express(6).unwrap(),
+    ];
+    for (i, &(r, c)) in shapes.iter().enumerate() {
+        let x = data(r * c, 100 + i as u64);
+        for cfg in &configs {
+            let want = core_ns(&x, r, c, cfg);
+            let got = gpu_ns(&x, r, c, cfg);
+            let e = rel_err(&got, &want);
+            assert!(e < NS_TOL, "{r}x{c} {:?}: rel err {e}", cfg.normalization);
+        }
+    }
+}
+
+#[test]
+fn newton_schulz_of_zero_is_zero() {
+    let Some(_) = context() else { return };
+    for &(r, c) in &[(1, 1), (4, 9), (9, 4)] {
+        let got = gpu_ns(&vec![0.0; r * c], r, c, &NsConfig::default());
+        assert!(got.iter().all(|v| *v == 0.0), "{r}x{c}: {got:?}");
+    }
+}
+
+#[test]
+fn newton_schulz_matches_core_513_by_1031_both_orientations() {
+    let Some(_) = context() else { return };
+    let (r, c) = (513, 1031);
+    let x = data(r * c, 7);
+    let cfg = NsConfig::default();
+    let want = core_ns(&x, r, c, &cfg);
+    let got = gpu_ns(&x, r, c, &cfg);
+    let e = rel_err(&got, &want);
+    assert!(e < NS_TOL, "{r}x{c}: rel err {e}");
+    // The tall orientation: the transpose's result is the result's transpose.
+    let xt = transpose(&x, r, c);
+    let got_t = gpu_ns(&xt, c, r, &cfg);
+    let e = rel_err(&got_t, &transpose(&want, r, c));
+    assert!(e < NS_TOL, "{c}x{r}: rel err {e}");
+}
+
+#[test]
+fn more_than_65535_output_blocks() {
+    let Some(ctx) = context() else { return };
+    // A 1×N product with N/64 > 65,535 output blocks: the folded 2-D grid
+    // (matmul, gram and ns_step share it; the element-wise kernels are covered by the
+    // 4097² Adam test).
+    let n = 64 * 65_536 + 3;
+    let v = data(n, 3);
+    let s = GpuMatrix::from_slice(ctx, 1, 1, &[1.5]).unwrap();
+    let row = GpuMatrix::from_slice(ctx, 1, n, &v).unwrap();
+    let want: Vec<f32> = v.iter().map(|x| 1.5 * x).collect();
+    let out = GpuMatrix::zeros(ctx, 1, n).unwrap();
+    ops::matmul(ctx, &s, false, &row, false, &out).unwrap();
+    assert_eq!(out.read(ctx).unwrap(), want, "1xN");
+}
+
+#[test]
+fn newton_schulz_long_vectors() {
+    let Some(_) = context() else { return };
+    // 1×N and N×1: the Gram product is 1×1 with a long inner sum (one workgroup).
+    // Kept under ~26k: lavapipe (llvmpipe's gallivm) stops any shader loop after 65,535
+    // iterations in total per invocation, which caps the tiled kernels' inner dimension at
+    // about 26,000 there (real GPUs have no such cap; all our square/rectangular matrices up
+    // to 8192 are far below it).
+    let n = 20_003;
+    let x = data(n, 5);
+    let cfg = NsConfig::default();
+    for (r, c) in [(1, n), (n, 1)] {
+        let want = core_ns(&x, r, c, &cfg);
+        let got = gpu_ns(&x, r, c, &cfg);
+        let e = rel_err(&got, &want);
+        assert!(e < NS_TOL, "{r}x{c}: rel err {e}");
+    }
+}

@@ -1,0 +1,8 @@
+//! One Adam step (f32 moments) at 8×8; see `muon_cortex_m::probe`.
+#![no_std]
+#![no_main]
+
+#[cortex_m_rt::entry]
+fn main() -> ! {
+    muon_cortex_m::probe::adam::<8, 8>()
+}

@@ -1,0 +1,8 @@
+//! Baseline for the size probes: everything but the optimizer step at 16×16; see `muon_cortex_m::probe`.
+#![no_std]
+#![no_main]
+
+#[cortex_m_rt::entry]
+fn main() -> ! {
+    muon_cortex_m::probe::baseline::<16, 16>()
+}

@@ -1,0 +1,109 @@
+// Tiled matrix product with a fused epilogue:
+//     C = alpha · op(A) · op(B) + beta · D        (row-major f32; op = identity or transpose)
+// op(A) is m×k, op(B) is k×n, C and D are m×n. When beta == 0, D is not read (any buffer
+// may be bound there).
+//
+// Tiling: each workgroup (16×16 threads) computes a 64×64 block of C, marching over k in
+// slices of 16 staged through workgroup memory; each thread owns a 4×4 register block.
+// Every load and store is bounds-checked, so any shape works (1×N, N×1, non-multiples of 64).
+// The tile grid is linearised and folded into 2-D (x ≤ 65,535) so more than 65,535 tiles work.
+
+struct MatmulParams {
+    m: u32,      // rows of op(A), C and D
+    n: u32,      // columns of op(B), C and D
+    k: u32,      // columns of op(A) = rows of op(B)
+    flags: u32,  // bit 0: A is stored transposed (k×m); bit 1: B is stored transposed (n×k)
+    alpha: f32,  // scale of the product
+    beta: f32,   // scale of D (0: D is ignored)
+    _pad0: u32,  // padding to 32 bytes
+    _pad1: u32,  // padding to 32 bytes
+}
+
+@group(0) @binding(0) var<uniform> params: MatmulParams;   // shapes, flags, alpha, beta
+@group(0) @binding(1) var<storage, read> a: array<f32>;     // A, m×k (or k×m if transposed)
+@group(0) @binding(2) var<storage, read> b: array<f32>;     // B, k×n (or n×k if transposed)
+@group(0) @binding(3) var<storage, read> d: array<f32>;     // D, m×n (read only if beta != 0)
+@group(0) @binding(4) var<storage, read_write> c: array<f32>; // C, m×n (output)
+
+const TILE: u32 = 64u;   // output block edge
+const TK: u32 = 16u;     // k-slice depth
+const WG: u32 = 16u;     // threads per workgroup edge
+const PER: u32 = 4u;     // outputs per thread edge (TILE / WG)
+
+var<workgroup> a_tile: array<f32, 1024>; // [kk][row] of op(A), TK × TILE
+var<workgroup> b_tile: array<f32, 1024>; // [kk][col] of op(B), TK × TILE
+
+fn load_a(row: u32, kk: u32) -> f32 {
+    if (row >= params.m || kk >= params.k) { return 0.0; }
+    if ((params.flags & 1u) != 0u) { return a[kk * params.m + row]; }
+    return a[row * params.k + kk];
+}
+
+fn load_b(kk: u32, col: u32) -> f32 {
+    if (kk >= params.k || col >= params.n) { return 0.0; }
+    if ((params.flags & 2u) != 0u) { return b[col * params.k + kk]; }
+    return b[kk * params.n + col];
+}
+
+@compute @workgroup_size(16, 16, 1)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_id) lid3: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let tiles_n = (params.n + TILE - 1u) / TILE;
+    let tiles_m = (params.m + TILE - 1u) / TILE;
+    let tile = wid.x + wid.y * nwg.x;
+    if (tile >= tiles_m * tiles_n) { return; }
+    let row0 = (tile / tiles_n) * TILE;
+    let col0 = (tile % tiles_n) * TILE;
+    let tx = lid3.x;
+    let ty = lid3.y;
+
+    var acc: array<f32, 16>;
+    for (var i = 0u; i < 16u; i++) { acc[i] = 0.0; }
+
+    let a_trans = (params.flags & 1u) != 0u;
+    let b_trans = (params.flags & 2u) != 0u;
+    for (var k0 = 0u; k0 < params.k; k0 += TK) {
+        for (var l = 0u; l < 4u; l++) {
+            let e = lid + l * 256u;
+            // Pick the mapping whose consecutive threads read consecutive addresses.
+            var ar: u32; var ak: u32;
+            if (a_trans) { ak = e / TILE; ar = e % TILE; } else { ar = e / TK; ak = e % TK; }
+            a_tile[ak * TILE + ar] = load_a(row0 + ar, k0 + ak);
+            var bc: u32; var bk: u32;
+            if (b_trans) { bc = e / TK; bk = e % TK; } else { bk = e / TILE; bc = e % TILE; }
+            b_tile[bk * TILE + bc] = load_b(k0 + bk, col0 + bc);
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < TK; kk++) {
+            var ra: array<f32, 4>;
+            var rb: array<f32, 4>;
+            for (var i = 0u; i < PER; i++) {
+                ra[i] = a_tile[kk * TILE + ty * PER + i];
+                rb[i] = b_tile[kk * TILE + tx * PER + i];
+            }
+            for (var i = 0u; i < PER; i++) {
+                for (var j = 0u; j < PER; j++) {
+                    acc[i * PER + j] += ra[i] * rb[j];
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+
+    for (var i = 0u; i < PER; i++) {
+        let r = row0 + ty * PER + i;
+        if (r >= params.m) { continue; }
+        for (var j = 0u; j < PER; j++) {
+            let col = col0 + tx * PER + j;
+            if (col >= params.n) { continue; }
+            let idx = r * params.n + col;
+            var v = params.alpha * acc[i * PER + j];
+            if (params.beta != 0.0) { v += params.beta * d[idx]; }
+            c[idx] = v;
+        }
+    }
+}
