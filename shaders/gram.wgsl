@@ -8,9 +8,16 @@
 //
 // G is symmetric, so only the 64×64 blocks on or above the diagonal are computed; each
 // off-diagonal block is written twice (G[i][j] and G[j][i]). Workgroups that land below the
-// diagonal return at once. Tiling as in matmul.wgsl (16×16 threads, 4×4 per thread, k-slices
-// of 16 through workgroup memory); all loads and stores are bounds-checked; the block grid is
-// linearised and folded into 2-D so it may exceed 65,535 blocks.
+// diagonal return at once. Tiling: tile_product.wgsl (compiled in front of this file; 16×16
+// threads, 4×4 per thread, k-slices of 16 through workgroup memory); all loads and stores are
+// bounds-checked; the block grid is folded into 2-D so it may exceed 65,535 blocks.
+//
+// Split-k (`split_partial`, then `split_reduce`; binding 4 is used by these only): for a long
+// inner dimension and few output blocks (a 1×N vector's Gram is one block of one element),
+// `main` would walk all of k in a single workgroup. Instead each (block, chunk) workgroup sums
+// one chunk of KC = 4096 (partials[chunk·m·m ..]), and one 256-thread workgroup per element of
+// G then tree-reduces that element's chunk sums and applies the epilogue. No invocation loops
+// over more than KC of k, so the product also stays under lavapipe's per-invocation loop cap.
 
 struct GramParams {
     m: u32,      // order of G (rows of X, or columns when trans = 1)
@@ -27,19 +34,28 @@ struct GramParams {
 @group(0) @binding(1) var<storage, read> x: array<f32>;     // X
 @group(0) @binding(2) var<storage, read> d: array<f32>;     // D, m×m (read only if beta != 0)
 @group(0) @binding(3) var<storage, read_write> g: array<f32>; // G, m×m (output)
+@group(0) @binding(4) var<storage, read_write> partials: array<f32>; // split-k only: chunks·m·m sums
 
-const TILE: u32 = 64u;
-const TK: u32 = 16u;
-const PER: u32 = 4u;
-
-var<workgroup> row_tile: array<f32, 1024>; // [kk][i]: rows of op(X) in the block's row range
-var<workgroup> col_tile: array<f32, 1024>; // [kk][j]: rows of op(X) in the block's column range
+const KC: u32 = 4096u; // split-k: inner dimension per chunk (a multiple of TK)
 
 // Element (r, kk) of op(X) (op(X) = X or Xᵀ, m×k), zero outside.
 fn load_x(r: u32, kk: u32) -> f32 {
     if (r >= params.m || kk >= params.k) { return 0.0; }
     if (params.trans != 0u) { return x[kk * params.m + r]; }
     return x[r * params.k + kk];
+}
+
+// Stages the k-slice at k0: L = op(X) (rows row0..) and R = op(X)ᵀ (columns col0.. of R are
+// rows col0.. of op(X)), each thread loading 4 elements of each.
+fn stage_slice(k0: u32, row0: u32, col0: u32, lid: u32) {
+    let trans = params.trans != 0u;
+    for (var l = 0u; l < 4u; l++) {
+        let e = lid + l * 256u;
+        var r: u32; var kk: u32;
+        if (trans) { kk = e / TILE; r = e % TILE; } else { r = e / TK; kk = e % TK; }
+        l_tile[kk * TILE + r] = load_x(row0 + r, k0 + kk);
+        r_tile[kk * TILE + r] = load_x(col0 + r, k0 + kk);
+    }
 }
 
 @compute @workgroup_size(16, 16, 1)
@@ -50,51 +66,21 @@ fn main(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let tiles = (params.m + TILE - 1u) / TILE;
-    let tile = wid.x + wid.y * nwg.x;
+    let tile = block_index(wid, nwg);
     if (tile >= tiles * tiles) { return; }
     let bi = tile / tiles;
     let bj = tile % tiles;
     if (bj < bi) { return; } // lower triangle: mirrored by block (bj, bi)
     let row0 = bi * TILE;
     let col0 = bj * TILE;
-    let tx = lid3.x;
-    let ty = lid3.y;
-    let trans = params.trans != 0u;
-
-    var acc: array<f32, 16>;
-    for (var i = 0u; i < 16u; i++) { acc[i] = 0.0; }
-
-    for (var k0 = 0u; k0 < params.k; k0 += TK) {
-        for (var l = 0u; l < 4u; l++) {
-            let e = lid + l * 256u;
-            var r: u32; var kk: u32;
-            if (trans) { kk = e / TILE; r = e % TILE; } else { r = e / TK; kk = e % TK; }
-            row_tile[kk * TILE + r] = load_x(row0 + r, k0 + kk);
-            col_tile[kk * TILE + r] = load_x(col0 + r, k0 + kk);
-        }
-        workgroupBarrier();
-        for (var kk = 0u; kk < TK; kk++) {
-            var ra: array<f32, 4>;
-            var rb: array<f32, 4>;
-            for (var i = 0u; i < PER; i++) {
-                ra[i] = row_tile[kk * TILE + ty * PER + i];
-                rb[i] = col_tile[kk * TILE + tx * PER + i];
-            }
-            for (var i = 0u; i < PER; i++) {
-                for (var j = 0u; j < PER; j++) {
-                    acc[i * PER + j] += ra[i] * rb[j];
-                }
-            }
-        }
-        workgroupBarrier();
-    }
+    let acc = tile_product(row0, col0, 0u, params.k, lid3, lid);
 
     let m = params.m;
     for (var i = 0u; i < PER; i++) {
-        let r = row0 + ty * PER + i;
+        let r = row0 + lid3.y * PER + i;
         if (r >= m) { continue; }
         for (var j = 0u; j < PER; j++) {
-            let col = col0 + tx * PER + j;
+            let col = col0 + lid3.x * PER + j;
             if (col >= m) { continue; }
             let upper = r * m + col;
             var v = params.alpha * acc[i * PER + j];
@@ -107,5 +93,74 @@ fn main(
                 g[lower] = w;
             }
         }
+    }
+}
+
+// Split-k, pass 1: workgroup (block, chunk) writes its block's sum over k in
+// [chunk·KC, min(k, (chunk + 1)·KC)) to partials[chunk·m·m ..], mirrored like `main`.
+// Dispatch blocks² · ceil(k / KC) workgroups (folded into 2-D).
+@compute @workgroup_size(16, 16, 1)
+fn split_partial(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_id) lid3: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let m = params.m;
+    let tiles = (m + TILE - 1u) / TILE;
+    let chunks = (params.k + KC - 1u) / KC;
+    let index = block_index(wid, nwg);
+    if (index >= tiles * tiles * chunks) { return; }
+    let chunk = index / (tiles * tiles);
+    let bi = (index % (tiles * tiles)) / tiles;
+    let bj = index % tiles;
+    if (bj < bi) { return; } // lower triangle: mirrored by block (bj, bi)
+    let row0 = bi * TILE;
+    let col0 = bj * TILE;
+    let k_begin = chunk * KC;
+    let acc = tile_product(row0, col0, k_begin, min(params.k, k_begin + KC), lid3, lid);
+
+    let base = chunk * m * m;
+    for (var i = 0u; i < PER; i++) {
+        let r = row0 + lid3.y * PER + i;
+        if (r >= m) { continue; }
+        for (var j = 0u; j < PER; j++) {
+            let col = col0 + lid3.x * PER + j;
+            if (col >= m) { continue; }
+            partials[base + r * m + col] = acc[i * PER + j];
+            if (bi != bj) { partials[base + col * m + r] = acc[i * PER + j]; }
+        }
+    }
+}
+
+var<workgroup> sums: array<f32, 256>; // split_reduce: one partial sum per thread
+
+// Split-k, pass 2: workgroup e (one per element of G, m² of them, folded into 2-D) sums the
+// element's ceil(k / KC) chunk sums (thread t takes chunks t, t + 256, …, then a tree) and
+// stores alpha · Σ + beta · D.
+@compute @workgroup_size(256, 1, 1)
+fn split_reduce(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let m = params.m;
+    let e = block_index(wid, nwg);
+    if (e >= m * m) { return; }
+    let chunks = (params.k + KC - 1u) / KC;
+    var acc = 0.0;
+    for (var c = lid; c < chunks; c += 256u) {
+        acc += partials[c * m * m + e];
+    }
+    sums[lid] = acc;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        if (lid < s) { sums[lid] += sums[lid + s]; }
+        workgroupBarrier();
+    }
+    if (lid == 0u) {
+        var v = params.alpha * sums[0];
+        if (params.beta != 0.0) { v += params.beta * d[e]; }
+        g[e] = v;
     }
 }

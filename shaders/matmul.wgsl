@@ -3,10 +3,10 @@
 // op(A) is m×k, op(B) is k×n, C and D are m×n. When beta == 0, D is not read (any buffer
 // may be bound there).
 //
-// Tiling: each workgroup (16×16 threads) computes a 64×64 block of C, marching over k in
-// slices of 16 staged through workgroup memory; each thread owns a 4×4 register block.
-// Every load and store is bounds-checked, so any shape works (1×N, N×1, non-multiples of 64).
-// The tile grid is linearised and folded into 2-D (x ≤ 65,535) so more than 65,535 tiles work.
+// Tiling: tile_product.wgsl (compiled in front of this file): each workgroup (16×16 threads)
+// computes a 64×64 block of C over k-slices of 16; this file stages op(A) and op(B) into it
+// and stores the block. Every load and store is bounds-checked, so any shape works (1×N, N×1,
+// non-multiples of 64); the block grid is folded into 2-D so more than 65,535 blocks work.
 
 struct MatmulParams {
     m: u32,      // rows of op(A), C and D
@@ -25,14 +25,6 @@ struct MatmulParams {
 @group(0) @binding(3) var<storage, read> d: array<f32>;     // D, m×n (read only if beta != 0)
 @group(0) @binding(4) var<storage, read_write> c: array<f32>; // C, m×n (output)
 
-const TILE: u32 = 64u;   // output block edge
-const TK: u32 = 16u;     // k-slice depth
-const WG: u32 = 16u;     // threads per workgroup edge
-const PER: u32 = 4u;     // outputs per thread edge (TILE / WG)
-
-var<workgroup> a_tile: array<f32, 1024>; // [kk][row] of op(A), TK × TILE
-var<workgroup> b_tile: array<f32, 1024>; // [kk][col] of op(B), TK × TILE
-
 fn load_a(row: u32, kk: u32) -> f32 {
     if (row >= params.m || kk >= params.k) { return 0.0; }
     if ((params.flags & 1u) != 0u) { return a[kk * params.m + row]; }
@@ -45,6 +37,22 @@ fn load_b(kk: u32, col: u32) -> f32 {
     return b[kk * params.n + col];
 }
 
+// Stages the k-slice at k0: L = op(A), R = op(B), each thread loading 4 elements of each.
+fn stage_slice(k0: u32, row0: u32, col0: u32, lid: u32) {
+    let a_trans = (params.flags & 1u) != 0u;
+    let b_trans = (params.flags & 2u) != 0u;
+    for (var l = 0u; l < 4u; l++) {
+        let e = lid + l * 256u;
+        // Pick the mapping whose consecutive threads read consecutive addresses.
+        var ar: u32; var ak: u32;
+        if (a_trans) { ak = e / TILE; ar = e % TILE; } else { ar = e / TK; ak = e % TK; }
+        l_tile[ak * TILE + ar] = load_a(row0 + ar, k0 + ak);
+        var bc: u32; var bk: u32;
+        if (b_trans) { bc = e / TK; bk = e % TK; } else { bk = e / TILE; bc = e % TILE; }
+        r_tile[bk * TILE + bc] = load_b(k0 + bk, col0 + bc);
+    }
+}
+
 @compute @workgroup_size(16, 16, 1)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -54,51 +62,17 @@ fn main(
 ) {
     let tiles_n = (params.n + TILE - 1u) / TILE;
     let tiles_m = (params.m + TILE - 1u) / TILE;
-    let tile = wid.x + wid.y * nwg.x;
+    let tile = block_index(wid, nwg);
     if (tile >= tiles_m * tiles_n) { return; }
     let row0 = (tile / tiles_n) * TILE;
     let col0 = (tile % tiles_n) * TILE;
-    let tx = lid3.x;
-    let ty = lid3.y;
-
-    var acc: array<f32, 16>;
-    for (var i = 0u; i < 16u; i++) { acc[i] = 0.0; }
-
-    let a_trans = (params.flags & 1u) != 0u;
-    let b_trans = (params.flags & 2u) != 0u;
-    for (var k0 = 0u; k0 < params.k; k0 += TK) {
-        for (var l = 0u; l < 4u; l++) {
-            let e = lid + l * 256u;
-            // Pick the mapping whose consecutive threads read consecutive addresses.
-            var ar: u32; var ak: u32;
-            if (a_trans) { ak = e / TILE; ar = e % TILE; } else { ar = e / TK; ak = e % TK; }
-            a_tile[ak * TILE + ar] = load_a(row0 + ar, k0 + ak);
-            var bc: u32; var bk: u32;
-            if (b_trans) { bc = e / TK; bk = e % TK; } else { bk = e / TILE; bc = e % TILE; }
-            b_tile[bk * TILE + bc] = load_b(k0 + bk, col0 + bc);
-        }
-        workgroupBarrier();
-        for (var kk = 0u; kk < TK; kk++) {
-            var ra: array<f32, 4>;
-            var rb: array<f32, 4>;
-            for (var i = 0u; i < PER; i++) {
-                ra[i] = a_tile[kk * TILE + ty * PER + i];
-                rb[i] = b_tile[kk * TILE + tx * PER + i];
-            }
-            for (var i = 0u; i < PER; i++) {
-                for (var j = 0u; j < PER; j++) {
-                    acc[i * PER + j] += ra[i] * rb[j];
-                }
-            }
-        }
-        workgroupBarrier();
-    }
+    let acc = tile_product(row0, col0, 0u, params.k, lid3, lid);
 
     for (var i = 0u; i < PER; i++) {
-        let r = row0 + ty * PER + i;
+        let r = row0 + lid3.y * PER + i;
         if (r >= params.m) { continue; }
         for (var j = 0u; j < PER; j++) {
-            let col = col0 + tx * PER + j;
+            let col = col0 + lid3.x * PER + j;
             if (col >= params.n) { continue; }
             let idx = r * params.n + col;
             var v = params.alpha * acc[i * PER + j];

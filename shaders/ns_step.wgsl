@@ -3,9 +3,10 @@
 //     side = 1 (tall X, A = Xᵀ·X):  X' = a·X + X·B     (B is cols×cols)
 // X and X' are rows×cols, row-major f32; X' must be a different buffer from X.
 //
-// A tiled product as in matmul.wgsl (64×64 output block per 16×16 workgroup, 4×4 per thread,
-// k-slices of 16 through workgroup memory, bounds-checked loads and stores, block grid folded
-// into 2-D), with the `a·X` term fused into the store.
+// The tiled product of tile_product.wgsl (compiled in front of this file: 64×64 output block
+// per 16×16 workgroup, 4×4 per thread, k-slices of 16 through workgroup memory), with
+// bounds-checked loads and stores, the block grid folded into 2-D, and the `a·X` term fused
+// into the store.
 
 struct NsStepParams {
     rows: u32,  // rows of X
@@ -18,13 +19,6 @@ struct NsStepParams {
 @group(0) @binding(1) var<storage, read> bmat: array<f32>;    // B, square, symmetric
 @group(0) @binding(2) var<storage, read> x: array<f32>;       // X, rows×cols
 @group(0) @binding(3) var<storage, read_write> out: array<f32>; // X', rows×cols
-
-const TILE: u32 = 64u;
-const TK: u32 = 16u;
-const PER: u32 = 4u;
-
-var<workgroup> a_tile: array<f32, 1024>; // [kk][row] of the left operand
-var<workgroup> b_tile: array<f32, 1024>; // [kk][col] of the right operand
 
 // Left operand (rows × inner): B when side = 0, X when side = 1.
 fn load_left(r: u32, kk: u32, inner: u32) -> f32 {
@@ -40,6 +34,27 @@ fn load_right(kk: u32, col: u32, inner: u32) -> f32 {
     return bmat[kk * params.cols + col];
 }
 
+// The inner dimension: rows (side = 0) or cols (side = 1).
+fn inner_dim() -> u32 {
+    if (params.side != 0u) { return params.cols; }
+    return params.rows;
+}
+
+// Stages the k-slice at k0 of the left and right operands, 4 elements of each per thread.
+fn stage_slice(k0: u32, row0: u32, col0: u32, lid: u32) {
+    let inner = inner_dim();
+    for (var l = 0u; l < 4u; l++) {
+        let e = lid + l * 256u;
+        // Both operands are row-major and untransposed: left reads along k, right along cols.
+        let ar = e / TK;
+        let ak = e % TK;
+        l_tile[ak * TILE + ar] = load_left(row0 + ar, k0 + ak, inner);
+        let bk = e / TILE;
+        let bc = e % TILE;
+        r_tile[bk * TILE + bc] = load_right(k0 + bk, col0 + bc, inner);
+    }
+}
+
 @compute @workgroup_size(16, 16, 1)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -49,53 +64,19 @@ fn main(
 ) {
     let rows = params.rows;
     let cols = params.cols;
-    var inner = rows;
-    if (params.side != 0u) { inner = cols; }
     let tiles_n = (cols + TILE - 1u) / TILE;
     let tiles_m = (rows + TILE - 1u) / TILE;
-    let tile = wid.x + wid.y * nwg.x;
+    let tile = block_index(wid, nwg);
     if (tile >= tiles_m * tiles_n) { return; }
     let row0 = (tile / tiles_n) * TILE;
     let col0 = (tile % tiles_n) * TILE;
-    let tx = lid3.x;
-    let ty = lid3.y;
-
-    var acc: array<f32, 16>;
-    for (var i = 0u; i < 16u; i++) { acc[i] = 0.0; }
-
-    for (var k0 = 0u; k0 < inner; k0 += TK) {
-        for (var l = 0u; l < 4u; l++) {
-            let e = lid + l * 256u;
-            // Both operands are row-major and untransposed: left reads along k, right along cols.
-            let ar = e / TK;
-            let ak = e % TK;
-            a_tile[ak * TILE + ar] = load_left(row0 + ar, k0 + ak, inner);
-            let bk = e / TILE;
-            let bc = e % TILE;
-            b_tile[bk * TILE + bc] = load_right(k0 + bk, col0 + bc, inner);
-        }
-        workgroupBarrier();
-        for (var kk = 0u; kk < TK; kk++) {
-            var ra: array<f32, 4>;
-            var rb: array<f32, 4>;
-            for (var i = 0u; i < PER; i++) {
-                ra[i] = a_tile[kk * TILE + ty * PER + i];
-                rb[i] = b_tile[kk * TILE + tx * PER + i];
-            }
-            for (var i = 0u; i < PER; i++) {
-                for (var j = 0u; j < PER; j++) {
-                    acc[i * PER + j] += ra[i] * rb[j];
-                }
-            }
-        }
-        workgroupBarrier();
-    }
+    let acc = tile_product(row0, col0, 0u, inner_dim(), lid3, lid);
 
     for (var i = 0u; i < PER; i++) {
-        let r = row0 + ty * PER + i;
+        let r = row0 + lid3.y * PER + i;
         if (r >= rows) { continue; }
         for (var j = 0u; j < PER; j++) {
-            let col = col0 + tx * PER + j;
+            let col = col0 + lid3.x * PER + j;
             if (col >= cols) { continue; }
             let idx = r * cols + col;
             out[idx] = acc[i * PER + j] + params.a * x[idx];

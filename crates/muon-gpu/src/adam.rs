@@ -1,25 +1,21 @@
 //! [`GpuAdam`]: Adam/AdamW with parameters, gradients and state resident on the device.
 
+#[cfg(doc)]
 use muon_core::MuonError;
 use muon_core::adam::{Adam, AdamConfig};
 use wgpu::util::DeviceExt;
 
-use crate::kernels::{
-    AdamParams, CheckParams, scalar_table, storage_buffer_zeroed, uniform_buffer,
-};
+use crate::kernels::{AdamParams, scalar_table, storage_buffer_zeroed, uniform_buffer};
 use crate::readback::read_f32;
-use crate::status::{ParamStatus, check_statuses, read_statuses, status_buffer};
+use crate::status::{GuardedParam, ParamStatus, check_statuses, read_statuses};
 use crate::{GpuContext, GpuError, GpuMatrix};
 
-/// One parameter's device state and bind groups.
+/// One parameter's device state and bind group.
 #[derive(Debug)]
 struct AdamSlot {
-    param: GpuMatrix,
-    grad: GpuMatrix,
+    guard: GuardedParam,
     m: wgpu::Buffer,
     v: wgpu::Buffer,
-    status: wgpu::Buffer,
-    check_bg: wgpu::BindGroup,
     adam_bg: wgpu::BindGroup,
 }
 
@@ -93,34 +89,26 @@ impl GpuAdam {
         self.slots.is_empty()
     }
 
-    fn bind_groups(
+    /// The `adam_update` bind group of one parameter under the current table.
+    fn bind_group(
         &self,
-        param: &GpuMatrix,
-        grad: &GpuMatrix,
+        guard: &GuardedParam,
         m: &wgpu::Buffer,
         v: &wgpu::Buffer,
-        status: &wgpu::Buffer,
-    ) -> (wgpu::BindGroup, wgpu::BindGroup) {
+    ) -> wgpu::BindGroup {
         let device = self.ctx.device();
-        let k = self.ctx.kernels();
-        let len = param.len() as u32;
-        let check_u = uniform_buffer(device, "check params", &CheckParams { len, _pad: [0; 3] });
-        let check_bg = k
-            .check_finite
-            .bind_group(device, &check_u, grad.buffer(), status);
-        let params = AdamParams::new(&self.adam, len, self.table_len, self.converged);
+        let params = AdamParams::new(&self.adam, guard.len(), self.table_len, self.converged);
         let adam_u = uniform_buffer(device, "adam params", &params);
-        let adam_bg = k.adam_update.bind_group(
+        self.ctx.kernels().adam_update.bind_group(
             device,
             &adam_u,
             &self.table,
-            grad.buffer(),
-            param.buffer(),
+            guard.grad.buffer(),
+            guard.param.buffer(),
             m,
             v,
-            status,
-        );
-        (check_bg, adam_bg)
+            guard.status(),
+        )
     }
 
     /// Registers `param` (any shape; treated as flat) and its gradient buffer; returns its
@@ -130,32 +118,16 @@ impl GpuAdam {
     /// [`MuonError::ShapeMismatch`] (as [`GpuError::Core`]) if the shapes differ,
     /// [`GpuError::AliasedBuffers`] if they share a buffer.
     pub fn add_param(&mut self, param: &GpuMatrix, grad: &GpuMatrix) -> Result<usize, GpuError> {
-        if grad.shape() != param.shape() {
-            return Err(MuonError::ShapeMismatch {
-                what: "grad",
-                expected: param.shape(),
-                found: grad.shape(),
-            }
-            .into());
-        }
-        if param.same_buffer(grad) {
-            return Err(GpuError::AliasedBuffers {
-                what: "param and grad",
-            });
-        }
+        let guard = GuardedParam::new(&self.ctx, param, grad)?;
         let device = self.ctx.device();
-        let bytes = param.len() as u64 * 4;
+        let bytes = u64::from(guard.len()) * 4;
         let m = storage_buffer_zeroed(device, "adam m", bytes);
         let v = storage_buffer_zeroed(device, "adam v", bytes);
-        let status = status_buffer(device);
-        let (check_bg, adam_bg) = self.bind_groups(param, grad, &m, &v, &status);
+        let adam_bg = self.bind_group(&guard, &m, &v);
         self.slots.push(AdamSlot {
-            param: param.clone(),
-            grad: grad.clone(),
+            guard,
             m,
             v,
-            status,
-            check_bg,
             adam_bg,
         });
         Ok(self.slots.len() - 1)
@@ -165,29 +137,15 @@ impl GpuAdam {
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
         let k = self.ctx.kernels();
         for s in &self.slots {
-            let len = s.param.len() as u32;
-            k.check_finite.dispatch_check(pass, &s.check_bg, len);
-            k.adam_update.dispatch(pass, &s.adam_bg, len);
-            k.check_finite.dispatch_commit(pass, &s.check_bg);
+            s.guard.encode(k, pass, |pass| {
+                k.adam_update.dispatch(pass, &s.adam_bg, s.guard.len());
+            });
         }
     }
 
     /// One step of every parameter in one submission. Does not wait for the device.
     pub fn step(&self) -> wgpu::SubmissionIndex {
-        let mut encoder =
-            self.ctx
-                .device()
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("adam step"),
-                });
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("adam step"),
-                timestamp_writes: None,
-            });
-            self.encode(&mut pass);
-        }
-        self.ctx.queue().submit([encoder.finish()])
+        self.ctx.submit_pass("adam step", |pass| self.encode(pass))
     }
 
     /// Changes the learning rate (validated as the core does). Rebuilds the bias-correction
@@ -201,12 +159,12 @@ impl GpuAdam {
         self.table = table;
         self.table_len = table_len;
         self.converged = converged;
-        let mut groups = Vec::with_capacity(self.slots.len());
-        for s in &self.slots {
-            groups.push(self.bind_groups(&s.param, &s.grad, &s.m, &s.v, &s.status));
-        }
-        for (s, (check_bg, adam_bg)) in self.slots.iter_mut().zip(groups) {
-            s.check_bg = check_bg;
+        let groups: Vec<wgpu::BindGroup> = self
+            .slots
+            .iter()
+            .map(|s| self.bind_group(&s.guard, &s.m, &s.v))
+            .collect();
+        for (s, adam_bg) in self.slots.iter_mut().zip(groups) {
             s.adam_bg = adam_bg;
         }
         Ok(())
@@ -217,8 +175,7 @@ impl GpuAdam {
     /// # Errors
     /// [`GpuError::Readback`].
     pub fn status(&self) -> Result<Vec<ParamStatus>, GpuError> {
-        let buffers: Vec<&wgpu::Buffer> = self.slots.iter().map(|s| &s.status).collect();
-        read_statuses(&self.ctx, &buffers)
+        read_statuses(&self.ctx, self.slots.iter().map(|s| &s.guard))
     }
 
     /// Reports skipped steps like [`crate::GpuMuon::check`], and clears the reports.
@@ -226,8 +183,7 @@ impl GpuAdam {
     /// # Errors
     /// [`GpuError::NonFiniteGradient`] or [`GpuError::Readback`].
     pub fn check(&mut self) -> Result<(), GpuError> {
-        let buffers: Vec<&wgpu::Buffer> = self.slots.iter().map(|s| &s.status).collect();
-        check_statuses(&self.ctx, &buffers)
+        check_statuses(&self.ctx, self.slots.iter().map(|s| &s.guard))
     }
 
     /// Reads parameter `index`'s moments `(m, v)` (waits for the device).
@@ -236,7 +192,7 @@ impl GpuAdam {
     /// [`GpuError::UnknownParam`] or [`GpuError::Readback`].
     pub fn moments(&self, index: usize) -> Result<(Vec<f32>, Vec<f32>), GpuError> {
         let s = self.slots.get(index).ok_or(GpuError::UnknownParam(index))?;
-        let n = s.param.len();
+        let n = s.guard.param.len();
         Ok((read_f32(&self.ctx, &s.m, n)?, read_f32(&self.ctx, &s.v, n)?))
     }
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::GpuError;
 use crate::kernels::Kernels;
+use crate::matrix::MAX_KERNEL_ELEMENTS;
 
 /// Environment variable: a case-insensitive substring of the adapter name to use.
 pub const ADAPTER_ENV: &str = "MUON_ADAPTER";
@@ -146,9 +147,29 @@ impl GpuContext {
             .map_err(|e| GpuError::Readback(e.to_string()))
     }
 
-    /// Checks that a buffer of `bytes` fits the device, naming it `what` in the error.
+    /// Records one compute pass with `record` and submits it alone. Does not wait.
+    pub(crate) fn submit_pass(
+        &self,
+        label: &str,
+        record: impl FnOnce(&mut wgpu::ComputePass<'_>),
+    ) -> wgpu::SubmissionIndex {
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(label),
+                timestamp_writes: None,
+            });
+            record(&mut pass);
+        }
+        self.queue.submit([encoder.finish()])
+    }
+
+    /// Checks that a buffer of `bytes` fits the device and the kernels' `u32` indexing
+    /// ([`MAX_KERNEL_ELEMENTS`] `f32`), naming it `what` in the error.
     pub(crate) fn check_size(&self, what: &'static str, bytes: u64) -> Result<(), GpuError> {
-        let max = self.max_binding_bytes();
+        let max = self.max_binding_bytes().min(MAX_KERNEL_ELEMENTS * 4);
         if bytes > max {
             return Err(GpuError::BufferTooLarge { what, bytes, max });
         }

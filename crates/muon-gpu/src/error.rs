@@ -15,13 +15,14 @@ pub enum GpuError {
     /// The same errors as the CPU core: invalid hyper-parameters, shape or length mismatches,
     /// empty matrices.
     Core(MuonError),
-    /// A buffer would be larger than the device allows (its storage-binding or buffer limit).
+    /// A buffer would be larger than the device allows (its storage-binding or buffer limit),
+    /// or than the kernels' `u32` indexing allows (2³¹ `f32`, 8 GiB).
     BufferTooLarge {
         /// Which buffer.
         what: &'static str,
         /// Its size in bytes.
         bytes: u64,
-        /// The device's limit in bytes.
+        /// The limit in bytes.
         max: u64,
     },
     /// A buffer that must be distinct from another is the same buffer (for example a

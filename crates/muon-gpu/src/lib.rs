@@ -40,8 +40,9 @@
 //! [`GpuError::NonFiniteGradient`]; `status()` returns the raw per-parameter counts.
 //!
 //! # Numerics
-//! All arithmetic is `f32`. Products accumulate per thread in `k` order, so results differ
-//! from the CPU core's (eight partial sums) by rounding; norms are `f32` tree reductions (the
+//! All arithmetic is `f32`. Products accumulate per thread in `k` order (Gram products of
+//! order ≤ 64 with `k` > 16,384, such as a long vector's, in chunks of 4,096 that are then
+//! tree-summed), so results differ from the CPU core's (eight partial sums) by rounding; norms are `f32` tree reductions (the
 //! core accumulates in `f64`), so a matrix whose squares under- or overflow `f32` (elements
 //! below about 1e-19 or above 1e19) normalises differently from the core.
 #![deny(missing_docs)]

@@ -22,6 +22,10 @@ pub const MATRIX_USAGES: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
     .union(wgpu::BufferUsages::COPY_SRC)
     .union(wgpu::BufferUsages::COPY_DST);
 
+/// The most elements one kernel buffer may hold (8 GiB of `f32`): the kernels index with
+/// `u32`, and a folded grid may step up to 2²⁴ elements past the end before its bounds check.
+pub(crate) const MAX_KERNEL_ELEMENTS: u64 = 1 << 31;
+
 /// Bytes of a `rows × cols` matrix, with the core's errors for empty or overflowing shapes.
 pub(crate) fn matrix_bytes(rows: usize, cols: usize) -> Result<u64, GpuError> {
     if rows == 0 || cols == 0 {
@@ -145,6 +149,12 @@ impl GpuMatrix {
     #[must_use]
     pub fn len(&self) -> usize {
         self.rows * self.cols
+    }
+
+    /// Number of elements as the kernels' `u32` (exact: creation checks the size against
+    /// [`GpuContext::check_size`], which caps it at [`MAX_KERNEL_ELEMENTS`]).
+    pub(crate) fn len_u32(&self) -> u32 {
+        u32::try_from(self.len()).unwrap_or(u32::MAX)
     }
 
     /// Always `false`: a matrix has at least one element.

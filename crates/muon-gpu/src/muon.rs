@@ -1,23 +1,22 @@
 //! [`GpuMuon`]: Muon with parameters, gradients and state resident on the device.
 
+#[cfg(doc)]
 use muon_core::MuonError;
 use muon_core::muon::{Muon, MuonConfig};
 
-use crate::kernels::{CheckParams, MuonParams, storage_buffer_zeroed, uniform_buffer};
+use crate::kernels::{MuonParams, storage_buffer_zeroed, uniform_buffer};
 use crate::newton_schulz::GpuNewtonSchulz;
 use crate::readback::read_f32;
-use crate::status::{ParamStatus, check_statuses, read_statuses, status_buffer};
+use crate::status::{GuardedParam, ParamStatus, check_statuses, read_statuses};
 use crate::{GpuContext, GpuError, GpuMatrix};
 
 /// One parameter's device state and bind groups.
 #[derive(Debug)]
 struct MuonSlot {
-    param: GpuMatrix,
+    guard: GuardedParam,
     momentum: wgpu::Buffer,
-    status: wgpu::Buffer,
     muon_params: wgpu::Buffer,
     ns: GpuNewtonSchulz,
-    check_bg: wgpu::BindGroup,
     momentum_bg: wgpu::BindGroup,
     apply_bg: wgpu::BindGroup,
 }
@@ -83,30 +82,12 @@ impl GpuMuon {
     /// [`GpuError::AliasedBuffers`] if they share a buffer, [`GpuError::BufferTooLarge`] if
     /// the Newton–Schulz scratch does not fit the device.
     pub fn add_param(&mut self, param: &GpuMatrix, grad: &GpuMatrix) -> Result<usize, GpuError> {
-        if grad.shape() != param.shape() {
-            return Err(MuonError::ShapeMismatch {
-                what: "grad",
-                expected: param.shape(),
-                found: grad.shape(),
-            }
-            .into());
-        }
-        if param.same_buffer(grad) {
-            return Err(GpuError::AliasedBuffers {
-                what: "param and grad",
-            });
-        }
+        let guard = GuardedParam::new(&self.ctx, param, grad)?;
         let (rows, cols) = param.shape();
         let ns = GpuNewtonSchulz::new(&self.ctx, rows, cols, &self.muon.config().ns)?;
         let device = self.ctx.device();
         let k = self.ctx.kernels();
-        let len = param.len() as u32;
-        let momentum = storage_buffer_zeroed(device, "muon momentum", u64::from(len) * 4);
-        let status = status_buffer(device);
-        let check_u = uniform_buffer(device, "check params", &CheckParams { len, _pad: [0; 3] });
-        let check_bg = k
-            .check_finite
-            .bind_group(device, &check_u, grad.buffer(), &status);
+        let momentum = storage_buffer_zeroed(device, "muon momentum", u64::from(guard.len()) * 4);
         let muon_params = uniform_buffer(
             device,
             "muon params",
@@ -119,7 +100,7 @@ impl GpuMuon {
             &momentum,
             ns.input(),
             param.buffer(),
-            &status,
+            guard.status(),
         );
         let apply_bg = k.muon_update.bind_group(
             device,
@@ -128,15 +109,13 @@ impl GpuMuon {
             &momentum,
             ns.output(),
             param.buffer(),
-            &status,
+            guard.status(),
         );
         self.slots.push(MuonSlot {
-            param: param.clone(),
+            guard,
             momentum,
-            status,
             muon_params,
             ns,
-            check_bg,
             momentum_bg,
             apply_bg,
         });
@@ -148,31 +127,18 @@ impl GpuMuon {
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
         let k = self.ctx.kernels();
         for s in &self.slots {
-            let len = s.param.len() as u32;
-            k.check_finite.dispatch_check(pass, &s.check_bg, len);
-            k.muon_update.dispatch_momentum(pass, &s.momentum_bg, len);
-            s.ns.encode(k, pass);
-            k.muon_update.dispatch_apply(pass, &s.apply_bg, len);
-            k.check_finite.dispatch_commit(pass, &s.check_bg);
+            let len = s.guard.len();
+            s.guard.encode(k, pass, |pass| {
+                k.muon_update.dispatch_momentum(pass, &s.momentum_bg, len);
+                s.ns.encode(k, pass);
+                k.muon_update.dispatch_apply(pass, &s.apply_bg, len);
+            });
         }
     }
 
     /// One step of every parameter in one submission. Does not wait for the device.
     pub fn step(&self) -> wgpu::SubmissionIndex {
-        let mut encoder =
-            self.ctx
-                .device()
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("muon step"),
-                });
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("muon step"),
-                timestamp_writes: None,
-            });
-            self.encode(&mut pass);
-        }
-        self.ctx.queue().submit([encoder.finish()])
+        self.ctx.submit_pass("muon step", |pass| self.encode(pass))
     }
 
     /// Changes the learning rate (for schedules): validated as the core does, then 32 bytes
@@ -183,7 +149,7 @@ impl GpuMuon {
     pub fn set_lr(&mut self, lr: f32) -> Result<(), GpuError> {
         self.muon = self.muon.config().with_lr(lr).build()?;
         for s in &self.slots {
-            let (rows, cols) = s.param.shape();
+            let (rows, cols) = s.guard.param.shape();
             let p = MuonParams::new(&self.muon, rows, cols);
             self.ctx
                 .queue()
@@ -197,8 +163,7 @@ impl GpuMuon {
     /// # Errors
     /// [`GpuError::Readback`].
     pub fn status(&self) -> Result<Vec<ParamStatus>, GpuError> {
-        let buffers: Vec<&wgpu::Buffer> = self.slots.iter().map(|s| &s.status).collect();
-        read_statuses(&self.ctx, &buffers)
+        read_statuses(&self.ctx, self.slots.iter().map(|s| &s.guard))
     }
 
     /// Reports skipped steps: `Err(`[`GpuError::NonFiniteGradient`]`)` for the first
@@ -208,8 +173,7 @@ impl GpuMuon {
     /// # Errors
     /// [`GpuError::NonFiniteGradient`] or [`GpuError::Readback`].
     pub fn check(&mut self) -> Result<(), GpuError> {
-        let buffers: Vec<&wgpu::Buffer> = self.slots.iter().map(|s| &s.status).collect();
-        check_statuses(&self.ctx, &buffers)
+        check_statuses(&self.ctx, self.slots.iter().map(|s| &s.guard))
     }
 
     /// Reads parameter `index`'s momentum buffer (waits for the device).
@@ -218,6 +182,6 @@ impl GpuMuon {
     /// [`GpuError::UnknownParam`] or [`GpuError::Readback`].
     pub fn momentum(&self, index: usize) -> Result<Vec<f32>, GpuError> {
         let s = self.slots.get(index).ok_or(GpuError::UnknownParam(index))?;
-        read_f32(&self.ctx, &s.momentum, s.param.len())
+        read_f32(&self.ctx, &s.momentum, s.guard.param.len())
     }
 }

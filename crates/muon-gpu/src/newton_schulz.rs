@@ -18,7 +18,7 @@ use muon_core::MuonError;
 use muon_core::newton_schulz::NsConfig;
 
 use crate::kernels::{
-    GramParams, Kernels, MAX_PARTIALS, NormParams, NormalizeParams, NsStepParams,
+    GramCall, GramParams, Kernels, MAX_PARTIALS, NormParams, NormalizeParams, NsStepParams,
     storage_buffer_zeroed, uniform_buffer,
 };
 use crate::matrix::matrix_bytes;
@@ -30,13 +30,12 @@ use crate::{GpuContext, GpuError, GpuMatrix};
 pub struct GpuNewtonSchulz {
     rows: u32,
     cols: u32,
-    m: u32,
     x: [wgpu::Buffer; 2],
     norm_params: NormParams,
     norm_bg: wgpu::BindGroup,
     normalize_bg: wgpu::BindGroup,
-    gram_a_bg: [wgpu::BindGroup; 2],
-    gram_b_bg: Vec<wgpu::BindGroup>,
+    gram_a: [GramCall; 2],
+    gram_b: Vec<GramCall>,
     step_bg: Vec<wgpu::BindGroup>,
 }
 
@@ -88,39 +87,35 @@ impl GpuNewtonSchulz {
             .ns_normalize
             .bind_group(device, &normalize_u, &norm, &x[0]);
 
-        let gram_a_u = uniform_buffer(
-            device,
-            "ns gram a params",
-            &GramParams {
-                m: mu,
-                k: r.max(c),
-                trans: u32::from(tall),
-                alpha: 1.0,
-                ..GramParams::default()
-            },
-        );
+        let gram_a_params = GramParams {
+            m: mu,
+            k: r.max(c),
+            trans: u32::from(tall),
+            alpha: 1.0,
+            ..GramParams::default()
+        };
+        let gram_a_u = uniform_buffer(device, "ns gram a params", &gram_a_params);
         // `b` stands in for D (not read: beta = 0) so no buffer is both read and written.
-        let gram_a_bg = [
-            k.gram.bind_group(device, &gram_a_u, &x[0], &b, &a),
-            k.gram.bind_group(device, &gram_a_u, &x[1], &b, &a),
+        let gram_a = [
+            k.gram
+                .call(device, &gram_a_u, &gram_a_params, &x[0], &b, &a),
+            k.gram
+                .call(device, &gram_a_u, &gram_a_params, &x[1], &b, &a),
         ];
-        let mut gram_b_bg = Vec::with_capacity(cfg.steps as usize);
+        let mut gram_b = Vec::with_capacity(cfg.steps as usize);
         let mut step_bg = Vec::with_capacity(cfg.steps as usize);
         for step in 0..cfg.steps {
             let (ca, cb, cc) = cfg.coefficients_at(step);
-            let gu = uniform_buffer(
-                device,
-                "ns gram b params",
-                &GramParams {
-                    m: mu,
-                    k: mu,
-                    trans: 0,
-                    alpha: cc,
-                    beta: cb,
-                    ..GramParams::default()
-                },
-            );
-            gram_b_bg.push(k.gram.bind_group(device, &gu, &a, &a, &b));
+            let gram_b_params = GramParams {
+                m: mu,
+                k: mu,
+                trans: 0,
+                alpha: cc,
+                beta: cb,
+                ..GramParams::default()
+            };
+            let gu = uniform_buffer(device, "ns gram b params", &gram_b_params);
+            gram_b.push(k.gram.call(device, &gu, &gram_b_params, &a, &a, &b));
             let su = uniform_buffer(
                 device,
                 "ns step params",
@@ -137,13 +132,12 @@ impl GpuNewtonSchulz {
         Ok(Self {
             rows: r,
             cols: c,
-            m: mu,
             x,
             norm_params,
             norm_bg,
             normalize_bg,
-            gram_a_bg,
-            gram_b_bg,
+            gram_a,
+            gram_b,
             step_bg,
         })
     }
@@ -173,9 +167,9 @@ impl GpuNewtonSchulz {
             .frobenius_norm
             .dispatch(pass, &self.norm_bg, &self.norm_params);
         kernels.ns_normalize.dispatch(pass, &self.normalize_bg, len);
-        for (i, (gram_b, step)) in self.gram_b_bg.iter().zip(&self.step_bg).enumerate() {
-            kernels.gram.dispatch(pass, &self.gram_a_bg[i % 2], self.m);
-            kernels.gram.dispatch(pass, gram_b, self.m);
+        for (i, (gram_b, step)) in self.gram_b.iter().zip(&self.step_bg).enumerate() {
+            kernels.gram.dispatch_call(pass, &self.gram_a[i % 2]);
+            kernels.gram.dispatch_call(pass, gram_b);
             kernels.ns_step.dispatch(pass, step, self.rows, self.cols);
         }
     }

@@ -13,17 +13,7 @@ use crate::readback::read_f32;
 use crate::{GpuContext, GpuError, GpuMatrix, GpuNewtonSchulz};
 
 fn submit(ctx: &GpuContext, label: &str, record: impl FnOnce(&mut wgpu::ComputePass<'_>)) {
-    let mut encoder = ctx
-        .device()
-        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
-    {
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some(label),
-            timestamp_writes: None,
-        });
-        record(&mut pass);
-    }
-    ctx.queue().submit([encoder.finish()]);
+    ctx.submit_pass(label, record);
 }
 
 fn expect_shape(
@@ -127,8 +117,8 @@ pub fn gram(ctx: &GpuContext, x: &GpuMatrix, trans: bool, out: &GpuMatrix) -> Re
     let device = ctx.device();
     let u = uniform_buffer(device, "gram params", &params);
     let kern = &ctx.kernels().gram;
-    let bg = kern.bind_group(device, &u, x.buffer(), x.buffer(), out.buffer());
-    submit(ctx, "gram", |pass| kern.dispatch(pass, &bg, params.m));
+    let call = kern.call(device, &u, &params, x.buffer(), x.buffer(), out.buffer());
+    submit(ctx, "gram", |pass| kern.dispatch_call(pass, &call));
     Ok(())
 }
 
@@ -138,7 +128,7 @@ pub fn gram(ctx: &GpuContext, x: &GpuMatrix, trans: bool, out: &GpuMatrix) -> Re
 /// [`GpuError::Readback`].
 pub fn frobenius_norm(ctx: &GpuContext, x: &GpuMatrix) -> Result<f32, GpuError> {
     let device = ctx.device();
-    let params = NormParams::new(x.len() as u32);
+    let params = NormParams::new(x.len_u32());
     let u = uniform_buffer(device, "norm params", &params);
     let partials = storage_buffer_zeroed(device, "norm partials", u64::from(MAX_PARTIALS) * 4);
     let norm = storage_buffer_zeroed(device, "norm", 4);

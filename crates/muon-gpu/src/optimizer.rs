@@ -112,20 +112,8 @@ impl GpuOptimizer {
 
     /// One step of every parameter, both groups, in one submission. Does not wait.
     pub fn step(&self) -> wgpu::SubmissionIndex {
-        let mut encoder =
-            self.ctx
-                .device()
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("optimizer step"),
-                });
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("optimizer step"),
-                timestamp_writes: None,
-            });
-            self.encode(&mut pass);
-        }
-        self.ctx.queue().submit([encoder.finish()])
+        self.ctx
+            .submit_pass("optimizer step", |pass| self.encode(pass))
     }
 
     /// Reports skipped steps (NaN/Inf gradients) of either group, with `param` being the

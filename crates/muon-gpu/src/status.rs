@@ -7,8 +7,11 @@
 //! core; the host learns about it when it asks ([`crate::GpuMuon::check`],
 //! [`crate::GpuAdam::check`], [`crate::GpuOptimizer::check`]), never by stalling a step.
 
+use muon_core::MuonError;
+
+use crate::kernels::{CheckParams, Kernels, storage_buffer_zeroed, uniform_buffer};
 use crate::readback::read_buffers;
-use crate::{GpuContext, GpuError};
+use crate::{GpuContext, GpuError, GpuMatrix};
 
 /// Bytes of one parameter's status.
 pub(crate) const STATUS_BYTES: u64 = 16;
@@ -35,13 +38,96 @@ pub struct ParamStatus {
     pub last_bad_index: Option<usize>,
 }
 
-/// A zeroed status buffer.
-pub(crate) fn status_buffer(device: &wgpu::Device) -> wgpu::Buffer {
-    crate::kernels::storage_buffer_zeroed(device, "param status", STATUS_BYTES)
+/// What every optimizer keeps per parameter besides its own state: the parameter, the buffer
+/// its gradient is written to, and the step status that `check_finite.wgsl` guards each of its
+/// steps with.
+#[derive(Debug)]
+pub(crate) struct GuardedParam {
+    /// The parameter.
+    pub(crate) param: GpuMatrix,
+    /// Its gradient buffer.
+    pub(crate) grad: GpuMatrix,
+    /// Its status (`STATUS_BYTES`, zeroed at registration).
+    status: wgpu::Buffer,
+    /// `check_finite` bound to the gradient and the status.
+    check_bg: wgpu::BindGroup,
 }
 
-/// Reads the statuses (one submission, one wait).
-pub(crate) fn read_statuses(
+impl GuardedParam {
+    /// Validates a registration (same shape, distinct buffers) and allocates the status.
+    ///
+    /// # Errors
+    /// [`MuonError::ShapeMismatch`] (as [`GpuError::Core`]) if the shapes differ,
+    /// [`GpuError::AliasedBuffers`] if they share a buffer.
+    pub(crate) fn new(
+        ctx: &GpuContext,
+        param: &GpuMatrix,
+        grad: &GpuMatrix,
+    ) -> Result<Self, GpuError> {
+        if grad.shape() != param.shape() {
+            return Err(MuonError::ShapeMismatch {
+                what: "grad",
+                expected: param.shape(),
+                found: grad.shape(),
+            }
+            .into());
+        }
+        if param.same_buffer(grad) {
+            return Err(GpuError::AliasedBuffers {
+                what: "param and grad",
+            });
+        }
+        let device = ctx.device();
+        let status = storage_buffer_zeroed(device, "param status", STATUS_BYTES);
+        let len = param.len_u32();
+        let check_u = uniform_buffer(device, "check params", &CheckParams { len, _pad: [0; 3] });
+        let check_bg =
+            ctx.kernels()
+                .check_finite
+                .bind_group(device, &check_u, grad.buffer(), &status);
+        Ok(Self {
+            param: param.clone(),
+            grad: grad.clone(),
+            status,
+            check_bg,
+        })
+    }
+
+    /// Number of elements of the parameter.
+    pub(crate) fn len(&self) -> u32 {
+        self.param.len_u32()
+    }
+
+    /// The status buffer (bound by the update kernels, which skip a flagged step).
+    pub(crate) fn status(&self) -> &wgpu::Buffer {
+        &self.status
+    }
+
+    /// Records one guarded step: the NaN/Inf check, `update`, then the bookkeeping.
+    pub(crate) fn encode(
+        &self,
+        kernels: &Kernels,
+        pass: &mut wgpu::ComputePass<'_>,
+        update: impl FnOnce(&mut wgpu::ComputePass<'_>),
+    ) {
+        kernels
+            .check_finite
+            .dispatch_check(pass, &self.check_bg, self.len());
+        update(pass);
+        kernels.check_finite.dispatch_commit(pass, &self.check_bg);
+    }
+}
+
+/// Reads the statuses of `params` (one submission, one wait).
+pub(crate) fn read_statuses<'a>(
+    ctx: &GpuContext,
+    params: impl IntoIterator<Item = &'a GuardedParam>,
+) -> Result<Vec<ParamStatus>, GpuError> {
+    let buffers: Vec<&wgpu::Buffer> = params.into_iter().map(|p| &p.status).collect();
+    read_buffer_statuses(ctx, &buffers)
+}
+
+fn read_buffer_statuses(
     ctx: &GpuContext,
     buffers: &[&wgpu::Buffer],
 ) -> Result<Vec<ParamStatus>, GpuError> {
@@ -62,8 +148,12 @@ pub(crate) fn read_statuses(
 
 /// Reads the statuses, clears the skipped-step reports, and returns the first parameter that
 /// skipped a step as [`GpuError::NonFiniteGradient`].
-pub(crate) fn check_statuses(ctx: &GpuContext, buffers: &[&wgpu::Buffer]) -> Result<(), GpuError> {
-    let statuses = read_statuses(ctx, buffers)?;
+pub(crate) fn check_statuses<'a>(
+    ctx: &GpuContext,
+    params: impl IntoIterator<Item = &'a GuardedParam>,
+) -> Result<(), GpuError> {
+    let buffers: Vec<&wgpu::Buffer> = params.into_iter().map(|p| &p.status).collect();
+    let statuses = read_buffer_statuses(ctx, &buffers)?;
     let mut first = None;
     for (i, (s, buffer)) in statuses.iter().zip(buffers).enumerate() {
         if s.skipped_steps > 0 {

@@ -32,7 +32,8 @@ pub struct GpuTimer {
 }
 
 impl GpuTimer {
-    /// A timer for `capacity` passes.
+    /// A timer for `capacity` passes, clamped to `1..=2048` (a query set holds at most
+    /// [`wgpu::QUERY_SET_MAX_QUERIES`] stamps); [`GpuTimer::capacity`] says how many.
     ///
     /// # Errors
     /// [`GpuError::TimestampsUnsupported`] if the device lacks `TIMESTAMP_QUERY`.
@@ -40,7 +41,7 @@ impl GpuTimer {
         if !ctx.supports_timestamps() {
             return Err(GpuError::TimestampsUnsupported);
         }
-        let capacity = capacity.max(1);
+        let capacity = capacity.clamp(1, wgpu::QUERY_SET_MAX_QUERIES / 2);
         let queries = ctx.device().create_query_set(&wgpu::QuerySetDescriptor {
             label: Some("muon-gpu timer"),
             ty: wgpu::QueryType::Timestamp,

@@ -267,3 +267,59 @@ fn newton_schulz_long_vectors() {
         assert!(e < NS_TOL, "{r}x{c}: rel err {e}");
     }
 }
+
+/// `X·Xᵀ` of a row-major `r × c` matrix by the core.
+fn core_gram(x: &[f32], r: usize, c: usize) -> Vec<f32> {
+    let mut g = vec![0.0; r * r];
+    linalg::gram(
+        MatRef::new(r, c, x).unwrap(),
+        MatMut::new(r, r, &mut g).unwrap(),
+    )
+    .unwrap();
+    g
+}
+
+#[test]
+fn gram_split_k_for_long_skinny_products() {
+    let Some(ctx) = context() else { return };
+    // Orders ≤ 64 with k > 16,384 take the split-k path (chunk sums, then a reduction); 1e-4:
+    // f32 sums of up to 100k terms in different orders. 100,003 is far beyond what one
+    // invocation of the tiled kernel may loop over on lavapipe.
+    for (i, &(r, c)) in [(1, 100_003), (3, 40_000), (64, 16_385)].iter().enumerate() {
+        let x = data(r * c, 90 + i as u64);
+        let want = core_gram(&x, r, c);
+        let gx = GpuMatrix::from_slice(ctx, r, c, &x).unwrap();
+        let out = GpuMatrix::zeros(ctx, r, r).unwrap();
+        ops::gram(ctx, &gx, false, &out).unwrap();
+        let got = out.read(ctx).unwrap();
+        let e = rel_err(&got, &want);
+        assert!(e < 1e-4, "{r}x{c} X·Xᵀ: rel err {e}");
+        for a in 0..r {
+            for b in 0..r {
+                assert_eq!(got[a * r + b], got[b * r + a], "exactly symmetric");
+            }
+        }
+        // XᵀX of the transpose: the same product through the other orientation.
+        let gxt = GpuMatrix::from_slice(ctx, c, r, &transpose(&x, r, c)).unwrap();
+        let out = GpuMatrix::zeros(ctx, r, r).unwrap();
+        ops::gram(ctx, &gxt, true, &out).unwrap();
+        let e = rel_err(&out.read(ctx).unwrap(), &want);
+        assert!(e < 1e-4, "{c}x{r} XᵀX: rel err {e}");
+    }
+}
+
+#[test]
+fn newton_schulz_long_vectors_beyond_the_tiled_loop() {
+    let Some(_) = context() else { return };
+    // The Gram product of a 1×N or N×1 input takes the split-k path, so N is not capped by
+    // lavapipe's per-invocation loop limit (see `newton_schulz_long_vectors`).
+    let n = 60_003;
+    let x = data(n, 6);
+    let cfg = NsConfig::default();
+    for (r, c) in [(1, n), (n, 1)] {
+        let want = core_ns(&x, r, c, &cfg);
+        let got = gpu_ns(&x, r, c, &cfg);
+        let e = rel_err(&got, &want);
+        assert!(e < NS_TOL, "{r}x{c}: rel err {e}");
+    }
+}

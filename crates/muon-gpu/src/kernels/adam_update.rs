@@ -2,7 +2,8 @@
 
 use muon_core::adam::Adam;
 
-use super::{Access, bind_group, dispatch_folded, elementwise_groups, layout, module, pipeline};
+use super::common::{Access, Program, elementwise_groups, record};
+use super::sources;
 
 /// The most bias-correction entries precomputed (8 bytes each).
 pub const MAX_SCALAR_TABLE: u32 = 1 << 17;
@@ -79,22 +80,21 @@ impl AdamParams {
 /// The Adam/AdamW element-wise update.
 #[derive(Debug)]
 pub struct AdamUpdate {
-    layout: wgpu::BindGroupLayout,
-    pipeline: wgpu::ComputePipeline,
+    program: Program,
+    main: wgpu::ComputePipeline,
 }
 
 impl AdamUpdate {
     pub(crate) fn new(device: &wgpu::Device) -> Self {
-        let src = include_str!("../../../../shaders/adam_update.wgsl");
-        let module = module(device, "adam_update", src);
         use Access::{Read, ReadWrite, Uniform};
-        let layout = layout(
+        let program = Program::new(
             device,
             "adam_update",
+            sources::ADAM_UPDATE,
             &[Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite, Read],
         );
-        let pipeline = pipeline(device, "adam_update", &module, &layout, "main");
-        Self { layout, pipeline }
+        let main = program.pipeline(device, "main");
+        Self { program, main }
     }
 
     /// Binds `params` (an [`AdamParams`] uniform), the scalar table, `g`, `w`, `m`, `v`
@@ -112,12 +112,8 @@ impl AdamUpdate {
         v: &wgpu::Buffer,
         status: &wgpu::Buffer,
     ) -> wgpu::BindGroup {
-        bind_group(
-            device,
-            "adam_update",
-            &self.layout,
-            &[params, scalars, grad, param, m, v, status],
-        )
+        self.program
+            .bind(device, &[params, scalars, grad, param, m, v, status])
     }
 
     /// Records the update of `len` elements.
@@ -127,9 +123,7 @@ impl AdamUpdate {
         bind_group: &wgpu::BindGroup,
         len: u32,
     ) {
-        pass.set_pipeline(&self.pipeline);
-        pass.set_bind_group(0, bind_group, &[]);
-        dispatch_folded(pass, elementwise_groups(len));
+        record(pass, &self.main, bind_group, elementwise_groups(len));
     }
 }
 

@@ -1,6 +1,7 @@
 //! Host half of `shaders/check_finite.wgsl`: the on-device NaN/Inf flag and its bookkeeping.
 
-use super::{Access, bind_group, dispatch_folded, elementwise_groups, layout, module, pipeline};
+use super::common::{Access, Program, elementwise_groups, record};
+use super::sources;
 
 /// Uniforms of `check_finite.wgsl` (`CheckParams`).
 #[repr(C)]
@@ -15,23 +16,24 @@ pub struct CheckParams {
 /// Flags a non-finite gradient (`check`) and books the step's outcome (`commit`).
 #[derive(Debug)]
 pub struct CheckFinite {
-    layout: wgpu::BindGroupLayout,
+    program: Program,
     check: wgpu::ComputePipeline,
     commit: wgpu::ComputePipeline,
 }
 
 impl CheckFinite {
     pub(crate) fn new(device: &wgpu::Device) -> Self {
-        let src = include_str!("../../../../shaders/check_finite.wgsl");
-        let module = module(device, "check_finite", src);
         use Access::{Read, ReadWrite, Uniform};
-        let layout = layout(device, "check_finite", &[Uniform, Read, ReadWrite]);
-        let check = pipeline(device, "check_finite/check", &module, &layout, "check");
-        let commit = pipeline(device, "check_finite/commit", &module, &layout, "commit");
+        let program = Program::new(
+            device,
+            "check_finite",
+            sources::CHECK_FINITE,
+            &[Uniform, Read, ReadWrite],
+        );
         Self {
-            layout,
-            check,
-            commit,
+            check: program.pipeline(device, "check"),
+            commit: program.pipeline(device, "commit"),
+            program,
         }
     }
 
@@ -44,12 +46,7 @@ impl CheckFinite {
         grad: &wgpu::Buffer,
         status: &wgpu::Buffer,
     ) -> wgpu::BindGroup {
-        bind_group(
-            device,
-            "check_finite",
-            &self.layout,
-            &[params, grad, status],
-        )
+        self.program.bind(device, &[params, grad, status])
     }
 
     /// Records the check of `len` gradient elements (before the update kernels).
@@ -59,16 +56,12 @@ impl CheckFinite {
         bind_group: &wgpu::BindGroup,
         len: u32,
     ) {
-        pass.set_pipeline(&self.check);
-        pass.set_bind_group(0, bind_group, &[]);
-        dispatch_folded(pass, elementwise_groups(len));
+        record(pass, &self.check, bind_group, elementwise_groups(len));
     }
 
     /// Records the bookkeeping (after the update kernels).
     pub fn dispatch_commit(&self, pass: &mut wgpu::ComputePass<'_>, bind_group: &wgpu::BindGroup) {
-        pass.set_pipeline(&self.commit);
-        pass.set_bind_group(0, bind_group, &[]);
-        pass.dispatch_workgroups(1, 1, 1);
+        record(pass, &self.commit, bind_group, 1);
     }
 }
 

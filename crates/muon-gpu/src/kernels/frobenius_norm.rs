@@ -1,6 +1,7 @@
 //! Host half of `shaders/frobenius_norm.wgsl`: a two-level tree reduction for `‖X‖_F`.
 
-use super::{Access, ELEMENTWISE_WG, bind_group, layout, module, pipeline};
+use super::common::{Access, ELEMENTWISE_WG, Program};
+use super::sources;
 
 /// The most first-pass workgroups (partial sums).
 pub const MAX_PARTIALS: u32 = 1024;
@@ -33,33 +34,24 @@ impl NormParams {
 /// The Frobenius norm as a tree reduction (two dispatches).
 #[derive(Debug)]
 pub struct FrobeniusNorm {
-    layout: wgpu::BindGroupLayout,
+    program: Program,
     partial_sums: wgpu::ComputePipeline,
     finish: wgpu::ComputePipeline,
 }
 
 impl FrobeniusNorm {
     pub(crate) fn new(device: &wgpu::Device) -> Self {
-        let src = include_str!("../../../../shaders/frobenius_norm.wgsl");
-        let module = module(device, "frobenius_norm", src);
         use Access::{Read, ReadWrite, Uniform};
-        let layout = layout(
+        let program = Program::new(
             device,
             "frobenius_norm",
+            sources::FROBENIUS_NORM,
             &[Uniform, Read, ReadWrite, ReadWrite],
         );
-        let partial_sums = pipeline(
-            device,
-            "frobenius_norm/partial_sums",
-            &module,
-            &layout,
-            "partial_sums",
-        );
-        let finish = pipeline(device, "frobenius_norm/finish", &module, &layout, "finish");
         Self {
-            layout,
-            partial_sums,
-            finish,
+            partial_sums: program.pipeline(device, "partial_sums"),
+            finish: program.pipeline(device, "finish"),
+            program,
         }
     }
 
@@ -74,12 +66,7 @@ impl FrobeniusNorm {
         partials: &wgpu::Buffer,
         norm: &wgpu::Buffer,
     ) -> wgpu::BindGroup {
-        bind_group(
-            device,
-            "frobenius_norm",
-            &self.layout,
-            &[params, x, partials, norm],
-        )
+        self.program.bind(device, &[params, x, partials, norm])
     }
 
     /// Records both passes; `params` must be the uniform values bound in `bind_group`.
@@ -89,6 +76,7 @@ impl FrobeniusNorm {
         bind_group: &wgpu::BindGroup,
         params: &NormParams,
     ) {
+        // One-dimensional on purpose: the kernel indexes `partials` by `workgroup_id.x`.
         pass.set_bind_group(0, bind_group, &[]);
         pass.set_pipeline(&self.partial_sums);
         pass.dispatch_workgroups(params.num_partials, 1, 1);

@@ -1,6 +1,14 @@
 //! Host half of `shaders/gram.wgsl`: `G = α·X·Xᵀ + β·D` (or `α·XᵀX + β·D`), symmetric.
 
-use super::{Access, bind_group, dispatch_folded, layout, module, pipeline, tile_groups};
+use super::common::{Access, Program, TILE, record, storage_buffer_zeroed, tile_groups};
+use super::sources;
+
+/// Inner dimension per chunk of the split-k path (`KC` in `gram.wgsl`).
+const SPLIT_CHUNK: u32 = 4096;
+
+/// Split-k is taken for an `m × m` Gram product with `m ≤ 64` (one output block, so the
+/// tiled kernel would run one workgroup) and an inner dimension of more than this.
+const SPLIT_MIN_K: u32 = 4 * SPLIT_CHUNK;
 
 /// Uniforms of `gram.wgsl` (`GramParams`).
 #[repr(C)]
@@ -23,20 +31,106 @@ pub struct GramParams {
 }
 
 /// The symmetric Gram product (upper-triangle blocks computed, mirrored on store).
+///
+/// [`Gram::dispatch`] runs the tiled kernel. Inside the crate ([`crate::GpuNewtonSchulz`],
+/// [`crate::ops::gram`]) a skinny product with a long inner dimension (the Gram of a `1 × N`
+/// vector) takes a split-k path instead: chunk sums in parallel, then a reduction.
 #[derive(Debug)]
 pub struct Gram {
-    layout: wgpu::BindGroupLayout,
-    pipeline: wgpu::ComputePipeline,
+    program: Program,
+    main: wgpu::ComputePipeline,
+    /// The same module with the split-k scratch at binding 4.
+    split: Program,
+    split_partial: wgpu::ComputePipeline,
+    split_reduce: wgpu::ComputePipeline,
+}
+
+/// One Gram product bound once, with the path chosen for its shape (crate-internal).
+#[derive(Debug)]
+pub(crate) struct GramCall {
+    bind_group: wgpu::BindGroup,
+    /// Order of `G`.
+    m: u32,
+    /// Split-k chunks, or 0 for the tiled kernel.
+    chunks: u32,
 }
 
 impl Gram {
     pub(crate) fn new(device: &wgpu::Device) -> Self {
-        let src = include_str!("../../../../shaders/gram.wgsl");
-        let module = module(device, "gram", src);
         use Access::{Read, ReadWrite, Uniform};
-        let layout = layout(device, "gram", &[Uniform, Read, Read, ReadWrite]);
-        let pipeline = pipeline(device, "gram", &module, &layout, "main");
-        Self { layout, pipeline }
+        let program = Program::new(
+            device,
+            "gram",
+            sources::GRAM,
+            &[Uniform, Read, Read, ReadWrite],
+        );
+        let split = program.with_bindings(
+            device,
+            "gram_split",
+            &[Uniform, Read, Read, ReadWrite, ReadWrite],
+        );
+        Self {
+            main: program.pipeline(device, "main"),
+            program,
+            split_partial: split.pipeline(device, "split_partial"),
+            split_reduce: split.pipeline(device, "split_reduce"),
+            split,
+        }
+    }
+
+    /// Split-k chunks for an `m × m` product over `k`, or 0 where the tiled kernel is used.
+    fn split_chunks(m: u32, k: u32) -> u32 {
+        if m <= TILE && k > SPLIT_MIN_K {
+            k.div_ceil(SPLIT_CHUNK)
+        } else {
+            0
+        }
+    }
+
+    /// Binds the product `params` describes (`uniform` holds `params`), choosing its path;
+    /// the split-k path allocates its scratch (`chunks·m²` floats) here, once.
+    pub(crate) fn call(
+        &self,
+        device: &wgpu::Device,
+        uniform: &wgpu::Buffer,
+        params: &GramParams,
+        x: &wgpu::Buffer,
+        d: &wgpu::Buffer,
+        g: &wgpu::Buffer,
+    ) -> GramCall {
+        let chunks = Self::split_chunks(params.m, params.k);
+        let bind_group = if chunks == 0 {
+            self.bind_group(device, uniform, x, d, g)
+        } else {
+            let m = u64::from(params.m);
+            let scratch = storage_buffer_zeroed(
+                device,
+                "gram split-k partials",
+                u64::from(chunks) * m * m * 4,
+            );
+            self.split.bind(device, &[uniform, x, d, g, &scratch])
+        };
+        GramCall {
+            bind_group,
+            m: params.m,
+            chunks,
+        }
+    }
+
+    /// Records a product bound by [`Gram::call`].
+    pub(crate) fn dispatch_call(&self, pass: &mut wgpu::ComputePass<'_>, call: &GramCall) {
+        if call.chunks == 0 {
+            self.dispatch(pass, &call.bind_group, call.m);
+        } else {
+            let blocks = tile_groups(call.m, call.m);
+            record(
+                pass,
+                &self.split_partial,
+                &call.bind_group,
+                blocks * call.chunks,
+            );
+            record(pass, &self.split_reduce, &call.bind_group, call.m * call.m);
+        }
     }
 
     /// Binds `params` (a [`GramParams`] uniform), `X`, `D` and the output `G`.
@@ -49,21 +143,36 @@ impl Gram {
         d: &wgpu::Buffer,
         g: &wgpu::Buffer,
     ) -> wgpu::BindGroup {
-        bind_group(device, "gram", &self.layout, &[params, x, d, g])
+        self.program.bind(device, &[params, x, d, g])
     }
 
     /// Records the product for an `m × m` output.
     pub fn dispatch(&self, pass: &mut wgpu::ComputePass<'_>, bind_group: &wgpu::BindGroup, m: u32) {
-        pass.set_pipeline(&self.pipeline);
-        pass.set_bind_group(0, bind_group, &[]);
-        dispatch_folded(pass, tile_groups(m, m));
+        record(pass, &self.main, bind_group, tile_groups(m, m));
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn uniform_size_matches_wgsl() {
-        assert_eq!(core::mem::size_of::<super::GramParams>(), 32);
+        assert_eq!(core::mem::size_of::<GramParams>(), 32);
+    }
+
+    #[test]
+    fn split_chunk_matches_wgsl() {
+        assert!(sources::GRAM.contains(&format!("const KC: u32 = {SPLIT_CHUNK}u;")));
+        assert_eq!(SPLIT_CHUNK % 16, 0, "a multiple of the k-slice depth TK");
+    }
+
+    #[test]
+    fn split_k_only_for_skinny_long_products() {
+        assert_eq!(Gram::split_chunks(1, SPLIT_MIN_K), 0);
+        assert_eq!(Gram::split_chunks(1, SPLIT_MIN_K + 1), 5);
+        assert_eq!(Gram::split_chunks(64, 1 << 20), 256);
+        assert_eq!(Gram::split_chunks(65, 1 << 20), 0);
+        assert_eq!(Gram::split_chunks(1, 1 << 31), 1 << 19);
     }
 }

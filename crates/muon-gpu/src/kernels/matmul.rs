@@ -1,6 +1,7 @@
 //! Host half of `shaders/matmul.wgsl`: `C = α·op(A)·op(B) + β·D`, tiled 64×64.
 
-use super::{Access, bind_group, dispatch_folded, layout, module, pipeline, tile_groups};
+use super::common::{Access, Program, record, tile_groups};
+use super::sources;
 
 /// Uniforms of `matmul.wgsl` (`MatmulParams`).
 #[repr(C)]
@@ -32,18 +33,21 @@ impl MatmulParams {
 /// The general tiled matrix product.
 #[derive(Debug)]
 pub struct Matmul {
-    layout: wgpu::BindGroupLayout,
-    pipeline: wgpu::ComputePipeline,
+    program: Program,
+    main: wgpu::ComputePipeline,
 }
 
 impl Matmul {
     pub(crate) fn new(device: &wgpu::Device) -> Self {
-        let src = include_str!("../../../../shaders/matmul.wgsl");
-        let module = module(device, "matmul", src);
         use Access::{Read, ReadWrite, Uniform};
-        let layout = layout(device, "matmul", &[Uniform, Read, Read, Read, ReadWrite]);
-        let pipeline = pipeline(device, "matmul", &module, &layout, "main");
-        Self { layout, pipeline }
+        let program = Program::new(
+            device,
+            "matmul",
+            sources::MATMUL,
+            &[Uniform, Read, Read, Read, ReadWrite],
+        );
+        let main = program.pipeline(device, "main");
+        Self { program, main }
     }
 
     /// Binds `params` (a [`MatmulParams`] uniform), `A`, `B`, `D` and the output `C`
@@ -58,7 +62,7 @@ impl Matmul {
         d: &wgpu::Buffer,
         c: &wgpu::Buffer,
     ) -> wgpu::BindGroup {
-        bind_group(device, "matmul", &self.layout, &[params, a, b, d, c])
+        self.program.bind(device, &[params, a, b, d, c])
     }
 
     /// Records the product for an `m × n` output.
@@ -69,9 +73,7 @@ impl Matmul {
         m: u32,
         n: u32,
     ) {
-        pass.set_pipeline(&self.pipeline);
-        pass.set_bind_group(0, bind_group, &[]);
-        dispatch_folded(pass, tile_groups(m, n));
+        record(pass, &self.main, bind_group, tile_groups(m, n));
     }
 }
 

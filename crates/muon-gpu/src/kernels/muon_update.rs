@@ -2,7 +2,8 @@
 
 use muon_core::muon::{Muon, adjusted_lr};
 
-use super::{Access, bind_group, dispatch_folded, elementwise_groups, layout, module, pipeline};
+use super::common::{Access, Program, elementwise_groups, record};
+use super::sources;
 
 /// Uniforms of `muon_update.wgsl` (`MuonParams`).
 #[repr(C)]
@@ -41,27 +42,24 @@ impl MuonParams {
 /// Muon's element-wise kernels.
 #[derive(Debug)]
 pub struct MuonUpdate {
-    layout: wgpu::BindGroupLayout,
+    program: Program,
     momentum: wgpu::ComputePipeline,
     apply: wgpu::ComputePipeline,
 }
 
 impl MuonUpdate {
     pub(crate) fn new(device: &wgpu::Device) -> Self {
-        let src = include_str!("../../../../shaders/muon_update.wgsl");
-        let module = module(device, "muon_update", src);
         use Access::{Read, ReadWrite, Uniform};
-        let layout = layout(
+        let program = Program::new(
             device,
             "muon_update",
+            sources::MUON_UPDATE,
             &[Uniform, Read, ReadWrite, ReadWrite, ReadWrite, Read],
         );
-        let momentum = pipeline(device, "muon_update/momentum", &module, &layout, "momentum");
-        let apply = pipeline(device, "muon_update/apply", &module, &layout, "apply");
         Self {
-            layout,
-            momentum,
-            apply,
+            momentum: program.pipeline(device, "momentum"),
+            apply: program.pipeline(device, "apply"),
+            program,
         }
     }
 
@@ -79,12 +77,8 @@ impl MuonUpdate {
         param: &wgpu::Buffer,
         status: &wgpu::Buffer,
     ) -> wgpu::BindGroup {
-        bind_group(
-            device,
-            "muon_update",
-            &self.layout,
-            &[params, grad, momentum, update, param, status],
-        )
+        self.program
+            .bind(device, &[params, grad, momentum, update, param, status])
     }
 
     /// Records the momentum half over `len` elements.
@@ -94,9 +88,7 @@ impl MuonUpdate {
         bind_group: &wgpu::BindGroup,
         len: u32,
     ) {
-        pass.set_pipeline(&self.momentum);
-        pass.set_bind_group(0, bind_group, &[]);
-        dispatch_folded(pass, elementwise_groups(len));
+        record(pass, &self.momentum, bind_group, elementwise_groups(len));
     }
 
     /// Records the apply half over `len` elements.
@@ -106,9 +98,7 @@ impl MuonUpdate {
         bind_group: &wgpu::BindGroup,
         len: u32,
     ) {
-        pass.set_pipeline(&self.apply);
-        pass.set_bind_group(0, bind_group, &[]);
-        dispatch_folded(pass, elementwise_groups(len));
+        record(pass, &self.apply, bind_group, elementwise_groups(len));
     }
 }
 

@@ -2,7 +2,8 @@
 
 use muon_core::newton_schulz::{NsConfig, NsNormalization};
 
-use super::{Access, bind_group, dispatch_folded, elementwise_groups, layout, module, pipeline};
+use super::common::{Access, Program, elementwise_groups, record};
+use super::sources;
 
 /// Uniforms of `ns_normalize.wgsl` (`NormalizeParams`).
 #[repr(C)]
@@ -37,18 +38,21 @@ impl NormalizeParams {
 /// Scales the Newton–Schulz input by its Frobenius norm, in place.
 #[derive(Debug)]
 pub struct NsNormalize {
-    layout: wgpu::BindGroupLayout,
-    pipeline: wgpu::ComputePipeline,
+    program: Program,
+    main: wgpu::ComputePipeline,
 }
 
 impl NsNormalize {
     pub(crate) fn new(device: &wgpu::Device) -> Self {
-        let src = include_str!("../../../../shaders/ns_normalize.wgsl");
-        let module = module(device, "ns_normalize", src);
         use Access::{Read, ReadWrite, Uniform};
-        let layout = layout(device, "ns_normalize", &[Uniform, Read, ReadWrite]);
-        let pipeline = pipeline(device, "ns_normalize", &module, &layout, "main");
-        Self { layout, pipeline }
+        let program = Program::new(
+            device,
+            "ns_normalize",
+            sources::NS_NORMALIZE,
+            &[Uniform, Read, ReadWrite],
+        );
+        let main = program.pipeline(device, "main");
+        Self { program, main }
     }
 
     /// Binds `params` (a [`NormalizeParams`] uniform), the norm buffer and `X`.
@@ -60,7 +64,7 @@ impl NsNormalize {
         norm: &wgpu::Buffer,
         x: &wgpu::Buffer,
     ) -> wgpu::BindGroup {
-        bind_group(device, "ns_normalize", &self.layout, &[params, norm, x])
+        self.program.bind(device, &[params, norm, x])
     }
 
     /// Records the scaling of `len` elements.
@@ -70,9 +74,7 @@ impl NsNormalize {
         bind_group: &wgpu::BindGroup,
         len: u32,
     ) {
-        pass.set_pipeline(&self.pipeline);
-        pass.set_bind_group(0, bind_group, &[]);
-        dispatch_folded(pass, elementwise_groups(len));
+        record(pass, &self.main, bind_group, elementwise_groups(len));
     }
 }
 

@@ -1,6 +1,7 @@
 //! Host half of `shaders/ns_step.wgsl`: `X' = a·X + B·X` (wide) or `a·X + X·B` (tall).
 
-use super::{Access, bind_group, dispatch_folded, layout, module, pipeline, tile_groups};
+use super::common::{Access, Program, record, tile_groups};
+use super::sources;
 
 /// Uniforms of `ns_step.wgsl` (`NsStepParams`).
 #[repr(C)]
@@ -19,18 +20,21 @@ pub struct NsStepParams {
 /// The Newton–Schulz polynomial step (after `B = b·A + c·A²` from [`super::Gram`]).
 #[derive(Debug)]
 pub struct NsStep {
-    layout: wgpu::BindGroupLayout,
-    pipeline: wgpu::ComputePipeline,
+    program: Program,
+    main: wgpu::ComputePipeline,
 }
 
 impl NsStep {
     pub(crate) fn new(device: &wgpu::Device) -> Self {
-        let src = include_str!("../../../../shaders/ns_step.wgsl");
-        let module = module(device, "ns_step", src);
         use Access::{Read, ReadWrite, Uniform};
-        let layout = layout(device, "ns_step", &[Uniform, Read, Read, ReadWrite]);
-        let pipeline = pipeline(device, "ns_step", &module, &layout, "main");
-        Self { layout, pipeline }
+        let program = Program::new(
+            device,
+            "ns_step",
+            sources::NS_STEP,
+            &[Uniform, Read, Read, ReadWrite],
+        );
+        let main = program.pipeline(device, "main");
+        Self { program, main }
     }
 
     /// Binds `params` (an [`NsStepParams`] uniform), `B`, `X` and the output `X'`.
@@ -43,7 +47,7 @@ impl NsStep {
         x: &wgpu::Buffer,
         out: &wgpu::Buffer,
     ) -> wgpu::BindGroup {
-        bind_group(device, "ns_step", &self.layout, &[params, b, x, out])
+        self.program.bind(device, &[params, b, x, out])
     }
 
     /// Records the step for a `rows × cols` iterate.
@@ -54,9 +58,7 @@ impl NsStep {
         rows: u32,
         cols: u32,
     ) {
-        pass.set_pipeline(&self.pipeline);
-        pass.set_bind_group(0, bind_group, &[]);
-        dispatch_folded(pass, tile_groups(rows, cols));
+        record(pass, &self.main, bind_group, tile_groups(rows, cols));
     }
 }
 

@@ -1,0 +1,54 @@
+//! The WGSL text of every program the crate compiles, exactly as compiled.
+//!
+//! WGSL has no `#include`: the product kernels are compiled with `shaders/tile_product.wgsl`
+//! in front of them. `tests/shaders.rs` includes this file and validates these texts, so the
+//! test sees what the device sees.
+
+/// `shaders/adam_update.wgsl`.
+pub(crate) const ADAM_UPDATE: &str = include_str!("../../../../shaders/adam_update.wgsl");
+
+/// `shaders/check_finite.wgsl`.
+pub(crate) const CHECK_FINITE: &str = include_str!("../../../../shaders/check_finite.wgsl");
+
+/// `shaders/frobenius_norm.wgsl`.
+pub(crate) const FROBENIUS_NORM: &str = include_str!("../../../../shaders/frobenius_norm.wgsl");
+
+/// `shaders/tile_product.wgsl` + `shaders/gram.wgsl`.
+pub(crate) const GRAM: &str = concat!(
+    include_str!("../../../../shaders/tile_product.wgsl"),
+    include_str!("../../../../shaders/gram.wgsl"),
+);
+
+/// `shaders/tile_product.wgsl` + `shaders/matmul.wgsl`.
+pub(crate) const MATMUL: &str = concat!(
+    include_str!("../../../../shaders/tile_product.wgsl"),
+    include_str!("../../../../shaders/matmul.wgsl"),
+);
+
+/// `shaders/muon_update.wgsl`.
+pub(crate) const MUON_UPDATE: &str = include_str!("../../../../shaders/muon_update.wgsl");
+
+/// `shaders/ns_normalize.wgsl`.
+pub(crate) const NS_NORMALIZE: &str = include_str!("../../../../shaders/ns_normalize.wgsl");
+
+/// `shaders/tile_product.wgsl` + `shaders/ns_step.wgsl`.
+pub(crate) const NS_STEP: &str = concat!(
+    include_str!("../../../../shaders/tile_product.wgsl"),
+    include_str!("../../../../shaders/ns_step.wgsl"),
+);
+
+/// Every program: its name and its text as compiled.
+#[allow(
+    dead_code,
+    reason = "read by tests/shaders.rs, which includes this file"
+)]
+pub(crate) const PROGRAMS: [(&str, &str); 8] = [
+    ("adam_update", ADAM_UPDATE),
+    ("check_finite", CHECK_FINITE),
+    ("frobenius_norm", FROBENIUS_NORM),
+    ("gram", GRAM),
+    ("matmul", MATMUL),
+    ("muon_update", MUON_UPDATE),
+    ("ns_normalize", NS_NORMALIZE),
+    ("ns_step", NS_STEP),
+];
