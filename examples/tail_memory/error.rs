@@ -1,0 +1,50 @@
+//! The example's error type: bad arguments, optimizer errors, GPU errors, output errors.
+
+use std::fmt;
+
+use muon::core::MuonError;
+use muon::gpu::GpuError;
+
+/// Everything that can stop a run; `main` prints it on one line and exits non-zero.
+#[derive(Debug)]
+pub enum ExampleError {
+    /// A command-line argument is missing, unknown or out of range.
+    Args(String),
+    /// The CPU core rejected a call (bad shape, non-finite gradient, bad hyper-parameter).
+    Core(MuonError),
+    /// The GPU backend failed.
+    Gpu(GpuError),
+    /// Writing `--json` or `--out` files failed.
+    Output(String),
+}
+
+impl fmt::Display for ExampleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Args(m) => write!(f, "bad arguments: {m} (see --help)"),
+            Self::Core(e) => write!(f, "muon-core: {e}"),
+            Self::Gpu(e) => write!(f, "GPU: {e}"),
+            Self::Output(m) => write!(f, "output: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for ExampleError {}
+
+impl From<MuonError> for ExampleError {
+    fn from(e: MuonError) -> Self {
+        Self::Core(e)
+    }
+}
+
+impl From<GpuError> for ExampleError {
+    fn from(e: GpuError) -> Self {
+        Self::Gpu(e)
+    }
+}
+
+impl From<std::io::Error> for ExampleError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Output(e.to_string())
+    }
+}

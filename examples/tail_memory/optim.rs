@@ -1,0 +1,192 @@
+//! The optimizers the experiments compare, each on the CPU core or on the GPU.
+//!
+//! The model math (logits, softmax, gradient) runs on the CPU; the optimizer step runs where
+//! the backend says. On the GPU, `W`, its momentum/moments and the gradient buffer stay
+//! resident: each step uploads the gradient, runs one submission and reads `W` back for the
+//! next forward pass (the example's model is on the CPU; a GPU model would skip both copies).
+//! SGD has no GPU kernel, so GD/SGD always step on the CPU core.
+
+use muon::core::adam::{Adam, AdamConfig, AdamSlots};
+use muon::core::muon::{Muon, MuonConfig};
+use muon::core::sgd::{Sgd, SgdConfig};
+use muon::gpu::{GpuAdam, GpuContext, GpuMatrix, GpuMuon};
+
+use crate::error::ExampleError;
+use crate::memory::Dense;
+
+/// Where optimizer steps run.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    /// The `no_std` CPU core.
+    Cpu,
+    /// The wgpu kernels on this context (boxed: the context is large, the CPU variant empty).
+    Gpu(Box<GpuContext>),
+}
+
+impl Backend {
+    /// `"cpu"` or `"gpu (<adapter name>)"`.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Cpu => "cpu".to_string(),
+            Self::Gpu(ctx) => format!("gpu ({})", ctx.adapter_info().name),
+        }
+    }
+}
+
+/// An optimizer choice with its hyper-parameters, built into a [`Stepper`] per run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum OptimizerSpec {
+    /// Gradient descent / SGD with momentum (`torch.optim.SGD`).
+    Sgd(SgdConfig),
+    /// Adam (`torch.optim.Adam`); SignGD is Adam with betas (0, 0).
+    Adam(AdamConfig),
+    /// Muon (`torch.optim.Muon`).
+    Muon(MuonConfig),
+}
+
+/// Steps one parameter matrix.
+pub trait Stepper {
+    /// Updates `w` in place from `grad` (same shape).
+    fn step(&mut self, w: &mut Dense, grad: &Dense) -> Result<(), ExampleError>;
+    /// Reports deferred errors (the GPU checks NaN/Inf flags here).
+    fn finish(&mut self) -> Result<(), ExampleError> {
+        Ok(())
+    }
+}
+
+impl OptimizerSpec {
+    /// A stepper for a `rows × cols` parameter whose initial value is `w0`.
+    pub fn build(self, backend: &Backend, w0: &Dense) -> Result<Box<dyn Stepper>, ExampleError> {
+        let n = w0.data.len();
+        Ok(match (self, backend) {
+            (Self::Sgd(c), _) => Box::new(CpuSgd {
+                sgd: c.build()?,
+                buf: vec![0.0; n],
+                t: 0,
+            }),
+            (Self::Adam(c), Backend::Cpu) => Box::new(CpuAdam {
+                adam: c.build()?,
+                m: vec![0.0; n],
+                v: vec![0.0; n],
+                t: 0,
+            }),
+            (Self::Muon(c), Backend::Cpu) => Box::new(CpuMuon {
+                muon: c.build()?,
+                momentum: vec![0.0; n],
+                scratch: vec![0.0; Muon::scratch_len(w0.rows, w0.cols)],
+            }),
+            (Self::Adam(c), Backend::Gpu(ctx)) => {
+                let (w, g) = gpu_buffers(ctx, w0)?;
+                let mut opt = GpuAdam::from_config(ctx, c)?;
+                opt.add_param(&w, &g)?;
+                Box::new(GpuStepper {
+                    ctx: GpuContext::clone(ctx),
+                    w,
+                    g,
+                    opt: GpuOpt::Adam(opt),
+                })
+            }
+            (Self::Muon(c), Backend::Gpu(ctx)) => {
+                let (w, g) = gpu_buffers(ctx, w0)?;
+                let mut opt = GpuMuon::from_config(ctx, c)?;
+                opt.add_param(&w, &g)?;
+                Box::new(GpuStepper {
+                    ctx: GpuContext::clone(ctx),
+                    w,
+                    g,
+                    opt: GpuOpt::Muon(opt),
+                })
+            }
+        })
+    }
+}
+
+fn gpu_buffers(ctx: &GpuContext, w0: &Dense) -> Result<(GpuMatrix, GpuMatrix), ExampleError> {
+    Ok((
+        GpuMatrix::from_slice(ctx, w0.rows, w0.cols, &w0.data)?,
+        GpuMatrix::zeros(ctx, w0.rows, w0.cols)?,
+    ))
+}
+
+struct CpuSgd {
+    sgd: Sgd,
+    buf: Vec<f32>,
+    t: u32,
+}
+
+impl Stepper for CpuSgd {
+    fn step(&mut self, w: &mut Dense, grad: &Dense) -> Result<(), ExampleError> {
+        Ok(self
+            .sgd
+            .step(&mut w.data, &grad.data, &mut self.buf, &mut self.t)?)
+    }
+}
+
+struct CpuAdam {
+    adam: Adam,
+    m: Vec<f32>,
+    v: Vec<f32>,
+    t: u32,
+}
+
+impl Stepper for CpuAdam {
+    fn step(&mut self, w: &mut Dense, grad: &Dense) -> Result<(), ExampleError> {
+        let slots = AdamSlots {
+            step: &mut self.t,
+            m: &mut self.m,
+            v: &mut self.v,
+        };
+        Ok(self.adam.step(&mut w.data, &grad.data, slots)?)
+    }
+}
+
+struct CpuMuon {
+    muon: Muon,
+    momentum: Vec<f32>,
+    scratch: Vec<f32>,
+}
+
+impl Stepper for CpuMuon {
+    fn step(&mut self, w: &mut Dense, grad: &Dense) -> Result<(), ExampleError> {
+        let (rows, cols) = (w.rows, w.cols);
+        self.muon.step(
+            w.view_mut()?,
+            muon::core::MatRef::new(rows, cols, &grad.data)?,
+            &mut self.momentum,
+            &mut self.scratch,
+        )?;
+        Ok(())
+    }
+}
+
+enum GpuOpt {
+    Adam(GpuAdam),
+    Muon(GpuMuon),
+}
+
+struct GpuStepper {
+    ctx: GpuContext,
+    w: GpuMatrix,
+    g: GpuMatrix,
+    opt: GpuOpt,
+}
+
+impl Stepper for GpuStepper {
+    fn step(&mut self, w: &mut Dense, grad: &Dense) -> Result<(), ExampleError> {
+        self.g.write(&self.ctx, &grad.data)?;
+        match &self.opt {
+            GpuOpt::Adam(o) => o.step(),
+            GpuOpt::Muon(o) => o.step(),
+        };
+        w.data = self.w.read(&self.ctx)?;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), ExampleError> {
+        match &mut self.opt {
+            GpuOpt::Adam(o) => o.check()?,
+            GpuOpt::Muon(o) => o.check()?,
+        }
+        Ok(())
+    }
+}
