@@ -1,0 +1,130 @@
+//! One AdamW step (`torch.optim.AdamW`'s defaults, `f32` moments) on `n × n` parameters,
+//! 16 to 4096 (256 to 16.8 M elements).
+//!
+//! Ids: `cpu` (`muon_core::adam::Adam::step`), `gpu` (`GpuAdam::step`: everything resident;
+//! timed by waiting for the device) and `gpu+readback` (upload the gradient, the step, read
+//! the parameter to the host). Throughput: parameters per second, and bytes per second at the
+//! 28 bytes a parameter moves (read parameter, gradient, `m`, `v`; write parameter, `m`, `v`).
+//!
+//! ```text
+//! cargo bench --bench adam_step
+//! ```
+
+mod common;
+
+use std::cell::OnceCell;
+use std::hint::black_box;
+
+use common::gpu::{gpu_for, time_submissions};
+use common::{SIZES, configure_for_size, random_vec, rel_diff};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use muon::core::adam::{Adam, AdamConfig, AdamSlots};
+use muon::gpu::{GpuAdam, GpuMatrix};
+
+/// Bytes one AdamW parameter update reads and writes with `f32` state.
+const BYTES_PER_PARAM: u64 = 28;
+
+/// Largest relative difference allowed between the GPU's first update and the core's.
+const GPU_TOLERANCE: f64 = 1e-4;
+
+/// Buffers of one CPU AdamW parameter.
+struct CpuAdam {
+    param: Vec<f32>,
+    m: Vec<f32>,
+    v: Vec<f32>,
+    step: u32,
+}
+
+impl CpuAdam {
+    fn new(param: &[f32]) -> Self {
+        Self {
+            param: param.to_vec(),
+            m: vec![0.0; param.len()],
+            v: vec![0.0; param.len()],
+            step: 0,
+        }
+    }
+
+    fn step(&mut self, adam: &Adam, grad: &[f32]) {
+        let slots = AdamSlots {
+            step: &mut self.step,
+            m: &mut self.m,
+            v: &mut self.v,
+        };
+        adam.step(&mut self.param, grad, slots)
+            .expect("muon-core AdamW step");
+    }
+}
+
+fn bench_adam_step(c: &mut Criterion) {
+    let adam = AdamConfig::adamw()
+        .build()
+        .expect("torch's AdamW defaults are valid");
+    let mut group = c.benchmark_group("adam_step");
+    for n in SIZES {
+        let len = (n * n) as u64;
+        configure_for_size(&mut group, n, 3);
+        group.throughput(Throughput::ElementsAndBytes {
+            elements: len,
+            bytes: BYTES_PER_PARAM * len,
+        });
+        // Set-up runs inside the closures, once, so ids a filter leaves out cost nothing.
+        let data = OnceCell::new();
+        let data = || data.get_or_init(|| (random_vec(n * n, 5), random_vec(n * n, 6)));
+
+        let mut state = None;
+        group.bench_with_input(BenchmarkId::new("cpu", n), &n, |b, _| {
+            let (param, grad) = data();
+            let cpu = state.get_or_insert_with(|| CpuAdam::new(param));
+            b.iter(|| cpu.step(&adam, black_box(grad)));
+        });
+
+        if let Some(gpu) = gpu_for(n) {
+            let ctx = &gpu.ctx;
+            let state = OnceCell::new();
+            let state = || {
+                state.get_or_init(|| {
+                    let (param0, grad0) = data();
+                    let param = GpuMatrix::from_slice(ctx, n, n, param0).expect("upload param");
+                    let grad = GpuMatrix::from_slice(ctx, n, n, grad0).expect("upload grad");
+                    let mut opt = GpuAdam::new(ctx, adam);
+                    opt.add_param(&param, &grad).expect("register param");
+                    opt.step();
+                    let after = param.read(ctx).expect("read param");
+                    let mut cpu = CpuAdam::new(param0);
+                    cpu.step(&adam, grad0);
+                    let delta = |p: &[f32]| -> Vec<f32> {
+                        p.iter().zip(param0).map(|(a, b)| a - b).collect()
+                    };
+                    let d = rel_diff(&delta(&after), &delta(&cpu.param));
+                    assert!(
+                        d < GPU_TOLERANCE,
+                        "GPU AdamW update differs from muon-core's at {n}²: relative {d:e}"
+                    );
+                    (opt, param, grad)
+                })
+            };
+            group.bench_with_input(BenchmarkId::new("gpu", n), &n, |b, _| {
+                let (opt, _, _) = state();
+                b.iter_custom(|iters| {
+                    time_submissions(ctx, iters, || {
+                        opt.step();
+                    })
+                });
+            });
+            group.bench_with_input(BenchmarkId::new("gpu+readback", n), &n, |b, _| {
+                let (opt, param, grad) = state();
+                let (_, host_grad) = data();
+                b.iter(|| {
+                    grad.write(ctx, black_box(host_grad)).expect("upload grad");
+                    opt.step();
+                    black_box(param.read(ctx).expect("read param"))
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_adam_step);
+criterion_main!(benches);

@@ -1,0 +1,377 @@
+//! Timing one operation at one size: on the CPU core (wall clock) and on the GPU (timestamp
+//! queries for the kernels, wall clock for the host round trip).
+
+use std::time::{Duration, Instant};
+
+use muon::core::adam::{Adam, AdamConfig, AdamSlots};
+use muon::core::linalg::matmul;
+use muon::core::muon::{Muon, MuonConfig};
+use muon::core::newton_schulz::{NsConfig, newton_schulz, ns_scratch_len};
+use muon::core::{MatMut, MatRef, MuonError};
+use muon::gpu::{GpuAdam, GpuContext, GpuError, GpuMatrix, GpuMuon, GpuNewtonSchulz, GpuTimer};
+
+use crate::common::gpu::GpuMatmul;
+use crate::common::{matmul_flops, ns_flops, random_vec};
+
+/// Bytes one AdamW parameter update reads and writes with `f32` state.
+pub const ADAM_BYTES_PER_PARAM: u64 = 28;
+
+/// An operation on `n × n` matrices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Op {
+    /// `C = A·B`.
+    Matmul,
+    /// Newton–Schulz, `torch.optim.Muon`'s settings (quintic, 5 steps).
+    NewtonSchulz,
+    /// One Muon step (torch defaults).
+    MuonStep,
+    /// One AdamW step (torch defaults, `f32` moments).
+    AdamStep,
+}
+
+impl Op {
+    /// Every operation, in report order.
+    pub const ALL: [Op; 4] = [Op::Matmul, Op::NewtonSchulz, Op::MuonStep, Op::AdamStep];
+
+    /// The name used in tables, JSON and `--ops`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Matmul => "matmul",
+            Op::NewtonSchulz => "newton_schulz",
+            Op::MuonStep => "muon_step",
+            Op::AdamStep => "adam_step",
+        }
+    }
+
+    /// Parses a name from [`Op::name`].
+    pub fn parse(s: &str) -> Result<Op, String> {
+        Op::ALL
+            .into_iter()
+            .find(|op| op.name() == s.trim())
+            .ok_or_else(|| format!("unknown operation `{s}`"))
+    }
+
+    /// FLOPs of one call at size `n` (`None` for the element-wise Adam step): `2n³` for the
+    /// product, the Newton–Schulz count for NS and the Muon step.
+    pub fn flops(self, n: usize) -> Option<u64> {
+        match self {
+            Op::Matmul => Some(matmul_flops(n, n, n)),
+            Op::NewtonSchulz | Op::MuonStep => Some(ns_flops(n, n, NsConfig::default().steps)),
+            Op::AdamStep => None,
+        }
+    }
+
+    /// Bytes one call moves, where that is the figure of merit (the Adam step).
+    pub fn bytes(self, n: usize) -> Option<u64> {
+        match self {
+            Op::AdamStep => Some(ADAM_BYTES_PER_PARAM * (n * n) as u64),
+            _ => None,
+        }
+    }
+}
+
+/// Summary of repeated timings.
+#[derive(Clone, Copy, Debug)]
+pub struct Stats {
+    /// Median, milliseconds.
+    pub median_ms: f64,
+    /// Fastest, milliseconds.
+    pub min_ms: f64,
+    /// Slowest, milliseconds.
+    pub max_ms: f64,
+    /// Number of timings.
+    pub samples: usize,
+}
+
+impl Stats {
+    /// Summarises `times` (at least one).
+    pub fn of(times: &[Duration]) -> Stats {
+        let mut ms: Vec<f64> = times.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+        ms.sort_by(f64::total_cmp);
+        let len = ms.len();
+        let median = match len {
+            0 => f64::NAN,
+            _ if len % 2 == 1 => ms[len / 2],
+            _ => 0.5 * (ms[len / 2 - 1] + ms[len / 2]),
+        };
+        Stats {
+            median_ms: median,
+            min_ms: ms.first().copied().unwrap_or(f64::NAN),
+            max_ms: ms.last().copied().unwrap_or(f64::NAN),
+            samples: len,
+        }
+    }
+}
+
+/// How many timed repetitions fit in `budget_s` when one takes `first`, in `min..=max`.
+fn reps_for(first: Duration, budget_s: f64, min: usize, max: usize) -> usize {
+    let per = first.as_secs_f64().max(1e-9);
+    ((budget_s / per) as usize).clamp(min.min(max), max)
+}
+
+/// Records `r` in `result` unless an error is already there.
+fn keep_first_error<E>(result: &mut Result<(), E>, r: Result<(), E>) {
+    if result.is_ok() {
+        *result = r;
+    }
+}
+
+/// Times `f` after one untimed call: median of up to `reps` calls within `budget_s`.
+fn time_wall(reps: usize, budget_s: f64, min: usize, mut f: impl FnMut()) -> Stats {
+    let start = Instant::now();
+    f();
+    let first = start.elapsed();
+    let reps = reps_for(first, budget_s, min, reps);
+    let times: Vec<Duration> = (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    Stats::of(&times)
+}
+
+/// Wall-clock time of `op` at size `n` on the CPU core (single thread).
+pub fn cpu_time(op: Op, n: usize, reps: usize, budget_s: f64) -> Result<Stats, MuonError> {
+    let a = random_vec(n * n, 1);
+    let b = random_vec(n * n, 2);
+    let stats = match op {
+        Op::Matmul => {
+            let mut out = vec![0.0; n * n];
+            let (ra, rb) = (MatRef::new(n, n, &a)?, MatRef::new(n, n, &b)?);
+            let mut result = Ok(());
+            let stats = time_wall(reps, budget_s, 1, || {
+                keep_first_error(
+                    &mut result,
+                    MatMut::new(n, n, &mut out).and_then(|o| matmul(ra, rb, o)),
+                );
+            });
+            result?;
+            stats
+        }
+        Op::NewtonSchulz => {
+            let cfg = NsConfig::default();
+            let mut out = vec![0.0; n * n];
+            let mut scratch = vec![0.0; ns_scratch_len(n, n)];
+            let input = MatRef::new(n, n, &a)?;
+            let mut result = Ok(());
+            let stats = time_wall(reps, budget_s, 1, || {
+                let r = MatMut::new(n, n, &mut out)
+                    .and_then(|o| newton_schulz(input, o, &mut scratch, &cfg));
+                keep_first_error(&mut result, r);
+            });
+            result?;
+            stats
+        }
+        Op::MuonStep => {
+            let muon = MuonConfig::new().build()?;
+            let mut param = a.clone();
+            let mut momentum = vec![0.0; n * n];
+            let mut scratch = vec![0.0; Muon::scratch_len(n, n)];
+            let grad = MatRef::new(n, n, &b)?;
+            let mut result = Ok(());
+            let stats = time_wall(reps, budget_s, 1, || {
+                let r = MatMut::new(n, n, &mut param)
+                    .and_then(|p| muon.step(p, grad, &mut momentum, &mut scratch));
+                keep_first_error(&mut result, r);
+            });
+            result?;
+            stats
+        }
+        Op::AdamStep => {
+            let adam: Adam = AdamConfig::adamw().build()?;
+            let mut param = a.clone();
+            let (mut m, mut v, mut step) = (vec![0.0f32; n * n], vec![0.0f32; n * n], 0u32);
+            let mut result = Ok(());
+            let stats = time_wall(reps, budget_s, 1, || {
+                let slots = AdamSlots {
+                    step: &mut step,
+                    m: &mut m,
+                    v: &mut v,
+                };
+                keep_first_error(&mut result, adam.step(&mut param, &b, slots));
+            });
+            result?;
+            stats
+        }
+    };
+    Ok(stats)
+}
+
+/// Which clock the GPU kernel times come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GpuClock {
+    /// Timestamp queries around each compute pass (device time only).
+    Timestamps,
+    /// Wall clock around one submission and a wait (includes submission latency).
+    Wall,
+}
+
+impl GpuClock {
+    /// The name used in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            GpuClock::Timestamps => "timestamp-query",
+            GpuClock::Wall => "wall-clock",
+        }
+    }
+}
+
+/// GPU timings of one operation at one size.
+#[derive(Clone, Copy, Debug)]
+pub struct GpuTimes {
+    /// The kernels alone, data resident on the device.
+    pub kernel: Stats,
+    /// Upload the inputs, the kernels, read the result to the host (wall clock).
+    pub round_trip: Stats,
+}
+
+/// One operation set up on the device.
+enum GpuJob {
+    Matmul(GpuMatmul, Vec<f32>, Vec<f32>),
+    NewtonSchulz(GpuNewtonSchulz, GpuMatrix, GpuMatrix, Vec<f32>),
+    Muon(GpuMuon, GpuMatrix, GpuMatrix, Vec<f32>),
+    Adam(GpuAdam, GpuMatrix, GpuMatrix, Vec<f32>),
+}
+
+impl GpuJob {
+    fn new(ctx: &GpuContext, op: Op, n: usize) -> Result<GpuJob, GpuError> {
+        let a = random_vec(n * n, 1);
+        let b = random_vec(n * n, 2);
+        Ok(match op {
+            Op::Matmul => GpuJob::Matmul(GpuMatmul::new(ctx, (n, n, n), &a, &b)?, a, b),
+            Op::NewtonSchulz => {
+                let plan = GpuNewtonSchulz::new(ctx, n, n, &NsConfig::default())?;
+                let x = GpuMatrix::from_slice(ctx, n, n, &a)?;
+                let out = GpuMatrix::zeros(ctx, n, n)?;
+                // The pass-only timing iterates on the plan's own input buffer.
+                plan.run(ctx, &x, &out)?;
+                GpuJob::NewtonSchulz(plan, x, out, a)
+            }
+            Op::MuonStep => {
+                let param = GpuMatrix::from_slice(ctx, n, n, &a)?;
+                let grad = GpuMatrix::from_slice(ctx, n, n, &b)?;
+                let mut opt = GpuMuon::from_config(ctx, MuonConfig::new())?;
+                opt.add_param(&param, &grad)?;
+                GpuJob::Muon(opt, param, grad, b)
+            }
+            Op::AdamStep => {
+                let param = GpuMatrix::from_slice(ctx, n, n, &a)?;
+                let grad = GpuMatrix::from_slice(ctx, n, n, &b)?;
+                let mut opt = GpuAdam::from_config(ctx, AdamConfig::adamw())?;
+                opt.add_param(&param, &grad)?;
+                GpuJob::Adam(opt, param, grad, b)
+            }
+        })
+    }
+
+    /// Records the kernels alone.
+    fn encode(&self, ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>) {
+        match self {
+            GpuJob::Matmul(plan, ..) => plan.encode(ctx, pass),
+            GpuJob::NewtonSchulz(plan, ..) => plan.encode(ctx.kernels(), pass),
+            GpuJob::Muon(opt, ..) => opt.encode(pass),
+            GpuJob::Adam(opt, ..) => opt.encode(pass),
+        }
+    }
+
+    /// Submits one timed (or untimed) pass of the kernels; does not wait.
+    fn submit(&self, ctx: &GpuContext, timer: Option<(&GpuTimer, u32)>) {
+        let mut encoder = ctx
+            .device()
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("bench_report"),
+            });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("bench_report"),
+                timestamp_writes: timer.map(|(t, i)| t.pass_writes(i)),
+            });
+            self.encode(ctx, &mut pass);
+        }
+        ctx.queue().submit([encoder.finish()]);
+    }
+
+    /// Host data in, the kernels, the result out to the host; waits.
+    fn round_trip(&self, ctx: &GpuContext) -> Result<(), GpuError> {
+        match self {
+            GpuJob::Matmul(plan, a, b) => {
+                plan.a.write(ctx, a)?;
+                plan.b.write(ctx, b)?;
+                plan.submit(ctx);
+                plan.c.read(ctx)?;
+            }
+            GpuJob::NewtonSchulz(plan, x, out, host) => {
+                x.write(ctx, host)?;
+                plan.run(ctx, x, out)?;
+                out.read(ctx)?;
+            }
+            GpuJob::Muon(opt, param, grad, host) => {
+                grad.write(ctx, host)?;
+                opt.step();
+                param.read(ctx)?;
+            }
+            GpuJob::Adam(opt, param, grad, host) => {
+                grad.write(ctx, host)?;
+                opt.step();
+                param.read(ctx)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Times `op` at size `n` on the device: kernels (timestamps when `clock` says so, at least
+/// three repetitions) and the host round trip.
+pub fn gpu_time(
+    ctx: &GpuContext,
+    clock: GpuClock,
+    op: Op,
+    n: usize,
+    reps: usize,
+    budget_s: f64,
+) -> Result<GpuTimes, GpuError> {
+    let job = GpuJob::new(ctx, op, n)?;
+    // Warm-up (first use of the pipelines and buffers), timed to size the repetitions.
+    job.submit(ctx, None);
+    ctx.wait()?;
+    let start = Instant::now();
+    job.submit(ctx, None);
+    ctx.wait()?;
+    let kernel_reps = reps_for(start.elapsed(), budget_s, 3, reps);
+    let kernel = match clock {
+        GpuClock::Timestamps => {
+            let timer = GpuTimer::new(ctx, kernel_reps as u32)?;
+            let count = timer.capacity().min(kernel_reps as u32);
+            for i in 0..count {
+                job.submit(ctx, Some((&timer, i)));
+            }
+            let mut encoder =
+                ctx.device()
+                    .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                        label: Some("bench_report resolve"),
+                    });
+            timer.resolve(&mut encoder);
+            ctx.queue().submit([encoder.finish()]);
+            let times = timer.read(ctx)?;
+            Stats::of(&times[..count as usize])
+        }
+        GpuClock::Wall => {
+            let mut times = Vec::with_capacity(kernel_reps);
+            for _ in 0..kernel_reps {
+                let t = Instant::now();
+                job.submit(ctx, None);
+                ctx.wait()?;
+                times.push(t.elapsed());
+            }
+            Stats::of(&times)
+        }
+    };
+    let mut result = Ok(());
+    let round_trip = time_wall(reps, budget_s, 3, || {
+        keep_first_error(&mut result, job.round_trip(ctx));
+    });
+    result?;
+    Ok(GpuTimes { kernel, round_trip })
+}
