@@ -150,7 +150,7 @@ pub fn train(
     stepper.finish()?;
     let head = head_count(p.classes, p.beta);
     let mean = |s: &[f32]| s.iter().map(|x| f64::from(*x)).sum::<f64>() / s.len().max(1) as f64;
-    let spectrum = singular_values(&w);
+    let spectrum = singular_values(&w)?;
     Ok(MultiStepRun {
         method,
         series,

@@ -38,6 +38,7 @@ mod matrix;
 pub mod muon;
 pub mod newton_schulz;
 pub mod sgd;
+pub mod spectrum;
 mod validate;
 
 pub use error::MuonError;

@@ -5,67 +5,17 @@ use half::{bf16, f16};
 use muon_core::adam::{AdamConfig, AdamState, MomentStorage};
 use muon_core::muon::{MuonConfig, MuonState};
 use muon_core::newton_schulz::{NsConfig, newton_schulz, ns_scratch_len};
+use muon_core::spectrum::{self, singular_values_scratch_len};
 use muon_core::{MatMut, MatRef, Matrix};
 use proptest::prelude::*;
 
-/// Eigenvalues of a symmetric `n × n` matrix (row-major, f64) by cyclic Jacobi rotations.
-fn symmetric_eigenvalues(mut a: Vec<f64>, n: usize) -> Vec<f64> {
-    for _sweep in 0..100 {
-        let off: f64 = (0..n)
-            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
-            .map(|(i, j)| a[i * n + j].powi(2))
-            .sum();
-        if off < 1e-22 {
-            break;
-        }
-        for p in 0..n {
-            for q in p + 1..n {
-                let apq = a[p * n + q];
-                if apq.abs() < 1e-300 {
-                    continue;
-                }
-                let theta = (a[q * n + q] - a[p * n + p]) / (2.0 * apq);
-                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-                let t = if theta == 0.0 { 1.0 } else { t };
-                let c = 1.0 / (t * t + 1.0).sqrt();
-                let s = t * c;
-                for k in 0..n {
-                    let (akp, akq) = (a[k * n + p], a[k * n + q]);
-                    a[k * n + p] = c * akp - s * akq;
-                    a[k * n + q] = s * akp + c * akq;
-                }
-                for k in 0..n {
-                    let (apk, aqk) = (a[p * n + k], a[q * n + k]);
-                    a[p * n + k] = c * apk - s * aqk;
-                    a[q * n + k] = s * apk + c * aqk;
-                }
-            }
-        }
-    }
-    (0..n).map(|i| a[i * n + i]).collect()
-}
-
-/// Singular values of an `r × c` matrix, via the eigenvalues of its smaller Gram matrix.
+/// Singular values of an `r × c` matrix (the core's Jacobi-based diagnostic).
 fn singular_values(x: &[f32], r: usize, c: usize) -> Vec<f64> {
-    let (m, wide) = if r <= c { (r, true) } else { (c, false) };
-    let mut g = vec![0.0f64; m * m];
-    for i in 0..m {
-        for j in 0..m {
-            g[i * m + j] = if wide {
-                (0..c)
-                    .map(|k| f64::from(x[i * c + k]) * f64::from(x[j * c + k]))
-                    .sum()
-            } else {
-                (0..r)
-                    .map(|k| f64::from(x[k * c + i]) * f64::from(x[k * c + j]))
-                    .sum()
-            };
-        }
-    }
-    symmetric_eigenvalues(g, m)
-        .into_iter()
-        .map(|e| e.max(0.0).sqrt())
-        .collect()
+    let mut gram = vec![0.0; singular_values_scratch_len(r, c)];
+    let mut out = vec![0.0; r.min(c)];
+    spectrum::singular_values(MatRef::new(r, c, x).expect("shape"), &mut gram, &mut out)
+        .expect("singular values");
+    out
 }
 
 fn matrix_strategy() -> impl Strategy<Value = (usize, usize, Vec<f32>)> {
