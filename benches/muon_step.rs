@@ -16,7 +16,7 @@ mod common;
 use std::cell::OnceCell;
 use std::hint::black_box;
 
-use common::gpu::{gpu_for, time_submissions};
+use common::gpu::{bench_gpu_step, gpu_for};
 use common::{CPU_MAX, SIZES, configure_for_size, note_cpu_skip, ns_flops, random_vec, rel_diff};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use muon::core::muon::{Muon, MuonConfig};
@@ -101,23 +101,16 @@ fn bench_muon_step(c: &mut Criterion) {
                     (opt, param, grad)
                 })
             };
-            group.bench_with_input(BenchmarkId::new("gpu", n), &n, |b, _| {
-                let (opt, _, _) = state();
-                b.iter_custom(|iters| {
-                    time_submissions(ctx, iters, || {
-                        opt.step();
-                    })
-                });
-            });
-            group.bench_with_input(BenchmarkId::new("gpu+readback", n), &n, |b, _| {
-                let (opt, param, grad) = state();
-                let (_, host_grad) = data();
-                b.iter(|| {
-                    grad.write(ctx, black_box(host_grad)).expect("upload grad");
+            bench_gpu_step(
+                &mut group,
+                ctx,
+                n,
+                || &data().1,
+                state,
+                |opt| {
                     opt.step();
-                    black_box(param.read(ctx).expect("read param"))
-                });
-            });
+                },
+            );
         }
     }
     group.finish();

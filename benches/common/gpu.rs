@@ -5,9 +5,12 @@
 //! at [`CPU_ADAPTER_MAX`] unless `MUON_BENCH_GPU_MAX` says otherwise; `MUON_ADAPTER=none`
 //! (matches no adapter) turns the GPU ids off.
 
+use std::hint::black_box;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId};
 use muon::gpu::kernels::{MatmulParams, uniform_buffer};
 use muon::gpu::{GpuContext, GpuError, GpuMatrix};
 
@@ -86,6 +89,33 @@ pub fn time_submissions(ctx: &GpuContext, iters: u64, mut submit: impl FnMut()) 
     ctx.wait()
         .expect("waiting for the GPU failed (device lost?)");
     start.elapsed()
+}
+
+/// Registers the two GPU ids of an optimizer-step bench: `gpu` (the step's kernels only) and
+/// `gpu+readback` (upload the gradient, step, read the parameter back). `state` builds the
+/// optimizer with its parameter and gradient buffers on first use (so ids a filter leaves out
+/// cost nothing); `step` submits one step without waiting.
+pub fn bench_gpu_step<'a, S: 'a>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    ctx: &GpuContext,
+    n: usize,
+    host_grad: impl Fn() -> &'a [f32],
+    state: impl Fn() -> &'a (S, GpuMatrix, GpuMatrix),
+    step: impl Fn(&S),
+) {
+    group.bench_with_input(BenchmarkId::new("gpu", n), &n, |b, _| {
+        let (opt, _, _) = state();
+        b.iter_custom(|iters| time_submissions(ctx, iters, || step(opt)));
+    });
+    group.bench_with_input(BenchmarkId::new("gpu+readback", n), &n, |b, _| {
+        let (opt, param, grad) = state();
+        let host_grad = host_grad();
+        b.iter(|| {
+            grad.write(ctx, black_box(host_grad)).expect("upload grad");
+            step(opt);
+            black_box(param.read(ctx).expect("read param"))
+        });
+    });
 }
 
 /// `C = A·B` on the device with its uniforms and bind group made once, so a timed call
