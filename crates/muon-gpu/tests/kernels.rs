@@ -249,16 +249,9 @@ fn more_than_65535_output_blocks() {
     assert_eq!(out.read(ctx).unwrap(), want, "1xN");
 }
 
-#[test]
-fn newton_schulz_long_vectors() {
-    let Some(_) = context() else { return };
-    // 1×N and N×1: the Gram product is 1×1 with a long inner sum (one workgroup).
-    // Kept under ~26k: lavapipe (llvmpipe's gallivm) stops any shader loop after 65,535
-    // iterations in total per invocation, which caps the tiled kernels' inner dimension at
-    // about 26,000 there (real GPUs have no such cap; all our square/rectangular matrices up
-    // to 8192 are far below it).
-    let n = 20_003;
-    let x = data(n, 5);
+/// Newton–Schulz of a 1×N and an N×1 input against the core.
+fn assert_ns_of_long_vectors(n: usize, seed: u64) {
+    let x = data(n, seed);
     let cfg = NsConfig::default();
     for (r, c) in [(1, n), (n, 1)] {
         let want = core_ns(&x, r, c, &cfg);
@@ -266,6 +259,14 @@ fn newton_schulz_long_vectors() {
         let e = rel_err(&got, &want);
         assert!(e < NS_TOL, "{r}x{c}: rel err {e}");
     }
+}
+
+#[test]
+fn newton_schulz_long_vectors() {
+    let Some(_) = context() else { return };
+    // 1×N and N×1: the Gram product is 1×1 with a long inner sum (the split-k path above
+    // k = 16,384).
+    assert_ns_of_long_vectors(20_003, 5);
 }
 
 /// `X·Xᵀ` of a row-major `r × c` matrix by the core.
@@ -311,15 +312,8 @@ fn gram_split_k_for_long_skinny_products() {
 #[test]
 fn newton_schulz_long_vectors_beyond_the_tiled_loop() {
     let Some(_) = context() else { return };
-    // The Gram product of a 1×N or N×1 input takes the split-k path, so N is not capped by
-    // lavapipe's per-invocation loop limit (see `newton_schulz_long_vectors`).
-    let n = 60_003;
-    let x = data(n, 6);
-    let cfg = NsConfig::default();
-    for (r, c) in [(1, n), (n, 1)] {
-        let want = core_ns(&x, r, c, &cfg);
-        let got = gpu_ns(&x, r, c, &cfg);
-        let e = rel_err(&got, &want);
-        assert!(e < NS_TOL, "{r}x{c}: rel err {e}");
-    }
+    // Far beyond what one invocation of the tiled kernel may loop over on lavapipe (llvmpipe
+    // stops any shader loop after 65,535 iterations, ~26,000 inner terms): the split-k path
+    // has no such cap.
+    assert_ns_of_long_vectors(60_003, 6);
 }
