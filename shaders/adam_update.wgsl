@@ -7,13 +7,21 @@
 // past the table's end the last entry is used when the table has converged (flag 1), otherwise
 // they are computed here in f32.
 // A no-op while the parameter's status says its gradient has a NaN/Inf this step.
-// One element per thread, 256 threads per workgroup, grid folded into 2-D.
+//
+// The moments are stored as u32 words in one of three formats, one entry point each:
+//   main       one f32 per word (bit-cast), one element per thread;
+//   main_half  two 16-bit values per word, element 2k in the low half and 2k + 1 in the high
+//              half, two elements per thread: IEEE binary16 (format 1) or bfloat16 (format 2).
+// Arithmetic is always f32; the 16-bit formats are widened exactly and rounded to nearest,
+// ties to even, with integer operations (not pack2x16float, whose rounding WGSL leaves to the
+// implementation), so every adapter stores the same bits as muon_core's MomentStorage.
+// 256 threads per workgroup, grid folded into 2-D.
 
 struct AdamParams {
     len: u32,         // number of elements
     table_len: u32,   // entries in `scalars` (t = 1..=table_len)
     converged: u32,   // 1: the table's last entry holds for every later t
-    _pad0: u32,       // padding
+    format: u32,      // moment storage: 0 f32, 1 binary16, 2 bfloat16
     lr: f32,          // learning rate (for the f32 fallback)
     beta1: f32,       // β1
     beta2: f32,       // β2
@@ -35,8 +43,8 @@ struct Status {
 @group(0) @binding(1) var<storage, read> scalars: array<vec2<f32>>;  // [t−1] = (step_size, √(1 − β2ᵗ))
 @group(0) @binding(2) var<storage, read> grad: array<f32>;            // g
 @group(0) @binding(3) var<storage, read_write> param: array<f32>;     // w
-@group(0) @binding(4) var<storage, read_write> m: array<f32>;         // first moment
-@group(0) @binding(5) var<storage, read_write> v: array<f32>;         // second moment
+@group(0) @binding(4) var<storage, read_write> m: array<u32>;         // first moment (see the formats)
+@group(0) @binding(5) var<storage, read_write> v: array<u32>;         // second moment (see the formats)
 @group(0) @binding(6) var<storage, read> status: Status;              // the parameter's status
 
 fn step_scalars(t: u32) -> vec2<f32> {
@@ -46,21 +54,116 @@ fn step_scalars(t: u32) -> vec2<f32> {
     return vec2<f32>(params.lr / (1.0 - pow(params.beta1, tf)), sqrt(1.0 - pow(params.beta2, tf)));
 }
 
+// Binary16 bits (low 16 bits of `h`) to f32, exactly (subnormals included).
+fn f16_to_f32(h: u32) -> f32 {
+    let sign = (h & 0x8000u) << 16u;
+    let e = (h >> 10u) & 0x1fu;
+    let mant = h & 0x3ffu;
+    if (e == 0x1fu) { return bitcast<f32>(sign | 0x7f800000u | (mant << 13u)); }
+    if (e == 0u) {
+        // Subnormal: mant · 2⁻²⁴, a normal f32.
+        let mag = f32(mant) * 5.9604644775390625e-8;
+        return select(mag, -mag, sign != 0u);
+    }
+    return bitcast<f32>(sign | ((e + 112u) << 23u) | (mant << 13u));
+}
+
+// f32 to binary16 bits, round to nearest even; overflow to ±inf, NaN stays NaN.
+fn f32_to_f16(x: f32) -> u32 {
+    let b = bitcast<u32>(x);
+    let sign = (b >> 16u) & 0x8000u;
+    let a = b & 0x7fffffffu;
+    if (a > 0x7f800000u) { return sign | 0x7e00u | ((a >> 13u) & 0x3ffu); }
+    if (a >= 0x477ff000u) { return sign | 0x7c00u; }   // |x| ≥ 65520 rounds to inf
+    if (a >= 0x38800000u) {                             // |x| ≥ 2⁻¹⁴: normal
+        let r = a + 0x0fffu + ((a >> 13u) & 1u);
+        return sign | ((r - 0x38000000u) >> 13u);
+    }
+    let e = a >> 23u;
+    if (e < 102u) { return sign; }                      // |x| < 2⁻²⁵ rounds to 0
+    // Subnormal: the 24-bit significand in units of 2⁻²⁴, shifted by 126 − e ∈ [14, 24].
+    let mant = (a & 0x7fffffu) | 0x800000u;
+    let shift = 126u - e;
+    let q = mant >> shift;
+    let rem = mant & ((1u << shift) - 1u);
+    let half = 1u << (shift - 1u);
+    let up = rem > half || (rem == half && (q & 1u) == 1u);
+    return sign | (q + select(0u, 1u, up));
+}
+
+// bfloat16 bits (low 16 bits of `h`) to f32, exactly.
+fn bf16_to_f32(h: u32) -> f32 {
+    return bitcast<f32>(h << 16u);
+}
+
+// f32 to bfloat16 bits, round to nearest even; NaN stays NaN (quiet).
+fn f32_to_bf16(x: f32) -> u32 {
+    let b = bitcast<u32>(x);
+    if ((b & 0x7fffffffu) > 0x7f800000u) { return (b >> 16u) | 0x40u; }
+    return (b + 0x7fffu + ((b >> 16u) & 1u)) >> 16u;
+}
+
+// Steps element i from the widened moments; writes the parameter, returns the new (m, v).
+fn update(i: u32, s: vec2<f32>, m_old: f32, v_old: f32) -> vec2<f32> {
+    let w = param[i];
+    let g = grad[i] + params.l2 * w;
+    let mf = m_old + (1.0 - params.beta1) * (g - m_old);
+    let vf = params.beta2 * v_old + (1.0 - params.beta2) * g * g;
+    let denom = sqrt(vf) / s.y + params.eps;
+    param[i] = w * params.decay - s.x * (mf / denom);
+    return vec2<f32>(mf, vf);
+}
+
+fn word_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wid.x + wid.y * nwg.x) * 256u + lid;
+}
+
 @compute @workgroup_size(256, 1, 1)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let i = (wid.x + wid.y * nwg.x) * 256u + lid;
+    let i = word_index(wid, nwg, lid);
     if (i >= params.len || status.bad != 0u) { return; }
     let s = step_scalars(status.steps + 1u);
-    let w = param[i];
-    let g = grad[i] + params.l2 * w;
-    let mf = m[i] + (1.0 - params.beta1) * (g - m[i]);
-    let vf = params.beta2 * v[i] + (1.0 - params.beta2) * g * g;
-    m[i] = mf;
-    v[i] = vf;
-    let denom = sqrt(vf) / s.y + params.eps;
-    param[i] = w * params.decay - s.x * (mf / denom);
+    let r = update(i, s, bitcast<f32>(m[i]), bitcast<f32>(v[i]));
+    m[i] = bitcast<u32>(r.x);
+    v[i] = bitcast<u32>(r.y);
+}
+
+// Widens a 16-bit moment in the format `params.format` names (1: binary16, 2: bfloat16).
+fn load16(h: u32) -> f32 {
+    if (params.format == 1u) { return f16_to_f32(h); }
+    return bf16_to_f32(h);
+}
+
+// Rounds a moment to the 16-bit format `params.format` names.
+fn store16(x: f32) -> u32 {
+    if (params.format == 1u) { return f32_to_f16(x); }
+    return f32_to_bf16(x);
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn main_half(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let k = word_index(wid, nwg, lid);
+    let i = 2u * k;
+    if (i >= params.len || status.bad != 0u) { return; }
+    let s = step_scalars(status.steps + 1u);
+    let mw = m[k];
+    let vw = v[k];
+    let lo = update(i, s, load16(mw & 0xffffu), load16(vw & 0xffffu));
+    var m_hi = mw >> 16u;
+    var v_hi = vw >> 16u;
+    if (i + 1u < params.len) {
+        let hi = update(i + 1u, s, load16(m_hi), load16(v_hi));
+        m_hi = store16(hi.x);
+        v_hi = store16(hi.y);
+    }
+    m[k] = store16(lo.x) | (m_hi << 16u);
+    v[k] = store16(lo.y) | (v_hi << 16u);
 }

@@ -26,9 +26,16 @@
 //! assert!(weight.as_slice().iter().any(|w| *w != 0.0));
 //! # Ok::<(), muon_core::MuonError>(())
 //! ```
+//!
+//! The crate has no `unsafe` code except the x86-64 AVX2/FMA matrix kernels in
+//! `linalg::x86_avx2`, chosen at run time and tested against the portable ones.
 #![no_std]
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
+
+// Unit tests may allocate; the library never does.
+#[cfg(test)]
+extern crate std;
 
 pub mod adam;
 mod error;

@@ -6,9 +6,69 @@ use muon_core::adam::{Adam, AdamConfig};
 use wgpu::util::DeviceExt;
 
 use crate::kernels::{AdamParams, scalar_table, storage_buffer_zeroed, uniform_buffer};
-use crate::readback::read_f32;
+use crate::readback::read_buffers;
 use crate::status::{GuardedParam, ParamStatus, check_statuses, read_statuses};
 use crate::{GpuContext, GpuError, GpuMatrix};
+
+/// How [`GpuAdam`] stores its moments on the device: the formats of the core's
+/// [`MomentStorage`](muon_core::adam::MomentStorage), rounded the same way (to nearest, ties
+/// to even, by integer operations in the kernel), so a GPU trajectory matches the core's with
+/// the same storage type.
+///
+/// Arithmetic is `f32` in every format; the 16-bit formats halve the optimizer state (4 bytes
+/// per parameter instead of 8) at the cost of rounding the stored moments (relative 2⁻¹¹ for
+/// f16, 2⁻⁸ for bf16; f16 also flushes `v` below ~6e-8 towards zero, so prefer bf16 for tiny
+/// gradients).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MomentFormat {
+    /// `f32`, as `muon_core`'s `f32` storage (the default).
+    #[default]
+    F32,
+    /// IEEE binary16, as [`half::f16`](struct@half::f16).
+    F16,
+    /// bfloat16, as [`half::bf16`](struct@half::bf16).
+    Bf16,
+}
+
+impl MomentFormat {
+    /// The code `adam_update.wgsl` reads in its uniforms (0, 1, 2).
+    #[must_use]
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::F32 => 0,
+            Self::F16 => 1,
+            Self::Bf16 => 2,
+        }
+    }
+
+    /// 32-bit words holding `len` moments (16-bit formats pack two per word).
+    #[must_use]
+    pub const fn words(self, len: u32) -> u32 {
+        match self {
+            Self::F32 => len,
+            Self::F16 | Self::Bf16 => len.div_ceil(2),
+        }
+    }
+
+    /// Widens the first `len` moments stored in `bytes` (little-endian words).
+    fn decode(self, bytes: &[u8], len: usize) -> Vec<f32> {
+        match self {
+            Self::F32 => bytemuck::pod_collect_to_vec(bytes.get(..len * 4).unwrap_or(bytes)),
+            Self::F16 | Self::Bf16 => bytes
+                .chunks_exact(2)
+                .take(len)
+                .map(|h| {
+                    let bits = u16::from_le_bytes([h[0], h[1]]);
+                    if self == Self::F16 {
+                        half::f16::from_bits(bits).to_f32()
+                    } else {
+                        half::bf16::from_bits(bits).to_f32()
+                    }
+                })
+                .collect(),
+        }
+    }
+}
 
 /// One parameter's device state and bind group.
 #[derive(Debug)]
@@ -19,8 +79,9 @@ struct AdamSlot {
     adam_bg: wgpu::BindGroup,
 }
 
-/// Adam/AdamW (`muon_core::adam::Adam` semantics and hyper-parameters, `f32` moments) on the
-/// device, stepping every registered parameter in one submission.
+/// Adam/AdamW (`muon_core::adam::Adam` semantics and hyper-parameters; moments in `f32` or,
+/// with [`GpuAdam::with_moments`], a 16-bit [`MomentFormat`]) on the device, stepping every
+/// registered parameter in one submission.
 ///
 /// The bias corrections come from a table the core computes once ([`Adam::scalars`], in
 /// `f64`), indexed on the device by each parameter's own step count, so a step uploads
@@ -30,6 +91,7 @@ struct AdamSlot {
 pub struct GpuAdam {
     ctx: GpuContext,
     adam: Adam,
+    format: MomentFormat,
     table: wgpu::Buffer,
     table_len: u32,
     converged: bool,
@@ -37,13 +99,20 @@ pub struct GpuAdam {
 }
 
 impl GpuAdam {
-    /// An optimizer with no parameters yet.
+    /// An optimizer with no parameters yet, `f32` moments.
     #[must_use]
     pub fn new(ctx: &GpuContext, adam: Adam) -> Self {
+        Self::with_moments(ctx, adam, MomentFormat::F32)
+    }
+
+    /// An optimizer with no parameters yet whose moments are stored as `format`.
+    #[must_use]
+    pub fn with_moments(ctx: &GpuContext, adam: Adam, format: MomentFormat) -> Self {
         let (table, table_len, converged) = Self::make_table(ctx, &adam);
         Self {
             ctx: ctx.clone(),
             adam,
+            format,
             table,
             table_len,
             converged,
@@ -77,6 +146,12 @@ impl GpuAdam {
         self.adam.config()
     }
 
+    /// How the moments are stored.
+    #[must_use]
+    pub fn moment_format(&self) -> MomentFormat {
+        self.format
+    }
+
     /// Number of registered parameters.
     #[must_use]
     pub fn len(&self) -> usize {
@@ -97,7 +172,13 @@ impl GpuAdam {
         v: &wgpu::Buffer,
     ) -> wgpu::BindGroup {
         let device = self.ctx.device();
-        let params = AdamParams::new(&self.adam, guard.len(), self.table_len, self.converged);
+        let params = AdamParams::new(
+            &self.adam,
+            guard.len(),
+            self.format,
+            self.table_len,
+            self.converged,
+        );
         let adam_u = uniform_buffer(device, "adam params", &params);
         self.ctx.kernels().adam_update.bind_group(
             device,
@@ -120,7 +201,7 @@ impl GpuAdam {
     pub fn add_param(&mut self, param: &GpuMatrix, grad: &GpuMatrix) -> Result<usize, GpuError> {
         let guard = GuardedParam::new(&self.ctx, param, grad)?;
         let device = self.ctx.device();
-        let bytes = u64::from(guard.len()) * 4;
+        let bytes = u64::from(self.format.words(guard.len())) * 4;
         let m = storage_buffer_zeroed(device, "adam m", bytes);
         let v = storage_buffer_zeroed(device, "adam v", bytes);
         let adam_bg = self.bind_group(&guard, &m, &v);
@@ -138,7 +219,8 @@ impl GpuAdam {
         let k = self.ctx.kernels();
         for s in &self.slots {
             s.guard.encode(k, pass, |pass| {
-                k.adam_update.dispatch(pass, &s.adam_bg, s.guard.len());
+                k.adam_update
+                    .dispatch(pass, &s.adam_bg, s.guard.len(), self.format);
             });
         }
     }
@@ -186,13 +268,18 @@ impl GpuAdam {
         check_statuses(&self.ctx, self.slots.iter().map(|s| &s.guard))
     }
 
-    /// Reads parameter `index`'s moments `(m, v)` (waits for the device).
+    /// Reads parameter `index`'s moments `(m, v)`, widened to `f32` (waits for the device).
     ///
     /// # Errors
     /// [`GpuError::UnknownParam`] or [`GpuError::Readback`].
     pub fn moments(&self, index: usize) -> Result<(Vec<f32>, Vec<f32>), GpuError> {
         let s = self.slots.get(index).ok_or(GpuError::UnknownParam(index))?;
+        let bytes = u64::from(self.format.words(s.guard.len())) * 4;
+        let words = read_buffers(&self.ctx, &[(&s.m, bytes), (&s.v, bytes)])?;
         let n = s.guard.param.len();
-        Ok((read_f32(&self.ctx, &s.m, n)?, read_f32(&self.ctx, &s.v, n)?))
+        match words.as_slice() {
+            [m, v] => Ok((self.format.decode(m, n), self.format.decode(v, n))),
+            _ => Err(GpuError::Readback("expected two moment buffers".into())),
+        }
     }
 }

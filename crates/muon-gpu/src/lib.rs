@@ -60,7 +60,7 @@ mod readback;
 mod status;
 mod timing;
 
-pub use adam::GpuAdam;
+pub use adam::{GpuAdam, MomentFormat};
 pub use context::{ADAPTER_ENV, GpuContext};
 pub use error::GpuError;
 pub use matrix::{GpuMatrix, MATRIX_USAGES};

@@ -8,7 +8,7 @@
 use muon_core::adam::Adam;
 use muon_core::muon::Muon;
 
-use crate::{GpuAdam, GpuContext, GpuError, GpuMatrix, GpuMuon};
+use crate::{GpuAdam, GpuContext, GpuError, GpuMatrix, GpuMuon, MomentFormat};
 
 /// Which optimizer a parameter goes to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -41,13 +41,25 @@ pub struct GpuOptimizer {
 }
 
 impl GpuOptimizer {
-    /// An optimizer with no parameters: `muon` for matrices, `adamw` for the rest.
+    /// An optimizer with no parameters: `muon` for matrices, `adamw` (with `f32` moments) for
+    /// the rest.
     #[must_use]
     pub fn new(ctx: &GpuContext, muon: Muon, adamw: Adam) -> Self {
+        Self::with_adamw_moments(ctx, muon, adamw, MomentFormat::F32)
+    }
+
+    /// As [`GpuOptimizer::new`], the AdamW group storing its moments as `format`.
+    #[must_use]
+    pub fn with_adamw_moments(
+        ctx: &GpuContext,
+        muon: Muon,
+        adamw: Adam,
+        format: MomentFormat,
+    ) -> Self {
         Self {
             ctx: ctx.clone(),
             muon: GpuMuon::new(ctx, muon),
-            adamw: GpuAdam::new(ctx, adamw),
+            adamw: GpuAdam::with_moments(ctx, adamw, format),
             params: Vec::new(),
         }
     }

@@ -3,41 +3,10 @@
 
 mod common;
 
-use common::{context, data, rel_err};
-use muon_core::newton_schulz::{NsConfig, newton_schulz, ns_scratch_len};
+use common::{context, core_ns, data, gpu_ns, rel_err, transpose};
+use muon_core::newton_schulz::NsConfig;
 use muon_core::{MatMut, MatRef, linalg};
 use muon_gpu::{GpuMatrix, ops};
-
-fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut t = vec![0.0; x.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            t[c * rows + r] = x[r * cols + c];
-        }
-    }
-    t
-}
-
-fn core_ns(x: &[f32], rows: usize, cols: usize, cfg: &NsConfig) -> Vec<f32> {
-    let mut out = vec![0.0; x.len()];
-    let mut scratch = vec![0.0; ns_scratch_len(rows, cols)];
-    newton_schulz(
-        MatRef::new(rows, cols, x).unwrap(),
-        MatMut::new(rows, cols, &mut out).unwrap(),
-        &mut scratch,
-        cfg,
-    )
-    .unwrap();
-    out
-}
-
-fn gpu_ns(x: &[f32], rows: usize, cols: usize, cfg: &NsConfig) -> Vec<f32> {
-    let ctx = context().unwrap();
-    let input = GpuMatrix::from_slice(ctx, rows, cols, x).unwrap();
-    let out = GpuMatrix::zeros(ctx, rows, cols).unwrap();
-    ops::newton_schulz(ctx, &input, &out, cfg).unwrap();
-    out.read(ctx).unwrap()
-}
 
 /// f32 products: the GPU sums each dot product in k order, the core in eight partial sums,
 /// so elements differ by a few ulps of the sum of |terms|: 1e-5 relative (Frobenius) is

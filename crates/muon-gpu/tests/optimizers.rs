@@ -3,131 +3,19 @@
 
 mod common;
 
+use common::trajectory::{
+    ADAM_TRAJ_TOL, CpuAdam, CpuMuon, MUON_TRAJ_TOL, adam_trajectory, adam_trajectory_stored,
+    muon_trajectory,
+};
 use common::{context, data, max_abs_err, rel_err};
-use muon_core::adam::{Adam, AdamConfig, AdamSlots};
-use muon_core::muon::{AdjustLr, Muon, MuonConfig};
+use half::{bf16, f16};
+use muon_core::MuonError;
+use muon_core::adam::{AdamConfig, MomentStorage};
+use muon_core::muon::{AdjustLr, MuonConfig};
 use muon_core::newton_schulz::NsConfig;
-use muon_core::{MatMut, MatRef, MuonError};
-use muon_gpu::{Assigned, GpuAdam, GpuError, GpuMatrix, GpuMuon, GpuOptimizer, ParamRole};
-
-/// The core's Muon state for one parameter.
-struct CpuMuon {
-    w: Vec<f32>,
-    momentum: Vec<f32>,
-    scratch: Vec<f32>,
-    rows: usize,
-    cols: usize,
-}
-
-impl CpuMuon {
-    fn new(w: Vec<f32>, rows: usize, cols: usize) -> Self {
-        Self {
-            momentum: vec![0.0; w.len()],
-            scratch: vec![0.0; Muon::scratch_len(rows, cols)],
-            w,
-            rows,
-            cols,
-        }
-    }
-
-    fn step(&mut self, muon: &Muon, g: &[f32]) -> Result<(), MuonError> {
-        muon.step(
-            MatMut::new(self.rows, self.cols, &mut self.w).unwrap(),
-            MatRef::new(self.rows, self.cols, g).unwrap(),
-            &mut self.momentum,
-            &mut self.scratch,
-        )
-    }
-}
-
-/// The core's Adam state for one parameter.
-struct CpuAdam {
-    w: Vec<f32>,
-    m: Vec<f32>,
-    v: Vec<f32>,
-    t: u32,
-}
-
-impl CpuAdam {
-    fn new(w: Vec<f32>) -> Self {
-        Self {
-            m: vec![0.0; w.len()],
-            v: vec![0.0; w.len()],
-            t: 0,
-            w,
-        }
-    }
-
-    fn step(&mut self, adam: &Adam, g: &[f32]) -> Result<(), MuonError> {
-        adam.step(
-            &mut self.w,
-            g,
-            AdamSlots {
-                step: &mut self.t,
-                m: &mut self.m,
-                v: &mut self.v,
-            },
-        )
-    }
-}
-
-/// Muon over 20 steps: each step's Newton–Schulz output differs from the core's by ~1e-5
-/// relative, and the parameter accumulates lr-sized updates of it, so the weights agree to
-/// far better than 1e-4 relative; 1e-4 leaves room for adapters with other rounding.
-const MUON_TRAJ_TOL: f64 = 1e-4;
-
-/// Adam is element-wise with the same operation order as the core and the core's own
-/// bias-correction scalars; only FMA contraction and sqrt/div rounding differ: 1e-5 relative
-/// (and the moments to 1e-5).
-const ADAM_TRAJ_TOL: f64 = 1e-5;
-
-fn muon_trajectory(cfg: MuonConfig, shapes: &[(usize, usize)], steps: usize) {
-    let Some(ctx) = context() else { return };
-    let muon = cfg.build().unwrap();
-    let mut gpu = GpuMuon::new(ctx, muon);
-    let mut cpu = Vec::new();
-    let mut grads = Vec::new();
-    let mut params = Vec::new();
-    for (i, &(r, c)) in shapes.iter().enumerate() {
-        let w0 = data(r * c, 1000 + i as u64);
-        let p = GpuMatrix::from_slice(ctx, r, c, &w0).unwrap();
-        let g = GpuMatrix::zeros(ctx, r, c).unwrap();
-        assert_eq!(gpu.add_param(&p, &g).unwrap(), i);
-        cpu.push(CpuMuon::new(w0, r, c));
-        grads.push(g);
-        params.push(p);
-    }
-    for step in 0..steps {
-        for (i, (g, c)) in grads.iter().zip(cpu.iter_mut()).enumerate() {
-            let gd = data(g.len(), (step * 100 + i) as u64 + 7);
-            g.write(ctx, &gd).unwrap();
-            c.step(&muon, &gd).unwrap();
-        }
-        gpu.step();
-    }
-    for (i, (p, c)) in params.iter().zip(&cpu).enumerate() {
-        let got = p.read(ctx).unwrap();
-        let e = rel_err(&got, &c.w);
-        assert!(
-            e < MUON_TRAJ_TOL,
-            "{:?} after {steps} steps: rel err {e}",
-            p.shape()
-        );
-        let mom = gpu.momentum(i).unwrap();
-        assert!(
-            rel_err(&mom, &c.momentum) < 1e-6,
-            "{:?} momentum",
-            p.shape()
-        );
-    }
-    let status = gpu.status().unwrap();
-    assert!(
-        status
-            .iter()
-            .all(|s| s.steps == steps as u32 && s.skipped_steps == 0)
-    );
-    gpu.check().unwrap();
-}
+use muon_gpu::{
+    Assigned, GpuAdam, GpuError, GpuMatrix, GpuMuon, GpuOptimizer, MomentFormat, ParamRole,
+};
 
 const SMALL_SHAPES: [(usize, usize); 8] = [
     (1, 1),
@@ -189,48 +77,6 @@ fn muon_zero_gradient_only_decays() {
     assert!(gpu.momentum(0).unwrap().iter().all(|v| *v == 0.0));
 }
 
-fn adam_trajectory(cfg: AdamConfig, shapes: &[(usize, usize)], steps: usize) {
-    let Some(ctx) = context() else { return };
-    let adam = cfg.build().unwrap();
-    let mut gpu = GpuAdam::new(ctx, adam);
-    let mut cpu = Vec::new();
-    let mut grads = Vec::new();
-    let mut params = Vec::new();
-    for (i, &(r, c)) in shapes.iter().enumerate() {
-        let w0 = data(r * c, 2000 + i as u64);
-        let p = GpuMatrix::from_slice(ctx, r, c, &w0).unwrap();
-        let g = GpuMatrix::zeros(ctx, r, c).unwrap();
-        gpu.add_param(&p, &g).unwrap();
-        cpu.push(CpuAdam::new(w0));
-        grads.push(g);
-        params.push(p);
-    }
-    for step in 0..steps {
-        for (i, (g, c)) in grads.iter().zip(cpu.iter_mut()).enumerate() {
-            let mut gd = data(g.len(), (step * 100 + i) as u64 + 9);
-            if step % 7 == 3 {
-                gd.iter_mut().for_each(|x| *x = 0.0); // zero gradients on some steps
-            }
-            g.write(ctx, &gd).unwrap();
-            c.step(&adam, &gd).unwrap();
-        }
-        gpu.step();
-    }
-    for (i, (p, c)) in params.iter().zip(&cpu).enumerate() {
-        let got = p.read(ctx).unwrap();
-        let e = rel_err(&got, &c.w);
-        assert!(e < ADAM_TRAJ_TOL, "{:?}: rel err {e}", p.shape());
-        let (m, v) = gpu.moments(i).unwrap();
-        assert!(rel_err(&m, &c.m) < ADAM_TRAJ_TOL && rel_err(&v, &c.v) < ADAM_TRAJ_TOL);
-    }
-    assert!(
-        gpu.status()
-            .unwrap()
-            .iter()
-            .all(|s| s.steps == steps as u32)
-    );
-}
-
 #[test]
 fn adamw_20_steps_match_core() {
     adam_trajectory(
@@ -259,6 +105,83 @@ fn adam_above_65535_workgroups() {
 }
 
 #[test]
+fn adam_16_bit_moments_match_core_storage() {
+    // Odd lengths leave the last word's high half unused.
+    let shapes = [(1, 1), (1, 999), (37, 300), (129, 65)];
+    let adamw = AdamConfig::adamw().with_lr(1e-2);
+    adam_trajectory_stored::<f16>(adamw, &shapes, 20, MomentFormat::F16);
+    adam_trajectory_stored::<bf16>(adamw, &shapes, 20, MomentFormat::Bf16);
+    let adam = AdamConfig::adam().with_lr(3e-3).with_weight_decay(0.1);
+    adam_trajectory_stored::<bf16>(adam, &[(3, 3), (33, 17)], 20, MomentFormat::Bf16);
+    // 16-bit moments in 2-D-folded grids: 2 × 65,535 × 256 + 1 elements.
+    adam_trajectory_stored::<f16>(adamw, &[(1, 2 * 65_535 * 256 + 1)], 1, MomentFormat::F16);
+}
+
+/// With β1 = 0 and no weight decay, one step leaves `m = g` exactly on both sides, so the
+/// stored first moment is `g` rounded by the format: the kernel's integer rounding must give
+/// the core's (the `half` crate's) bits for ties, subnormals and overflow.
+fn assert_first_moment_rounds_like_core<S: MomentStorage>(format: MomentFormat) {
+    let Some(ctx) = context() else { return };
+    let adam = AdamConfig::adamw()
+        .with_betas(0.0, 0.999)
+        .with_weight_decay(0.0)
+        .build()
+        .unwrap();
+    let p = |e: i32| 2f32.powi(e);
+    let mut g = vec![
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        1.0 + p(-11),       // f16 tie: to even (1.0)
+        1.0 + 3.0 * p(-11), // f16 tie: to even (up)
+        1.0 + p(-8),        // bf16 tie: to even (1.0)
+        1.0 + 3.0 * p(-8),  // bf16 tie: to even (up)
+        65504.0,            // f16 max
+        65519.0,            // rounds down to f16 max
+        65520.0,            // f16 overflow to inf
+        -1e6,
+        3.0e38, // bf16 rounds to its max, f16 to inf
+        f32::MAX,
+        p(-14),          // smallest f16 normal
+        p(-14) - p(-25), // rounds up to it
+        p(-25),          // f16 tie between 0 and the smallest subnormal: 0
+        3.0 * p(-25),    // tie between 1 and 2 subnormal units: 2
+        1.0001 * p(-25), // just above the tie: 1 unit
+        0.9999 * p(-25), // just below: 0
+        -5.0 * p(-24),   // exact subnormal
+        6.1e-5,
+        1e-10,
+        p(-126), // smallest f32 normal
+    ];
+    g.extend(data(1000, 77).iter().map(|x| x * 1e-3));
+    g.extend(data(1000, 78).iter().map(|x| x * 1e3));
+    let n = g.len();
+    let param = GpuMatrix::from_slice(ctx, 1, n, &vec![0.5; n]).unwrap();
+    let grad = GpuMatrix::from_slice(ctx, 1, n, &g).unwrap();
+    let mut gpu = GpuAdam::with_moments(ctx, adam, format);
+    gpu.add_param(&param, &grad).unwrap();
+    gpu.step();
+    let mut cpu = CpuAdam::<S>::new(vec![0.5; n]);
+    cpu.step(&adam, &g).unwrap();
+    let (got, _) = gpu.moments(0).unwrap();
+    let (want, _) = cpu.moments();
+    for ((gi, wi), x) in got.iter().zip(&want).zip(&g) {
+        assert_eq!(
+            gi.to_bits(),
+            wi.to_bits(),
+            "{format:?}: g = {x:e}: {gi:e} vs {wi:e}"
+        );
+    }
+}
+
+#[test]
+fn sixteen_bit_moments_round_like_the_core() {
+    assert_first_moment_rounds_like_core::<f16>(MomentFormat::F16);
+    assert_first_moment_rounds_like_core::<bf16>(MomentFormat::Bf16);
+}
+
+#[test]
 fn non_finite_gradient_skips_the_step_and_is_reported() {
     let Some(ctx) = context() else { return };
     let muon = MuonConfig::new().with_lr(0.05).build().unwrap();
@@ -273,7 +196,7 @@ fn non_finite_gradient_skips_the_step_and_is_reported() {
     assert_eq!(opt.add(&w, &wg, ParamRole::Auto).unwrap(), 0);
     assert_eq!(opt.add(&b, &bg, ParamRole::Auto).unwrap(), 1);
     let mut cw = CpuMuon::new(w0, r, c);
-    let mut cb = CpuAdam::new(b0);
+    let mut cb = CpuAdam::<f32>::new(b0);
     for step in 0..4 {
         let mut gw = data(r * c, 50 + step);
         let mut gb = data(c, 60 + step);
@@ -386,7 +309,7 @@ fn param_groups_route_matrices_to_muon_and_the_rest_to_adamw() {
         if to_muon {
             cpu_m.push((i, CpuMuon::new(w0, r, c)));
         } else {
-            cpu_a.push((i, CpuAdam::new(w0)));
+            cpu_a.push((i, CpuAdam::<f32>::new(w0)));
         }
         gpu.push((p, g));
     }
@@ -432,7 +355,7 @@ fn set_lr_matches_a_core_optimizer_with_that_lr() {
     gpu_m.add_param(&pm, &gm).unwrap();
     gpu_a.add_param(&pa, &ga).unwrap();
     let mut cm = CpuMuon::new(w0.clone(), r, c);
-    let mut ca = CpuAdam::new(w0);
+    let mut ca = CpuAdam::<f32>::new(w0);
     for (step, lr) in [0.02f32, 0.01, 0.005].into_iter().enumerate() {
         gpu_m.set_lr(lr).unwrap();
         gpu_a.set_lr(lr).unwrap();

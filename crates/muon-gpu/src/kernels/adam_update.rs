@@ -4,6 +4,7 @@ use muon_core::adam::Adam;
 
 use super::common::{Access, Program, elementwise_groups, record};
 use super::sources;
+use crate::MomentFormat;
 
 /// The most bias-correction entries precomputed (8 bytes each).
 pub const MAX_SCALAR_TABLE: u32 = 1 << 17;
@@ -18,8 +19,8 @@ pub struct AdamParams {
     pub table_len: u32,
     /// 1: the table's last entry holds for every later step.
     pub converged: u32,
-    /// Padding.
-    pub _pad0: u32,
+    /// Moment storage: 0 `f32`, 1 binary16, 2 bfloat16 ([`MomentFormat::code`]).
+    pub format: u32,
     /// Learning rate.
     pub lr: f32,
     /// `β1`.
@@ -56,16 +57,23 @@ pub fn scalar_table(adam: &Adam) -> (Vec<[f32; 2]>, bool) {
 }
 
 impl AdamParams {
-    /// The uniforms for `len` elements with a scalar table of `table_len` entries.
+    /// The uniforms for `len` elements, moments stored as `format`, with a scalar table of
+    /// `table_len` entries.
     #[must_use]
-    pub fn new(adam: &Adam, len: u32, table_len: u32, converged: bool) -> Self {
+    pub fn new(
+        adam: &Adam,
+        len: u32,
+        format: MomentFormat,
+        table_len: u32,
+        converged: bool,
+    ) -> Self {
         let c = adam.config();
         let s = adam.scalars(1);
         Self {
             len,
             table_len,
             converged: u32::from(converged),
-            _pad0: 0,
+            format: format.code(),
             lr: c.lr,
             beta1: c.beta1,
             beta2: c.beta2,
@@ -77,11 +85,13 @@ impl AdamParams {
     }
 }
 
-/// The Adam/AdamW element-wise update.
+/// The Adam/AdamW element-wise update: one pipeline for `f32` moments, one for the packed
+/// 16-bit formats.
 #[derive(Debug)]
 pub struct AdamUpdate {
     program: Program,
     main: wgpu::ComputePipeline,
+    half: wgpu::ComputePipeline,
 }
 
 impl AdamUpdate {
@@ -94,7 +104,12 @@ impl AdamUpdate {
             &[Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite, Read],
         );
         let main = program.pipeline(device, "main");
-        Self { program, main }
+        let half = program.pipeline(device, "main_half");
+        Self {
+            program,
+            main,
+            half,
+        }
     }
 
     /// Binds `params` (an [`AdamParams`] uniform), the scalar table, `g`, `w`, `m`, `v`
@@ -116,14 +131,25 @@ impl AdamUpdate {
             .bind(device, &[params, scalars, grad, param, m, v, status])
     }
 
-    /// Records the update of `len` elements.
+    /// Records the update of `len` elements whose moments are stored as `format` (the
+    /// format the bind group's uniforms name).
     pub fn dispatch(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
         bind_group: &wgpu::BindGroup,
         len: u32,
+        format: MomentFormat,
     ) {
-        record(pass, &self.main, bind_group, elementwise_groups(len));
+        let pipeline = match format {
+            MomentFormat::F32 => &self.main,
+            MomentFormat::F16 | MomentFormat::Bf16 => &self.half,
+        };
+        record(
+            pass,
+            pipeline,
+            bind_group,
+            elementwise_groups(format.words(len)),
+        );
     }
 }
 

@@ -1,9 +1,13 @@
 //! Shared test helpers: one context per test binary, deterministic data, error measures.
 #![allow(dead_code)]
 
+pub mod trajectory;
+
 use std::sync::OnceLock;
 
-use muon_gpu::{GpuContext, GpuError};
+use muon_core::newton_schulz::{NsConfig, newton_schulz, ns_scratch_len};
+use muon_core::{MatMut, MatRef};
+use muon_gpu::{GpuContext, GpuError, GpuMatrix, ops};
 
 /// The shared context, or `None` (with a message) when no adapter exists and
 /// `MUON_REQUIRE_ADAPTER` is not `1`; with it set, a missing adapter fails the test.
@@ -62,4 +66,38 @@ pub fn max_abs_err(got: &[f32], want: &[f32]) -> f32 {
         .zip(want)
         .map(|(g, w)| (g - w).abs())
         .fold(0.0, f32::max)
+}
+
+/// Row-major transpose of a `rows × cols` matrix.
+pub fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0; x.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = x[r * cols + c];
+        }
+    }
+    t
+}
+
+/// Newton–Schulz by `muon-core` (the reference).
+pub fn core_ns(x: &[f32], rows: usize, cols: usize, cfg: &NsConfig) -> Vec<f32> {
+    let mut out = vec![0.0; x.len()];
+    let mut scratch = vec![0.0; ns_scratch_len(rows, cols)];
+    newton_schulz(
+        MatRef::new(rows, cols, x).unwrap(),
+        MatMut::new(rows, cols, &mut out).unwrap(),
+        &mut scratch,
+        cfg,
+    )
+    .unwrap();
+    out
+}
+
+/// Newton–Schulz by the GPU kernels: upload, run, read back.
+pub fn gpu_ns(x: &[f32], rows: usize, cols: usize, cfg: &NsConfig) -> Vec<f32> {
+    let ctx = context().unwrap();
+    let input = GpuMatrix::from_slice(ctx, rows, cols, x).unwrap();
+    let out = GpuMatrix::zeros(ctx, rows, cols).unwrap();
+    ops::newton_schulz(ctx, &input, &out, cfg).unwrap();
+    out.read(ctx).unwrap()
 }

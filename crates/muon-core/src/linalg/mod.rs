@@ -6,6 +6,11 @@
 
 use crate::{MatMut, MatRef, MuonError};
 
+// SIMD intrinsics and raw pointers, confined to this module (the crate denies unsafe code).
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod x86_avx2;
+
 /// Dot product of two equal-length slices, eight partial sums.
 #[inline]
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -42,7 +47,22 @@ const MATMUL_ROWS: usize = 4;
 /// stay in L1 while the rows of `B` stream past.
 const MATMUL_COLS: usize = 256;
 
-/// Raw `out (m×n) = A (m×k) · B (k×n)`; lengths are the caller's contract.
+/// Raw `out (m×n) = A (m×k) · B (k×n)`; lengths are the caller's contract (slices shorter than
+/// the shapes say leave `out` untouched).
+///
+/// On x86-64 CPUs with AVX2 and FMA, products of at least 8³ multiply-adds run the blocked
+/// kernel in `x86_avx2`; everything else (and every other target) runs [`matmul_portable`].
+pub(crate) fn matmul_raw(a: &[f32], b: &[f32], out: &mut [f32], m: usize, k: usize, n: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if m.saturating_mul(k).saturating_mul(n) >= x86_avx2::MIN_WORK
+        && x86_avx2::matmul(a, b, out, m, k, n)
+    {
+        return;
+    }
+    matmul_portable(a, b, out, m, k, n);
+}
+
+/// The portable `out (m×n) = A (m×k) · B (k×n)`, the reference for the accelerated kernels.
 ///
 /// Register- and cache-blocked "axpy" form: for a block of four rows of `A` and a chunk of
 /// columns, each row of `B` is read once and accumulated into four output rows, which
@@ -51,7 +71,7 @@ const MATMUL_COLS: usize = 256;
 /// Written with exact-size chunk iterators instead of indexing, so the compiled kernel has no
 /// bounds-check panic paths (the `no_std` firmware path must be panic-free); slices shorter
 /// than the shapes say leave `out` untouched instead of panicking.
-pub(crate) fn matmul_raw(a: &[f32], b: &[f32], out: &mut [f32], m: usize, k: usize, n: usize) {
+fn matmul_portable(a: &[f32], b: &[f32], out: &mut [f32], m: usize, k: usize, n: usize) {
     let (Some(a), Some(b), Some(out)) = (
         a.get(..m.wrapping_mul(k)),
         b.get(..k.wrapping_mul(n)),
@@ -103,10 +123,23 @@ pub(crate) fn matmul_raw(a: &[f32], b: &[f32], out: &mut [f32], m: usize, k: usi
     }
 }
 
-/// Raw symmetric `out (m×m) = X (m×n) · Xᵀ`: the upper triangle by row dot products, mirrored.
+/// Raw symmetric `out (m×m) = X (m×n) · Xᵀ`; short slices leave `out` untouched.
 ///
-/// Panic-free like [`matmul_raw`]: short slices leave `out` untouched.
+/// Dispatched like [`matmul_raw`]: the blocked AVX2 kernel where it applies, else
+/// [`gram_portable`].
 pub(crate) fn gram_raw(x: &[f32], out: &mut [f32], m: usize, n: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if m.saturating_mul(m).saturating_mul(n) >= x86_avx2::MIN_WORK && x86_avx2::gram(x, out, m, n) {
+        return;
+    }
+    gram_portable(x, out, m, n);
+}
+
+/// The portable Gram matrix: the upper triangle by row dot products, mirrored; the reference
+/// for the accelerated kernels.
+///
+/// Panic-free like [`matmul_portable`]: short slices leave `out` untouched.
+fn gram_portable(x: &[f32], out: &mut [f32], m: usize, n: usize) {
     let (Some(x), Some(out)) = (x.get(..m.wrapping_mul(n)), out.get_mut(..m.wrapping_mul(m)))
     else {
         debug_assert!(false, "gram_raw: a slice is shorter than its shape");
@@ -225,7 +258,7 @@ mod tests {
         let a: [f32; 45] = core::array::from_fn(|i| (i as f32 * 0.37).sin());
         let b: [f32; 5 * (MATMUL_COLS + 44)] = core::array::from_fn(|i| (i as f32 * 0.11).cos());
         let mut out = [f32::NAN; 9 * (MATMUL_COLS + 44)];
-        matmul_raw(&a, &b, &mut out, m, k, n);
+        matmul_portable(&a, &b, &mut out, m, k, n);
         for i in 0..m {
             for j in 0..n {
                 let naive: f32 = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
