@@ -169,7 +169,8 @@ def main() -> int:
                     times = time_op(fn, device, args.reps, args.warmup)
                 med = statistics.median(times)
                 if flops is not None:
-                    rate = f"{flops / (med * 1e-3) / 1e12:.3f} TFLOP/s"
+                    per_s = flops / (med * 1e-3)
+                    rate = f"{per_s / 1e12:.3f} TFLOP/s" if per_s >= 1e11 else f"{per_s / 1e9:.2f} GFLOP/s"
                 else:
                     rate = f"{nbytes / (med * 1e-3) / 1e9:.1f} GB/s"
                 print(f"{op:<14} {mode:<5} {n:>6} {med:>12.4f} {rate:>16}")

@@ -8,8 +8,8 @@
 //
 // G is symmetric, so only the 64×64 blocks on or above the diagonal are computed; each
 // off-diagonal block is written twice (G[i][j] and G[j][i]). Workgroups that land below the
-// diagonal return at once. Tiling: tile_product.wgsl (compiled in front of this file; 16×16
-// threads, 4×4 per thread, k-slices of 16 through workgroup memory); all loads and stores are
+// diagonal return at once. Tiling: tile_product.wgsl (compiled in front of this file; 8×8
+// threads, 8×8 per thread, k-slices of 16 through workgroup memory); all loads and stores are
 // bounds-checked; the block grid is folded into 2-D so it may exceed 65,535 blocks.
 //
 // Split-k (`split_partial`, then `split_reduce`; binding 4 is used by these only): for a long
@@ -45,20 +45,16 @@ fn load_x(r: u32, kk: u32) -> f32 {
     return x[r * params.k + kk];
 }
 
-// Stages the k-slice at k0: L = op(X) (rows row0..) and R = op(X)ᵀ (columns col0.. of R are
-// rows col0.. of op(X)), each thread loading 4 elements of each.
-fn stage_slice(k0: u32, row0: u32, col0: u32, lid: u32) {
-    let trans = params.trans != 0u;
-    for (var l = 0u; l < 4u; l++) {
-        let e = lid + l * 256u;
-        var r: u32; var kk: u32;
-        if (trans) { kk = e / TILE; r = e % TILE; } else { r = e / TK; kk = e % TK; }
-        l_tile[kk * TILE + r] = load_x(row0 + r, k0 + kk);
-        r_tile[kk * TILE + r] = load_x(col0 + r, k0 + kk);
-    }
+// Stages element e of the k-slice at k0: L = op(X) (rows row0..) and R = op(X)ᵀ (columns
+// col0.. of R are rows col0.. of op(X)).
+fn stage(k0: u32, row0: u32, col0: u32, e: u32) {
+    var r: u32; var kk: u32;
+    if (params.trans != 0u) { kk = e / TILE; r = e % TILE; } else { r = e / TK; kk = e % TK; }
+    set_l(kk, r, load_x(row0 + r, k0 + kk));
+    set_r(kk, r, load_x(col0 + r, k0 + kk));
 }
 
-@compute @workgroup_size(16, 16, 1)
+@compute @workgroup_size(8, 8, 1)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -73,25 +69,24 @@ fn main(
     if (bj < bi) { return; } // lower triangle: mirrored by block (bj, bi)
     let row0 = bi * TILE;
     let col0 = bj * TILE;
-    let acc = tile_product(row0, col0, 0u, params.k, lid3, lid);
+    var acc = tile_product(row0, col0, 0u, params.k, lid3, lid);
 
     let m = params.m;
-    for (var i = 0u; i < PER; i++) {
-        let r = row0 + lid3.y * PER + i;
-        if (r >= m) { continue; }
-        for (var j = 0u; j < PER; j++) {
-            let col = col0 + lid3.x * PER + j;
-            if (col >= m) { continue; }
-            let upper = r * m + col;
-            var v = params.alpha * acc[i * PER + j];
-            if (params.beta != 0.0) { v += params.beta * d[upper]; }
-            g[upper] = v;
-            if (bi != bj) {
-                let lower = col * m + r;
-                var w = params.alpha * acc[i * PER + j];
-                if (params.beta != 0.0) { w += params.beta * d[lower]; }
-                g[lower] = w;
-            }
+    for (var e = 0u; e < PER * PER; e++) {
+        let p = block_pos(lid3, e);
+        let r = row0 + p.x;
+        let col = col0 + p.y;
+        if (r >= m || col >= m) { continue; }
+        let v = params.alpha * block_value(&acc, e);
+        let upper = r * m + col;
+        var w = v;
+        if (params.beta != 0.0) { w += params.beta * d[upper]; }
+        g[upper] = w;
+        if (bi != bj) {
+            let lower = col * m + r;
+            var w2 = v;
+            if (params.beta != 0.0) { w2 += params.beta * d[lower]; }
+            g[lower] = w2;
         }
     }
 }
@@ -99,7 +94,7 @@ fn main(
 // Split-k, pass 1: workgroup (block, chunk) writes its block's sum over k in
 // [chunk·KC, min(k, (chunk + 1)·KC)) to partials[chunk·m·m ..], mirrored like `main`.
 // Dispatch blocks² · ceil(k / KC) workgroups (folded into 2-D).
-@compute @workgroup_size(16, 16, 1)
+@compute @workgroup_size(8, 8, 1)
 fn split_partial(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -118,18 +113,17 @@ fn split_partial(
     let row0 = bi * TILE;
     let col0 = bj * TILE;
     let k_begin = chunk * KC;
-    let acc = tile_product(row0, col0, k_begin, min(params.k, k_begin + KC), lid3, lid);
+    var acc = tile_product(row0, col0, k_begin, min(params.k, k_begin + KC), lid3, lid);
 
     let base = chunk * m * m;
-    for (var i = 0u; i < PER; i++) {
-        let r = row0 + lid3.y * PER + i;
-        if (r >= m) { continue; }
-        for (var j = 0u; j < PER; j++) {
-            let col = col0 + lid3.x * PER + j;
-            if (col >= m) { continue; }
-            partials[base + r * m + col] = acc[i * PER + j];
-            if (bi != bj) { partials[base + col * m + r] = acc[i * PER + j]; }
-        }
+    for (var e = 0u; e < PER * PER; e++) {
+        let p = block_pos(lid3, e);
+        let r = row0 + p.x;
+        let col = col0 + p.y;
+        if (r >= m || col >= m) { continue; }
+        let v = block_value(&acc, e);
+        partials[base + r * m + col] = v;
+        if (bi != bj) { partials[base + col * m + r] = v; }
     }
 }
 

@@ -3,9 +3,9 @@
 // op(A) is m×k, op(B) is k×n, C and D are m×n. When beta == 0, D is not read (any buffer
 // may be bound there).
 //
-// Tiling: tile_product.wgsl (compiled in front of this file): each workgroup (16×16 threads)
-// computes a 64×64 block of C over k-slices of 16; this file stages op(A) and op(B) into it
-// and stores the block. Every load and store is bounds-checked, so any shape works (1×N, N×1,
+// Tiling: tile_product.wgsl (compiled in front of this file): each workgroup (8×8 threads,
+// 8×8 outputs each) computes a 64×64 block of C over k-slices of 16; this file stages op(A)
+// and op(B) into it and stores the block. Every load and store is bounds-checked, so any shape works (1×N, N×1,
 // non-multiples of 64); the block grid is folded into 2-D so more than 65,535 blocks work.
 
 struct MatmulParams {
@@ -37,23 +37,18 @@ fn load_b(kk: u32, col: u32) -> f32 {
     return b[kk * params.n + col];
 }
 
-// Stages the k-slice at k0: L = op(A), R = op(B), each thread loading 4 elements of each.
-fn stage_slice(k0: u32, row0: u32, col0: u32, lid: u32) {
-    let a_trans = (params.flags & 1u) != 0u;
-    let b_trans = (params.flags & 2u) != 0u;
-    for (var l = 0u; l < 4u; l++) {
-        let e = lid + l * 256u;
-        // Pick the mapping whose consecutive threads read consecutive addresses.
-        var ar: u32; var ak: u32;
-        if (a_trans) { ak = e / TILE; ar = e % TILE; } else { ar = e / TK; ak = e % TK; }
-        l_tile[ak * TILE + ar] = load_a(row0 + ar, k0 + ak);
-        var bc: u32; var bk: u32;
-        if (b_trans) { bc = e / TK; bk = e % TK; } else { bk = e / TILE; bc = e % TILE; }
-        r_tile[bk * TILE + bc] = load_b(k0 + bk, col0 + bc);
-    }
+// Stages element e of the k-slice at k0 of L = op(A) and of R = op(B).
+fn stage(k0: u32, row0: u32, col0: u32, e: u32) {
+    // Pick the mapping whose consecutive threads read consecutive addresses.
+    var ar: u32; var ak: u32;
+    if ((params.flags & 1u) != 0u) { ak = e / TILE; ar = e % TILE; } else { ar = e / TK; ak = e % TK; }
+    set_l(ak, ar, load_a(row0 + ar, k0 + ak));
+    var bc: u32; var bk: u32;
+    if ((params.flags & 2u) != 0u) { bc = e / TK; bk = e % TK; } else { bk = e / TILE; bc = e % TILE; }
+    set_r(bk, bc, load_b(k0 + bk, col0 + bc));
 }
 
-@compute @workgroup_size(16, 16, 1)
+@compute @workgroup_size(8, 8, 1)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -66,18 +61,16 @@ fn main(
     if (tile >= tiles_m * tiles_n) { return; }
     let row0 = (tile / tiles_n) * TILE;
     let col0 = (tile % tiles_n) * TILE;
-    let acc = tile_product(row0, col0, 0u, params.k, lid3, lid);
+    var acc = tile_product(row0, col0, 0u, params.k, lid3, lid);
 
-    for (var i = 0u; i < PER; i++) {
-        let r = row0 + lid3.y * PER + i;
-        if (r >= params.m) { continue; }
-        for (var j = 0u; j < PER; j++) {
-            let col = col0 + lid3.x * PER + j;
-            if (col >= params.n) { continue; }
-            let idx = r * params.n + col;
-            var v = params.alpha * acc[i * PER + j];
-            if (params.beta != 0.0) { v += params.beta * d[idx]; }
-            c[idx] = v;
-        }
+    for (var e = 0u; e < PER * PER; e++) {
+        let p = block_pos(lid3, e);
+        let r = row0 + p.x;
+        let col = col0 + p.y;
+        if (r >= params.m || col >= params.n) { continue; }
+        let idx = r * params.n + col;
+        var v = params.alpha * block_value(&acc, e);
+        if (params.beta != 0.0) { v += params.beta * d[idx]; }
+        c[idx] = v;
     }
 }

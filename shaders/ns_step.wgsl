@@ -4,7 +4,7 @@
 // X and X' are rows×cols, row-major f32; X' must be a different buffer from X.
 //
 // The tiled product of tile_product.wgsl (compiled in front of this file: 64×64 output block
-// per 16×16 workgroup, 4×4 per thread, k-slices of 16 through workgroup memory), with
+// per 8×8 workgroup, 8×8 per thread, k-slices of 16 through workgroup memory), with
 // bounds-checked loads and stores, the block grid folded into 2-D, and the `a·X` term fused
 // into the store.
 
@@ -40,22 +40,19 @@ fn inner_dim() -> u32 {
     return params.rows;
 }
 
-// Stages the k-slice at k0 of the left and right operands, 4 elements of each per thread.
-fn stage_slice(k0: u32, row0: u32, col0: u32, lid: u32) {
+// Stages element e of the k-slice at k0 of the left and right operands.
+fn stage(k0: u32, row0: u32, col0: u32, e: u32) {
     let inner = inner_dim();
-    for (var l = 0u; l < 4u; l++) {
-        let e = lid + l * 256u;
-        // Both operands are row-major and untransposed: left reads along k, right along cols.
-        let ar = e / TK;
-        let ak = e % TK;
-        l_tile[ak * TILE + ar] = load_left(row0 + ar, k0 + ak, inner);
-        let bk = e / TILE;
-        let bc = e % TILE;
-        r_tile[bk * TILE + bc] = load_right(k0 + bk, col0 + bc, inner);
-    }
+    // Both operands are row-major and untransposed: left reads along k, right along cols.
+    let ar = e / TK;
+    let ak = e % TK;
+    set_l(ak, ar, load_left(row0 + ar, k0 + ak, inner));
+    let bk = e / TILE;
+    let bc = e % TILE;
+    set_r(bk, bc, load_right(k0 + bk, col0 + bc, inner));
 }
 
-@compute @workgroup_size(16, 16, 1)
+@compute @workgroup_size(8, 8, 1)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -70,16 +67,14 @@ fn main(
     if (tile >= tiles_m * tiles_n) { return; }
     let row0 = (tile / tiles_n) * TILE;
     let col0 = (tile % tiles_n) * TILE;
-    let acc = tile_product(row0, col0, 0u, inner_dim(), lid3, lid);
+    var acc = tile_product(row0, col0, 0u, inner_dim(), lid3, lid);
 
-    for (var i = 0u; i < PER; i++) {
-        let r = row0 + lid3.y * PER + i;
-        if (r >= rows) { continue; }
-        for (var j = 0u; j < PER; j++) {
-            let col = col0 + lid3.x * PER + j;
-            if (col >= cols) { continue; }
-            let idx = r * cols + col;
-            out[idx] = acc[i * PER + j] + params.a * x[idx];
-        }
+    for (var e = 0u; e < PER * PER; e++) {
+        let p = block_pos(lid3, e);
+        let r = row0 + p.x;
+        let col = col0 + p.y;
+        if (r >= rows || col >= cols) { continue; }
+        let idx = r * cols + col;
+        out[idx] = block_value(&acc, e) + params.a * x[idx];
     }
 }

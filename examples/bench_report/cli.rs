@@ -24,6 +24,8 @@ pub struct Args {
     pub json: Option<PathBuf>,
     /// An earlier JSON report to compare with.
     pub baseline: Option<PathBuf>,
+    /// A `benches/torch_reference.py` JSON report from the same machine to compare with.
+    pub torch: Option<PathBuf>,
 }
 
 /// The usage text.
@@ -38,6 +40,8 @@ usage: cargo run --release --example bench_report -- [options]
   --crossover-max N     CPU/GPU crossover scan 16, 32, .. N     (default 512; 0 = no scan)
   --json PATH           write the report as JSON (stable keys: muon-bench-report/1)
   --baseline PATH       compare with an earlier --json report
+  --torch PATH          compare GPU kernel times with benches/torch_reference.py --json PATH
+                        (run on the same machine)
   -h, --help            this text
 
 GPU kernel times come from timestamp queries (median of the repetitions); without
@@ -57,6 +61,7 @@ impl Args {
             crossover_max: 512,
             json: None,
             baseline: None,
+            torch: None,
         };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
@@ -86,6 +91,7 @@ impl Args {
                 }
                 "--json" => args.json = Some(PathBuf::from(value()?)),
                 "--baseline" => args.baseline = Some(PathBuf::from(value()?)),
+                "--torch" => args.torch = Some(PathBuf::from(value()?)),
                 other => return Err(format!("unknown option `{other}`\n\n{USAGE}")),
             }
         }

@@ -48,6 +48,21 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    // Read the files to compare with first, so a bad path fails before minutes of measuring.
+    let baseline = args
+        .baseline
+        .as_deref()
+        .map(|p| read_json(p, "baseline"))
+        .transpose()?;
+    let torch = args
+        .torch
+        .as_deref()
+        .map(|p| {
+            let v = read_json(p, "PyTorch report")?;
+            report::torch_rows(&v).map_err(|e| format!("{}: {e}", p.display()))?;
+            Ok::<_, String>(v)
+        })
+        .transpose()?;
     let ctx = match GpuContext::new() {
         Ok(ctx) => Some(ctx),
         Err(GpuError::NoAdapter) => {
@@ -99,12 +114,13 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         report.print_crossover();
     }
 
-    if let Some(path) = &args.baseline {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("reading baseline {}: {e}", path.display()))?;
-        let baseline: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| format!("parsing baseline {}: {e}", path.display()))?;
-        report.print_baseline(&baseline);
+    if let Some(baseline) = &baseline {
+        report.print_baseline(baseline);
+    }
+    if let (Some(torch), Some(path)) = (&torch, &args.torch) {
+        report
+            .compare_torch(torch)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&report.to_json())?;
@@ -113,6 +129,13 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         println!("\nJSON written to {}", path.display());
     }
     Ok(())
+}
+
+/// Reads and parses the JSON file `path` (`what` names it in errors).
+fn read_json(path: &std::path::Path, what: &str) -> Result<serde_json::Value, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("reading {what} {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("parsing {what} {}: {e}", path.display()))
 }
 
 /// Measures `op` at size `n` on the CPU (when `n ≤ --cpu-max`) and the GPU (when there is

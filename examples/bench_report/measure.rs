@@ -43,6 +43,15 @@ impl Op {
         }
     }
 
+    /// The operation's name in `benches/torch_reference.py` (PyTorch's AdamW for the Adam
+    /// step: the bench times AdamW's defaults).
+    pub fn torch_name(self) -> &'static str {
+        match self {
+            Op::AdamStep => "adamw_step",
+            other => other.name(),
+        }
+    }
+
     /// Parses a name from [`Op::name`].
     pub fn parse(s: &str) -> Result<Op, String> {
         Op::ALL

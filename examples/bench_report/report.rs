@@ -8,6 +8,9 @@ use crate::measure::{GpuClock, GpuTimes, Op, Stats};
 /// Version of the JSON layout; bumped only when a key changes meaning or disappears.
 pub const SCHEMA: &str = "muon-bench-report/1";
 
+/// The schema of `benches/torch_reference.py`'s JSON, which `--torch` reads.
+pub const TORCH_SCHEMA: &str = "muon-torch-reference/1";
+
 /// Everything measured for one operation at one size.
 #[derive(Clone, Debug)]
 pub struct Measurement {
@@ -129,6 +132,7 @@ pub struct Report {
     clock: GpuClock,
     results: Vec<Measurement>,
     crossovers: Vec<Crossover>,
+    torch: Vec<Value>,
 }
 
 impl Report {
@@ -158,6 +162,7 @@ impl Report {
             clock,
             results: Vec::new(),
             crossovers: Vec::new(),
+            torch: Vec::new(),
         }
     }
 
@@ -301,6 +306,73 @@ impl Report {
         }
     }
 
+    /// Compares this run's GPU kernel medians with a `benches/torch_reference.py` report
+    /// (`muon-torch-reference/1`) taken on the same machine: prints, per operation and size
+    /// both measured, PyTorch's median in each mode and the ratio of our time to it (> 1:
+    /// slower; a throughput fraction is its inverse), and keeps the rows for the JSON.
+    ///
+    /// # Errors
+    /// A report of another schema, or one without a `results` list.
+    pub fn compare_torch(&mut self, torch: &Value) -> Result<(), String> {
+        let rows = torch_rows(torch)?;
+        println!(
+            "\nagainst PyTorch {} on {} (our GPU kernel median ÷ PyTorch's median; > 1 is slower)",
+            torch["torch"].as_str().unwrap_or("?"),
+            torch["device_name"].as_str().unwrap_or("?"),
+        );
+        println!(
+            "  {:<14} {:>6} {:>12} {:>24} {:>24} {:>24}",
+            "op", "n", "ours ms", "f32 (TF32 off) ms, ÷", "tf32 ms, ÷", "bf16 ms, ÷"
+        );
+        for m in &self.results {
+            let Some(ours) = m.gpu_kernel_ms() else {
+                continue;
+            };
+            let mut modes = serde_json::Map::new();
+            let mut cells = Vec::new();
+            for mode in ["f32", "tf32", "bf16"] {
+                let theirs = rows
+                    .iter()
+                    .find(|r| {
+                        r["op"] == m.op.torch_name()
+                            && r["mode"] == mode
+                            && r["n"].as_u64() == Some(m.n as u64)
+                    })
+                    .and_then(|r| r["median_ms"].as_f64())
+                    .filter(|&t| t > 0.0);
+                cells.push(match theirs {
+                    Some(t) => format!("{t:.4}, {:.2}×", ours / t),
+                    None => "-".to_owned(),
+                });
+                if let Some(t) = theirs {
+                    modes.insert(
+                        mode.to_owned(),
+                        json!({"torch_median_ms": t, "time_ratio": ours / t}),
+                    );
+                }
+            }
+            if modes.is_empty() {
+                continue;
+            }
+            println!(
+                "  {:<14} {:>6} {:>12.4} {:>24} {:>24} {:>24}",
+                m.op.name(),
+                m.n,
+                ours,
+                cells[0],
+                cells[1],
+                cells[2]
+            );
+            self.torch.push(json!({
+                "op": m.op.name(),
+                "n": m.n,
+                "gpu_kernel_median_ms": ours,
+                "torch": modes,
+            }));
+        }
+        Ok(())
+    }
+
     /// The report as JSON (keys sorted: `serde_json`'s map is a `BTreeMap`).
     pub fn to_json(&self) -> Value {
         let unix_time = std::time::SystemTime::now()
@@ -328,8 +400,25 @@ impl Report {
                 "gpu_kernel": c.kernel,
                 "gpu_round_trip": c.round_trip,
             })).collect::<Vec<_>>(),
+            "torch_comparison": self.torch,
         })
     }
+}
+
+/// The result rows of a `benches/torch_reference.py` report.
+///
+/// # Errors
+/// A report of another schema, or one without a `results` list.
+pub fn torch_rows(torch: &Value) -> Result<&Vec<Value>, String> {
+    if torch["schema"] != TORCH_SCHEMA {
+        return Err(format!(
+            "not a {TORCH_SCHEMA} report (schema {})",
+            torch["schema"]
+        ));
+    }
+    torch["results"]
+        .as_array()
+        .ok_or_else(|| "the PyTorch report has no results list".to_owned())
 }
 
 /// The CPU model (from `/proc/cpuinfo` where there is one), thread count, OS and architecture.

@@ -166,6 +166,34 @@ impl GpuContext {
         self.queue.submit([encoder.finish()])
     }
 
+    /// The longest inner dimension (terms summed per output) that one invocation of the tiled
+    /// product kernels (matmul, Gram, Newton–Schulz) may walk on this adapter: `Some` on
+    /// Mesa's llvmpipe (lavapipe), whose shaders stop looping after 65,535 iterations per
+    /// invocation (measured: 174,764 terms; the limit keeps a margin), `None` (no cap) on
+    /// every other adapter. Gram products of order ≤ 64 (vectors) split their inner
+    /// dimension and are not capped.
+    #[must_use]
+    pub fn max_tiled_inner(&self) -> Option<usize> {
+        self.info
+            .name
+            .to_ascii_lowercase()
+            .contains("llvmpipe")
+            .then_some(LLVMPIPE_MAX_TILED_INNER)
+    }
+
+    /// Checks that a tiled product summing `inner` terms per output runs correctly on this
+    /// adapter ([`Self::max_tiled_inner`]), naming it `what` in the error.
+    pub(crate) fn check_tiled_inner(
+        &self,
+        what: &'static str,
+        inner: usize,
+    ) -> Result<(), GpuError> {
+        match self.max_tiled_inner() {
+            Some(max) if inner > max => Err(GpuError::InnerDimensionTooLong { what, inner, max }),
+            _ => Ok(()),
+        }
+    }
+
     /// Checks that a buffer of `bytes` fits the device and the kernels' `u32` indexing
     /// ([`MAX_KERNEL_ELEMENTS`] `f32`), naming it `what` in the error.
     pub(crate) fn check_size(&self, what: &'static str, bytes: u64) -> Result<(), GpuError> {
@@ -176,6 +204,10 @@ impl GpuContext {
         Ok(())
     }
 }
+
+/// [`GpuContext::max_tiled_inner`] on llvmpipe: the tiled kernels count six loop iterations per
+/// k-slice of 16 against llvmpipe's 65,535, so 174,760 terms fit; 160,000 leaves a margin.
+const LLVMPIPE_MAX_TILED_INNER: usize = 160_000;
 
 /// Lower is better: discrete GPUs first, CPU rasterisers late; native APIs before OpenGL.
 fn adapter_rank(info: &wgpu::AdapterInfo) -> (u8, u8) {

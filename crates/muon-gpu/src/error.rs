@@ -25,6 +25,18 @@ pub enum GpuError {
         /// The limit in bytes.
         max: u64,
     },
+    /// A product's inner dimension is longer than one invocation of the tiled product kernels
+    /// may walk on this adapter: Mesa's llvmpipe (lavapipe) ends every shader loop after
+    /// 65,535 iterations per invocation, about 174,000 inner terms, and the product would be
+    /// silently wrong. Hardware GPUs have no such cap ([`crate::GpuContext::max_tiled_inner`]).
+    InnerDimensionTooLong {
+        /// Which product.
+        what: &'static str,
+        /// Its inner dimension (the number of terms each output sums).
+        inner: usize,
+        /// The adapter's limit.
+        max: usize,
+    },
     /// A buffer that must be distinct from another is the same buffer (for example a
     /// parameter passed as its own gradient).
     AliasedBuffers {
@@ -63,6 +75,10 @@ impl fmt::Display for GpuError {
             Self::BufferTooLarge { what, bytes, max } => write!(
                 f,
                 "`{what}` needs {bytes} bytes, more than the device allows in one buffer ({max} bytes)"
+            ),
+            Self::InnerDimensionTooLong { what, inner, max } => write!(
+                f,
+                "`{what}` sums {inner} terms per output, more than this adapter's shader loops allow ({max})"
             ),
             Self::AliasedBuffers { what } => write!(f, "{what} must be different buffers"),
             Self::NonFiniteGradient {

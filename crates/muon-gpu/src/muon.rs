@@ -80,7 +80,8 @@ impl GpuMuon {
     /// # Errors
     /// [`MuonError::ShapeMismatch`] (as [`GpuError::Core`]) if the shapes differ,
     /// [`GpuError::AliasedBuffers`] if they share a buffer, [`GpuError::BufferTooLarge`] if
-    /// the Newton–Schulz scratch does not fit the device.
+    /// the Newton–Schulz scratch does not fit the device, [`GpuError::InnerDimensionTooLong`]
+    /// for a matrix longer than this adapter's products allow (llvmpipe only).
     pub fn add_param(&mut self, param: &GpuMatrix, grad: &GpuMatrix) -> Result<usize, GpuError> {
         let guard = GuardedParam::new(&self.ctx, param, grad)?;
         let (rows, cols) = param.shape();

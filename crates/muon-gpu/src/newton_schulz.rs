@@ -18,7 +18,7 @@ use muon_core::MuonError;
 use muon_core::newton_schulz::NsConfig;
 
 use crate::kernels::{
-    GramCall, GramParams, Kernels, MAX_PARTIALS, NormParams, NormalizeParams, NsStepParams,
+    Gram, GramCall, GramParams, Kernels, MAX_PARTIALS, NormParams, NormalizeParams, NsStepParams,
     storage_buffer_zeroed, uniform_buffer,
 };
 use crate::matrix::matrix_bytes;
@@ -44,7 +44,9 @@ impl GpuNewtonSchulz {
     ///
     /// # Errors
     /// [`GpuError::Core`] for an invalid `cfg` or an empty shape,
-    /// [`GpuError::BufferTooLarge`] beyond the device's limits.
+    /// [`GpuError::BufferTooLarge`] beyond the device's limits,
+    /// [`GpuError::InnerDimensionTooLong`] when `X·Xᵀ` sums more terms than this adapter's
+    /// tiled products allow (llvmpipe only, and only for `min(rows, cols) > 64`).
     pub fn new(
         ctx: &GpuContext,
         rows: usize,
@@ -57,6 +59,11 @@ impl GpuNewtonSchulz {
         let m = rows.min(cols);
         let gram_bytes = matrix_bytes(m, m)?;
         ctx.check_size("newton-schulz gram", gram_bytes)?;
+        // X·Xᵀ sums max(rows, cols) terms; the other two products sum min(rows, cols).
+        let long = rows.max(cols);
+        if Gram::is_tiled(m as u32, long as u32) {
+            ctx.check_tiled_inner("newton-schulz gram", long)?;
+        }
         let (r, c, mu) = (rows as u32, cols as u32, m as u32);
         let tall = rows > cols;
         let device = ctx.device();

@@ -7,7 +7,7 @@ use muon_core::MuonError;
 use muon_core::newton_schulz::NsConfig;
 
 use crate::kernels::{
-    GramParams, MAX_PARTIALS, MatmulParams, NormParams, storage_buffer_zeroed, uniform_buffer,
+    Gram, GramParams, MAX_PARTIALS, MatmulParams, NormParams, storage_buffer_zeroed, uniform_buffer,
 };
 use crate::readback::read_f32;
 use crate::{GpuContext, GpuError, GpuMatrix, GpuNewtonSchulz};
@@ -45,7 +45,9 @@ fn distinct(out: &GpuMatrix, inputs: &[&GpuMatrix]) -> Result<(), GpuError> {
 /// `out = op(a) · op(b)`, where `op` transposes when the flag is set. Does not wait.
 ///
 /// # Errors
-/// [`MuonError::ShapeMismatch`] (as [`GpuError::Core`]), [`GpuError::AliasedBuffers`].
+/// [`MuonError::ShapeMismatch`] (as [`GpuError::Core`]), [`GpuError::AliasedBuffers`],
+/// [`GpuError::InnerDimensionTooLong`] (llvmpipe only, see
+/// [`GpuContext::max_tiled_inner`]).
 pub fn matmul(
     ctx: &GpuContext,
     a: &GpuMatrix,
@@ -74,6 +76,7 @@ pub fn matmul(
     }
     expect_shape("out", out, (m, n))?;
     distinct(out, &[a, b])?;
+    ctx.check_tiled_inner("matmul", k)?;
     let params = MatmulParams {
         m: m as u32,
         n: n as u32,
@@ -98,7 +101,9 @@ pub fn matmul(
 /// Does not wait.
 ///
 /// # Errors
-/// [`MuonError::ShapeMismatch`] (as [`GpuError::Core`]), [`GpuError::AliasedBuffers`].
+/// [`MuonError::ShapeMismatch`] (as [`GpuError::Core`]), [`GpuError::AliasedBuffers`],
+/// [`GpuError::InnerDimensionTooLong`] (llvmpipe only, orders above 64, see
+/// [`GpuContext::max_tiled_inner`]).
 pub fn gram(ctx: &GpuContext, x: &GpuMatrix, trans: bool, out: &GpuMatrix) -> Result<(), GpuError> {
     let (m, k) = if trans {
         (x.cols(), x.rows())
@@ -107,6 +112,9 @@ pub fn gram(ctx: &GpuContext, x: &GpuMatrix, trans: bool, out: &GpuMatrix) -> Re
     };
     expect_shape("out", out, (m, m))?;
     distinct(out, &[x])?;
+    if Gram::is_tiled(m as u32, k as u32) {
+        ctx.check_tiled_inner("gram", k)?;
+    }
     let params = GramParams {
         m: m as u32,
         k: k as u32,

@@ -6,7 +6,7 @@ mod common;
 use common::{context, core_ns, data, gpu_ns, rel_err, transpose};
 use muon_core::newton_schulz::NsConfig;
 use muon_core::{MatMut, MatRef, linalg};
-use muon_gpu::{GpuMatrix, ops};
+use muon_gpu::{GpuError, GpuMatrix, GpuNewtonSchulz, ops};
 
 /// f32 products: the GPU sums each dot product in k order, the core in eight partial sums,
 /// so elements differ by a few ulps of the sum of |terms|: 1e-5 relative (Frobenius) is
@@ -25,17 +25,13 @@ fn matmul_matches_core_for_every_shape_and_transpose() {
         (65, 17, 130),
         (1, 300, 2),
         (129, 70, 1),
+        // Blocks cut inside a thread's second quadrant (rows/columns 32..63 of a block).
+        (37, 45, 99),
     ];
     for (i, &(m, k, n)) in shapes.iter().enumerate() {
         let a = data(m * k, 10 + i as u64);
         let b = data(k * n, 20 + i as u64);
-        let mut want = vec![0.0; m * n];
-        linalg::matmul(
-            MatRef::new(m, k, &a).unwrap(),
-            MatRef::new(k, n, &b).unwrap(),
-            MatMut::new(m, n, &mut want).unwrap(),
-        )
-        .unwrap();
+        let want = core_matmul(&a, &b, m, k, n);
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             let ga = if ta {
                 GpuMatrix::from_slice(ctx, k, m, &transpose(&a, m, k)).unwrap()
@@ -70,6 +66,7 @@ fn gram_matches_core_both_orientations() {
         (64, 65),
         (130, 67),
         (67, 130),
+        (45, 20),
     ]
     .iter()
     .enumerate()
@@ -238,6 +235,18 @@ fn newton_schulz_long_vectors() {
     assert_ns_of_long_vectors(20_003, 5);
 }
 
+/// `A·B` of row-major `m × k` and `k × n` matrices by the core.
+fn core_matmul(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
+    let mut c = vec![0.0; m * n];
+    linalg::matmul(
+        MatRef::new(m, k, a).unwrap(),
+        MatRef::new(k, n, b).unwrap(),
+        MatMut::new(m, n, &mut c).unwrap(),
+    )
+    .unwrap();
+    c
+}
+
 /// `X·Xᵀ` of a row-major `r × c` matrix by the core.
 fn core_gram(x: &[f32], r: usize, c: usize) -> Vec<f32> {
     let mut g = vec![0.0; r * r];
@@ -253,9 +262,10 @@ fn core_gram(x: &[f32], r: usize, c: usize) -> Vec<f32> {
 fn gram_split_k_for_long_skinny_products() {
     let Some(ctx) = context() else { return };
     // Orders ≤ 64 with k > 16,384 take the split-k path (chunk sums, then a reduction); 1e-4:
-    // f32 sums of up to 100k terms in different orders. 100,003 is far beyond what one
-    // invocation of the tiled kernel may loop over on lavapipe.
-    for (i, &(r, c)) in [(1, 100_003), (3, 40_000), (64, 16_385)].iter().enumerate() {
+    // f32 sums of up to 200k terms in different orders. 200,003 is beyond what one
+    // invocation of the tiled kernel may loop over on lavapipe (~174,000: see
+    // `matmul_long_inner_dimension`).
+    for (i, &(r, c)) in [(1, 200_003), (3, 40_000), (64, 16_385)].iter().enumerate() {
         let x = data(r * c, 90 + i as u64);
         let want = core_gram(&x, r, c);
         let gx = GpuMatrix::from_slice(ctx, r, c, &x).unwrap();
@@ -281,8 +291,71 @@ fn gram_split_k_for_long_skinny_products() {
 #[test]
 fn newton_schulz_long_vectors_beyond_the_tiled_loop() {
     let Some(_) = context() else { return };
-    // Far beyond what one invocation of the tiled kernel may loop over on lavapipe (llvmpipe
-    // stops any shader loop after 65,535 iterations, ~26,000 inner terms): the split-k path
-    // has no such cap.
-    assert_ns_of_long_vectors(60_003, 6);
+    // Beyond what one invocation of the tiled kernel may loop over on lavapipe (llvmpipe
+    // stops a shader's loops after 65,535 iterations, ~174,000 inner terms of the tiled
+    // product): the split-k path has no such cap.
+    assert_ns_of_long_vectors(200_003, 6);
+}
+
+#[test]
+fn matmul_long_inner_dimension() {
+    let Some(ctx) = context() else { return };
+    // The tiled product loops over k in one invocation. On lavapipe, whose shaders stop
+    // looping after 65,535 iterations per invocation, its six loop iterations per k-slice of
+    // 16 allow ~174,000 inner terms (measured: 1×200,000 · 200,000×1 of ones gave 174,764);
+    // 100,003 is beyond the ~26,000 of the earlier 4×4-per-thread kernel. 1e-4: f32 sums of
+    // 100k terms in different orders.
+    let (m, k, n) = (2, 100_003, 3);
+    let a = data(m * k, 31);
+    let b = data(k * n, 32);
+    let want = core_matmul(&a, &b, m, k, n);
+    let ga = GpuMatrix::from_slice(ctx, m, k, &a).unwrap();
+    let gb = GpuMatrix::from_slice(ctx, k, n, &b).unwrap();
+    let out = GpuMatrix::zeros(ctx, m, n).unwrap();
+    ops::matmul(ctx, &ga, false, &gb, false, &out).unwrap();
+    let e = rel_err(&out.read(ctx).unwrap(), &want);
+    assert!(e < 1e-4, "{m}x{k}x{n}: rel err {e}");
+}
+
+#[test]
+fn products_longer_than_the_adapter_can_loop_are_refused() {
+    let Some(ctx) = context() else { return };
+    let Some(max) = ctx.max_tiled_inner() else {
+        // Hardware adapters have no loop cap; only llvmpipe reports one.
+        let name = ctx.adapter_info().name.to_ascii_lowercase();
+        assert!(!name.contains("llvmpipe"), "{name}: llvmpipe without a cap");
+        return;
+    };
+    // At the cap the tiled kernel still sums every term: a dot product of ones is exact.
+    let ones = vec![1.0; max];
+    let a = GpuMatrix::from_slice(ctx, 1, max, &ones).unwrap();
+    let b = GpuMatrix::from_slice(ctx, max, 1, &ones).unwrap();
+    let out = GpuMatrix::zeros(ctx, 1, 1).unwrap();
+    ops::matmul(ctx, &a, false, &b, false, &out).unwrap();
+    assert_eq!(out.read(ctx).unwrap(), [max as f32]);
+
+    // One term more: refused, not silently truncated.
+    let k = max + 1;
+    let too_long = |r: Result<(), GpuError>, what: &str| match r {
+        Err(GpuError::InnerDimensionTooLong { inner, max: m, .. }) => {
+            assert_eq!((inner, m), (k, max), "{what}");
+        }
+        Err(e) => panic!("{what}: {e}"),
+        Ok(_) => panic!("{what}: accepted {k} terms"),
+    };
+    let a = GpuMatrix::zeros(ctx, 1, k).unwrap();
+    let b = GpuMatrix::zeros(ctx, k, 1).unwrap();
+    too_long(ops::matmul(ctx, &a, false, &b, false, &out), "matmul");
+    let x = GpuMatrix::zeros(ctx, 65, k).unwrap();
+    let g = GpuMatrix::zeros(ctx, 65, 65).unwrap();
+    too_long(ops::gram(ctx, &x, false, &g), "gram 65×k");
+    let cfg = NsConfig::default();
+    too_long(
+        GpuNewtonSchulz::new(ctx, k, 65, &cfg).map(drop),
+        "newton-schulz k×65",
+    );
+    // Orders ≤ 64 split the inner dimension: no cap.
+    assert!(GpuNewtonSchulz::new(ctx, 64, k, &cfg).is_ok());
+    let g1 = GpuMatrix::zeros(ctx, 1, 1).unwrap();
+    ops::gram(ctx, &a, false, &g1).unwrap();
 }

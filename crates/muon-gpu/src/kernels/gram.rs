@@ -78,6 +78,12 @@ impl Gram {
         }
     }
 
+    /// Whether an `m × m` product over `k` runs on the tiled kernel (one invocation walks all
+    /// of `k`) rather than the split-k path.
+    pub(crate) fn is_tiled(m: u32, k: u32) -> bool {
+        Self::split_chunks(m, k) == 0
+    }
+
     /// Split-k chunks for an `m × m` product over `k`, or 0 where the tiled kernel is used.
     fn split_chunks(m: u32, k: u32) -> u32 {
         if m <= TILE && k > SPLIT_MIN_K {
