@@ -10,9 +10,11 @@
 # and the Vulkan loader once per checkout (DEVELOPERS.md): .gl/ holds libvulkan1's .deb.
 # Then, on the GPU machine, with `.gl` and `.devrun` carried, from the repository root:
 #
-#     benches/gpu_machine.sh large     # NS, Muon, AdamW parity at 4096² and 8192×4096 (~5 min)
-#     benches/gpu_machine.sh bench     # torch_reference.py, then bench_report --torch (~5 min)
+#     benches/gpu_machine.sh large     # NS, Muon, AdamW parity at 4096² and 8192×4096
+#     benches/gpu_machine.sh bench     # torch_reference.py, then bench_report --torch
 #
+# Neither has run on the H100 yet; a guess from the CPU reference's share (minutes of
+# single-threaded muon-core at these sizes) is 5 minutes each, inside one call's 10.
 # Each writes its logs and JSON to $OUT (the device tool's return folder; ./out elsewhere).
 # `MUON_LARGE_SIZES` and `BENCH_SIZES` (default 256,1024,4096) change the sizes.
 set -euo pipefail
@@ -70,7 +72,7 @@ bench)
         --torch "$out/torch.json" 2>&1 | tee "$out/bench.log"
     ;;
 *)
-    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::GpuError;
-use crate::kernels::Kernels;
+use crate::kernels::{Gram, Kernels};
 use crate::matrix::MAX_KERNEL_ELEMENTS;
 
 /// Environment variable: a case-insensitive substring of the adapter name to use.
@@ -191,6 +191,21 @@ impl GpuContext {
         match self.max_tiled_inner() {
             Some(max) if inner > max => Err(GpuError::InnerDimensionTooLong { what, inner, max }),
             _ => Ok(()),
+        }
+    }
+
+    /// Checks an `m × m` Gram product over `inner` terms like [`Self::check_tiled_inner`]
+    /// when it runs on the tiled kernel; the split-k path (order ≤ 64) has no cap.
+    pub(crate) fn check_gram_inner(
+        &self,
+        what: &'static str,
+        m: usize,
+        inner: usize,
+    ) -> Result<(), GpuError> {
+        if Gram::is_tiled(m as u32, inner as u32) {
+            self.check_tiled_inner(what, inner)
+        } else {
+            Ok(())
         }
     }
 

@@ -18,7 +18,7 @@ use muon_core::MuonError;
 use muon_core::newton_schulz::NsConfig;
 
 use crate::kernels::{
-    Gram, GramCall, GramParams, Kernels, MAX_PARTIALS, NormParams, NormalizeParams, NsStepParams,
+    GramCall, GramParams, Kernels, MAX_PARTIALS, NormParams, NormalizeParams, NsStepParams,
     storage_buffer_zeroed, uniform_buffer,
 };
 use crate::matrix::matrix_bytes;
@@ -60,10 +60,7 @@ impl GpuNewtonSchulz {
         let gram_bytes = matrix_bytes(m, m)?;
         ctx.check_size("newton-schulz gram", gram_bytes)?;
         // X·Xᵀ sums max(rows, cols) terms; the other two products sum min(rows, cols).
-        let long = rows.max(cols);
-        if Gram::is_tiled(m as u32, long as u32) {
-            ctx.check_tiled_inner("newton-schulz gram", long)?;
-        }
+        ctx.check_gram_inner("newton-schulz gram", m, rows.max(cols))?;
         let (r, c, mu) = (rows as u32, cols as u32, m as u32);
         let tall = rows > cols;
         let device = ctx.device();

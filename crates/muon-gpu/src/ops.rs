@@ -7,7 +7,7 @@ use muon_core::MuonError;
 use muon_core::newton_schulz::NsConfig;
 
 use crate::kernels::{
-    Gram, GramParams, MAX_PARTIALS, MatmulParams, NormParams, storage_buffer_zeroed, uniform_buffer,
+    GramParams, MAX_PARTIALS, MatmulParams, NormParams, storage_buffer_zeroed, uniform_buffer,
 };
 use crate::readback::read_f32;
 use crate::{GpuContext, GpuError, GpuMatrix, GpuNewtonSchulz};
@@ -112,9 +112,7 @@ pub fn gram(ctx: &GpuContext, x: &GpuMatrix, trans: bool, out: &GpuMatrix) -> Re
     };
     expect_shape("out", out, (m, m))?;
     distinct(out, &[x])?;
-    if Gram::is_tiled(m as u32, k as u32) {
-        ctx.check_tiled_inner("gram", k)?;
-    }
+    ctx.check_gram_inner("gram", m, k)?;
     let params = GramParams {
         m: m as u32,
         k: k as u32,
