@@ -50,6 +50,44 @@ impl MomentFormat {
         }
     }
 
+    /// The bytes of `values` as stored on the device in this format, padded to whole 32-bit
+    /// words; the inverse of [`MomentFormat::decode`] for values the format holds exactly.
+    /// 16-bit values are rounded to nearest, ties to even (the `half` crate's conversion,
+    /// which the kernel's rounding matches bit for bit).
+    ///
+    /// # Errors
+    /// [`GpuError::InvalidState`] for the first value that rounds to an infinity here.
+    fn encode(self, what: &'static str, values: &[f32]) -> Result<Vec<u8>, GpuError> {
+        let mut bytes = Vec::with_capacity(self.words(values.len() as u32) as usize * 4);
+        for (index, &value) in values.iter().enumerate() {
+            let (bits, finite, reason) = match self {
+                Self::F32 => {
+                    bytes.extend_from_slice(&value.to_le_bytes());
+                    continue;
+                }
+                Self::F16 => {
+                    let h = half::f16::from_f32(value);
+                    (h.to_bits(), h.is_finite(), "beyond the f16 range")
+                }
+                Self::Bf16 => {
+                    let h = half::bf16::from_f32(value);
+                    (h.to_bits(), h.is_finite(), "beyond the bf16 range")
+                }
+            };
+            if !finite {
+                return Err(GpuError::InvalidState {
+                    what,
+                    index,
+                    value,
+                    reason,
+                });
+            }
+            bytes.extend_from_slice(&bits.to_le_bytes());
+        }
+        bytes.resize(bytes.len().next_multiple_of(4), 0);
+        Ok(bytes)
+    }
+
     /// Widens the first `len` moments stored in `bytes` (little-endian words).
     fn decode(self, bytes: &[u8], len: usize) -> Vec<f32> {
         match self {
@@ -269,6 +307,9 @@ impl GpuAdam {
     }
 
     /// Reads parameter `index`'s moments `(m, v)`, widened to `f32` (waits for the device).
+    /// With its step count (`status()?[index].steps`) this is the parameter's whole Adam
+    /// state, the values of the core's [`AdamSlots`](muon_core::adam::AdamSlots): save it to
+    /// checkpoint, restore it with [`GpuAdam::set_moments`].
     ///
     /// # Errors
     /// [`GpuError::UnknownParam`] or [`GpuError::Readback`].
@@ -281,5 +322,45 @@ impl GpuAdam {
             [m, v] => Ok((self.format.decode(m, n), self.format.decode(v, n))),
             _ => Err(GpuError::Readback("expected two moment buffers".into())),
         }
+    }
+
+    /// Restores parameter `index`'s Adam state: the step count `step` (Adam's `t`, which the
+    /// bias corrections use) and the moments `m`, `v` (`f32`, one per parameter element,
+    /// row-major). Use it to resume from a checkpoint ([`GpuAdam::moments`] and
+    /// [`GpuAdam::status`]) or to move training from the core (`AdamSlots`' `step`, `m`, `v`)
+    /// to the device. Queued like [`GpuMatrix::write`]: it lands before the next submission.
+    ///
+    /// With a 16-bit [`MomentFormat`] the moments are rounded as a step would store them, so
+    /// moments read back from an optimizer of the same format are restored bit for bit.
+    ///
+    /// # Errors
+    /// [`GpuError::UnknownParam`]; [`MuonError::LengthMismatch`] (as [`GpuError::Core`]) if
+    /// `m` or `v` is not as long as the parameter; [`GpuError::InvalidState`] for a NaN or
+    /// infinite moment, a negative `v`, or a moment beyond the 16-bit format's range. On any
+    /// error nothing is written.
+    pub fn set_moments(
+        &mut self,
+        index: usize,
+        step: u32,
+        m: &[f32],
+        v: &[f32],
+    ) -> Result<(), GpuError> {
+        let s = self.slots.get(index).ok_or(GpuError::UnknownParam(index))?;
+        s.guard.check_state("m", m)?;
+        s.guard.check_state("v", v)?;
+        if let Some((i, &value)) = v.iter().enumerate().find(|(_, x)| **x < 0.0) {
+            return Err(GpuError::InvalidState {
+                what: "v",
+                index: i,
+                value,
+                reason: "negative (a second moment is a mean of squares)",
+            });
+        }
+        let (m_bytes, v_bytes) = (self.format.encode("m", m)?, self.format.encode("v", v)?);
+        let queue = self.ctx.queue();
+        queue.write_buffer(&s.m, 0, &m_bytes);
+        queue.write_buffer(&s.v, 0, &v_bytes);
+        s.guard.write_steps(&self.ctx, step);
+        Ok(())
     }
 }

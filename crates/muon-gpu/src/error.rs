@@ -54,6 +54,19 @@ pub enum GpuError {
         /// Steps skipped for this parameter since the last report.
         skipped_steps: u32,
     },
+    /// Optimizer state given to a `set_*` call (a checkpoint being restored) that no step can
+    /// produce: a NaN or infinite value, a negative second moment, or a value that overflows
+    /// the 16-bit moment format it would be stored in. Nothing was written.
+    InvalidState {
+        /// Which state (`momentum`, `m`, `v`).
+        what: &'static str,
+        /// Flat (row-major) index of the first bad element.
+        index: usize,
+        /// The element.
+        value: f32,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A WGSL module or pipeline failed validation on this device.
     Shader(String),
     /// Mapping a buffer for readback failed, or waiting for the device failed.
@@ -88,6 +101,15 @@ impl fmt::Display for GpuError {
             } => write!(
                 f,
                 "parameter {param}: gradient element {index} is NaN or infinite; {skipped_steps} step(s) skipped, parameter and state left unchanged"
+            ),
+            Self::InvalidState {
+                what,
+                index,
+                value,
+                reason,
+            } => write!(
+                f,
+                "`{what}` element {index} is {value:e}, {reason}; no step can produce it, nothing was written"
             ),
             Self::Shader(e) => write!(f, "shader validation failed: {e}"),
             Self::Readback(e) => write!(f, "readback failed: {e}"),

@@ -39,6 +39,12 @@
 //! The `check()` methods read the flags back on request and return
 //! [`GpuError::NonFiniteGradient`]; `status()` returns the raw per-parameter counts.
 //!
+//! # Checkpoints
+//! [`GpuMuon::momentum`], [`GpuAdam::moments`] and [`GpuAdam::status`] (for Adam's step
+//! count) read each parameter's optimizer state; [`GpuMuon::set_momentum`] and
+//! [`GpuAdam::set_moments`] restore it, validated ([`GpuError::InvalidState`]). The values are
+//! the core's own state, so training can move between `muon-core` and the device.
+//!
 //! # Numerics
 //! All arithmetic is `f32`. Products accumulate per thread in `k` order (Gram products of
 //! order ≤ 64 with `k` > 16,384, such as a long vector's, in chunks of 4,096 that are then

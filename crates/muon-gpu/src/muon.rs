@@ -177,12 +177,32 @@ impl GpuMuon {
         check_statuses(&self.ctx, self.slots.iter().map(|s| &s.guard))
     }
 
-    /// Reads parameter `index`'s momentum buffer (waits for the device).
+    /// Reads parameter `index`'s momentum buffer (waits for the device): the parameter's whole
+    /// Muon state (the core's `MuonState::momentum`; Muon keeps no step count). Save it to
+    /// checkpoint, restore it with [`GpuMuon::set_momentum`].
     ///
     /// # Errors
     /// [`GpuError::UnknownParam`] or [`GpuError::Readback`].
     pub fn momentum(&self, index: usize) -> Result<Vec<f32>, GpuError> {
         let s = self.slots.get(index).ok_or(GpuError::UnknownParam(index))?;
         read_f32(&self.ctx, &s.momentum, s.guard.param.len())
+    }
+
+    /// Restores parameter `index`'s momentum buffer (`f32`, one per parameter element,
+    /// row-major): to resume from a checkpoint ([`GpuMuon::momentum`]) or to move training
+    /// from the core (`MuonState::momentum`, or the `momentum` slice of `Muon::step`) to the
+    /// device. Queued like [`GpuMatrix::write`]: it lands before the next submission.
+    ///
+    /// # Errors
+    /// [`GpuError::UnknownParam`]; [`MuonError::LengthMismatch`] (as [`GpuError::Core`]) if
+    /// `momentum` is not as long as the parameter; [`GpuError::InvalidState`] for a NaN or
+    /// infinite element. On any error nothing is written.
+    pub fn set_momentum(&mut self, index: usize, momentum: &[f32]) -> Result<(), GpuError> {
+        let s = self.slots.get(index).ok_or(GpuError::UnknownParam(index))?;
+        s.guard.check_state("momentum", momentum)?;
+        self.ctx
+            .queue()
+            .write_buffer(&s.momentum, 0, bytemuck::cast_slice(momentum));
+        Ok(())
     }
 }

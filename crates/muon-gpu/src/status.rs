@@ -16,6 +16,9 @@ use crate::{GpuContext, GpuError, GpuMatrix};
 /// Bytes of one parameter's status.
 pub(crate) const STATUS_BYTES: u64 = 16;
 
+/// Byte offset of [`StatusWords::steps`].
+const STEPS_OFFSET: u64 = core::mem::offset_of!(StatusWords, steps) as u64;
+
 /// The status words as stored on the device.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
@@ -101,6 +104,38 @@ impl GuardedParam {
     /// The status buffer (bound by the update kernels, which skip a flagged step).
     pub(crate) fn status(&self) -> &wgpu::Buffer {
         &self.status
+    }
+
+    /// Checks optimizer state handed to a `set_*` call for this parameter: one value per
+    /// element, all finite.
+    ///
+    /// # Errors
+    /// [`MuonError::LengthMismatch`] (as [`GpuError::Core`]) or [`GpuError::InvalidState`].
+    pub(crate) fn check_state(&self, what: &'static str, values: &[f32]) -> Result<(), GpuError> {
+        let len = self.param.len();
+        if values.len() != len {
+            return Err(MuonError::LengthMismatch {
+                what,
+                expected: len,
+                found: values.len(),
+            }
+            .into());
+        }
+        match values.iter().position(|x| !x.is_finite()) {
+            Some(index) => Err(GpuError::InvalidState {
+                what,
+                index,
+                value: values[index],
+                reason: "not finite",
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Sets the applied-step count (Adam's `t`; queued, lands before the next submission).
+    pub(crate) fn write_steps(&self, ctx: &GpuContext, steps: u32) {
+        ctx.queue()
+            .write_buffer(&self.status, STEPS_OFFSET, bytemuck::bytes_of(&steps));
     }
 
     /// Records one guarded step: the NaN/Inf check, `update`, then the bookkeeping.

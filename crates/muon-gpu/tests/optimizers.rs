@@ -463,3 +463,259 @@ fn timestamp_helper_times_a_step_when_supported() {
     eprintln!("muon step 32x48 on GPU: {times:?}");
     assert!(muon.status().unwrap()[0].steps == 2);
 }
+
+/// The gradient of parameter `i` at `step` in the checkpoint tests.
+fn resume_grad(step: usize, i: usize, len: usize) -> Vec<f32> {
+    data(len, (400 + 10 * step + i) as u64)
+}
+
+/// Checkpoints: Muon state moved from the core to a fresh GPU optimizer resumes the core's
+/// trajectory, and state saved from one GPU optimizer resumes it bit for bit in another.
+#[test]
+fn muon_resumes_from_core_and_gpu_checkpoints() {
+    let Some(ctx) = context() else { return };
+    let muon = MuonConfig::new().with_lr(0.02).build().unwrap();
+    let shapes = [(33, 17), (17, 65)];
+    let mut cpu: Vec<CpuMuon> = shapes
+        .iter()
+        .enumerate()
+        .map(|(i, &(r, c))| CpuMuon::new(data(r * c, 300 + i as u64), r, c))
+        .collect();
+    for step in 0..5 {
+        for (i, c) in cpu.iter_mut().enumerate() {
+            c.step(&muon, &resume_grad(step, i, c.w.len())).unwrap();
+        }
+    }
+    // The core's state, restored on the device.
+    let mut gpu = GpuMuon::new(ctx, muon);
+    let mut params = Vec::new();
+    let mut grads = Vec::new();
+    for (i, c) in cpu.iter().enumerate() {
+        let p = GpuMatrix::from_slice(ctx, c.rows, c.cols, &c.w).unwrap();
+        let g = GpuMatrix::zeros(ctx, c.rows, c.cols).unwrap();
+        assert_eq!(gpu.add_param(&p, &g).unwrap(), i);
+        gpu.set_momentum(i, &c.momentum).unwrap();
+        assert_eq!(gpu.momentum(i).unwrap(), c.momentum);
+        params.push(p);
+        grads.push(g);
+    }
+    for step in 5..10 {
+        for (i, (g, c)) in grads.iter().zip(cpu.iter_mut()).enumerate() {
+            let gd = resume_grad(step, i, c.w.len());
+            g.write(ctx, &gd).unwrap();
+            c.step(&muon, &gd).unwrap();
+        }
+        gpu.step();
+    }
+    for (i, (p, c)) in params.iter().zip(&cpu).enumerate() {
+        let e = rel_err(&p.read(ctx).unwrap(), &c.w);
+        assert!(
+            e < MUON_TRAJ_TOL,
+            "{:?} resumed from the core: {e}",
+            p.shape()
+        );
+        assert!(rel_err(&gpu.momentum(i).unwrap(), &c.momentum) < 1e-6);
+    }
+    // A GPU checkpoint (weights and momentum), restored into a second optimizer.
+    let mut resumed = GpuMuon::new(ctx, muon);
+    let mut params2 = Vec::new();
+    let mut grads2 = Vec::new();
+    for (i, p) in params.iter().enumerate() {
+        let (r, c) = p.shape();
+        let p2 = GpuMatrix::from_slice(ctx, r, c, &p.read(ctx).unwrap()).unwrap();
+        let g2 = GpuMatrix::zeros(ctx, r, c).unwrap();
+        resumed.add_param(&p2, &g2).unwrap();
+        resumed.set_momentum(i, &gpu.momentum(i).unwrap()).unwrap();
+        params2.push(p2);
+        grads2.push(g2);
+    }
+    for step in 10..13 {
+        for (i, (g, g2)) in grads.iter().zip(&grads2).enumerate() {
+            let gd = resume_grad(step, i, g.len());
+            g.write(ctx, &gd).unwrap();
+            g2.write(ctx, &gd).unwrap();
+        }
+        gpu.step();
+        resumed.step();
+    }
+    for (p, p2) in params.iter().zip(&params2) {
+        assert_eq!(
+            p.read(ctx).unwrap(),
+            p2.read(ctx).unwrap(),
+            "{:?}",
+            p.shape()
+        );
+    }
+}
+
+/// As [`muon_resumes_from_core_and_gpu_checkpoints`] for Adam with moments stored as `S` on
+/// the core and `format` on the device: the step count travels with the moments (the bias
+/// corrections depend on it).
+fn adam_resumes_from_checkpoints<S: MomentStorage>(format: MomentFormat) {
+    let Some(ctx) = context() else { return };
+    let adam = AdamConfig::adamw().with_lr(1e-2).build().unwrap();
+    let shapes = [(1, 999), (37, 30)];
+    let mut cpu: Vec<CpuAdam<S>> = shapes
+        .iter()
+        .enumerate()
+        .map(|(i, &(r, c))| CpuAdam::new(data(r * c, 500 + i as u64)))
+        .collect();
+    for step in 0..7 {
+        for (i, c) in cpu.iter_mut().enumerate() {
+            c.step(&adam, &resume_grad(step, i, c.w.len())).unwrap();
+        }
+    }
+    let mut gpu = GpuAdam::with_moments(ctx, adam, format);
+    let mut params = Vec::new();
+    let mut grads = Vec::new();
+    for (i, (c, &(r, cols))) in cpu.iter().zip(&shapes).enumerate() {
+        let p = GpuMatrix::from_slice(ctx, r, cols, &c.w).unwrap();
+        let g = GpuMatrix::zeros(ctx, r, cols).unwrap();
+        gpu.add_param(&p, &g).unwrap();
+        let (m, v) = c.moments();
+        gpu.set_moments(i, c.t, &m, &v).unwrap();
+        assert_eq!(
+            gpu.moments(i).unwrap(),
+            (m, v),
+            "{format:?}: stored as given"
+        );
+        params.push(p);
+        grads.push(g);
+    }
+    assert!(gpu.status().unwrap().iter().all(|s| s.steps == 7));
+    for step in 7..13 {
+        for (i, (g, c)) in grads.iter().zip(cpu.iter_mut()).enumerate() {
+            let gd = resume_grad(step, i, c.w.len());
+            g.write(ctx, &gd).unwrap();
+            c.step(&adam, &gd).unwrap();
+        }
+        gpu.step();
+    }
+    for (i, (p, c)) in params.iter().zip(&cpu).enumerate() {
+        let e = rel_err(&p.read(ctx).unwrap(), &c.w);
+        assert!(e < ADAM_TRAJ_TOL, "{format:?} {:?}: {e}", p.shape());
+        let ((m, v), (cm, cv)) = (gpu.moments(i).unwrap(), c.moments());
+        assert!(rel_err(&m, &cm) < ADAM_TRAJ_TOL && rel_err(&v, &cv) < ADAM_TRAJ_TOL);
+    }
+    assert!(gpu.status().unwrap().iter().all(|s| s.steps == 13));
+    // GPU to GPU: weights, moments and step count.
+    let mut resumed = GpuAdam::with_moments(ctx, adam, format);
+    let steps = gpu.status().unwrap();
+    let mut params2 = Vec::new();
+    let mut grads2 = Vec::new();
+    for (i, p) in params.iter().enumerate() {
+        let (r, c) = p.shape();
+        let p2 = GpuMatrix::from_slice(ctx, r, c, &p.read(ctx).unwrap()).unwrap();
+        let g2 = GpuMatrix::zeros(ctx, r, c).unwrap();
+        resumed.add_param(&p2, &g2).unwrap();
+        let (m, v) = gpu.moments(i).unwrap();
+        resumed.set_moments(i, steps[i].steps, &m, &v).unwrap();
+        params2.push(p2);
+        grads2.push(g2);
+    }
+    for step in 13..16 {
+        for (i, (g, g2)) in grads.iter().zip(&grads2).enumerate() {
+            let gd = resume_grad(step, i, g.len());
+            g.write(ctx, &gd).unwrap();
+            g2.write(ctx, &gd).unwrap();
+        }
+        gpu.step();
+        resumed.step();
+    }
+    for (i, (p, p2)) in params.iter().zip(&params2).enumerate() {
+        assert_eq!(p.read(ctx).unwrap(), p2.read(ctx).unwrap(), "{format:?}");
+        assert_eq!(gpu.moments(i).unwrap(), resumed.moments(i).unwrap());
+    }
+}
+
+#[test]
+fn adam_resumes_from_core_and_gpu_checkpoints() {
+    adam_resumes_from_checkpoints::<f32>(MomentFormat::F32);
+    adam_resumes_from_checkpoints::<f16>(MomentFormat::F16);
+    adam_resumes_from_checkpoints::<bf16>(MomentFormat::Bf16);
+}
+
+#[test]
+fn restoring_bad_state_is_refused_and_writes_nothing() {
+    let Some(ctx) = context() else { return };
+    let p = GpuMatrix::from_slice(ctx, 2, 3, &[1.0; 6]).unwrap();
+    let g = GpuMatrix::zeros(ctx, 2, 3).unwrap();
+    let mut muon = GpuMuon::from_config(ctx, MuonConfig::new()).unwrap();
+    muon.add_param(&p, &g).unwrap();
+    assert_eq!(
+        muon.set_momentum(1, &[0.0; 6]),
+        Err(GpuError::UnknownParam(1))
+    );
+    assert_eq!(
+        muon.set_momentum(0, &[0.5; 5]),
+        Err(GpuError::Core(MuonError::LengthMismatch {
+            what: "momentum",
+            expected: 6,
+            found: 5
+        }))
+    );
+    assert!(matches!(
+        muon.set_momentum(0, &[0.5, 0.5, f32::NAN, 0.5, 0.5, 0.5]),
+        Err(GpuError::InvalidState {
+            what: "momentum",
+            index: 2,
+            ..
+        })
+    ));
+    assert_eq!(muon.momentum(0).unwrap(), vec![0.0; 6]);
+
+    let b = GpuMatrix::from_slice(ctx, 1, 4, &[1.0; 4]).unwrap();
+    let bg = GpuMatrix::zeros(ctx, 1, 4).unwrap();
+    let mut adam =
+        GpuAdam::with_moments(ctx, AdamConfig::adamw().build().unwrap(), MomentFormat::F16);
+    adam.add_param(&b, &bg).unwrap();
+    let ok = [0.25; 4];
+    let bad = |i: usize, x: f32| {
+        let mut v = ok;
+        v[i] = x;
+        v
+    };
+    let refused = |e: Result<(), GpuError>, what: &str, index: usize, reason: &str| match e {
+        Err(GpuError::InvalidState {
+            what: w,
+            index: i,
+            reason: r,
+            ..
+        }) => assert!(w == what && i == index && r.contains(reason), "{w} {i} {r}"),
+        other => panic!("expected InvalidState for {what}[{index}], got {other:?}"),
+    };
+    assert_eq!(
+        adam.set_moments(2, 1, &ok, &ok),
+        Err(GpuError::UnknownParam(2))
+    );
+    assert!(matches!(
+        adam.set_moments(0, 1, &ok, &ok[..3]),
+        Err(GpuError::Core(MuonError::LengthMismatch { what: "v", .. }))
+    ));
+    refused(
+        adam.set_moments(0, 1, &bad(1, f32::INFINITY), &ok),
+        "m",
+        1,
+        "not finite",
+    );
+    refused(
+        adam.set_moments(0, 1, &ok, &bad(3, -1e-3)),
+        "v",
+        3,
+        "negative",
+    );
+    refused(adam.set_moments(0, 1, &bad(0, 1e5), &ok), "m", 0, "f16");
+    refused(adam.set_moments(0, 1, &ok, &bad(2, 7e4)), "v", 2, "f16");
+    assert_eq!(adam.moments(0).unwrap(), (vec![0.0; 4], vec![0.0; 4]));
+    assert_eq!(adam.status().unwrap()[0].steps, 0);
+    // bf16 holds what f16 cannot.
+    let mut wide = GpuAdam::with_moments(
+        ctx,
+        AdamConfig::adamw().build().unwrap(),
+        MomentFormat::Bf16,
+    );
+    wide.add_param(&b, &bg).unwrap();
+    wide.set_moments(0, 4, &bad(0, 1e5), &ok).unwrap();
+    assert_eq!(wide.moments(0).unwrap().0[0], bf16::from_f32(1e5).to_f32());
+    assert_eq!(wide.status().unwrap()[0].steps, 4);
+}
