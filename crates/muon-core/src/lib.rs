@@ -27,8 +27,9 @@
 //! # Ok::<(), muon_core::MuonError>(())
 //! ```
 //!
-//! The crate has no `unsafe` code except the x86-64 AVX2/FMA matrix kernels in
-//! `linalg::x86_avx2`, chosen at run time and tested against the portable ones.
+//! The crate has no `unsafe` code except the x86-64 SIMD kernels (the AVX2/FMA matrix
+//! kernels in `linalg::x86_avx2`, the AVX Adam update in `adam::x86_avx`) and their run-time
+//! CPU detection; each is chosen at run time and tested against the portable code.
 #![no_std]
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
@@ -47,6 +48,9 @@ pub mod newton_schulz;
 pub mod sgd;
 pub mod spectrum;
 mod validate;
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod x86_features;
 
 pub use error::MuonError;
 pub use matrix::{MatMut, MatRef, Matrix};

@@ -261,10 +261,13 @@ pub(crate) fn newton_schulz_in_place(mut buf: MatMut<'_>, scratch: &mut [f32], c
     let (rows, cols) = buf.shape();
     let tall = rows > cols;
     let (m, n) = if tall { (cols, rows) } else { (rows, cols) };
-    let (x, rest) = scratch.split_at_mut(m * n);
-    let (next, rest) = rest.split_at_mut(m * n);
-    let (a_mat, rest) = rest.split_at_mut(m * m);
-    let b_mat = &mut rest[..m * m];
+    let Some((x, next, a_mat, b_mat)) = split_scratch(scratch, m, n) else {
+        debug_assert!(
+            false,
+            "newton_schulz_in_place: scratch shorter than ns_scratch_len"
+        );
+        return;
+    };
 
     let scale = cfg.input_scale_f64(frobenius_norm_f64(buf.as_slice()));
     let data = buf.as_mut_slice();
@@ -275,7 +278,7 @@ pub(crate) fn newton_schulz_in_place(mut buf: MatMut<'_>, scratch: &mut [f32], c
     if tall {
         transpose_raw(data, x, rows, cols);
     } else {
-        x.copy_from_slice(data);
+        copy(data, x);
     }
     x.iter_mut().for_each(|v| *v *= scale);
 
@@ -299,7 +302,33 @@ pub(crate) fn newton_schulz_in_place(mut buf: MatMut<'_>, scratch: &mut [f32], c
     if tall {
         transpose_raw(x, data, m, n);
     } else {
-        data.copy_from_slice(x);
+        copy(x, data);
+    }
+}
+
+/// The four work areas of [`newton_schulz_in_place`] for an `m × n` (`m ≤ n`) iterate: `X`,
+/// the next `X` (`m·n` each), `A` and `B` (`m·m` each); `None` if `scratch` is too short.
+///
+/// Written without panicking operations (here and in [`copy`]) so that no panic path is
+/// compiled into a step whatever the optimiser inlines: the firmware check in
+/// `examples/cortex-m/measure.sh` relies on it.
+#[allow(clippy::type_complexity)]
+fn split_scratch(
+    scratch: &mut [f32],
+    m: usize,
+    n: usize,
+) -> Option<(&mut [f32], &mut [f32], &mut [f32], &mut [f32])> {
+    let (x, rest) = scratch.split_at_mut_checked(m.checked_mul(n)?)?;
+    let (next, rest) = rest.split_at_mut_checked(x.len())?;
+    let (a_mat, rest) = rest.split_at_mut_checked(m.checked_mul(m)?)?;
+    let b_mat = rest.get_mut(..a_mat.len())?;
+    Some((x, next, a_mat, b_mat))
+}
+
+/// `dst ← src` over their common length (equal here; a zip, so it cannot panic).
+fn copy(src: &[f32], dst: &mut [f32]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
     }
 }
 

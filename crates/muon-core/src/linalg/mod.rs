@@ -224,11 +224,23 @@ pub fn gram(x: MatRef<'_>, mut out: MatMut<'_>) -> Result<(), MuonError> {
     Ok(())
 }
 
-/// Raw transpose: `out (n×m) = xᵀ` for `x: m×n`.
+/// Raw transpose: `out (n×m) = xᵀ` for `x: m×n`; short slices leave `out` untouched.
+///
+/// Panic-free like [`matmul_portable`]: iterators instead of indexing.
 pub(crate) fn transpose_raw(x: &[f32], out: &mut [f32], m: usize, n: usize) {
-    for i in 0..m {
-        for j in 0..n {
-            out[j * m + i] = x[i * n + j];
+    let (Some(x), Some(out)) = (x.get(..m.wrapping_mul(n)), out.get_mut(..m.wrapping_mul(n)))
+    else {
+        debug_assert!(false, "transpose_raw: a slice is shorter than its shape");
+        return;
+    };
+    if n == 0 {
+        return;
+    }
+    // Row i of x is column i of out: every m-th element from index i.
+    for (i, row) in x.chunks_exact(n).enumerate() {
+        let column = out.iter_mut().skip(i).step_by(m.max(1));
+        for (o, &v) in column.zip(row) {
+            *o = v;
         }
     }
 }

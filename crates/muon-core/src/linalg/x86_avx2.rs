@@ -2,8 +2,7 @@
 //!
 //! The portable kernels in the parent module are the reference; this path computes the same
 //! products (`A·B` and the upper triangle of `X·Xᵀ`) in the layout of a BLAS-style blocked
-//! GEMM, and is used only when the CPU reports AVX2 and FMA (checked once with `cpuid`, which
-//! needs no `std`) or the crate is compiled with both enabled (`-C target-cpu=native`).
+//! GEMM, and is used only when the CPU reports AVX2 and FMA ([`crate::x86_features`]).
 //!
 //! Blocking, for one core:
 //! - the depth is cut into `KC = 256` slices;
@@ -23,7 +22,6 @@ use core::arch::x86_64::{
     _mm256_setzero_ps, _mm256_storeu_ps,
 };
 use core::mem::MaybeUninit;
-use core::sync::atomic::{AtomicU8, Ordering};
 
 /// Rows of `A` per micro-kernel call.
 const MR: usize = 6;
@@ -52,56 +50,10 @@ struct Operand<'a> {
     col_stride: usize,
 }
 
-/// Whether this CPU runs the AVX2 + FMA kernels (detected once, then cached).
-pub(super) fn available() -> bool {
-    if cfg!(all(target_feature = "avx2", target_feature = "fma")) {
-        return true;
-    }
-    const UNKNOWN: u8 = 0;
-    const NO: u8 = 1;
-    const YES: u8 = 2;
-    static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
-    match STATE.load(Ordering::Relaxed) {
-        NO => false,
-        YES => true,
-        _ => {
-            let ok = detect();
-            STATE.store(if ok { YES } else { NO }, Ordering::Relaxed);
-            ok
-        }
-    }
-}
-
-/// AVX2 and FMA in the CPU, and the OS saving the YMM registers (XCR0 bits 1 and 2).
-fn detect() -> bool {
-    use core::arch::x86_64::{__cpuid, __cpuid_count};
-    const FMA: u32 = 1 << 12;
-    const OSXSAVE: u32 = 1 << 27;
-    const AVX: u32 = 1 << 28;
-    const AVX2: u32 = 1 << 5;
-    let leaf1 = __cpuid(1);
-    if leaf1.ecx & (FMA | OSXSAVE | AVX) != FMA | OSXSAVE | AVX {
-        return false;
-    }
-    if __cpuid(0).eax < 7 || __cpuid_count(7, 0).ebx & AVX2 == 0 {
-        return false;
-    }
-    // SAFETY: OSXSAVE is set, so XGETBV is available.
-    let xcr0 = unsafe { xgetbv0() };
-    xcr0 & 0b110 == 0b110
-}
-
-/// XCR0, the OS-enabled register state.
-#[target_feature(enable = "xsave")]
-unsafe fn xgetbv0() -> u64 {
-    // SAFETY: the caller checked OSXSAVE.
-    unsafe { core::arch::x86_64::_xgetbv(0) }
-}
-
 /// `out (m×n) = A (m×k) · B (k×n)`, all row-major. Returns `false`, leaving `out` untouched,
 /// when the CPU lacks AVX2/FMA or a slice is shorter than its shape.
 pub(super) fn matmul(a: &[f32], b: &[f32], out: &mut [f32], m: usize, k: usize, n: usize) -> bool {
-    if !available() || !fits(a, m, k) || !fits(b, k, n) || !fits(out, m, n) {
+    if !crate::x86_features::avx2_fma() || !fits(a, m, k) || !fits(b, k, n) || !fits(out, m, n) {
         return false;
     }
     let b = Operand {
@@ -117,7 +69,7 @@ pub(super) fn matmul(a: &[f32], b: &[f32], out: &mut [f32], m: usize, k: usize, 
 /// `out (m×m) = X (m×n) · Xᵀ`: the upper triangle by the blocked kernel, mirrored. Returns
 /// `false`, leaving `out` untouched, when the CPU lacks AVX2/FMA or a slice is too short.
 pub(super) fn gram(x: &[f32], out: &mut [f32], m: usize, n: usize) -> bool {
-    if !available() || !fits(x, m, n) || !fits(out, m, m) {
+    if !crate::x86_features::avx2_fma() || !fits(x, m, n) || !fits(out, m, m) {
         return false;
     }
     // Xᵀ as the right operand: its element (p, j) is X[j][p].
@@ -328,7 +280,7 @@ mod tests {
 
     #[test]
     fn matmul_matches_portable_on_ragged_shapes() {
-        if !available() {
+        if !crate::x86_features::avx2_fma() {
             return;
         }
         // Row tails (m % 6), column tails (n % 16), several depth slices (k > 256) and row
@@ -355,7 +307,7 @@ mod tests {
 
     #[test]
     fn gram_matches_portable_and_is_symmetric() {
-        if !available() {
+        if !crate::x86_features::avx2_fma() {
             return;
         }
         for &(m, n) in &[(1, 9), (5, 300), (17, 64), (33, 100), (50, 80), (251, 270)] {
@@ -375,7 +327,7 @@ mod tests {
 
     #[test]
     fn zero_depth_gives_zeros_and_short_slices_are_refused() {
-        if !available() {
+        if !crate::x86_features::avx2_fma() {
             return;
         }
         let mut out = [f32::NAN; 6];

@@ -22,6 +22,11 @@
 use crate::{Matrix, MuonError, math, validate};
 use half::{bf16, f16};
 
+// AVX intrinsics and raw pointers, confined to this module (the crate denies unsafe code).
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod x86_avx;
+
 mod sealed {
     pub trait Sealed {}
     impl Sealed for f32 {}
@@ -243,23 +248,24 @@ impl Adam {
         validate::finite_gradient(grad)?;
         let t = slots.step.saturating_add(1);
         *slots.step = t;
-        let s = self.scalars(t);
-        let (b1, b2, eps) = (self.config.beta1, self.config.beta2, self.config.eps);
-        for (((w, &g), m), v) in param
-            .iter_mut()
-            .zip(grad)
-            .zip(slots.m.iter_mut())
-            .zip(slots.v.iter_mut())
-        {
-            let g = g + s.l2 * *w;
-            let mut mf = m.load();
-            mf += (1.0 - b1) * (g - mf);
-            let vf = b2 * v.load() + (1.0 - b2) * g * g;
-            *m = S::store(mf);
-            *v = S::store(vf);
-            let denom = math::sqrtf(vf) / s.bias_correction2_sqrt + eps;
-            *w = *w * s.decay - s.step_size * (mf / denom);
-        }
+        let u = Update::new(&self.config, &self.scalars(t));
+        let (m, v) = (slots.m, slots.v);
+        // `f32` moments on x86-64 with AVX: eight elements at a time, bit-identical to the
+        // portable loop, which takes the remainder (and every other case).
+        #[cfg(target_arch = "x86_64")]
+        let done = match (as_f32(m), as_f32(v)) {
+            (Some(m32), Some(v32)) => x86_avx::update_f32(param, grad, m32, v32, &u),
+            _ => 0,
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let done = 0;
+        update_portable(
+            &mut param[done..],
+            &grad[done..],
+            &mut m[done..],
+            &mut v[done..],
+            &u,
+        );
         Ok(())
     }
 
@@ -282,6 +288,78 @@ impl Adam {
                 v: state.v.as_flattened_mut(),
             },
         )
+    }
+}
+
+/// The constants of one step's element-wise update, in `f32` as the loop uses them.
+#[derive(Clone, Copy, Debug)]
+struct Update {
+    /// Coupled L2 weight decay (Adam), 0 for AdamW.
+    l2: f32,
+    /// `1 − β1`.
+    one_minus_b1: f32,
+    /// `β2`.
+    b2: f32,
+    /// `1 − β2`.
+    one_minus_b2: f32,
+    /// `√(1 − β2ᵗ)`.
+    bc2_sqrt: f32,
+    /// `eps`.
+    eps: f32,
+    /// Decoupled decay factor `1 − lr·wd` (AdamW), 1 for Adam.
+    decay: f32,
+    /// `lr / (1 − β1ᵗ)`.
+    step_size: f32,
+}
+
+impl Update {
+    fn new(c: &AdamConfig, s: &AdamStepScalars) -> Self {
+        Self {
+            l2: s.l2,
+            one_minus_b1: 1.0 - c.beta1,
+            b2: c.beta2,
+            one_minus_b2: 1.0 - c.beta2,
+            bc2_sqrt: s.bias_correction2_sqrt,
+            eps: c.eps,
+            decay: s.decay,
+            step_size: s.step_size,
+        }
+    }
+}
+
+/// The element-wise update (the reference; [`x86_avx`] computes the same operations in the
+/// same order, eight lanes at a time). Slices are equally long (checked by [`Adam::step`]).
+fn update_portable<S: MomentStorage>(
+    param: &mut [f32],
+    grad: &[f32],
+    m: &mut [S],
+    v: &mut [S],
+    u: &Update,
+) {
+    for (((w, &g), m), v) in param
+        .iter_mut()
+        .zip(grad)
+        .zip(m.iter_mut())
+        .zip(v.iter_mut())
+    {
+        let g = g + u.l2 * *w;
+        let mut mf = m.load();
+        mf += u.one_minus_b1 * (g - mf);
+        let vf = u.b2 * v.load() + u.one_minus_b2 * g * g;
+        *m = S::store(mf);
+        *v = S::store(vf);
+        let denom = math::sqrtf(vf) / u.bc2_sqrt + u.eps;
+        *w = *w * u.decay - u.step_size * (mf / denom);
+    }
+}
+
+/// The moments as `f32` slices when `S` is `f32` (the fast path's case), else `None`.
+#[cfg(target_arch = "x86_64")]
+fn as_f32<S: MomentStorage>(x: &mut [S]) -> Option<&mut [f32]> {
+    if core::any::TypeId::of::<S>() == core::any::TypeId::of::<f32>() {
+        bytemuck::try_cast_slice_mut(x).ok()
+    } else {
+        None
     }
 }
 
