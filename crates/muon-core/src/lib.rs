@@ -28,8 +28,9 @@
 //! ```
 //!
 //! The crate has no `unsafe` code except the x86-64 SIMD kernels (the AVX2/FMA matrix
-//! kernels in `linalg::x86_avx2`, the AVX Adam update in `adam::x86_avx`) and their run-time
-//! CPU detection; each is chosen at run time and tested against the portable code.
+//! kernels in `linalg::x86_avx2`, the AVX Adam update in `adam::x86_avx`, with their run-time
+//! CPU detection) and the AArch64 NEON Adam update (`adam::aarch64_neon`); each is tested
+//! against the portable code.
 #![no_std]
 #![deny(missing_docs)]
 #![deny(unsafe_code)]

@@ -22,10 +22,43 @@
 use crate::{Matrix, MuonError, math, validate};
 use half::{bf16, f16};
 
-// AVX intrinsics and raw pointers, confined to this module (the crate denies unsafe code).
+// SIMD intrinsics and raw pointers, confined to these modules (the crate denies unsafe code).
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+#[allow(unsafe_code)]
+mod aarch64_neon;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod x86_avx;
+
+#[cfg(all(test, target_arch = "aarch64", target_feature = "neon"))]
+use aarch64_neon::lanes as simd_lanes;
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+use aarch64_neon::update_f32 as update_f32_simd;
+#[cfg(all(test, target_arch = "x86_64"))]
+use x86_avx::lanes as simd_lanes;
+#[cfg(target_arch = "x86_64")]
+use x86_avx::update_f32 as update_f32_simd;
+
+/// No SIMD kernel for this target: the portable loop does everything.
+#[cfg(not(any(
+    target_arch = "x86_64",
+    all(target_arch = "aarch64", target_feature = "neon")
+)))]
+fn update_f32_simd(_: &mut [f32], _: &[f32], _: &mut [f32], _: &mut [f32], _: &Update) -> usize {
+    0
+}
+
+/// Lanes of this target's SIMD kernel: none.
+#[cfg(all(
+    test,
+    not(any(
+        target_arch = "x86_64",
+        all(target_arch = "aarch64", target_feature = "neon")
+    ))
+))]
+fn simd_lanes() -> usize {
+    0
+}
 
 mod sealed {
     pub trait Sealed {}
@@ -250,15 +283,12 @@ impl Adam {
         *slots.step = t;
         let u = Update::new(&self.config, &self.scalars(t));
         let (m, v) = (slots.m, slots.v);
-        // `f32` moments on x86-64 with AVX: eight elements at a time, bit-identical to the
-        // portable loop, which takes the remainder (and every other case).
-        #[cfg(target_arch = "x86_64")]
+        // `f32` moments on x86-64 with AVX and on AArch64: a SIMD kernel takes whole vectors,
+        // bit-identical to the portable loop, which takes the remainder (and every other case).
         let done = match (as_f32(m), as_f32(v)) {
-            (Some(m32), Some(v32)) => x86_avx::update_f32(param, grad, m32, v32, &u),
+            (Some(m32), Some(v32)) => update_f32_simd(param, grad, m32, v32, &u),
             _ => 0,
         };
-        #[cfg(not(target_arch = "x86_64"))]
-        let done = 0;
         update_portable(
             &mut param[done..],
             &grad[done..],
@@ -327,8 +357,8 @@ impl Update {
     }
 }
 
-/// The element-wise update (the reference; [`x86_avx`] computes the same operations in the
-/// same order, eight lanes at a time). Slices are equally long (checked by [`Adam::step`]).
+/// The element-wise update (the reference; the SIMD kernels, `x86_avx` and `aarch64_neon`,
+/// compute the same operations in the same order, a vector at a time). Slices are equally long (checked by [`Adam::step`]).
 fn update_portable<S: MomentStorage>(
     param: &mut [f32],
     grad: &[f32],
@@ -353,8 +383,7 @@ fn update_portable<S: MomentStorage>(
     }
 }
 
-/// The moments as `f32` slices when `S` is `f32` (the fast path's case), else `None`.
-#[cfg(target_arch = "x86_64")]
+/// The moments as `f32` slices when `S` is `f32` (the SIMD kernels' case), else `None`.
 fn as_f32<S: MomentStorage>(x: &mut [S]) -> Option<&mut [f32]> {
     if core::any::TypeId::of::<S>() == core::any::TypeId::of::<f32>() {
         bytemuck::try_cast_slice_mut(x).ok()
@@ -412,6 +441,87 @@ impl<const R: usize, const C: usize, S: MomentStorage> AdamState<R, C, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn data(len: usize, seed: u32) -> std::vec::Vec<f32> {
+        let mut s = seed.wrapping_mul(2_654_435_761) | 1;
+        (0..len)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    /// Ten steps of the SIMD kernel (plus the portable loop on the remainder, as `step` runs
+    /// them) against the portable loop alone, from the same state: parameters and moments
+    /// equal bit for bit, for Adam (coupled L2) and AdamW, on lengths with and without a
+    /// remainder, with zeros, tiny and huge gradients (`g²` overflowing to infinity) among them.
+    #[test]
+    fn simd_update_is_bit_identical_to_the_portable_loop() {
+        let lanes = simd_lanes();
+        let configs = [
+            AdamConfig::adam().with_lr(1e-2).with_weight_decay(0.1),
+            AdamConfig::adamw().with_lr(3e-3).with_betas(0.8, 0.99),
+            AdamConfig::adamw().with_betas(0.0, 0.0).with_eps(0.0),
+        ];
+        for config in configs {
+            let adam = config.build().unwrap();
+            for len in [3, 4, 8, 13, 16, 24, 40, 1000] {
+                let mut w_ref = data(len, 1);
+                let (mut m_ref, mut v_ref) = (std::vec![0.0f32; len], std::vec![0.0f32; len]);
+                let (mut w, mut m, mut v) = (w_ref.clone(), m_ref.clone(), v_ref.clone());
+                for t in 1..=10u32 {
+                    let mut g = data(len, 10 + t);
+                    g[0] = 0.0;
+                    g[len / 2] = 1e-30;
+                    g[len - 1] = if t % 2 == 0 { 3e20 } else { -1e-3 };
+                    let u = Update::new(adam.config(), &adam.scalars(t));
+                    update_portable(&mut w_ref, &g, &mut m_ref, &mut v_ref, &u);
+                    let done = update_f32_simd(&mut w, &g, &mut m, &mut v, &u);
+                    assert_eq!(done, len.checked_div(lanes).map_or(0, |c| c * lanes));
+                    update_portable(
+                        &mut w[done..],
+                        &g[done..],
+                        &mut m[done..],
+                        &mut v[done..],
+                        &u,
+                    );
+                    let bits =
+                        |x: &[f32]| x.iter().map(|f| f.to_bits()).collect::<std::vec::Vec<_>>();
+                    assert_eq!(bits(&w), bits(&w_ref), "{config:?} len {len} step {t}: w");
+                    assert_eq!(bits(&m), bits(&m_ref), "m");
+                    assert_eq!(bits(&v), bits(&v_ref), "v");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn simd_update_takes_whole_vectors_only() {
+        let lanes = simd_lanes();
+        if lanes == 0 {
+            return;
+        }
+        let adam = AdamConfig::adamw().build().unwrap();
+        let u = Update::new(adam.config(), &adam.scalars(1));
+        let n = 2 * lanes - 1;
+        let (mut w, g) = (std::vec![1.0f32; n], std::vec![0.5f32; n]);
+        let (mut m, mut v) = (std::vec![0.0f32; n], std::vec![0.0f32; n]);
+        let short = lanes - 1;
+        let done = update_f32_simd(
+            &mut w[..short],
+            &g[..short],
+            &mut m[..short],
+            &mut v[..short],
+            &u,
+        );
+        assert_eq!(done, 0);
+        assert!(w.iter().all(|&x| x == 1.0));
+        assert_eq!(update_f32_simd(&mut w, &g, &mut m, &mut v, &u), lanes);
+        assert!(w[..lanes].iter().all(|&x| x < 1.0) && w[lanes..].iter().all(|&x| x == 1.0));
+    }
 
     #[test]
     fn adam_state_has_no_padding() {
