@@ -48,6 +48,8 @@ pub mod muon;
 pub mod newton_schulz;
 pub mod sgd;
 pub mod spectrum;
+#[cfg(test)]
+mod test_data;
 mod validate;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]

@@ -14,7 +14,8 @@ use muon_core::adam::{AdamConfig, MomentStorage};
 use muon_core::muon::{AdjustLr, MuonConfig};
 use muon_core::newton_schulz::NsConfig;
 use muon_gpu::{
-    Assigned, GpuAdam, GpuError, GpuMatrix, GpuMuon, GpuOptimizer, MomentFormat, ParamRole,
+    Assigned, GpuAdam, GpuContext, GpuError, GpuMatrix, GpuMuon, GpuOptimizer, MomentFormat,
+    ParamRole,
 };
 
 const SMALL_SHAPES: [(usize, usize); 8] = [
@@ -469,6 +470,37 @@ fn resume_grad(step: usize, i: usize, len: usize) -> Vec<f32> {
     data(len, (400 + 10 * step + i) as u64)
 }
 
+/// A checkpoint of `params` loaded into new buffers, with zeroed gradient buffers beside them.
+fn restored_copies(ctx: &GpuContext, params: &[GpuMatrix]) -> (Vec<GpuMatrix>, Vec<GpuMatrix>) {
+    params
+        .iter()
+        .map(|p| {
+            let (r, c) = p.shape();
+            let copy = GpuMatrix::from_slice(ctx, r, c, &p.read(ctx).unwrap()).unwrap();
+            (copy, GpuMatrix::zeros(ctx, r, c).unwrap())
+        })
+        .unzip()
+}
+
+/// For each step in `steps`, writes [`resume_grad`] into both sets of gradient buffers, then
+/// runs `step_both` (which steps an optimizer and its restored copy).
+fn step_side_by_side(
+    ctx: &GpuContext,
+    steps: std::ops::Range<usize>,
+    grads: &[GpuMatrix],
+    grads2: &[GpuMatrix],
+    mut step_both: impl FnMut(),
+) {
+    for step in steps {
+        for (i, (g, g2)) in grads.iter().zip(grads2).enumerate() {
+            let gd = resume_grad(step, i, g.len());
+            g.write(ctx, &gd).unwrap();
+            g2.write(ctx, &gd).unwrap();
+        }
+        step_both();
+    }
+}
+
 /// Checkpoints: Muon state moved from the core to a fresh GPU optimizer resumes the core's
 /// trajectory, and state saved from one GPU optimizer resumes it bit for bit in another.
 #[test]
@@ -517,27 +549,16 @@ fn muon_resumes_from_core_and_gpu_checkpoints() {
         assert!(rel_err(&gpu.momentum(i).unwrap(), &c.momentum) < 1e-6);
     }
     // A GPU checkpoint (weights and momentum), restored into a second optimizer.
+    let (params2, grads2) = restored_copies(ctx, &params);
     let mut resumed = GpuMuon::new(ctx, muon);
-    let mut params2 = Vec::new();
-    let mut grads2 = Vec::new();
-    for (i, p) in params.iter().enumerate() {
-        let (r, c) = p.shape();
-        let p2 = GpuMatrix::from_slice(ctx, r, c, &p.read(ctx).unwrap()).unwrap();
-        let g2 = GpuMatrix::zeros(ctx, r, c).unwrap();
-        resumed.add_param(&p2, &g2).unwrap();
+    for (i, (p2, g2)) in params2.iter().zip(&grads2).enumerate() {
+        resumed.add_param(p2, g2).unwrap();
         resumed.set_momentum(i, &gpu.momentum(i).unwrap()).unwrap();
-        params2.push(p2);
-        grads2.push(g2);
     }
-    for step in 10..13 {
-        for (i, (g, g2)) in grads.iter().zip(&grads2).enumerate() {
-            let gd = resume_grad(step, i, g.len());
-            g.write(ctx, &gd).unwrap();
-            g2.write(ctx, &gd).unwrap();
-        }
+    step_side_by_side(ctx, 10..13, &grads, &grads2, || {
         gpu.step();
         resumed.step();
-    }
+    });
     for (p, p2) in params.iter().zip(&params2) {
         assert_eq!(
             p.read(ctx).unwrap(),
@@ -599,29 +620,18 @@ fn adam_resumes_from_checkpoints<S: MomentStorage>(format: MomentFormat) {
     }
     assert!(gpu.status().unwrap().iter().all(|s| s.steps == 13));
     // GPU to GPU: weights, moments and step count.
+    let (params2, grads2) = restored_copies(ctx, &params);
     let mut resumed = GpuAdam::with_moments(ctx, adam, format);
     let steps = gpu.status().unwrap();
-    let mut params2 = Vec::new();
-    let mut grads2 = Vec::new();
-    for (i, p) in params.iter().enumerate() {
-        let (r, c) = p.shape();
-        let p2 = GpuMatrix::from_slice(ctx, r, c, &p.read(ctx).unwrap()).unwrap();
-        let g2 = GpuMatrix::zeros(ctx, r, c).unwrap();
-        resumed.add_param(&p2, &g2).unwrap();
+    for (i, (p2, g2)) in params2.iter().zip(&grads2).enumerate() {
+        resumed.add_param(p2, g2).unwrap();
         let (m, v) = gpu.moments(i).unwrap();
         resumed.set_moments(i, steps[i].steps, &m, &v).unwrap();
-        params2.push(p2);
-        grads2.push(g2);
     }
-    for step in 13..16 {
-        for (i, (g, g2)) in grads.iter().zip(&grads2).enumerate() {
-            let gd = resume_grad(step, i, g.len());
-            g.write(ctx, &gd).unwrap();
-            g2.write(ctx, &gd).unwrap();
-        }
+    step_side_by_side(ctx, 13..16, &grads, &grads2, || {
         gpu.step();
         resumed.step();
-    }
+    });
     for (i, (p, p2)) in params.iter().zip(&params2).enumerate() {
         assert_eq!(p.read(ctx).unwrap(), p2.read(ctx).unwrap(), "{format:?}");
         assert_eq!(gpu.moments(i).unwrap(), resumed.moments(i).unwrap());

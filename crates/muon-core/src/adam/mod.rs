@@ -26,6 +26,12 @@ use half::{bf16, f16};
 #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
 #[allow(unsafe_code)]
 mod aarch64_neon;
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "aarch64", target_feature = "neon")
+))]
+#[allow(unsafe_code)]
+mod lanes;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod x86_avx;
@@ -357,8 +363,8 @@ impl Update {
     }
 }
 
-/// The element-wise update (the reference; the SIMD kernels, `x86_avx` and `aarch64_neon`,
-/// compute the same operations in the same order, a vector at a time). Slices are equally long (checked by [`Adam::step`]).
+/// The element-wise update (the reference; the SIMD kernel, `lanes::update` for AVX and NEON,
+/// computes the same operations in the same order, a vector at a time). Slices are equally long (checked by [`Adam::step`]).
 fn update_portable<S: MomentStorage>(
     param: &mut [f32],
     grad: &[f32],
@@ -441,18 +447,7 @@ impl<const R: usize, const C: usize, S: MomentStorage> AdamState<R, C, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn data(len: usize, seed: u32) -> std::vec::Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761) | 1;
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-            })
-            .collect()
-    }
+    use crate::test_data::data;
 
     /// Ten steps of the SIMD kernel (plus the portable loop on the remainder, as `step` runs
     /// them) against the portable loop alone, from the same state: parameters and moments

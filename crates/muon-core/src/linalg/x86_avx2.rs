@@ -256,20 +256,8 @@ unsafe fn kernel(
 mod tests {
     use super::super::{gram_portable, matmul_portable};
     use super::*;
+    use crate::test_data::data;
     use std::vec;
-    use std::vec::Vec;
-
-    fn data(len: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761) | 1;
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-            })
-            .collect()
-    }
 
     /// Agreement with the portable kernel to a few ulps of the sum of |terms| (≤ k).
     fn close(got: &[f32], want: &[f32], k: usize) -> bool {
