@@ -67,6 +67,15 @@ pub enum GpuError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// State for one optimizer handed to a parameter of the other
+    /// ([`crate::GpuOptimizer::set_state`]): Muon's momentum for an AdamW parameter, or the
+    /// reverse. Nothing was written.
+    StateKindMismatch {
+        /// The parameter, as indexed in the optimizer.
+        param: usize,
+        /// The optimizer that parameter belongs to (`Muon` or `AdamW`).
+        optimizer: &'static str,
+    },
     /// A WGSL module or pipeline failed validation on this device.
     Shader(String),
     /// Mapping a buffer for readback failed, or waiting for the device failed.
@@ -110,6 +119,10 @@ impl fmt::Display for GpuError {
             } => write!(
                 f,
                 "`{what}` element {index} is {value:e}, {reason}; no step can produce it, nothing was written"
+            ),
+            Self::StateKindMismatch { param, optimizer } => write!(
+                f,
+                "parameter {param} belongs to {optimizer}; the state given is for the other optimizer"
             ),
             Self::Shader(e) => write!(f, "shader validation failed: {e}"),
             Self::Readback(e) => write!(f, "readback failed: {e}"),

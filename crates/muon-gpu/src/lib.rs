@@ -42,8 +42,10 @@
 //! # Checkpoints
 //! [`GpuMuon::momentum`], [`GpuAdam::moments`] and [`GpuAdam::status`] (for Adam's step
 //! count) read each parameter's optimizer state; [`GpuMuon::set_momentum`] and
-//! [`GpuAdam::set_moments`] restore it, validated ([`GpuError::InvalidState`]). The values are
-//! the core's own state, so training can move between `muon-core` and the device.
+//! [`GpuAdam::set_moments`] restore it, validated ([`GpuError::InvalidState`]);
+//! [`GpuOptimizer::state`] and [`GpuOptimizer::set_state`] do both for either group by the
+//! optimizer's own index ([`ParamState`]). The values are the core's own state, so training
+//! can move between `muon-core` and the device.
 //!
 //! # Numerics
 //! All arithmetic is `f32`. Products accumulate per thread in `k` order (Gram products of
@@ -72,7 +74,7 @@ pub use error::GpuError;
 pub use matrix::{GpuMatrix, MATRIX_USAGES};
 pub use muon::GpuMuon;
 pub use newton_schulz::GpuNewtonSchulz;
-pub use optimizer::{Assigned, GpuOptimizer, ParamRole};
+pub use optimizer::{Assigned, GpuOptimizer, ParamRole, ParamState};
 pub use status::ParamStatus;
 pub use timing::GpuTimer;
 

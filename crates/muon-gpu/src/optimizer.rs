@@ -31,6 +31,27 @@ pub enum Assigned {
     AdamW(usize),
 }
 
+/// One parameter's optimizer state in a [`GpuOptimizer`]: what a checkpoint saves besides the
+/// weights. The values are the core's own state (`MuonState::momentum`; `AdamSlots`' `step`,
+/// `m`, `v`), widened to `f32`, row-major, one per parameter element.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ParamState {
+    /// A Muon parameter: its momentum buffer (Muon keeps no step count).
+    Muon {
+        /// The momentum buffer.
+        momentum: Vec<f32>,
+    },
+    /// An AdamW parameter: its step count `t` (the bias corrections depend on it) and moments.
+    AdamW {
+        /// Steps applied so far.
+        step: u32,
+        /// First moment.
+        m: Vec<f32>,
+        /// Second moment.
+        v: Vec<f32>,
+    },
+}
+
 /// Muon and AdamW over one set of parameters, stepped together.
 #[derive(Debug)]
 pub struct GpuOptimizer {
@@ -114,6 +135,52 @@ impl GpuOptimizer {
     /// The AdamW group, to change its learning rate.
     pub fn adamw_mut(&mut self) -> &mut GpuAdam {
         &mut self.adamw
+    }
+
+    /// Reads parameter `index`'s optimizer state (waits for the device): save it with the
+    /// weights ([`GpuMatrix::read`]) to checkpoint; restore it with [`GpuOptimizer::set_state`].
+    ///
+    /// # Errors
+    /// [`GpuError::UnknownParam`] or [`GpuError::Readback`].
+    pub fn state(&self, index: usize) -> Result<ParamState, GpuError> {
+        match self.assigned(index).ok_or(GpuError::UnknownParam(index))? {
+            Assigned::Muon(i) => Ok(ParamState::Muon {
+                momentum: self.muon.momentum(i)?,
+            }),
+            Assigned::AdamW(i) => {
+                let step = self.adamw.status()?.get(i).map_or(0, |status| status.steps);
+                let (m, v) = self.adamw.moments(i)?;
+                Ok(ParamState::AdamW { step, m, v })
+            }
+        }
+    }
+
+    /// Restores parameter `index`'s optimizer state ([`GpuMuon::set_momentum`] or
+    /// [`GpuAdam::set_moments`], validated the same way); queued, it lands before the next
+    /// submission.
+    ///
+    /// # Errors
+    /// [`GpuError::UnknownParam`]; [`GpuError::StateKindMismatch`] if `state` is for the other
+    /// group; the setters' errors. On any error nothing is written.
+    pub fn set_state(&mut self, index: usize, state: &ParamState) -> Result<(), GpuError> {
+        match (
+            self.assigned(index).ok_or(GpuError::UnknownParam(index))?,
+            state,
+        ) {
+            (Assigned::Muon(i), ParamState::Muon { momentum }) => {
+                self.muon.set_momentum(i, momentum)
+            }
+            (Assigned::AdamW(i), ParamState::AdamW { step, m, v }) => {
+                self.adamw.set_moments(i, *step, m, v)
+            }
+            (assigned, _) => Err(GpuError::StateKindMismatch {
+                param: index,
+                optimizer: match assigned {
+                    Assigned::Muon(_) => "Muon",
+                    Assigned::AdamW(_) => "AdamW",
+                },
+            }),
+        }
     }
 
     /// Records one step of every parameter into `pass`.

@@ -15,7 +15,7 @@ use muon_core::muon::{AdjustLr, MuonConfig};
 use muon_core::newton_schulz::NsConfig;
 use muon_gpu::{
     Assigned, GpuAdam, GpuContext, GpuError, GpuMatrix, GpuMuon, GpuOptimizer, MomentFormat,
-    ParamRole,
+    ParamRole, ParamState,
 };
 
 const SMALL_SHAPES: [(usize, usize); 8] = [
@@ -728,4 +728,78 @@ fn restoring_bad_state_is_refused_and_writes_nothing() {
     wide.set_moments(0, 4, &bad(0, 1e5), &ok).unwrap();
     assert_eq!(wide.moments(0).unwrap().0[0], bf16::from_f32(1e5).to_f32());
     assert_eq!(wide.status().unwrap()[0].steps, 4);
+}
+
+/// `GpuOptimizer::state` / `set_state`: a whole mixed model (Muon and AdamW parameters)
+/// checkpointed and restored into a new optimizer continues bit for bit.
+#[test]
+fn grouped_optimizer_checkpoint_resumes_bit_for_bit() {
+    let Some(ctx) = context() else { return };
+    let muon = MuonConfig::new().with_lr(0.02).build().unwrap();
+    let adamw = AdamConfig::adamw().with_lr(1e-2).build().unwrap();
+    let layout = [
+        ((12, 20), ParamRole::Auto),  // Muon
+        ((1, 20), ParamRole::Auto),   // a bias: AdamW
+        ((20, 12), ParamRole::AdamW), // an embedding, marked
+    ];
+    let mut opt = GpuOptimizer::new(ctx, muon, adamw);
+    let mut params = Vec::new();
+    let mut grads = Vec::new();
+    for (i, &((r, c), role)) in layout.iter().enumerate() {
+        let p = GpuMatrix::from_slice(ctx, r, c, &data(r * c, 700 + i as u64)).unwrap();
+        let g = GpuMatrix::zeros(ctx, r, c).unwrap();
+        opt.add(&p, &g, role).unwrap();
+        params.push(p);
+        grads.push(g);
+    }
+    for step in 0..4 {
+        for (i, g) in grads.iter().enumerate() {
+            g.write(ctx, &resume_grad(step, i, g.len())).unwrap();
+        }
+        opt.step();
+    }
+    let states: Vec<ParamState> = (0..layout.len()).map(|i| opt.state(i).unwrap()).collect();
+    assert!(matches!(&states[0], ParamState::Muon { momentum } if momentum.len() == 240));
+    assert!(matches!(&states[1], ParamState::AdamW { step: 4, m, .. } if m.len() == 20));
+    assert!(matches!(&states[2], ParamState::AdamW { step: 4, .. }));
+
+    let (params2, grads2) = restored_copies(ctx, &params);
+    let mut resumed = GpuOptimizer::new(ctx, muon, adamw);
+    for (i, ((p2, g2), &(_, role))) in params2.iter().zip(&grads2).zip(&layout).enumerate() {
+        resumed.add(p2, g2, role).unwrap();
+        resumed.set_state(i, &states[i]).unwrap();
+        assert_eq!(resumed.state(i).unwrap(), states[i]);
+    }
+    step_side_by_side(ctx, 4..7, &grads, &grads2, || {
+        opt.step();
+        resumed.step();
+    });
+    for (p, p2) in params.iter().zip(&params2) {
+        assert_eq!(
+            p.read(ctx).unwrap(),
+            p2.read(ctx).unwrap(),
+            "{:?}",
+            p.shape()
+        );
+    }
+
+    assert_eq!(
+        resumed.set_state(0, &states[1]),
+        Err(GpuError::StateKindMismatch {
+            param: 0,
+            optimizer: "Muon"
+        })
+    );
+    assert_eq!(
+        resumed.set_state(2, &states[0]),
+        Err(GpuError::StateKindMismatch {
+            param: 2,
+            optimizer: "AdamW"
+        })
+    );
+    assert_eq!(resumed.state(3), Err(GpuError::UnknownParam(3)));
+    assert_eq!(
+        resumed.set_state(3, &states[0]),
+        Err(GpuError::UnknownParam(3))
+    );
 }
