@@ -482,22 +482,35 @@ fn restored_copies(ctx: &GpuContext, params: &[GpuMatrix]) -> (Vec<GpuMatrix>, V
         .unzip()
 }
 
-/// For each step in `steps`, writes [`resume_grad`] into both sets of gradient buffers, then
-/// runs `step_both` (which steps an optimizer and its restored copy).
-fn step_side_by_side(
+/// For each step in `steps`: writes [`resume_grad`] into each gradient buffer of `grads`,
+/// hands the same gradient to `also(i, grad)` (a core optimizer, or a restored copy's buffers),
+/// then runs `step`.
+fn run_steps(
     ctx: &GpuContext,
     steps: std::ops::Range<usize>,
     grads: &[GpuMatrix],
-    grads2: &[GpuMatrix],
-    mut step_both: impl FnMut(),
+    mut also: impl FnMut(usize, &[f32]),
+    mut step: impl FnMut(),
 ) {
-    for step in steps {
-        for (i, (g, g2)) in grads.iter().zip(grads2).enumerate() {
-            let gd = resume_grad(step, i, g.len());
+    for s in steps {
+        for (i, g) in grads.iter().enumerate() {
+            let gd = resume_grad(s, i, g.len());
             g.write(ctx, &gd).unwrap();
-            g2.write(ctx, &gd).unwrap();
+            also(i, &gd);
         }
-        step_both();
+        step();
+    }
+}
+
+/// Asserts that an optimizer's weights and its restored copy's are equal bit for bit.
+fn assert_same_weights(ctx: &GpuContext, params: &[GpuMatrix], params2: &[GpuMatrix]) {
+    for (p, p2) in params.iter().zip(params2) {
+        let (a, b) = (p.read(ctx).unwrap(), p2.read(ctx).unwrap());
+        assert!(
+            a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
+            "{:?}: the restored copy diverged",
+            p.shape()
+        );
     }
 }
 
@@ -531,14 +544,15 @@ fn muon_resumes_from_core_and_gpu_checkpoints() {
         params.push(p);
         grads.push(g);
     }
-    for step in 5..10 {
-        for (i, (g, c)) in grads.iter().zip(cpu.iter_mut()).enumerate() {
-            let gd = resume_grad(step, i, c.w.len());
-            g.write(ctx, &gd).unwrap();
-            c.step(&muon, &gd).unwrap();
-        }
-        gpu.step();
-    }
+    run_steps(
+        ctx,
+        5..10,
+        &grads,
+        |i, gd| cpu[i].step(&muon, gd).unwrap(),
+        || {
+            gpu.step();
+        },
+    );
     for (i, (p, c)) in params.iter().zip(&cpu).enumerate() {
         let e = rel_err(&p.read(ctx).unwrap(), &c.w);
         assert!(
@@ -555,18 +569,17 @@ fn muon_resumes_from_core_and_gpu_checkpoints() {
         resumed.add_param(p2, g2).unwrap();
         resumed.set_momentum(i, &gpu.momentum(i).unwrap()).unwrap();
     }
-    step_side_by_side(ctx, 10..13, &grads, &grads2, || {
-        gpu.step();
-        resumed.step();
-    });
-    for (p, p2) in params.iter().zip(&params2) {
-        assert_eq!(
-            p.read(ctx).unwrap(),
-            p2.read(ctx).unwrap(),
-            "{:?}",
-            p.shape()
-        );
-    }
+    run_steps(
+        ctx,
+        10..13,
+        &grads,
+        |i, gd| grads2[i].write(ctx, gd).unwrap(),
+        || {
+            gpu.step();
+            resumed.step();
+        },
+    );
+    assert_same_weights(ctx, &params, &params2);
 }
 
 /// As [`muon_resumes_from_core_and_gpu_checkpoints`] for Adam with moments stored as `S` on
@@ -604,14 +617,15 @@ fn adam_resumes_from_checkpoints<S: MomentStorage>(format: MomentFormat) {
         grads.push(g);
     }
     assert!(gpu.status().unwrap().iter().all(|s| s.steps == 7));
-    for step in 7..13 {
-        for (i, (g, c)) in grads.iter().zip(cpu.iter_mut()).enumerate() {
-            let gd = resume_grad(step, i, c.w.len());
-            g.write(ctx, &gd).unwrap();
-            c.step(&adam, &gd).unwrap();
-        }
-        gpu.step();
-    }
+    run_steps(
+        ctx,
+        7..13,
+        &grads,
+        |i, gd| cpu[i].step(&adam, gd).unwrap(),
+        || {
+            gpu.step();
+        },
+    );
     for (i, (p, c)) in params.iter().zip(&cpu).enumerate() {
         let e = rel_err(&p.read(ctx).unwrap(), &c.w);
         assert!(e < ADAM_TRAJ_TOL, "{format:?} {:?}: {e}", p.shape());
@@ -628,13 +642,23 @@ fn adam_resumes_from_checkpoints<S: MomentStorage>(format: MomentFormat) {
         let (m, v) = gpu.moments(i).unwrap();
         resumed.set_moments(i, steps[i].steps, &m, &v).unwrap();
     }
-    step_side_by_side(ctx, 13..16, &grads, &grads2, || {
-        gpu.step();
-        resumed.step();
-    });
-    for (i, (p, p2)) in params.iter().zip(&params2).enumerate() {
-        assert_eq!(p.read(ctx).unwrap(), p2.read(ctx).unwrap(), "{format:?}");
-        assert_eq!(gpu.moments(i).unwrap(), resumed.moments(i).unwrap());
+    run_steps(
+        ctx,
+        13..16,
+        &grads,
+        |i, gd| grads2[i].write(ctx, gd).unwrap(),
+        || {
+            gpu.step();
+            resumed.step();
+        },
+    );
+    assert_same_weights(ctx, &params, &params2);
+    for i in 0..params.len() {
+        assert_eq!(
+            gpu.moments(i).unwrap(),
+            resumed.moments(i).unwrap(),
+            "{format:?}"
+        );
     }
 }
 
@@ -752,12 +776,15 @@ fn grouped_optimizer_checkpoint_resumes_bit_for_bit() {
         params.push(p);
         grads.push(g);
     }
-    for step in 0..4 {
-        for (i, g) in grads.iter().enumerate() {
-            g.write(ctx, &resume_grad(step, i, g.len())).unwrap();
-        }
-        opt.step();
-    }
+    run_steps(
+        ctx,
+        0..4,
+        &grads,
+        |_, _| {},
+        || {
+            opt.step();
+        },
+    );
     let states: Vec<ParamState> = (0..layout.len()).map(|i| opt.state(i).unwrap()).collect();
     assert!(matches!(&states[0], ParamState::Muon { momentum } if momentum.len() == 240));
     assert!(matches!(&states[1], ParamState::AdamW { step: 4, m, .. } if m.len() == 20));
@@ -770,18 +797,17 @@ fn grouped_optimizer_checkpoint_resumes_bit_for_bit() {
         resumed.set_state(i, &states[i]).unwrap();
         assert_eq!(resumed.state(i).unwrap(), states[i]);
     }
-    step_side_by_side(ctx, 4..7, &grads, &grads2, || {
-        opt.step();
-        resumed.step();
-    });
-    for (p, p2) in params.iter().zip(&params2) {
-        assert_eq!(
-            p.read(ctx).unwrap(),
-            p2.read(ctx).unwrap(),
-            "{:?}",
-            p.shape()
-        );
-    }
+    run_steps(
+        ctx,
+        4..7,
+        &grads,
+        |i, gd| grads2[i].write(ctx, gd).unwrap(),
+        || {
+            opt.step();
+            resumed.step();
+        },
+    );
+    assert_same_weights(ctx, &params, &params2);
 
     assert_eq!(
         resumed.set_state(0, &states[1]),
