@@ -148,7 +148,12 @@ impl GpuOptimizer {
                 momentum: self.muon.momentum(i)?,
             }),
             Assigned::AdamW(i) => {
-                let step = self.adamw.status()?.get(i).map_or(0, |status| status.steps);
+                let step = self
+                    .adamw
+                    .status()?
+                    .get(i)
+                    .ok_or(GpuError::UnknownParam(index))?
+                    .steps;
                 let (m, v) = self.adamw.moments(i)?;
                 Ok(ParamState::AdamW { step, m, v })
             }

@@ -14,7 +14,7 @@
 //! rounding the stored moments (relative 2⁻¹¹ for f16, 2⁻⁸ for bf16; f16 also flushes
 //! `v` below ~6e-8 towards zero, so prefer bf16 for tiny gradients).
 //!
-//! With `f32` moments, x86-64 CPUs with AVX (detected at run time) and AArch64 update eight or
+//! With `f32` moments, x86-64 CPUs with AVX2 and FMA (detected at run time) and AArch64 update eight or
 //! four elements per instruction; the results are bit-identical to the portable loop that
 //! every other case runs (tested bit for bit), so a trajectory does not depend on the machine.
 //!
@@ -293,7 +293,7 @@ impl Adam {
         *slots.step = t;
         let u = Update::new(&self.config, &self.scalars(t));
         let (m, v) = (slots.m, slots.v);
-        // `f32` moments on x86-64 with AVX and on AArch64: a SIMD kernel takes whole vectors,
+        // `f32` moments on x86-64 with AVX2 + FMA and on AArch64: a SIMD kernel takes whole vectors,
         // bit-identical to the portable loop, which takes the remainder (and every other case).
         let done = match (as_f32(m), as_f32(v)) {
             (Some(m32), Some(v32)) => update_f32_simd(param, grad, m32, v32, &u),

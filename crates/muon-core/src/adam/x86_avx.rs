@@ -1,8 +1,8 @@
 //! The Adam update with `f32` moments on x86-64, eight lanes per AVX instruction.
 //!
-//! [`Lanes`] for `__m256`, and the entry point that checks for AVX at run time (with the
-//! AVX2 + FMA kernels, [`crate::x86_features`]) and runs [`super::lanes::update`] compiled
-//! with it. The portable loop pays for a scalar `sqrtss` per element (`libm`'s, written in
+//! [`Lanes`] for `__m256`, and the entry point that checks the CPU at run time (AVX2 + FMA,
+//! the check the product kernels use, [`crate::x86_features`]) and runs
+//! [`super::lanes::update`] compiled with AVX. The portable loop pays for a scalar `sqrtss` per element (`libm`'s, written in
 //! inline assembly, which blocks auto-vectorisation); here `vsqrtps` and `vdivps` do eight.
 
 use core::arch::x86_64::{
@@ -57,7 +57,7 @@ impl Lanes for __m256 {
     }
 }
 
-/// Elements per vector on this CPU: 8, or 0 when it lacks AVX (then [`update_f32`] does
+/// Elements per vector on this CPU: 8, or 0 when it fails the AVX2 + FMA check (then [`update_f32`] does
 /// nothing).
 #[cfg(test)]
 pub(super) fn lanes() -> usize {
@@ -69,7 +69,8 @@ pub(super) fn lanes() -> usize {
 }
 
 /// Updates the longest prefix of whole eight-element chunks and returns its length (0 when
-/// the CPU lacks AVX). The caller updates the rest with the portable loop.
+/// the CPU fails the AVX2 + FMA check; the kernel needs only AVX, but one detection serves
+/// both SIMD paths, so CPUs with AVX and no AVX2, from 2011–2012, take the portable loop). The caller updates the rest with the portable loop.
 pub(super) fn update_f32(
     param: &mut [f32],
     grad: &[f32],
