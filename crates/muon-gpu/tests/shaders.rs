@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 fn shader_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shaders")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("shaders")
 }
 
 /// The crate's own list of programs, exactly as it compiles them.

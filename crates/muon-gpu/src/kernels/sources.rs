@@ -3,38 +3,45 @@
 //! WGSL has no `#include`: the product kernels are compiled with `shaders/tile_product.wgsl`
 //! in front of them. `tests/shaders.rs` includes this file and validates these texts, so the
 //! test sees what the device sees.
+//!
+//! Where the files live: in `crates/muon-gpu/shaders/`, inside this package, so that
+//! `cargo package` ships them and `include_str!` finds them in the published crate too. The
+//! workspace's top-level `shaders/` is a symbolic link to that folder, so a reader finds the
+//! kernels where the project layout promises them while one copy of each file exists (a link
+//! the other way round would leave the package without its kernels: cargo packages the files a
+//! package holds, and a path leaving the package is not one of them).
 
 /// `shaders/adam_update.wgsl`.
-pub(crate) const ADAM_UPDATE: &str = include_str!("../../../../shaders/adam_update.wgsl");
+pub(crate) const ADAM_UPDATE: &str = include_str!("../../shaders/adam_update.wgsl");
 
 /// `shaders/check_finite.wgsl`.
-pub(crate) const CHECK_FINITE: &str = include_str!("../../../../shaders/check_finite.wgsl");
+pub(crate) const CHECK_FINITE: &str = include_str!("../../shaders/check_finite.wgsl");
 
 /// `shaders/frobenius_norm.wgsl`.
-pub(crate) const FROBENIUS_NORM: &str = include_str!("../../../../shaders/frobenius_norm.wgsl");
+pub(crate) const FROBENIUS_NORM: &str = include_str!("../../shaders/frobenius_norm.wgsl");
 
 /// `shaders/tile_product.wgsl` + `shaders/gram.wgsl`.
 pub(crate) const GRAM: &str = concat!(
-    include_str!("../../../../shaders/tile_product.wgsl"),
-    include_str!("../../../../shaders/gram.wgsl"),
+    include_str!("../../shaders/tile_product.wgsl"),
+    include_str!("../../shaders/gram.wgsl"),
 );
 
 /// `shaders/tile_product.wgsl` + `shaders/matmul.wgsl`.
 pub(crate) const MATMUL: &str = concat!(
-    include_str!("../../../../shaders/tile_product.wgsl"),
-    include_str!("../../../../shaders/matmul.wgsl"),
+    include_str!("../../shaders/tile_product.wgsl"),
+    include_str!("../../shaders/matmul.wgsl"),
 );
 
 /// `shaders/muon_update.wgsl`.
-pub(crate) const MUON_UPDATE: &str = include_str!("../../../../shaders/muon_update.wgsl");
+pub(crate) const MUON_UPDATE: &str = include_str!("../../shaders/muon_update.wgsl");
 
 /// `shaders/ns_normalize.wgsl`.
-pub(crate) const NS_NORMALIZE: &str = include_str!("../../../../shaders/ns_normalize.wgsl");
+pub(crate) const NS_NORMALIZE: &str = include_str!("../../shaders/ns_normalize.wgsl");
 
 /// `shaders/tile_product.wgsl` + `shaders/ns_step.wgsl`.
 pub(crate) const NS_STEP: &str = concat!(
-    include_str!("../../../../shaders/tile_product.wgsl"),
-    include_str!("../../../../shaders/ns_step.wgsl"),
+    include_str!("../../shaders/tile_product.wgsl"),
+    include_str!("../../shaders/ns_step.wgsl"),
 );
 
 /// Every program: its name and its text as compiled.
