@@ -7,7 +7,8 @@
 #
 #     benches/gpu_machine.sh pack      # release builds into .devrun/ (git-ignored)
 #
-# and the Vulkan loader once per checkout (DEVELOPERS.md): .gl/ holds libvulkan1's .deb.
+# and the Vulkan loader once per checkout, since the GPU machine has no network:
+#     mkdir -p .gl && (cd .gl && apt-get download libvulkan1)   # .gl/ holds libvulkan1's .deb
 # Then, on the GPU machine, with `.gl` and `.devrun` carried, from the repository root:
 #
 #     benches/gpu_machine.sh large     # NS, Muon, AdamW parity at 4096² and 8192×4096

@@ -164,7 +164,7 @@ fn zipf_tuned_rates_learn_every_group() {
     }
 }
 
-/// `L = ⌊βK⌋` as in paper.md's reference numbers (199 at K = 999, not 200).
+/// `L = ⌊βK⌋` as in the recomputation of the paper's ϱ table (199 at K = 999, not 200).
 #[test]
 fn head_count_floors() {
     assert_eq!(memory::head_count(999, 0.2), 199);

@@ -1,6 +1,6 @@
 //! `cargo run --release --example tail_memory`: Muon vs Adam on linear associative memories
 //! with heavy-tailed classes, reproducing S. Wang et al., "Muon Outperforms Adam in Tail-End
-//! Associative Memory Learning" (2025) — see `shared/docs/paper.md` and README.md.
+//! Associative Memory Learning" (2025) — see `examples/tail_memory/README.md`.
 //!
 //! Three experiments (`--experiment`): the one-step balance `ϱ^ε` of GD, SignGD and Muon
 //! (Theorem 5.3), multi-step training of the same memory (loss, gap, spectrum isotropy), and a

@@ -66,7 +66,7 @@ impl Dense {
     }
 }
 
-/// The 3×3 Euler rotation `R(a, b, c)` of paper.md.
+/// The 3×3 Euler rotation `R(a, b, c)` of the paper (§5, coupled embeddings).
 pub fn euler_rotation(a: f64, b: f64, c: f64) -> [[f64; 3]; 3] {
     let (sa, ca) = a.sin_cos();
     let (sb, cb) = b.sin_cos();
@@ -153,8 +153,8 @@ pub fn two_level_distribution(k: usize, alpha: f64, beta: f64) -> Vec<f32> {
         .collect()
 }
 
-/// Number of head classes `L = ⌊βK⌋` (Python's `int(beta * K)`, as in the reference
-/// computation of paper.md's table), clamped to `[1, K − 1]`.
+/// Number of head classes `L = ⌊βK⌋` (Python's `int(beta * K)`, as in the independent
+/// recomputation of the paper's ϱ table at K = 999), clamped to `[1, K − 1]`.
 ///
 /// The rounding matters for coupled embeddings: with `K = 999`, `β = 0.2`, `⌊βK⌋ = 199` puts
 /// one head and two tail classes in the mixed 3×3 block and SignGD's `ϱ^0.1` is ≈ 0.0005 (the

@@ -1,6 +1,7 @@
 //! Parity with PyTorch: every Newton–Schulz output, Adam/AdamW step and Muon step recorded in
-//! `shared/reference/torch_vectors.json` (PyTorch 2.9, float64), or in the file named by the
-//! environment variable `MUON_TORCH_VECTORS`.
+//! `tests/data/torch_vectors.json` (PyTorch 2.9, float64; `tests/data/README.md` says how it was
+//! recorded and how to record it again), or in the file named by the environment variable
+//! `MUON_TORCH_VECTORS`.
 //!
 //! # Tolerance
 //! The references are float64; this crate computes in float32 (unit roundoff u ≈ 6e-8).
@@ -31,11 +32,7 @@ const MUON_TOL: f64 = 5e-5;
 
 fn vectors() -> Value {
     let path = std::env::var("MUON_TORCH_VECTORS").unwrap_or_else(|_| {
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/reference/torch_vectors.json"
-        )
-        .to_string()
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/torch_vectors.json").to_string()
     });
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read reference vectors {path}: {e}"));
