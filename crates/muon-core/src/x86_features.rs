@@ -33,11 +33,14 @@ fn detect() -> bool {
     const OSXSAVE: u32 = 1 << 27;
     const AVX: u32 = 1 << 28;
     const AVX2: u32 = 1 << 5;
-    let leaf1 = __cpuid(1);
+    // SAFETY: every x86-64 CPU has CPUID. (Recent Rust declares these intrinsics safe, older
+    // releases `unsafe`: the block keeps the crate building with its declared `rust-version`.)
+    #[allow(unused_unsafe)]
+    let (leaf1, max_leaf, leaf7) = unsafe { (__cpuid(1), __cpuid(0).eax, __cpuid_count(7, 0)) };
     if leaf1.ecx & (FMA | OSXSAVE | AVX) != FMA | OSXSAVE | AVX {
         return false;
     }
-    if __cpuid(0).eax < 7 || __cpuid_count(7, 0).ebx & AVX2 == 0 {
+    if max_leaf < 7 || leaf7.ebx & AVX2 == 0 {
         return false;
     }
     // SAFETY: OSXSAVE is set, so XGETBV is available.
