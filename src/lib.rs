@@ -9,3 +9,8 @@ pub use muon_gpu as gpu;
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// The code blocks of docs/gpu.md (the checkpoint example), compiled as doctests.
+#[doc = include_str!("../docs/gpu.md")]
+#[cfg(doctest)]
+pub struct GpuDocDoctests;

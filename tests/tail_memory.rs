@@ -139,9 +139,9 @@ fn zipf_muon_learns_the_tail_faster_than_adam() {
     assert!(muon > sgd, "Muon {muon:?} vs SGD {sgd:?}");
 }
 
-/// At the tuned defaults, the linear memory is learned by all three (README: the advantage
-/// here is robustness to the learning rate, not a higher ceiling): Muon stays within a few
-/// points of Adam on the rarest group.
+/// At the tuned defaults, the linear memory is learned by all three (as
+/// `examples/tail_memory/README.md` says, the advantage here is robustness to the learning rate,
+/// not a higher ceiling): Muon stays within a few points of Adam on the rarest group.
 #[test]
 fn zipf_tuned_rates_learn_every_group() {
     let runs = zipf_runs(1.0);
