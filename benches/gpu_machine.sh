@@ -1,30 +1,34 @@
 #!/usr/bin/env bash
-# The GPU-machine runs behind the README's GPU figures: large-size parity with muon-core
-# (crates/muon-gpu/tests/large.rs) and the figures tool against PyTorch on the same card.
+# One prepared run on a GPU machine that has PyTorch but no Rust: everything the hardware must
+# show (kernel parity with muon-core in f32 and f16, the timings against PyTorch on the same
+# card, tail_memory on the GPU backend) from prebuilt x86-64 binaries, in one invocation.
 #
-# The GPU machine (this workplace's `device` tool: an NVIDIA H100, no Rust, no network) runs
-# prebuilt x86-64 binaries. Here, on an x86-64 machine with Rust, once per change:
+# On a machine with Rust, once per change (release builds into .devrun/, git-ignored):
 #
-#     benches/gpu_machine.sh pack      # release builds into .devrun/ (git-ignored)
+#     benches/gpu_machine.sh pack
 #
-# and the Vulkan loader once per checkout, since the GPU machine has no network:
-#     mkdir -p .gl && (cd .gl && apt-get download libvulkan1)   # .gl/ holds libvulkan1's .deb
-# Then, on the GPU machine, with `.gl` and `.devrun` carried, from the repository root:
+# Then, on the GPU machine, from the repository root (with .devrun/ copied there, and a
+# Vulkan loader: either installed, or Debian's libvulkan1 .deb files in .gl/, which this
+# script unpacks):
 #
-#     benches/gpu_machine.sh large     # NS, Muon, AdamW parity at 4096² and 8192×4096
-#     benches/gpu_machine.sh bench     # torch_reference.py, then bench_report --torch
+#     benches/gpu_machine.sh run OUT_DIR
 #
-# Neither has run on the H100 yet; a guess from the CPU reference's share (minutes of
-# single-threaded muon-core at these sizes) is 5 minutes each, inside one call's 10.
-# Each writes its logs and JSON to $OUT (the device tool's return folder; ./out elsewhere).
-# `MUON_LARGE_SIZES` and `BENCH_SIZES` (default 256,1024,4096) change the sizes.
+# It writes OUT_DIR/gpu_run.log (everything printed) and OUT_DIR/gpu_run.json (each step's
+# exit status and time, and the JSON reports of bench_report, torch_reference.py,
+# ns_accuracy.py and tail_memory), and stops each step at a time limit so the whole run stays
+# under about 8 minutes on an H100/H200-class card. `benches/gpu_machine.sh dry-run OUT_DIR`
+# runs the same steps at small sizes on whatever adapter exists (lavapipe on a CPU machine) to
+# check the script end to end before spending GPU time; it needs python3 with torch for the
+# PyTorch steps (they are recorded as failed without it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-out=${OUT:-out}
-bench_sizes=${BENCH_SIZES:-256,1024,4096}
+usage() {
+    sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+}
 
-# Unpacks the carried Vulkan loader and points it at the NVIDIA driver.
+# Unpacks a carried Vulkan loader (.gl/*.deb) and points it at the NVIDIA driver if present.
 vulkan_setup() {
     if compgen -G '.gl/*.deb' >/dev/null; then
         for f in .gl/*.deb; do dpkg -x "$f" /; done
@@ -34,46 +38,123 @@ vulkan_setup() {
     if [[ -z ${VK_DRIVER_FILES:-} && -f $icd ]]; then export VK_DRIVER_FILES=$icd; fi
 }
 
-need() {
-    [[ -x $1 ]] || { echo "$1 missing: run \`benches/gpu_machine.sh pack\` on a Rust machine and carry .devrun" >&2; exit 2; }
-}
-
-case "${1:-}" in
-pack)
-    mkdir -p .devrun
-    cargo build --release --example bench_report
-    cp target/release/examples/bench_report .devrun/bench_report
-    # The test binary's name carries a hash: ask cargo for it.
-    exe=$(cargo test --release -p muon-gpu --test large --no-run --message-format=json |
+# The path of the test binary `name` of package muon-gpu, built in release mode.
+test_binary() {
+    cargo test --release -p muon-gpu --test "$1" --no-run --message-format=json |
         python3 -c 'import json, sys
+name = sys.argv[1]
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "large":
-        print(m["executable"])')
-    cp "$exe" .devrun/large
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == name:
+        print(m["executable"])' "$1"
+}
+
+pack() {
+    mkdir -p .devrun
+    cargo build --release --example bench_report --example tail_memory
+    cp target/release/examples/bench_report target/release/examples/tail_memory .devrun/
+    for t in kernels optimizers precision large; do
+        cp "$(test_binary "$t")" ".devrun/$t"
+    done
+    strip .devrun/* 2>/dev/null || true
     git rev-parse HEAD >.devrun/commit
     git status --porcelain --untracked-files=no | sed 's/^/dirty: /' >>.devrun/commit
     ls -l .devrun
-    ;;
-large)
-    need .devrun/large
-    vulkan_setup
+}
+
+# run_step NAME LIMIT_S COMMAND...: runs COMMAND with a time limit, records its exit status
+# and seconds in $work/steps.tsv, and never stops the script.
+run_step() {
+    local name=$1 limit=$2
+    shift 2
+    printf '\n===== %s (limit %s s) =====\n' "$name" "$limit"
+    local t0=$SECONDS rc=0
+    timeout --kill-after=5 "$limit" "$@" || rc=$?
+    printf '%s\t%s\t%s\n' "$name" "$rc" "$((SECONDS - t0))" >>"$work/steps.tsv"
+    printf '===== %s: exit %s after %s s =====\n' "$name" "$rc" "$((SECONDS - t0))"
+}
+
+run() {
+    local mode=$1 out=$2
+    for b in bench_report tail_memory kernels optimizers precision large commit; do
+        [[ -e .devrun/$b ]] || {
+            echo ".devrun/$b missing: run \`benches/gpu_machine.sh pack\` on a Rust machine" >&2
+            exit 2
+        }
+    done
     mkdir -p "$out"
-    cat .devrun/commit
-    MUON_REQUIRE_ADAPTER=1 .devrun/large --ignored --nocapture --test-threads 1 2>&1 | tee "$out/large.log"
-    ;;
-bench)
-    need .devrun/bench_report
+    out=$(cd "$out" && pwd)
+    work=$(mktemp -d)
+    exec > >(tee "$out/gpu_run.log") 2>&1
     vulkan_setup
-    mkdir -p "$out"
+    local large_sizes muon_sizes bench_sizes big_size torch_sizes budget
+    if [[ $mode == run ]]; then
+        large_sizes=256x256,1024x1024,4096x4096,8192x4096
+        muon_sizes=1024x1024,4096x4096
+        bench_sizes=1024,4096
+        big_size=8192
+        torch_sizes=1024,4096,8192
+        budget=2
+    else
+        large_sizes=64x64,200x136
+        muon_sizes=64x64
+        bench_sizes=64
+        big_size=128
+        torch_sizes=64,128
+        budget=0.3
+    fi
+    echo "muon GPU run ($mode), commit $(head -n 1 .devrun/commit), $(date -u +%FT%TZ)"
     cat .devrun/commit
-    PYTHONUNBUFFERED=1 python3 benches/torch_reference.py --sizes "$bench_sizes" \
-        --json "$out/torch.json" 2>&1 | tee "$out/torch.log"
-    .devrun/bench_report --sizes "$bench_sizes" --json "$out/muon.json" \
-        --torch "$out/torch.json" 2>&1 | tee "$out/bench.log"
+    nvidia-smi -L 2>/dev/null || echo "(no nvidia-smi)"
+    grep -m 1 'model name' /proc/cpuinfo || true
+    if grep -qw avx512f /proc/cpuinfo; then echo "CPU SIMD: AVX-512"; else echo "CPU SIMD: no AVX-512"; fi
+    export MUON_REQUIRE_ADAPTER=1
+    run_step "GPU tests: kernels" 120 .devrun/kernels --test-threads 2
+    run_step "GPU tests: optimizers" 120 .devrun/optimizers --test-threads 2
+    run_step "GPU tests: precision" 60 .devrun/precision --nocapture --test-threads 1
+    run_step "parity with muon-core at $large_sizes" 240 env MUON_LARGE_SIZES=$large_sizes \
+        MUON_LARGE_MUON_SIZES=$muon_sizes MUON_LARGE_MUON_STEPS=1 MUON_DUMP_DIR="$work" \
+        .devrun/large --ignored --nocapture --test-threads 3
+    run_step "singular values (ns_accuracy.py)" 60 env PYTHONUNBUFFERED=1 \
+        python3 benches/ns_accuracy.py "$work" --json "$work/accuracy.json"
+    rm -f "$work"/*.f32
+    run_step "PyTorch reference" 150 env PYTHONUNBUFFERED=1 python3 benches/torch_reference.py \
+        --sizes "$torch_sizes" --reps 10 --warmup 3 --json "$work/torch.json"
+    local torch_arg=()
+    [[ -s $work/torch.json ]] && torch_arg=(--torch "$work/torch.json")
+    run_step "bench_report at $bench_sizes" 150 .devrun/bench_report --sizes "$bench_sizes" \
+        --cpu-max 0 --crossover-max 0 --reps 10 --budget-s "$budget" \
+        --json "$work/bench.json" "${torch_arg[@]}"
+    run_step "bench_report at $big_size" 90 .devrun/bench_report --sizes "$big_size" \
+        --ops matmul,adam_step,matmul_f16,newton_schulz_f16,muon_step_f16 \
+        --cpu-max 0 --crossover-max 0 --reps 10 --budget-s "$budget" \
+        --json "$work/bench_big.json" "${torch_arg[@]}"
+    run_step "tail_memory --backend gpu" 90 .devrun/tail_memory --backend gpu \
+        --json "$work/tail_memory.json"
+    python3 - "$work" "$out/gpu_run.json" "$mode" <<'EOF'
+import json, pathlib, sys
+work, dest, mode = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
+steps = []
+for line in (work / "steps.tsv").read_text().splitlines():
+    name, rc, secs = line.split("\t")
+    steps.append({"step": name, "exit": int(rc), "seconds": int(secs)})
+doc = {"schema": "muon-gpu-run/1", "mode": mode,
+       "commit": pathlib.Path(".devrun/commit").read_text().splitlines(), "steps": steps}
+for key in ("accuracy", "torch", "bench", "bench_big", "tail_memory"):
+    p = work / f"{key}.json"
+    doc[key] = json.loads(p.read_text()) if p.exists() else None
+dest.write_text(json.dumps(doc, indent=1))
+failed = [s["step"] for s in steps if s["exit"] != 0]
+print(f"\nwrote {dest}; {len(steps) - len(failed)} of {len(steps)} steps passed"
+      + (f"; failed: {failed}" if failed else ""))
+EOF
+}
+
+case "${1:-}" in
+pack) pack ;;
+run | dry-run)
+    [[ $# -eq 2 ]] || usage
+    run "$1" "$2"
     ;;
-*)
-    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
-    exit 2
-    ;;
+*) usage ;;
 esac

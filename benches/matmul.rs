@@ -122,7 +122,8 @@ fn bench_matmul(c: &mut Criterion) {
             let plan = || {
                 plan.get_or_init(|| {
                     let (a, b) = inputs();
-                    let plan = GpuMatmul::new(ctx, (n, n, n), a, b).expect("GPU matmul set-up");
+                    let plan =
+                        GpuMatmul::new(ctx, (n, n, n), a, b, None).expect("GPU matmul set-up");
                     plan.submit(ctx);
                     let got = plan.c.read(ctx).expect("read GPU result");
                     if n <= CPU_MAX {

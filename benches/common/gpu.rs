@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId};
 use muon::gpu::kernels::{MatmulParams, uniform_buffer};
-use muon::gpu::{GpuContext, GpuError, GpuMatrix};
+use muon::gpu::{FastEngine, GpuContext, GpuError, GpuMatrix};
 
 /// Largest GPU size on a CPU adapter (lavapipe): one 512² Newton–Schulz there takes seconds.
 pub const CPU_ADAPTER_MAX: usize = 256;
@@ -130,10 +130,12 @@ pub struct GpuMatmul {
     bind_group: wgpu::BindGroup,
     m: u32,
     n: u32,
+    engine: Option<FastEngine>,
 }
 
 impl GpuMatmul {
-    /// Uploads `A` (`m × k`) and `B` (`k × n`), row-major, and binds the product.
+    /// Uploads `A` (`m × k`) and `B` (`k × n`), row-major, and binds the product, run in
+    /// `f32` (`engine = None`) or with `f16` operands on `engine`.
     ///
     /// # Errors
     /// [`GpuError`] from the uploads (shape, size limits).
@@ -142,6 +144,7 @@ impl GpuMatmul {
         (m, k, n): (usize, usize, usize),
         a: &[f32],
         b: &[f32],
+        engine: Option<FastEngine>,
     ) -> Result<Self, GpuError> {
         let a = GpuMatrix::from_slice(ctx, m, k, a)?;
         let b = GpuMatrix::from_slice(ctx, k, n, b)?;
@@ -176,14 +179,14 @@ impl GpuMatmul {
             bind_group,
             m: params.m,
             n: params.n,
+            engine,
         })
     }
 
     /// Records the product into `pass`.
     pub fn encode(&self, ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>) {
         ctx.kernels()
-            .matmul
-            .dispatch(pass, &self.bind_group, self.m, self.n);
+            .dispatch_product(pass, &self.bind_group, self.m, self.n, self.engine);
     }
 
     /// Records and submits the product alone; does not wait.

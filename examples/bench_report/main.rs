@@ -78,7 +78,22 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         Some(c) if c.supports_timestamps() => GpuClock::Timestamps,
         _ => GpuClock::Wall,
     };
-    let mut report = Report::new(args, ctx.as_ref().map(GpuContext::adapter_info), clock);
+    let fast_path = ctx.as_ref().map(|c| {
+        let status = match c.check_fast_path() {
+            Ok(status) => status.to_string(),
+            Err(e) => format!("self-check error: {e}"),
+        };
+        match &c.kernels().tensor_error {
+            Some(e) => format!("{status} (tensor-core kernel rejected: {e})"),
+            None => status,
+        }
+    });
+    let mut report = Report::new(
+        args,
+        ctx.as_ref()
+            .map(|c| (c.adapter_info(), fast_path.as_deref().unwrap_or(""))),
+        clock,
+    );
     report.print_header();
 
     let mut cache: BTreeMap<(Op, usize), Measurement> = BTreeMap::new();
@@ -151,7 +166,8 @@ fn measure_one(
     let mut m = Measurement::new(op, n);
     if n <= args.cpu_max {
         match cpu_time(op, n, args.reps, args.budget_s) {
-            Ok(s) => m.cpu = Some(s),
+            Ok(Some(s)) => m.cpu = Some(s),
+            Ok(None) => m.cpu_note = Some("not on the CPU core (f32 only)".to_owned()),
             Err(e) => m.cpu_note = Some(format!("error: {e}")),
         }
     } else {

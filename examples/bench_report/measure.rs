@@ -8,7 +8,9 @@ use muon::core::linalg::matmul;
 use muon::core::muon::{Muon, MuonConfig};
 use muon::core::newton_schulz::{NsConfig, newton_schulz, ns_scratch_len};
 use muon::core::{MatMut, MatRef, MuonError};
-use muon::gpu::{GpuAdam, GpuContext, GpuError, GpuMatrix, GpuMuon, GpuNewtonSchulz, GpuTimer};
+use muon::gpu::{
+    GpuAdam, GpuContext, GpuError, GpuMatrix, GpuMuon, GpuNewtonSchulz, GpuTimer, Precision,
+};
 
 use crate::common::gpu::GpuMatmul;
 use crate::common::{matmul_flops, ns_flops, random_vec};
@@ -27,11 +29,25 @@ pub enum Op {
     MuonStep,
     /// One AdamW step (torch defaults, `f32` moments).
     AdamStep,
+    /// `C = A·B` with `f16` operands, `f32` sums (tensor cores where the adapter has them).
+    MatmulF16,
+    /// Newton–Schulz with [`Precision::F16`] products.
+    NewtonSchulzF16,
+    /// One Muon step with [`Precision::F16`] Newton–Schulz.
+    MuonStepF16,
 }
 
 impl Op {
     /// Every operation, in report order.
-    pub const ALL: [Op; 4] = [Op::Matmul, Op::NewtonSchulz, Op::MuonStep, Op::AdamStep];
+    pub const ALL: [Op; 7] = [
+        Op::Matmul,
+        Op::NewtonSchulz,
+        Op::MuonStep,
+        Op::AdamStep,
+        Op::MatmulF16,
+        Op::NewtonSchulzF16,
+        Op::MuonStepF16,
+    ];
 
     /// The name used in tables, JSON and `--ops`.
     pub fn name(self) -> &'static str {
@@ -40,15 +56,32 @@ impl Op {
             Op::NewtonSchulz => "newton_schulz",
             Op::MuonStep => "muon_step",
             Op::AdamStep => "adam_step",
+            Op::MatmulF16 => "matmul_f16",
+            Op::NewtonSchulzF16 => "newton_schulz_f16",
+            Op::MuonStepF16 => "muon_step_f16",
         }
     }
 
     /// The operation's name in `benches/torch_reference.py` (PyTorch's AdamW for the Adam
-    /// step: the bench times AdamW's defaults).
+    /// step: the bench times AdamW's defaults; the `f16` variants compare with the same
+    /// operation in each of torch's modes).
     pub fn torch_name(self) -> &'static str {
         match self {
             Op::AdamStep => "adamw_step",
+            Op::MatmulF16 => "matmul",
+            Op::NewtonSchulzF16 => "newton_schulz",
+            Op::MuonStepF16 => "muon_step",
             other => other.name(),
+        }
+    }
+
+    /// The `f32` operation this one is a precision variant of, and its precision.
+    fn base(self) -> (Op, Precision) {
+        match self {
+            Op::MatmulF16 => (Op::Matmul, Precision::F16),
+            Op::NewtonSchulzF16 => (Op::NewtonSchulz, Precision::F16),
+            Op::MuonStepF16 => (Op::MuonStep, Precision::F16),
+            other => (other, Precision::F32),
         }
     }
 
@@ -63,16 +96,16 @@ impl Op {
     /// FLOPs of one call at size `n` (`None` for the element-wise Adam step): `2n³` for the
     /// product, the Newton–Schulz count for NS and the Muon step.
     pub fn flops(self, n: usize) -> Option<u64> {
-        match self {
+        match self.base().0 {
             Op::Matmul => Some(matmul_flops(n, n, n)),
             Op::NewtonSchulz | Op::MuonStep => Some(ns_flops(n, n, NsConfig::default().steps)),
-            Op::AdamStep => None,
+            Op::AdamStep | Op::MatmulF16 | Op::NewtonSchulzF16 | Op::MuonStepF16 => None,
         }
     }
 
     /// Bytes one call moves, where that is the figure of merit (the Adam step).
     pub fn bytes(self, n: usize) -> Option<u64> {
-        match self {
+        match self.base().0 {
             Op::AdamStep => Some(ADAM_BYTES_PER_PARAM * (n * n) as u64),
             _ => None,
         }
@@ -141,11 +174,13 @@ fn time_wall(reps: usize, budget_s: f64, min: usize, mut f: impl FnMut()) -> Sta
     Stats::of(&times)
 }
 
-/// Wall-clock time of `op` at size `n` on the CPU core (single thread).
-pub fn cpu_time(op: Op, n: usize, reps: usize, budget_s: f64) -> Result<Stats, MuonError> {
+/// Wall-clock time of `op` at size `n` on the CPU core (single thread); `None` for the `f16`
+/// variants (the core computes in `f32` only).
+pub fn cpu_time(op: Op, n: usize, reps: usize, budget_s: f64) -> Result<Option<Stats>, MuonError> {
     let a = random_vec(n * n, 1);
     let b = random_vec(n * n, 2);
     let stats = match op {
+        Op::MatmulF16 | Op::NewtonSchulzF16 | Op::MuonStepF16 => return Ok(None),
         Op::Matmul => {
             let mut out = vec![0.0; n * n];
             let (ra, rb) = (MatRef::new(n, n, &a)?, MatRef::new(n, n, &b)?);
@@ -205,7 +240,7 @@ pub fn cpu_time(op: Op, n: usize, reps: usize, budget_s: f64) -> Result<Stats, M
             stats
         }
     };
-    Ok(stats)
+    Ok(Some(stats))
 }
 
 /// Which clock the GPU kernel times come from.
@@ -248,10 +283,16 @@ impl GpuJob {
     fn new(ctx: &GpuContext, op: Op, n: usize) -> Result<GpuJob, GpuError> {
         let a = random_vec(n * n, 1);
         let b = random_vec(n * n, 2);
-        Ok(match op {
-            Op::Matmul => GpuJob::Matmul(GpuMatmul::new(ctx, (n, n, n), &a, &b)?, a, b),
+        let (base, precision) = op.base();
+        let engine = match precision {
+            Precision::F32 => None,
+            Precision::F16 => ctx.check_fast_path()?.engine(),
+        };
+        Ok(match base {
+            Op::Matmul => GpuJob::Matmul(GpuMatmul::new(ctx, (n, n, n), &a, &b, engine)?, a, b),
             Op::NewtonSchulz => {
-                let plan = GpuNewtonSchulz::new(ctx, n, n, &NsConfig::default())?;
+                let plan =
+                    GpuNewtonSchulz::with_precision(ctx, n, n, &NsConfig::default(), precision)?;
                 let x = GpuMatrix::from_slice(ctx, n, n, &a)?;
                 let out = GpuMatrix::zeros(ctx, n, n)?;
                 // The pass-only timing iterates on the plan's own input buffer.
@@ -262,6 +303,7 @@ impl GpuJob {
                 let param = GpuMatrix::from_slice(ctx, n, n, &a)?;
                 let grad = GpuMatrix::from_slice(ctx, n, n, &b)?;
                 let mut opt = GpuMuon::from_config(ctx, MuonConfig::new())?;
+                opt.set_precision(precision)?;
                 opt.add_param(&param, &grad)?;
                 GpuJob::Muon(opt, param, grad, b)
             }
@@ -271,6 +313,9 @@ impl GpuJob {
                 let mut opt = GpuAdam::from_config(ctx, AdamConfig::adamw())?;
                 opt.add_param(&param, &grad)?;
                 GpuJob::Adam(opt, param, grad, b)
+            }
+            Op::MatmulF16 | Op::NewtonSchulzF16 | Op::MuonStepF16 => {
+                unreachable!("base() maps the f16 variants to their f32 operation")
             }
         })
     }
@@ -361,9 +406,9 @@ pub fn gpu_time(
                     .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                         label: Some("bench_report resolve"),
                     });
-            timer.resolve(&mut encoder);
+            timer.resolve(&mut encoder, count);
             ctx.queue().submit([encoder.finish()]);
-            let times = timer.read(ctx)?;
+            let times = timer.read(ctx, count)?;
             Stats::of(&times[..count as usize])
         }
         GpuClock::Wall => {

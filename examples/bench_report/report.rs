@@ -136,8 +136,8 @@ pub struct Report {
 }
 
 impl Report {
-    /// A report for `args` on `adapter` (if any).
-    pub fn new(args: &Args, adapter: Option<&wgpu::AdapterInfo>, clock: GpuClock) -> Self {
+    /// A report for `args` on `adapter` (if any, with the status of its `f16` path).
+    pub fn new(args: &Args, adapter: Option<(&wgpu::AdapterInfo, &str)>, clock: GpuClock) -> Self {
         let settings = json!({
             "sizes": args.sizes,
             "ops": args.ops.iter().map(|o| o.name()).collect::<Vec<_>>(),
@@ -146,8 +146,9 @@ impl Report {
             "cpu_max": args.cpu_max,
             "crossover_max": args.crossover_max,
         });
-        let adapter = adapter.map(|i| {
+        let adapter = adapter.map(|(i, fast_path)| {
             json!({
+                "fast_path": fast_path,
                 "name": i.name,
                 "backend": format!("{:?}", i.backend),
                 "device_type": format!("{:?}", i.device_type),
@@ -179,13 +180,14 @@ impl Report {
         );
         match &self.adapter {
             Some(a) => println!(
-                "adapter: {} ({}, {}, {} {}); GPU kernel clock: {}",
+                "adapter: {} ({}, {}, {} {}); GPU kernel clock: {}; {}",
                 a["name"].as_str().unwrap_or("?"),
                 a["backend"].as_str().unwrap_or("?"),
                 a["device_type"].as_str().unwrap_or("?"),
                 a["driver"].as_str().unwrap_or("?"),
                 a["driver_info"].as_str().unwrap_or(""),
-                self.clock.name()
+                self.clock.name(),
+                a["fast_path"].as_str().unwrap_or("")
             ),
             None => println!("adapter: none"),
         }

@@ -7,6 +7,10 @@
 // 8×8 outputs each) computes a 64×64 block of C over k-slices of 16; this file stages op(A)
 // and op(B) into it and stores the block. Every load and store is bounds-checked, so any shape works (1×N, N×1,
 // non-multiples of 64); the block grid is folded into 2-D so more than 65,535 blocks work.
+//
+// ROUND_F16 (a pipeline constant, default false) rounds every operand to f16 as it is loaded
+// (quantizeToF16: f16 subnormals flush to zero), products still accumulating in f32: the
+// numerics of the tensor-core kernel (matmul_coop.wgsl) on adapters without one.
 
 struct MatmulParams {
     m: u32,      // rows of op(A), C and D
@@ -25,16 +29,24 @@ struct MatmulParams {
 @group(0) @binding(3) var<storage, read> d: array<f32>;     // D, m×n (read only if beta != 0)
 @group(0) @binding(4) var<storage, read_write> c: array<f32>; // C, m×n (output)
 
+override ROUND_F16: bool = false;
+
+// An operand as the product sees it: itself, or rounded to f16 (see ROUND_F16).
+fn operand(v: f32) -> f32 {
+    if (ROUND_F16) { return quantizeToF16(v); }
+    return v;
+}
+
 fn load_a(row: u32, kk: u32) -> f32 {
     if (row >= params.m || kk >= params.k) { return 0.0; }
-    if ((params.flags & 1u) != 0u) { return a[kk * params.m + row]; }
-    return a[row * params.k + kk];
+    if ((params.flags & 1u) != 0u) { return operand(a[kk * params.m + row]); }
+    return operand(a[row * params.k + kk]);
 }
 
 fn load_b(kk: u32, col: u32) -> f32 {
     if (kk >= params.k || col >= params.n) { return 0.0; }
-    if ((params.flags & 2u) != 0u) { return b[col * params.k + kk]; }
-    return b[kk * params.n + col];
+    if ((params.flags & 2u) != 0u) { return operand(b[col * params.k + kk]); }
+    return operand(b[kk * params.n + col]);
 }
 
 // Stages element e of the k-slice at k0 of L = op(A) and of R = op(B).

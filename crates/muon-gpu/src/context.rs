@@ -1,13 +1,21 @@
 //! [`GpuContext`]: the adapter, device, queue and every compute pipeline, made once.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::GpuError;
-use crate::kernels::{Gram, Kernels};
+use crate::fast_path::{FastEngine, FastPathStatus, FastState, self_check};
+use crate::kernels::{Gram, Kernels, coop_workgroup_threads};
 use crate::matrix::MAX_KERNEL_ELEMENTS;
 
-/// Environment variable: a case-insensitive substring of the adapter name to use.
+/// Environment variable choosing the adapter: an index into [`GpuContext::adapters`]
+/// (`MUON_ADAPTER=1`: the second of two identical GPUs), or else a case-insensitive substring
+/// of the adapter's name (`MUON_ADAPTER=nvidia`).
 pub const ADAPTER_ENV: &str = "MUON_ADAPTER";
+
+/// Environment variable: `MUON_TENSOR_CORES=0` (or `off`) keeps a context off cooperative
+/// matrices even where the adapter has them ([`crate::Precision::F16`] then runs on the
+/// emulated engine).
+pub const TENSOR_CORES_ENV: &str = "MUON_TENSOR_CORES";
 
 /// One device and queue with every kernel's pipeline compiled once.
 ///
@@ -19,15 +27,21 @@ pub struct GpuContext {
     queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
     kernels: Arc<Kernels>,
+    fast: Arc<Mutex<FastState>>,
 }
 
 impl GpuContext {
     /// Picks an adapter and creates a device with the adapter's own limits (the wgpu defaults
     /// cap storage bindings at 128 MiB and buffers at 256 MiB).
     ///
-    /// Adapter choice: the backends in `WGPU_BACKEND` (default: all), narrowed to names
-    /// containing `MUON_ADAPTER` (case-insensitive) when set; then discrete GPUs first,
-    /// then integrated, virtual, CPU (lavapipe) and others; native APIs before OpenGL.
+    /// Adapter choice: the backends in `WGPU_BACKEND` (default: Vulkan, Metal and DX12;
+    /// `WGPU_BACKEND=gl` for OpenGL, which is not probed otherwise, so a headless machine
+    /// prints nothing), narrowed by `MUON_ADAPTER` when set (an index into
+    /// [`GpuContext::adapters`], or a case-insensitive name substring); then discrete GPUs
+    /// first, then integrated, virtual, CPU (lavapipe) and others. wgpu's own environment
+    /// switches (`WGPU_VALIDATION`, `WGPU_DEBUG`, …) apply. Without a hardware driver visible
+    /// (a container without graphics capability) this is lavapipe if installed: check
+    /// [`GpuContext::adapter_info`]'s `device_type`.
     ///
     /// # Errors
     /// [`GpuError::NoAdapter`] when nothing matches (never a panic),
@@ -41,59 +55,163 @@ impl GpuContext {
     /// # Errors
     /// See [`GpuContext::new`].
     pub async fn new_async() -> Result<Self, GpuError> {
-        let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
-        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
-        desc.backends = backends;
-        let instance = wgpu::Instance::new(desc);
-        let wanted = std::env::var(ADAPTER_ENV).ok().map(|s| s.to_lowercase());
-        let mut adapters: Vec<wgpu::Adapter> = instance
-            .enumerate_adapters(backends)
-            .await
-            .into_iter()
-            .filter(|a| {
-                wanted
-                    .as_deref()
-                    .is_none_or(|w| a.get_info().name.to_lowercase().contains(w))
-            })
-            .collect();
-        adapters.sort_by_key(|a| adapter_rank(&a.get_info()));
-        let adapter = adapters.into_iter().next().ok_or(GpuError::NoAdapter)?;
+        let adapters = enumerate().await;
+        let wanted = std::env::var(ADAPTER_ENV).ok();
+        let mut chosen: Vec<wgpu::Adapter> = match wanted.as_deref().map(str::trim) {
+            Some(w) if w.parse::<usize>().is_ok() => {
+                let i = w.parse::<usize>().unwrap_or(usize::MAX);
+                adapters.into_iter().nth(i).into_iter().collect()
+            }
+            Some(w) => {
+                let w = w.to_lowercase();
+                adapters
+                    .into_iter()
+                    .filter(|a| a.get_info().name.to_lowercase().contains(&w))
+                    .collect()
+            }
+            None => adapters,
+        };
+        chosen.sort_by_key(|a| adapter_rank(&a.get_info()));
+        let adapter = chosen.into_iter().next().ok_or(GpuError::NoAdapter)?;
         Self::from_adapter(&adapter).await
     }
 
+    /// Every adapter [`GpuContext::new`] chooses from, in the order `MUON_ADAPTER=<index>`
+    /// counts them (wgpu's enumeration order).
+    #[must_use]
+    pub fn adapters() -> Vec<wgpu::AdapterInfo> {
+        pollster::block_on(enumerate())
+            .iter()
+            .map(wgpu::Adapter::get_info)
+            .collect()
+    }
+
     /// Creates a device on `adapter` with the adapter's limits, plus timestamp queries when
-    /// the adapter has them.
+    /// the adapter has them, and cooperative matrices (tensor cores) for
+    /// [`crate::Precision::F16`] when it has the 16×16×16 `f16 → f32` kind at a fixed subgroup
+    /// width (see [`GpuContext::tensor_cores`]; `MUON_TENSOR_CORES=0` declines them).
     ///
     /// # Errors
     /// [`GpuError::RequestDevice`] or [`GpuError::Shader`].
     pub async fn from_adapter(adapter: &wgpu::Adapter) -> Result<Self, GpuError> {
-        let required_features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let coop = coop_subgroup(adapter);
+        let mut required_features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        if coop.is_some() {
+            required_features |= COOP_FEATURES;
+        }
+        let experimental_features = if coop.is_some() {
+            // SAFETY: wgpu asks callers of its experimental features to acknowledge that they
+            // may hold bugs. The feature is used by one kernel (matmul_coop.wgsl), which the
+            // context checks against the CPU core before first use and drops on a mismatch.
+            unsafe { wgpu::ExperimentalFeatures::enabled() }
+        } else {
+            wgpu::ExperimentalFeatures::disabled()
+        };
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("muon-gpu"),
                 required_features,
                 required_limits: adapter.limits(),
+                experimental_features,
                 ..Default::default()
             })
             .await
             .map_err(|e| GpuError::RequestDevice(e.to_string()))?;
-        Self::from_device(device, queue)
+        Self::build(device, queue, coop)
     }
 
     /// Wraps a device and queue the caller already has (its limits are used as they are:
-    /// request the adapter's limits when creating it to allow large matrices).
+    /// request the adapter's limits when creating it to allow large matrices). Such a context
+    /// does not use cooperative matrices ([`crate::Precision::F16`] runs emulated).
     ///
     /// # Errors
     /// [`GpuError::Shader`] if a kernel fails validation on this device.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Result<Self, GpuError> {
-        let kernels = Arc::new(Kernels::new(&device)?);
+        Self::build(device, queue, None)
+    }
+
+    fn build(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        coop_subgroup: Option<u32>,
+    ) -> Result<Self, GpuError> {
+        let kernels = Arc::new(Kernels::new(&device, coop_subgroup)?);
         let info = device.adapter_info();
         Ok(Self {
             device,
             queue,
             info,
             kernels,
+            fast: Arc::new(Mutex::new(FastState::new())),
         })
+    }
+
+    /// Whether this context runs [`crate::Precision::F16`] products on cooperative matrices
+    /// (tensor cores); `false` means they run emulated on the `f32` kernels.
+    #[must_use]
+    pub fn tensor_cores(&self) -> bool {
+        self.kernels.tensor.is_some()
+    }
+
+    /// What [`crate::Precision::F16`] requests get in this context (without running the
+    /// self-check; [`GpuContext::check_fast_path`] runs it).
+    #[must_use]
+    pub fn fast_path_status(&self) -> FastPathStatus {
+        self.fast
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .status
+            .clone()
+    }
+
+    /// Runs the fast path's self-check if it has not run in this context (any clone of it)
+    /// and returns the verdict. On a failed check the context logs a warning, once, and runs
+    /// every later [`crate::Precision::F16`] request in `f32`.
+    ///
+    /// # Errors
+    /// A [`GpuError`] if the device fails during the check (the status stays
+    /// [`FastPathStatus::Unchecked`], and the next use checks again).
+    pub fn check_fast_path(&self) -> Result<FastPathStatus, GpuError> {
+        let mut state = self.fast.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.status == FastPathStatus::Unchecked {
+            let engine = if self.tensor_cores() {
+                FastEngine::TensorCores
+            } else {
+                FastEngine::Emulated
+            };
+            state.status = match self_check(self, engine, state.inject_fault)? {
+                None => FastPathStatus::Ready(engine),
+                Some(reason) => {
+                    log::warn!(
+                        "muon-gpu: the f16 product path ({engine:?}) on {} failed its \
+                         self-check against the CPU core; f16 requests run in f32 in this \
+                         context: {reason}",
+                        self.info.name
+                    );
+                    FastPathStatus::FellBack { engine, reason }
+                }
+            };
+        }
+        Ok(state.status.clone())
+    }
+
+    /// The engine [`crate::Precision::F16`] products run on in this context, or `None` when
+    /// they must run in `f32` (the self-check failed). Runs the self-check on first use.
+    pub(crate) fn fast_engine(&self) -> Result<Option<FastEngine>, GpuError> {
+        Ok(match self.check_fast_path()? {
+            FastPathStatus::Ready(engine) => Some(engine),
+            _ => None,
+        })
+    }
+
+    /// Test hook: makes this context's self-check (if it has not run yet) see corrupted GPU
+    /// results, so that the fallback to `f32` can be tested on any adapter.
+    #[doc(hidden)]
+    pub fn inject_fast_path_fault(&self) {
+        self.fast
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .inject_fault = true;
     }
 
     /// The device.
@@ -223,6 +341,60 @@ impl GpuContext {
 /// [`GpuContext::max_tiled_inner`] on llvmpipe: the tiled kernels count six loop iterations per
 /// k-slice of 16 against llvmpipe's 65,535, so 174,760 terms fit; 160,000 leaves a margin.
 const LLVMPIPE_MAX_TILED_INNER: usize = 160_000;
+
+/// The features the tensor-core product needs.
+const COOP_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
+    .union(wgpu::Features::SUBGROUP)
+    .union(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
+
+/// Workgroup memory of `matmul_coop.wgsl`, bytes: the f16 slices of both operands and eight
+/// 16×16 f32 staging tiles.
+const COOP_WORKGROUP_BYTES: u32 = 5120 * 2 + 4352 * 2 + 2048 * 4;
+
+/// The subgroup width to compile the tensor-core product for on `adapter`, or `None` if it
+/// cannot run there: it needs [`COOP_FEATURES`], 16×16×16 cooperative matrices with `f16`
+/// operands and an `f32` accumulator, one fixed subgroup width (the kernel sizes its
+/// workgroup as 8 subgroups), and room for that workgroup. `MUON_TENSOR_CORES=0` or `off`
+/// declines it.
+fn coop_subgroup(adapter: &wgpu::Adapter) -> Option<u32> {
+    if std::env::var(TENSOR_CORES_ENV).is_ok_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "0" | "off" | "false"
+        )
+    }) {
+        return None;
+    }
+    if !adapter.features().contains(COOP_FEATURES) {
+        return None;
+    }
+    let info = adapter.get_info();
+    let subgroup = info.subgroup_min_size;
+    if subgroup == 0 || subgroup != info.subgroup_max_size {
+        return None;
+    }
+    let shape = adapter.cooperative_matrix_properties().iter().any(|p| {
+        (p.m_size, p.n_size, p.k_size) == (16, 16, 16)
+            && p.ab_type == wgpu::CooperativeScalarType::F16
+            && p.cr_type == wgpu::CooperativeScalarType::F32
+    });
+    let limits = adapter.limits();
+    let threads = coop_workgroup_threads(subgroup);
+    let fits = threads <= limits.max_compute_invocations_per_workgroup
+        && threads <= limits.max_compute_workgroup_size_x
+        && COOP_WORKGROUP_BYTES <= limits.max_compute_workgroup_storage_size;
+    (shape && fits).then_some(subgroup)
+}
+
+/// Every adapter of the backends in `WGPU_BACKEND` (default: the native APIs, not OpenGL),
+/// with wgpu's environment switches applied to the instance.
+async fn enumerate() -> Vec<wgpu::Adapter> {
+    let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY);
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends = backends;
+    let instance = wgpu::Instance::new(desc);
+    instance.enumerate_adapters(backends).await
+}
 
 /// Lower is better: discrete GPUs first, CPU rasterisers late; native APIs before OpenGL.
 fn adapter_rank(info: &wgpu::AdapterInfo) -> (u8, u8) {

@@ -58,6 +58,7 @@
 mod adam;
 mod context;
 mod error;
+mod fast_path;
 pub mod kernels;
 mod matrix;
 mod muon;
@@ -69,8 +70,9 @@ mod status;
 mod timing;
 
 pub use adam::{GpuAdam, MomentFormat};
-pub use context::{ADAPTER_ENV, GpuContext};
+pub use context::{ADAPTER_ENV, GpuContext, TENSOR_CORES_ENV};
 pub use error::GpuError;
+pub use fast_path::{FastEngine, FastPathStatus, Precision};
 pub use matrix::{GpuMatrix, MATRIX_USAGES};
 pub use muon::GpuMuon;
 pub use newton_schulz::GpuNewtonSchulz;

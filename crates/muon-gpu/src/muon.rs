@@ -4,6 +4,7 @@
 use muon_core::MuonError;
 use muon_core::muon::{Muon, MuonConfig};
 
+use crate::fast_path::Precision;
 use crate::kernels::{MuonParams, storage_buffer_zeroed, uniform_buffer};
 use crate::newton_schulz::GpuNewtonSchulz;
 use crate::readback::read_f32;
@@ -35,6 +36,7 @@ struct MuonSlot {
 pub struct GpuMuon {
     ctx: GpuContext,
     muon: Muon,
+    precision: Precision,
     slots: Vec<MuonSlot>,
 }
 
@@ -45,7 +47,58 @@ impl GpuMuon {
         Self {
             ctx: ctx.clone(),
             muon,
+            precision: Precision::F32,
             slots: Vec::new(),
+        }
+    }
+
+    /// Sets the precision of the Newton–Schulz products for every parameter, registered or
+    /// not (default [`Precision::F32`]). Rebuilds the registered parameters' Newton–Schulz
+    /// plans; parameters and momenta are kept. [`Precision::F16`] runs the context's
+    /// fast-path self-check on first use and stays `f32` if it failed
+    /// ([`GpuMuon::precision`] then says `F32`).
+    ///
+    /// # Errors
+    /// As [`GpuMuon::add_param`] for the rebuilt plans; on an error the optimizer keeps its
+    /// previous precision and plans.
+    pub fn set_precision(&mut self, precision: Precision) -> Result<(), GpuError> {
+        let plans = self
+            .slots
+            .iter()
+            .map(|s| {
+                let (rows, cols) = s.guard.param.shape();
+                GpuNewtonSchulz::with_precision(
+                    &self.ctx,
+                    rows,
+                    cols,
+                    &self.muon.config().ns,
+                    precision,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for (slot, ns) in self.slots.iter_mut().zip(plans) {
+            let (momentum_bg, apply_bg) = bind_slot(
+                &self.ctx,
+                &slot.guard,
+                &slot.momentum,
+                &slot.muon_params,
+                &ns,
+            );
+            slot.ns = ns;
+            slot.momentum_bg = momentum_bg;
+            slot.apply_bg = apply_bg;
+        }
+        self.precision = precision;
+        Ok(())
+    }
+
+    /// The precision the Newton–Schulz products run in: as set, or `F32` when `F16` was set
+    /// and the context's fast path failed its self-check.
+    #[must_use]
+    pub fn precision(&self) -> Precision {
+        match self.precision {
+            Precision::F16 if self.ctx.fast_engine().ok().flatten().is_some() => Precision::F16,
+            _ => Precision::F32,
         }
     }
 
@@ -85,33 +138,21 @@ impl GpuMuon {
     pub fn add_param(&mut self, param: &GpuMatrix, grad: &GpuMatrix) -> Result<usize, GpuError> {
         let guard = GuardedParam::new(&self.ctx, param, grad)?;
         let (rows, cols) = param.shape();
-        let ns = GpuNewtonSchulz::new(&self.ctx, rows, cols, &self.muon.config().ns)?;
+        let ns = GpuNewtonSchulz::with_precision(
+            &self.ctx,
+            rows,
+            cols,
+            &self.muon.config().ns,
+            self.precision,
+        )?;
         let device = self.ctx.device();
-        let k = self.ctx.kernels();
         let momentum = storage_buffer_zeroed(device, "muon momentum", u64::from(guard.len()) * 4);
         let muon_params = uniform_buffer(
             device,
             "muon params",
             &MuonParams::new(&self.muon, rows, cols),
         );
-        let momentum_bg = k.muon_update.bind_group(
-            device,
-            &muon_params,
-            grad.buffer(),
-            &momentum,
-            ns.input(),
-            param.buffer(),
-            guard.status(),
-        );
-        let apply_bg = k.muon_update.bind_group(
-            device,
-            &muon_params,
-            grad.buffer(),
-            &momentum,
-            ns.output(),
-            param.buffer(),
-            guard.status(),
-        );
+        let (momentum_bg, apply_bg) = bind_slot(&self.ctx, &guard, &momentum, &muon_params, &ns);
         self.slots.push(MuonSlot {
             guard,
             momentum,
@@ -205,4 +246,28 @@ impl GpuMuon {
             .write_buffer(&s.momentum, 0, bytemuck::cast_slice(momentum));
         Ok(())
     }
+}
+
+/// The momentum and apply bind groups of one parameter with Newton–Schulz plan `ns`.
+fn bind_slot(
+    ctx: &GpuContext,
+    guard: &GuardedParam,
+    momentum: &wgpu::Buffer,
+    muon_params: &wgpu::Buffer,
+    ns: &GpuNewtonSchulz,
+) -> (wgpu::BindGroup, wgpu::BindGroup) {
+    let device = ctx.device();
+    let k = ctx.kernels();
+    let bind = |x: &wgpu::Buffer| {
+        k.muon_update.bind_group(
+            device,
+            muon_params,
+            guard.grad.buffer(),
+            momentum,
+            x,
+            guard.param.buffer(),
+            guard.status(),
+        )
+    };
+    (bind(ns.input()), bind(ns.output()))
 }

@@ -13,16 +13,78 @@
 //!
 //! Same maths as `muon_core::newton_schulz::newton_schulz` (which transposes tall inputs
 //! instead: `(B·Xᵀ)ᵀ = X·B` for symmetric `B`).
+//!
+//! With [`Precision::F16`] the three products run on the fast engine of the context
+//! ([`crate::FastEngine`]) as general products `α·op(L)·op(R) + β·D`: `A = X·Xᵀ` (all of it:
+//! tensor cores gain nothing from the triangle), `B = c·A·A + b·A`, `X' = B·X + a·X`.
 
 use muon_core::MuonError;
 use muon_core::newton_schulz::NsConfig;
 
+use crate::fast_path::{FastEngine, Precision};
 use crate::kernels::{
-    GramCall, GramParams, Kernels, MAX_PARTIALS, NormParams, NormalizeParams, NsStepParams,
-    storage_buffer_zeroed, uniform_buffer,
+    GramCall, GramParams, Kernels, MAX_PARTIALS, MatmulParams, NormParams, NormalizeParams,
+    NsStepParams, storage_buffer_zeroed, uniform_buffer,
 };
 use crate::matrix::matrix_bytes;
 use crate::{GpuContext, GpuError, GpuMatrix};
+
+/// The products of every iteration, bound once.
+#[derive(Debug)]
+enum Products {
+    /// `f32`: the symmetric Gram kernel twice, then the NS step kernel.
+    F32 {
+        gram_a: [GramCall; 2],
+        gram_b: Vec<GramCall>,
+        step_bg: Vec<wgpu::BindGroup>,
+    },
+    /// `f16` operands on `engine`: three general products per iteration, each
+    /// `(bind group, m, n)` of its output.
+    F16 {
+        engine: FastEngine,
+        gram_a: [(wgpu::BindGroup, u32, u32); 2],
+        iterations: Vec<[(wgpu::BindGroup, u32, u32); 2]>,
+    },
+}
+
+impl Products {
+    fn steps(&self) -> usize {
+        match self {
+            Self::F32 { step_bg, .. } => step_bg.len(),
+            Self::F16 { iterations, .. } => iterations.len(),
+        }
+    }
+}
+
+/// One general product `α·op(L)·op(R) + β·D` into `out` (`m × n`, inner `k`), bound.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a product's operands, shape and epilogue"
+)]
+fn bind_product(
+    ctx: &GpuContext,
+    (m, k, n): (u32, u32, u32),
+    flags: u32,
+    (alpha, beta): (f32, f32),
+    l: &wgpu::Buffer,
+    r: &wgpu::Buffer,
+    d: &wgpu::Buffer,
+    out: &wgpu::Buffer,
+) -> (wgpu::BindGroup, u32, u32) {
+    let params = MatmulParams {
+        m,
+        n,
+        k,
+        flags,
+        alpha,
+        beta,
+        ..MatmulParams::default()
+    };
+    let device = ctx.device();
+    let u = uniform_buffer(device, "ns f16 product params", &params);
+    let bg = ctx.kernels().matmul.bind_group(device, &u, l, r, d, out);
+    (bg, m, n)
+}
 
 /// Newton–Schulz for one `rows × cols` shape: scratch (`2·rows·cols + 2·min(rows,cols)²`
 /// floats, as the core's `ns_scratch_len`), uniforms and bind groups, all made at creation.
@@ -34,24 +96,39 @@ pub struct GpuNewtonSchulz {
     norm_params: NormParams,
     norm_bg: wgpu::BindGroup,
     normalize_bg: wgpu::BindGroup,
-    gram_a: [GramCall; 2],
-    gram_b: Vec<GramCall>,
-    step_bg: Vec<wgpu::BindGroup>,
+    products: Products,
 }
 
 impl GpuNewtonSchulz {
-    /// Allocates the scratch for a `rows × cols` input under `cfg`.
+    /// Allocates the scratch for a `rows × cols` input under `cfg`, in `f32`.
+    ///
+    /// # Errors
+    /// As [`GpuNewtonSchulz::with_precision`].
+    pub fn new(
+        ctx: &GpuContext,
+        rows: usize,
+        cols: usize,
+        cfg: &NsConfig,
+    ) -> Result<Self, GpuError> {
+        Self::with_precision(ctx, rows, cols, cfg, Precision::F32)
+    }
+
+    /// Allocates the scratch for a `rows × cols` input under `cfg`, its products in
+    /// `precision`. [`Precision::F16`] runs the context's fast-path self-check on first use
+    /// and gives an `f32` plan if it failed ([`GpuNewtonSchulz::precision`] says which).
     ///
     /// # Errors
     /// [`GpuError::Core`] for an invalid `cfg` or an empty shape,
     /// [`GpuError::BufferTooLarge`] beyond the device's limits,
     /// [`GpuError::InnerDimensionTooLong`] when `X·Xᵀ` sums more terms than this adapter's
     /// tiled products allow (llvmpipe only, and only for `min(rows, cols) > 64`).
-    pub fn new(
+    /// A [`GpuError`] from the device during the self-check.
+    pub fn with_precision(
         ctx: &GpuContext,
         rows: usize,
         cols: usize,
         cfg: &NsConfig,
+        precision: Precision,
     ) -> Result<Self, GpuError> {
         cfg.validate()?;
         let bytes = matrix_bytes(rows, cols)?;
@@ -91,48 +168,95 @@ impl GpuNewtonSchulz {
             .ns_normalize
             .bind_group(device, &normalize_u, &norm, &x[0]);
 
-        let gram_a_params = GramParams {
-            m: mu,
-            k: r.max(c),
-            trans: u32::from(tall),
-            alpha: 1.0,
-            ..GramParams::default()
+        let engine = match precision {
+            Precision::F32 => None,
+            Precision::F16 => ctx.fast_engine()?,
         };
-        let gram_a_u = uniform_buffer(device, "ns gram a params", &gram_a_params);
-        // `b` stands in for D (not read: beta = 0) so no buffer is both read and written.
-        let gram_a = [
-            k.gram
-                .call(device, &gram_a_u, &gram_a_params, &x[0], &b, &a),
-            k.gram
-                .call(device, &gram_a_u, &gram_a_params, &x[1], &b, &a),
-        ];
-        let mut gram_b = Vec::with_capacity(cfg.steps as usize);
-        let mut step_bg = Vec::with_capacity(cfg.steps as usize);
-        for step in 0..cfg.steps {
-            let (ca, cb, cc) = cfg.coefficients_at(step);
-            let gram_b_params = GramParams {
-                m: mu,
-                k: mu,
-                trans: 0,
-                alpha: cc,
-                beta: cb,
-                ..GramParams::default()
-            };
-            let gu = uniform_buffer(device, "ns gram b params", &gram_b_params);
-            gram_b.push(k.gram.call(device, &gu, &gram_b_params, &a, &a, &b));
-            let su = uniform_buffer(
-                device,
-                "ns step params",
-                &NsStepParams {
-                    rows: r,
-                    cols: c,
-                    side: u32::from(tall),
-                    a: ca,
-                },
-            );
-            let cur = (step % 2) as usize;
-            step_bg.push(k.ns_step.bind_group(device, &su, &b, &x[cur], &x[1 - cur]));
-        }
+        let products = match engine {
+            None => {
+                let gram_a_params = GramParams {
+                    m: mu,
+                    k: r.max(c),
+                    trans: u32::from(tall),
+                    alpha: 1.0,
+                    ..GramParams::default()
+                };
+                let gram_a_u = uniform_buffer(device, "ns gram a params", &gram_a_params);
+                // `b` stands in for D (not read: beta = 0) so no buffer is both read and written.
+                let gram_a = [
+                    k.gram
+                        .call(device, &gram_a_u, &gram_a_params, &x[0], &b, &a),
+                    k.gram
+                        .call(device, &gram_a_u, &gram_a_params, &x[1], &b, &a),
+                ];
+                let mut gram_b = Vec::with_capacity(cfg.steps as usize);
+                let mut step_bg = Vec::with_capacity(cfg.steps as usize);
+                for step in 0..cfg.steps {
+                    let (ca, cb, cc) = cfg.coefficients_at(step);
+                    let gram_b_params = GramParams {
+                        m: mu,
+                        k: mu,
+                        trans: 0,
+                        alpha: cc,
+                        beta: cb,
+                        ..GramParams::default()
+                    };
+                    let gu = uniform_buffer(device, "ns gram b params", &gram_b_params);
+                    gram_b.push(k.gram.call(device, &gu, &gram_b_params, &a, &a, &b));
+                    let su = uniform_buffer(
+                        device,
+                        "ns step params",
+                        &NsStepParams {
+                            rows: r,
+                            cols: c,
+                            side: u32::from(tall),
+                            a: ca,
+                        },
+                    );
+                    let cur = (step % 2) as usize;
+                    step_bg.push(k.ns_step.bind_group(device, &su, &b, &x[cur], &x[1 - cur]));
+                }
+                Products::F32 {
+                    gram_a,
+                    gram_b,
+                    step_bg,
+                }
+            }
+            Some(engine) => {
+                if engine == FastEngine::Emulated {
+                    // The emulated engine walks all of k in one invocation.
+                    ctx.check_tiled_inner("newton-schulz gram", rows.max(cols))?;
+                }
+                let (kk, flags) = if tall {
+                    (r, MatmulParams::TRANS_A) // A = XᵀX, X stored k×m
+                } else {
+                    (c, MatmulParams::TRANS_B) // A = X·Xᵀ
+                };
+                // `b` stands in for D where beta = 0 (not read).
+                let gram_a = [0, 1].map(|i| {
+                    bind_product(ctx, (mu, kk, mu), flags, (1.0, 0.0), &x[i], &x[i], &b, &a)
+                });
+                let iterations = (0..cfg.steps)
+                    .map(|step| {
+                        let (ca, cb, cc) = cfg.coefficients_at(step);
+                        let poly = bind_product(ctx, (mu, mu, mu), 0, (cc, cb), &a, &a, &a, &b);
+                        let cur = (step % 2) as usize;
+                        let (xc, xn) = (&x[cur], &x[1 - cur]);
+                        let next = if tall {
+                            bind_product(ctx, (r, c, c), 0, (1.0, ca), xc, &b, xc, xn)
+                        } else {
+                            bind_product(ctx, (r, r, c), 0, (1.0, ca), &b, xc, xc, xn)
+                        };
+                        [poly, next]
+                    })
+                    .collect();
+                Products::F16 {
+                    engine,
+                    gram_a,
+                    iterations,
+                }
+            }
+        };
         Ok(Self {
             rows: r,
             cols: c,
@@ -140,10 +264,27 @@ impl GpuNewtonSchulz {
             norm_params,
             norm_bg,
             normalize_bg,
-            gram_a,
-            gram_b,
-            step_bg,
+            products,
         })
+    }
+
+    /// The precision the products run in: as asked, or `F32` when `F16` was asked for and
+    /// the context's fast path failed its self-check.
+    #[must_use]
+    pub fn precision(&self) -> Precision {
+        match self.products {
+            Products::F32 { .. } => Precision::F32,
+            Products::F16 { .. } => Precision::F16,
+        }
+    }
+
+    /// The engine of an `F16` plan (`None` for `F32`).
+    #[must_use]
+    pub fn engine(&self) -> Option<FastEngine> {
+        match self.products {
+            Products::F32 { .. } => None,
+            Products::F16 { engine, .. } => Some(engine),
+        }
     }
 
     /// `(rows, cols)`.
@@ -161,7 +302,7 @@ impl GpuNewtonSchulz {
     /// The buffer holding the result after [`GpuNewtonSchulz::encode`].
     #[must_use]
     pub fn output(&self) -> &wgpu::Buffer {
-        &self.x[self.step_bg.len() % 2]
+        &self.x[self.products.steps() % 2]
     }
 
     /// Records the whole orthogonalisation of [`GpuNewtonSchulz::input`] into `pass`.
@@ -171,10 +312,33 @@ impl GpuNewtonSchulz {
             .frobenius_norm
             .dispatch(pass, &self.norm_bg, &self.norm_params);
         kernels.ns_normalize.dispatch(pass, &self.normalize_bg, len);
-        for (i, (gram_b, step)) in self.gram_b.iter().zip(&self.step_bg).enumerate() {
-            kernels.gram.dispatch_call(pass, &self.gram_a[i % 2]);
-            kernels.gram.dispatch_call(pass, gram_b);
-            kernels.ns_step.dispatch(pass, step, self.rows, self.cols);
+        match &self.products {
+            Products::F32 {
+                gram_a,
+                gram_b,
+                step_bg,
+            } => {
+                for (i, (gram_b, step)) in gram_b.iter().zip(step_bg).enumerate() {
+                    kernels.gram.dispatch_call(pass, &gram_a[i % 2]);
+                    kernels.gram.dispatch_call(pass, gram_b);
+                    kernels.ns_step.dispatch(pass, step, self.rows, self.cols);
+                }
+            }
+            Products::F16 {
+                engine,
+                gram_a,
+                iterations,
+            } => {
+                let product =
+                    |pass: &mut wgpu::ComputePass<'_>, (bg, m, n): &(wgpu::BindGroup, u32, u32)| {
+                        kernels.dispatch_product(pass, bg, *m, *n, Some(*engine));
+                    };
+                for (i, [poly, next]) in iterations.iter().enumerate() {
+                    product(pass, &gram_a[i % 2]);
+                    product(pass, poly);
+                    product(pass, next);
+                }
+            }
         }
     }
 

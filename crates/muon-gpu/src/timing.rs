@@ -18,9 +18,9 @@ use crate::{GpuContext, GpuError};
 ///     });
 ///     muon.encode(&mut pass);
 /// }
-/// timer.resolve(&mut encoder);
+/// timer.resolve(&mut encoder, 1);
 /// ctx.queue().submit([encoder.finish()]);
-/// let durations = timer.read(ctx)?; // one Duration per pass
+/// let durations = timer.read(ctx, 1)?; // one Duration per pass
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
@@ -78,18 +78,25 @@ impl GpuTimer {
         }
     }
 
-    /// Records the resolution of every stamp (after the timed passes, same encoder).
-    pub fn resolve(&self, encoder: &mut wgpu::CommandEncoder) {
-        encoder.resolve_query_set(&self.queries, 0..2 * self.capacity, &self.resolved, 0);
+    /// Records the resolution of the stamps of passes `0..passes` (clamped to the capacity),
+    /// after the timed passes, in the same encoder or a later one. Resolve only passes that
+    /// were recorded: Vulkan copies query results waiting for them, so a stamp that is never
+    /// written can stall the copy or lose the device.
+    pub fn resolve(&self, encoder: &mut wgpu::CommandEncoder, passes: u32) {
+        let n = passes.min(self.capacity);
+        if n > 0 {
+            encoder.resolve_query_set(&self.queries, 0..2 * n, &self.resolved, 0);
+        }
     }
 
-    /// Reads the duration of every pass (waits for the device). Passes not recorded read as
-    /// whatever their stamps hold (zero on a fresh timer).
+    /// Reads the durations of passes `0..passes` (clamped to the capacity) resolved by
+    /// [`GpuTimer::resolve`]; waits for the device.
     ///
     /// # Errors
     /// [`GpuError::Readback`].
-    pub fn read(&self, ctx: &GpuContext) -> Result<Vec<Duration>, GpuError> {
-        let bytes = read_buffers(ctx, &[(&self.resolved, u64::from(2 * self.capacity) * 8)])?;
+    pub fn read(&self, ctx: &GpuContext, passes: u32) -> Result<Vec<Duration>, GpuError> {
+        let n = passes.min(self.capacity);
+        let bytes = read_buffers(ctx, &[(&self.resolved, u64::from(2 * n) * 8)])?;
         let stamps: Vec<u64> = bytes
             .first()
             .map(|b| bytemuck::pod_collect_to_vec(b))

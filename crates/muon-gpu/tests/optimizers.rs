@@ -448,7 +448,8 @@ fn timestamp_helper_times_a_step_when_supported() {
     let p = GpuMatrix::from_slice(ctx, 32, 48, &data(32 * 48, 1)).unwrap();
     let g = GpuMatrix::from_slice(ctx, 32, 48, &data(32 * 48, 2)).unwrap();
     muon.add_param(&p, &g).unwrap();
-    let timer = muon_gpu::GpuTimer::new(ctx, 2).unwrap();
+    // Capacity 4, two passes recorded: only those two are resolved and read.
+    let timer = muon_gpu::GpuTimer::new(ctx, 4).unwrap();
     let mut encoder = ctx.device().create_command_encoder(&Default::default());
     for i in 0..2 {
         let mut pass = encoder.begin_compute_pass(&muon_gpu::wgpu::ComputePassDescriptor {
@@ -457,10 +458,14 @@ fn timestamp_helper_times_a_step_when_supported() {
         });
         muon.encode(&mut pass);
     }
-    timer.resolve(&mut encoder);
+    timer.resolve(&mut encoder, 2);
     ctx.queue().submit([encoder.finish()]);
-    let times = timer.read(ctx).unwrap();
+    let times = timer.read(ctx, 2).unwrap();
     assert_eq!(times.len(), 2);
+    assert!(
+        times.iter().all(|t| *t > std::time::Duration::ZERO),
+        "{times:?}"
+    );
     eprintln!("muon step 32x48 on GPU: {times:?}");
     assert!(muon.status().unwrap()[0].steps == 2);
 }

@@ -98,8 +98,29 @@ impl Program {
         }
     }
 
+    /// This program's module with `other`'s bind-group layout (the same bindings), so one
+    /// bind group serves pipelines of both.
+    pub(crate) fn with_layout_of(self, other: &Program) -> Self {
+        Self {
+            label: self.label,
+            module: self.module,
+            layout: other.layout.clone(),
+        }
+    }
+
     /// The compute pipeline of entry point `entry`.
     pub(crate) fn pipeline(&self, device: &wgpu::Device, entry: &str) -> wgpu::ComputePipeline {
+        self.pipeline_with(device, entry, &[])
+    }
+
+    /// The compute pipeline of entry point `entry` with the program's `override` constants
+    /// set to `constants` (name, value).
+    pub(crate) fn pipeline_with(
+        &self,
+        device: &wgpu::Device,
+        entry: &str,
+        constants: &[(&str, f64)],
+    ) -> wgpu::ComputePipeline {
         let label = format!("{}/{entry}", self.label);
         let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some(&label),
@@ -112,7 +133,7 @@ impl Program {
             module: &self.module,
             entry_point: Some(entry),
             compilation_options: wgpu::PipelineCompilationOptions {
-                constants: &[],
+                constants,
                 // Every kernel writes its workgroup memory before reading it.
                 zero_initialize_workgroup_memory: false,
             },

@@ -30,11 +30,13 @@ impl MatmulParams {
     pub const TRANS_B: u32 = 2;
 }
 
-/// The general tiled matrix product.
+/// The general tiled matrix product, in `f32` and with `f16`-rounded operands.
 #[derive(Debug)]
 pub struct Matmul {
     program: Program,
     main: wgpu::ComputePipeline,
+    /// The same kernel with `ROUND_F16 = true`: operands rounded to `f16`, `f32` sums.
+    main_f16: wgpu::ComputePipeline,
 }
 
 impl Matmul {
@@ -47,7 +49,12 @@ impl Matmul {
             &[Uniform, Read, Read, Read, ReadWrite],
         );
         let main = program.pipeline(device, "main");
-        Self { program, main }
+        let main_f16 = program.pipeline_with(device, "main", &[("ROUND_F16", 1.0)]);
+        Self {
+            program,
+            main,
+            main_f16,
+        }
     }
 
     /// Binds `params` (a [`MatmulParams`] uniform), `A`, `B`, `D` and the output `C`
@@ -75,6 +82,82 @@ impl Matmul {
     ) {
         record(pass, &self.main, bind_group, tile_groups(m, n));
     }
+
+    /// As [`Matmul::dispatch`] with every operand rounded to `f16` on load (sums in `f32`):
+    /// the numerics of [`TensorMatmul`] on any adapter.
+    pub fn dispatch_f16(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        bind_group: &wgpu::BindGroup,
+        m: u32,
+        n: u32,
+    ) {
+        record(pass, &self.main_f16, bind_group, tile_groups(m, n));
+    }
+}
+
+/// Output block edge of `matmul_coop.wgsl` (`BM`, `BN`).
+const COOP_TILE: u32 = 128;
+
+/// Subgroups per workgroup of `matmul_coop.wgsl`.
+const COOP_SUBGROUPS: u32 = 8;
+
+/// The tensor-core product (`matmul_coop.wgsl`): `C = α·op(A)·op(B) + β·D` with `f16`
+/// operands on 16×16×16 cooperative matrices and `f32` accumulation. Same uniforms
+/// ([`MatmulParams`]) and bindings as [`Matmul`]: a bind group from
+/// [`Matmul::bind_group`] serves both.
+#[derive(Debug)]
+pub struct TensorMatmul {
+    main: wgpu::ComputePipeline,
+    subgroup: u32,
+}
+
+impl TensorMatmul {
+    /// Compiles the kernel for an adapter whose subgroups are always `subgroup` threads wide
+    /// (the workgroup is 8 subgroups). Only for a device with `SHADER_F16`, `SUBGROUP` and
+    /// `EXPERIMENTAL_COOPERATIVE_MATRIX` enabled.
+    pub(crate) fn new(device: &wgpu::Device, matmul: &Matmul, subgroup: u32) -> Self {
+        let program = Program::new(
+            device,
+            "matmul_coop",
+            sources::MATMUL_COOP,
+            &[
+                Access::Uniform,
+                Access::Read,
+                Access::Read,
+                Access::Read,
+                Access::ReadWrite,
+            ],
+        );
+        // One layout for both kernels, so one bind group serves both.
+        let program = program.with_layout_of(&matmul.program);
+        let main = program.pipeline_with(device, "main", &[("SUBGROUP", f64::from(subgroup))]);
+        Self { main, subgroup }
+    }
+
+    /// The subgroup width the kernel was compiled for.
+    #[must_use]
+    pub fn subgroup(&self) -> u32 {
+        self.subgroup
+    }
+
+    /// Records the product for an `m × n` output (bind group from [`Matmul::bind_group`]).
+    pub fn dispatch(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        bind_group: &wgpu::BindGroup,
+        m: u32,
+        n: u32,
+    ) {
+        let groups = m.div_ceil(COOP_TILE) * n.div_ceil(COOP_TILE);
+        record(pass, &self.main, bind_group, groups);
+    }
+}
+
+/// Threads per workgroup of [`TensorMatmul`] for subgroups of `subgroup` threads.
+#[must_use]
+pub(crate) fn coop_workgroup_threads(subgroup: u32) -> u32 {
+    COOP_SUBGROUPS * subgroup
 }
 
 #[cfg(test)]

@@ -22,12 +22,13 @@ pub use adam_update::{AdamParams, AdamUpdate, MAX_SCALAR_TABLE, scalar_table};
 pub use check_finite::{CheckFinite, CheckParams};
 pub use frobenius_norm::{FrobeniusNorm, MAX_PARTIALS, NormParams};
 pub use gram::{Gram, GramParams};
-pub use matmul::{Matmul, MatmulParams};
+pub(crate) use matmul::coop_workgroup_threads;
+pub use matmul::{Matmul, MatmulParams, TensorMatmul};
 pub use muon_update::{MuonParams, MuonUpdate};
 pub use ns_normalize::{NormalizeParams, NsNormalize};
 pub use ns_step::{NsStep, NsStepParams};
 
-use crate::GpuError;
+use crate::{FastEngine, GpuError};
 
 pub(crate) use common::storage_buffer_zeroed;
 pub use common::{MAX_WORKGROUPS_PER_DIM, grid_2d, uniform_buffer};
@@ -38,6 +39,12 @@ pub(crate) use gram::GramCall;
 pub struct Kernels {
     /// `matmul.wgsl`.
     pub matmul: Matmul,
+    /// `matmul_coop.wgsl`, on a device with cooperative matrices (see
+    /// [`crate::GpuContext::tensor_cores`]); `None` elsewhere.
+    pub tensor: Option<TensorMatmul>,
+    /// Why the tensor-core kernel is missing on a device that has cooperative matrices (the
+    /// driver rejected it); the context then runs `f16` products emulated.
+    pub tensor_error: Option<String>,
     /// `gram.wgsl`.
     pub gram: Gram,
     /// `ns_normalize.wgsl`.
@@ -55,14 +62,35 @@ pub struct Kernels {
 }
 
 impl Kernels {
-    /// Compiles every kernel, catching validation errors in an error scope.
+    /// Compiles every kernel, catching validation errors in an error scope; the tensor-core
+    /// product too when `coop_subgroup` names the device's fixed subgroup width (the device
+    /// must then have `SHADER_F16`, `SUBGROUP` and `EXPERIMENTAL_COOPERATIVE_MATRIX`).
     ///
     /// # Errors
     /// [`GpuError::Shader`] with the device's message.
-    pub fn new(device: &wgpu::Device) -> Result<Self, GpuError> {
+    pub fn new(device: &wgpu::Device, coop_subgroup: Option<u32>) -> Result<Self, GpuError> {
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let matmul = Matmul::new(device);
+        // The experimental kernel in a scope of its own: a driver that rejects it costs the
+        // fast path, not the context.
+        let (tensor, tensor_error) = match coop_subgroup {
+            None => (None, None),
+            Some(sg) => {
+                let inner = device.push_error_scope(wgpu::ErrorFilter::Validation);
+                let t = TensorMatmul::new(device, &matmul, sg);
+                match pollster::block_on(inner.pop()) {
+                    None => (Some(t), None),
+                    Some(e) => {
+                        log::warn!("muon-gpu: tensor-core kernel rejected, f16 runs emulated: {e}");
+                        (None, Some(e.to_string()))
+                    }
+                }
+            }
+        };
         let kernels = Self {
-            matmul: Matmul::new(device),
+            matmul,
+            tensor,
+            tensor_error,
             gram: Gram::new(device),
             ns_normalize: NsNormalize::new(device),
             ns_step: NsStep::new(device),
@@ -74,6 +102,27 @@ impl Kernels {
         match pollster::block_on(scope.pop()) {
             Some(e) => Err(GpuError::Shader(e.to_string())),
             None => Ok(kernels),
+        }
+    }
+}
+
+impl Kernels {
+    /// Records a general product `C = α·op(A)·op(B) + β·D` for an `m × n` output, bound with
+    /// [`Matmul::bind_group`]: in `f32` for `engine = None`, else with `f16` operands on that
+    /// engine (tensor cores when this device has them, else emulated). Pass the engine
+    /// [`crate::GpuContext::check_fast_path`] reported `Ready`.
+    pub fn dispatch_product(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        bind_group: &wgpu::BindGroup,
+        m: u32,
+        n: u32,
+        engine: Option<FastEngine>,
+    ) {
+        match (engine, &self.tensor) {
+            (None, _) => self.matmul.dispatch(pass, bind_group, m, n),
+            (Some(FastEngine::TensorCores), Some(t)) => t.dispatch(pass, bind_group, m, n),
+            (Some(_), _) => self.matmul.dispatch_f16(pass, bind_group, m, n),
         }
     }
 }

@@ -32,6 +32,10 @@ pub(crate) const MATMUL: &str = concat!(
     include_str!("../../shaders/matmul.wgsl"),
 );
 
+/// `shaders/matmul_coop.wgsl` (the tensor-core product; compiled only on adapters that have
+/// cooperative matrices).
+pub(crate) const MATMUL_COOP: &str = include_str!("../../shaders/matmul_coop.wgsl");
+
 /// `shaders/muon_update.wgsl`.
 pub(crate) const MUON_UPDATE: &str = include_str!("../../shaders/muon_update.wgsl");
 
@@ -49,12 +53,13 @@ pub(crate) const NS_STEP: &str = concat!(
     dead_code,
     reason = "read by tests/shaders.rs, which includes this file"
 )]
-pub(crate) const PROGRAMS: [(&str, &str); 8] = [
+pub(crate) const PROGRAMS: [(&str, &str); 9] = [
     ("adam_update", ADAM_UPDATE),
     ("check_finite", CHECK_FINITE),
     ("frobenius_norm", FROBENIUS_NORM),
     ("gram", GRAM),
     ("matmul", MATMUL),
+    ("matmul_coop", MATMUL_COOP),
     ("muon_update", MUON_UPDATE),
     ("ns_normalize", NS_NORMALIZE),
     ("ns_step", NS_STEP),

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use muon_core::newton_schulz::{NsConfig, newton_schulz, ns_scratch_len};
 use muon_core::{MatMut, MatRef};
-use muon_gpu::{GpuContext, GpuError, GpuMatrix, ops};
+use muon_gpu::{GpuContext, GpuError, GpuMatrix, GpuNewtonSchulz, Precision, ops};
 
 /// The shared context, or `None` (with a message) when no adapter exists and
 /// `MUON_REQUIRE_ADAPTER` is not `1`; with it set, a missing adapter fails the test.
@@ -100,4 +100,21 @@ pub fn gpu_ns(x: &[f32], rows: usize, cols: usize, cfg: &NsConfig) -> Vec<f32> {
     let out = GpuMatrix::zeros(ctx, rows, cols).unwrap();
     ops::newton_schulz(ctx, &input, &out, cfg).unwrap();
     out.read(ctx).unwrap()
+}
+
+/// Newton–Schulz by the GPU kernels with its products in `precision`: upload, run, read
+/// back; also returns the precision the plan ran in (`F32` after a failed self-check).
+pub fn gpu_ns_in(
+    x: &[f32],
+    rows: usize,
+    cols: usize,
+    cfg: &NsConfig,
+    precision: Precision,
+) -> (Vec<f32>, Precision) {
+    let ctx = context().unwrap();
+    let plan = GpuNewtonSchulz::with_precision(ctx, rows, cols, cfg, precision).unwrap();
+    let input = GpuMatrix::from_slice(ctx, rows, cols, x).unwrap();
+    let out = GpuMatrix::zeros(ctx, rows, cols).unwrap();
+    plan.run(ctx, &input, &out).unwrap();
+    (out.read(ctx).unwrap(), plan.precision())
 }

@@ -1,0 +1,277 @@
+//! The fast (`f16`-operand) product path and the self-check that guards it.
+//!
+//! [`Precision::F16`] runs every Newton–Schulz product with `f16` operands and `f32` sums:
+//! on tensor cores ([`crate::kernels::TensorMatmul`], cooperative matrices) where the adapter
+//! has them, else on the `f32` tiled kernel with its operands rounded to `f16` (same numerics,
+//! no speed-up). A context checks that path once, on first use, against the CPU core: a few
+//! products of awkward shapes (edges, transposes, the epilogue). If the results are off, the
+//! context says so once (a `log` warning) and runs every later `F16` request in `f32`;
+//! [`crate::GpuContext::fast_path_status`] tells which happened.
+
+use std::fmt;
+
+use muon_core::linalg::matmul;
+use muon_core::{MatMut, MatRef};
+
+use crate::kernels::{MatmulParams, storage_buffer_zeroed, uniform_buffer};
+use crate::readback::read_f32;
+use crate::{GpuContext, GpuError, GpuMatrix};
+
+/// Arithmetic of the Newton–Schulz products (the element-wise parts are always `f32`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Precision {
+    /// `f32` operands and sums: the reference path, within rounding of the CPU core.
+    #[default]
+    F32,
+    /// `f16` operands, `f32` sums: tensor cores where the adapter has them (like
+    /// `torch.optim.Muon`'s bf16 Newton–Schulz, with 3 more mantissa bits and `f32`
+    /// accumulation). After the Frobenius normalisation every entry is at most 1 in magnitude,
+    /// so `f16`'s range is no limit; its 11-bit mantissa is. Checked once per context
+    /// ([`crate::GpuContext::fast_path_status`]); falls back to `F32` if the check fails.
+    F16,
+}
+
+/// Which kernel runs the `f16`-operand products.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FastEngine {
+    /// Cooperative matrices (`matmul_coop.wgsl`): tensor cores on NVIDIA, simdgroup matrices
+    /// on Apple.
+    TensorCores,
+    /// The `f32` tiled kernel with operands rounded to `f16` on load: the same numerics on an
+    /// adapter without cooperative matrices, at `f32` speed.
+    Emulated,
+}
+
+/// What a context does with [`Precision::F16`] requests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FastPathStatus {
+    /// Not used yet: the self-check runs the first time a plan asks for `F16`.
+    Unchecked,
+    /// The self-check passed: `F16` runs on this engine.
+    Ready(FastEngine),
+    /// The self-check failed: `F16` requests run in `F32` in this context.
+    FellBack {
+        /// The engine that failed.
+        engine: FastEngine,
+        /// What was wrong (the worst product, its error and the bound it broke).
+        reason: String,
+    },
+}
+
+impl FastPathStatus {
+    /// The engine `F16` requests run on, or `None` (unchecked, or fell back to `f32`).
+    #[must_use]
+    pub fn engine(&self) -> Option<FastEngine> {
+        match self {
+            Self::Ready(engine) => Some(*engine),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for FastPathStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unchecked => write!(f, "f16 path not checked yet"),
+            Self::Ready(e) => write!(f, "f16 path ready ({e:?})"),
+            Self::FellBack { engine, reason } => {
+                write!(
+                    f,
+                    "f16 path ({engine:?}) failed its self-check, using f32: {reason}"
+                )
+            }
+        }
+    }
+}
+
+/// The per-context state behind [`crate::GpuContext::fast_path_status`].
+#[derive(Debug)]
+pub(crate) struct FastState {
+    pub(crate) status: FastPathStatus,
+    /// Test hook: corrupt the GPU results the self-check compares.
+    pub(crate) inject_fault: bool,
+}
+
+impl FastState {
+    pub(crate) fn new() -> Self {
+        Self {
+            status: FastPathStatus::Unchecked,
+            inject_fault: false,
+        }
+    }
+}
+
+/// Allowed error of one self-check output, relative to `Σ_k |α·l_ik·r_kj| + |β·d_ij|`: the
+/// two sides differ by summation order (about `k·2⁻²⁴` of that) and, where a driver converts
+/// `f32 → f16` other than to nearest, by one `f16` unit (`2⁻¹¹`) per operand; a missing tile,
+/// a wrong layout or a lost epilogue is off by a sizeable fraction of it.
+const SELF_CHECK_TOL: f64 = 2e-3;
+
+/// The self-check's products: `(m, k, n, flags, alpha, beta)`, shapes that cross the
+/// kernels' block edges (64 and 128), with both transposes and the epilogue.
+const SELF_CHECK_CASES: [(usize, usize, usize, u32, f32, f32); 5] = [
+    (1, 1, 1, 0, 1.0, 0.0),
+    (17, 33, 5, 0, 1.0, 0.0),
+    (130, 47, 129, MatmulParams::TRANS_A, -0.75, 0.0),
+    (64, 200, 70, MatmulParams::TRANS_B, 1.0, 0.0),
+    (129, 144, 257, 0, 2.0315, -4.775),
+];
+
+/// Deterministic test values in ±[1e-3, 1] (no `f16` subnormals, which the emulated path
+/// flushes), from a 64-bit LCG seeded by `seed`.
+fn check_values(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let u = (s >> 40) as f32 / (1u64 << 24) as f32; // [0, 1)
+            let mag = 1e-3 + 0.999 * u;
+            if s & (1 << 20) == 0 { mag } else { -mag }
+        })
+        .collect()
+}
+
+/// `v` rounded to `f16` and back.
+fn round_f16(v: f32) -> f32 {
+    half::f16::from_f32(v).to_f32()
+}
+
+/// Row-major `rows × cols` → its transpose.
+fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0; v.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = v[r * cols + c];
+        }
+    }
+    t
+}
+
+/// Runs the self-check of `engine` on `ctx`: `Ok(None)` if every product is within
+/// [`SELF_CHECK_TOL`], `Ok(Some(reason))` if one is not.
+///
+/// # Errors
+/// A [`GpuError`] if the device fails (allocation, readback): no verdict then.
+pub(crate) fn self_check(
+    ctx: &GpuContext,
+    engine: FastEngine,
+    inject_fault: bool,
+) -> Result<Option<String>, GpuError> {
+    let mut worst: Option<(f64, String)> = None;
+    for (case, &(m, k, n, flags, alpha, beta)) in SELF_CHECK_CASES.iter().enumerate() {
+        let seed = case as u64 * 3;
+        let a = check_values(m * k, seed + 1); // stored k×m when TRANS_A
+        let b = check_values(k * n, seed + 2); // stored n×k when TRANS_B
+        let d = check_values(m * n, seed + 3);
+        let mut got = gpu_product(ctx, engine, (m, k, n), flags, (alpha, beta), (&a, &b, &d))?;
+        if inject_fault && let Some(first) = got.first_mut() {
+            *first += 1.0;
+        }
+        // The CPU core on the same f16-rounded operands, untransposed.
+        let mut l: Vec<f32> = a.iter().copied().map(round_f16).collect();
+        if flags & MatmulParams::TRANS_A != 0 {
+            l = transpose(&l, k, m);
+        }
+        let mut r: Vec<f32> = b.iter().copied().map(round_f16).collect();
+        if flags & MatmulParams::TRANS_B != 0 {
+            r = transpose(&r, n, k);
+        }
+        let abs_l: Vec<f32> = l.iter().map(|v| v.abs()).collect();
+        let abs_r: Vec<f32> = r.iter().map(|v| v.abs()).collect();
+        let mut prod = vec![0.0; m * n];
+        let mut bound = vec![0.0; m * n];
+        let core_product = |x: &[f32], y: &[f32], out: &mut [f32]| {
+            matmul(
+                MatRef::new(m, k, x)?,
+                MatRef::new(k, n, y)?,
+                MatMut::new(m, n, out)?,
+            )
+        };
+        core_product(&l, &r, &mut prod)?;
+        core_product(&abs_l, &abs_r, &mut bound)?;
+        for i in 0..m * n {
+            let want = f64::from(alpha) * f64::from(prod[i]) + f64::from(beta) * f64::from(d[i]);
+            let scale = f64::from(alpha.abs()) * f64::from(bound[i])
+                + f64::from(beta.abs()) * f64::from(d[i].abs());
+            let err = (f64::from(got[i]) - want).abs() / scale.max(f64::MIN_POSITIVE);
+            // A NaN from the device is the worst error of all.
+            let err = if err.is_nan() { f64::INFINITY } else { err };
+            if err > SELF_CHECK_TOL && worst.as_ref().is_none_or(|(w, _)| err > *w) {
+                let reason = format!(
+                    "product {m}×{k}·{k}×{n} (flags {flags}): element {i} is {} where the CPU \
+                     core gives {want:.6e} (error {err:.2e} of its magnitude bound, allowed \
+                     {SELF_CHECK_TOL:.0e})",
+                    got[i]
+                );
+                worst = Some((err, reason));
+            }
+        }
+    }
+    Ok(worst.map(|(_, reason)| reason))
+}
+
+/// `α·op(A)·op(B) + β·D` of `(m, k, n)` on `engine`, read back.
+fn gpu_product(
+    ctx: &GpuContext,
+    engine: FastEngine,
+    (m, k, n): (usize, usize, usize),
+    flags: u32,
+    (alpha, beta): (f32, f32),
+    (a, b, d): (&[f32], &[f32], &[f32]),
+) -> Result<Vec<f32>, GpuError> {
+    let device = ctx.device();
+    let ga = GpuMatrix::from_slice(ctx, m, k, a)?;
+    let gb = GpuMatrix::from_slice(ctx, k, n, b)?;
+    let gd = GpuMatrix::from_slice(ctx, m, n, d)?;
+    let out = storage_buffer_zeroed(device, "self-check out", (m * n * 4) as u64);
+    let params = MatmulParams {
+        m: m as u32,
+        n: n as u32,
+        k: k as u32,
+        flags,
+        alpha,
+        beta,
+        ..MatmulParams::default()
+    };
+    let u = uniform_buffer(device, "self-check params", &params);
+    let kernels = ctx.kernels();
+    let bg = kernels
+        .matmul
+        .bind_group(device, &u, ga.buffer(), gb.buffer(), gd.buffer(), &out);
+    let (mu, nu) = (m as u32, n as u32);
+    ctx.submit_pass("fast-path self-check", |pass| {
+        kernels.dispatch_product(pass, &bg, mu, nu, Some(engine));
+    });
+    read_f32(ctx, &out, m * n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_values_are_bounded_and_signed() {
+        let v = check_values(10_000, 7);
+        assert!(v.iter().all(|x| (1e-3..=1.0).contains(&x.abs())));
+        let negative = v.iter().filter(|x| **x < 0.0).count();
+        assert!((4_000..6_000).contains(&negative), "{negative}");
+        assert_ne!(check_values(4, 1), check_values(4, 2));
+    }
+
+    #[test]
+    fn transpose_swaps_indices() {
+        let v = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]; // 2×3
+        assert_eq!(transpose(&v, 2, 3), [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+    }
+
+    #[test]
+    fn status_names_the_fallback() {
+        let s = FastPathStatus::FellBack {
+            engine: FastEngine::TensorCores,
+            reason: "off".into(),
+        };
+        assert!(s.to_string().contains("using f32"));
+    }
+}
