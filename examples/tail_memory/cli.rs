@@ -242,7 +242,7 @@ fn open_unit(name: &str, x: f64) -> Result<(), ExampleError> {
 }
 
 fn memory_classes(name: &str, k: usize, beta: f64) -> Result<(), ExampleError> {
-    if k < 3 || k % 3 != 0 {
+    if k < 3 || !k.is_multiple_of(3) {
         return Err(bad(format!(
             "{name} must be a positive multiple of 3 (coupled embeddings are 3×3 block rotations), got {k}"
         )));
