@@ -16,7 +16,9 @@
 # It writes OUT_DIR/gpu_run.log (everything printed) and OUT_DIR/gpu_run.json (each step's
 # exit status and time, and the JSON reports of bench_report, torch_reference.py,
 # ns_accuracy.py and tail_memory), and stops each step at a time limit so the whole run stays
-# under about 8 minutes on an H100/H200-class card. `benches/gpu_machine.sh dry-run OUT_DIR`
+# under about 8 minutes on an H100/H200-class card. `benches/gpu_machine.sh kernels OUT_DIR`
+# is the short form (about 2 minutes) after a kernel change: the GPU tests, then PyTorch and
+# bench_report at 4096 and 8192 only. `benches/gpu_machine.sh dry-run OUT_DIR`
 # runs the same steps at small sizes on whatever adapter exists (lavapipe on a CPU machine) to
 # check the script end to end before spending GPU time; it needs python3 with torch for the
 # PyTorch steps (they are recorded as failed without it).
@@ -24,7 +26,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-    sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 }
 
@@ -87,14 +89,20 @@ run() {
     work=$(mktemp -d)
     exec > >(tee "$out/gpu_run.log") 2>&1
     vulkan_setup
-    local large_sizes muon_sizes bench_sizes big_size torch_sizes budget
-    if [[ $mode == run ]]; then
+    local large_sizes muon_sizes bench_sizes bench_ops big_size torch_sizes budget
+    if [[ $mode != dry-run ]]; then
         large_sizes=256x256,1024x1024,4096x4096,8192x4096
         muon_sizes=1024x1024,4096x4096
         bench_sizes=1024,4096
         big_size=8192
         torch_sizes=1024,4096,8192
         budget=2
+        bench_ops=matmul,newton_schulz,muon_step,adam_step,matmul_f16,newton_schulz_f16,muon_step_f16
+        if [[ $mode == kernels ]]; then
+            bench_sizes=4096
+            bench_ops=matmul,adam_step,matmul_f16,newton_schulz_f16,muon_step_f16
+            torch_sizes=4096,8192
+        fi
     else
         large_sizes=64x64,200x136
         muon_sizes=64x64
@@ -102,6 +110,7 @@ run() {
         big_size=128
         torch_sizes=64,128
         budget=0.3
+        bench_ops=matmul,newton_schulz,muon_step,adam_step,matmul_f16,newton_schulz_f16,muon_step_f16
     fi
     echo "muon GPU run ($mode), commit $(head -n 1 .devrun/commit), $(date -u +%FT%TZ)"
     cat .devrun/commit
@@ -112,25 +121,27 @@ run() {
     run_step "GPU tests: kernels" 120 .devrun/kernels --test-threads 2
     run_step "GPU tests: optimizers" 120 .devrun/optimizers --test-threads 2
     run_step "GPU tests: precision" 60 .devrun/precision --nocapture --test-threads 1
+    if [[ $mode != kernels ]]; then
     run_step "parity with muon-core at $large_sizes" 240 env MUON_LARGE_SIZES=$large_sizes \
         MUON_LARGE_MUON_SIZES=$muon_sizes MUON_LARGE_MUON_STEPS=1 MUON_DUMP_DIR="$work" \
         .devrun/large --ignored --nocapture --test-threads 3
     run_step "singular values (ns_accuracy.py)" 60 env PYTHONUNBUFFERED=1 \
         python3 benches/ns_accuracy.py "$work" --json "$work/accuracy.json"
     rm -f "$work"/*.f32
+    fi
     run_step "PyTorch reference" 150 env PYTHONUNBUFFERED=1 python3 benches/torch_reference.py \
         --sizes "$torch_sizes" --reps 10 --warmup 3 --json "$work/torch.json"
     local torch_arg=()
     [[ -s $work/torch.json ]] && torch_arg=(--torch "$work/torch.json")
     run_step "bench_report at $bench_sizes" 150 .devrun/bench_report --sizes "$bench_sizes" \
-        --cpu-max 0 --crossover-max 0 --reps 10 --budget-s "$budget" \
+        --ops "$bench_ops" --cpu-max 0 --crossover-max 0 --reps 10 --budget-s "$budget" \
         --json "$work/bench.json" "${torch_arg[@]}"
     run_step "bench_report at $big_size" 90 .devrun/bench_report --sizes "$big_size" \
         --ops matmul,adam_step,matmul_f16,newton_schulz_f16,muon_step_f16 \
         --cpu-max 0 --crossover-max 0 --reps 10 --budget-s "$budget" \
         --json "$work/bench_big.json" "${torch_arg[@]}"
-    run_step "tail_memory --backend gpu" 90 .devrun/tail_memory --backend gpu \
-        --json "$work/tail_memory.json"
+    [[ $mode == kernels ]] || run_step "tail_memory --backend gpu" 90 .devrun/tail_memory \
+        --backend gpu --json "$work/tail_memory.json"
     python3 - "$work" "$out/gpu_run.json" "$mode" <<'EOF'
 import json, pathlib, sys
 work, dest, mode = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
@@ -152,7 +163,7 @@ EOF
 
 case "${1:-}" in
 pack) pack ;;
-run | dry-run)
+run | kernels | dry-run)
     [[ $# -eq 2 ]] || usage
     run "$1" "$2"
     ;;

@@ -6,20 +6,22 @@
 // Needs the adapter to offer 16×16×16 cooperative matrices with f16 A/B and an f32
 // accumulator, f16 in shaders and subgroups (the host compiles this file only then).
 //
-// Tiling: one workgroup computes a 128×128 block of C over k-slices of BK = 32. Its threads
-// stage the slice of op(A) (128×32) and op(B) (32×128) into workgroup memory as f16, with
-// neighbouring threads reading neighbouring addresses of whichever layout the operand has in
-// memory. The workgroup is 8 subgroups of SUBGROUP threads (SUBGROUP is the adapter's fixed
-// subgroup size, set by the host); subgroup s owns the 32×64 sub-block at rows 32·(s / 2),
-// columns 64·(s % 2): 2×4 accumulator tiles of 16×16, so each k-step of 16 loads 2 A tiles
-// and 4 B tiles for 8 multiply-adds. The rows of both staged tiles are padded by 8 halves
-// (16 bytes), so the eight 16-byte rows one tile load reads fall in different banks, and
-// every tile pointer and stride is a multiple of 16 bytes.
+// Tiling: one workgroup of 256 threads (8 subgroups of 32) computes a 128×128 block of C
+// over k-slices of BK = 32. Each thread fetches its share of a slice into registers (4 runs
+// of 4 consecutive elements of op(A)'s memory layout and 4 of op(B)'s, so neighbouring threads
+// read neighbouring addresses whatever the transposes), converts it to f16 and stores it into
+// workgroup memory; the fetch of the next slice is issued before the current slice's
+// multiply-adds, so its memory latency overlaps them. Subgroup s owns the 32×64 sub-block at
+// rows 32·(s / 2), columns 64·(s % 2): 2×4 accumulator tiles of 16×16, so each k-step of 16
+// loads 2 A tiles and 4 B tiles for 8 multiply-adds. The rows of both staged tiles are padded
+// by 8 halves (16 bytes), so the eight 16-byte rows one tile load reads fall in different
+// banks, and every tile pointer and stride is a multiple of 16 bytes.
 //
 // Epilogue: each accumulator tile goes through a per-subgroup 16×16 f32 staging area in
 // workgroup memory, from which the subgroup's threads apply alpha/beta and store the elements
-// that lie inside C, so any shape works (1×N, N×1, non-multiples of 128). Block grids are
-// folded into 2-D (x ≤ 65,535) and linearised as in the other product kernels.
+// that lie inside C. Loads outside op(A) or op(B) read as zero, so any shape works (1×N, N×1,
+// non-multiples of 128). Block grids are folded into 2-D (x ≤ 65,535) and linearised as in
+// the other product kernels.
 
 enable f16;
 enable wgpu_cooperative_matrix;
@@ -41,47 +43,152 @@ struct MatmulParams {
 @group(0) @binding(3) var<storage, read> d: array<f32>;     // D, m×n (read only if beta != 0)
 @group(0) @binding(4) var<storage, read_write> c: array<f32>; // C, m×n (output)
 
-// Threads per subgroup on this adapter; the workgroup is 8 subgroups.
-override SUBGROUP: u32 = 32u;
-
-const BM: u32 = 128u;  // block rows
-const BN: u32 = 128u;  // block columns
-const BK: u32 = 32u;   // k-slice depth
-const LS: u32 = 40u;   // row stride of the staged op(A) slice, halves (BK + 8)
-const RS: u32 = 136u;  // row stride of the staged op(B) slice, halves (BN + 8)
+const SUBGROUP: u32 = 32u;  // threads per subgroup (the host compiles this kernel only then)
+const THREADS: u32 = 256u; // threads per workgroup: 8 subgroups
+const BM: u32 = 128u;      // block rows
+const BN: u32 = 128u;      // block columns
+const BK: u32 = 32u;       // k-slice depth
+const LS: u32 = 40u;       // row stride of the staged op(A) slice, halves (BK + 8)
+const RS: u32 = 136u;      // row stride of the staged op(B) slice, halves (BN + 8)
 
 var<workgroup> l_s: array<f16, 5120>;  // 128 × LS: l_s[i·LS + kk] = op(A)[row0 + i][k0 + kk]
 var<workgroup> r_s: array<f16, 4352>;  // 32 × RS:  r_s[kk·RS + j] = op(B)[k0 + kk][col0 + j]
 var<workgroup> c_s: array<f32, 2048>;  // 8 subgroups × 16×16: one accumulator tile each
 
-// op(A)[row][kk] as f16, zero outside.
-fn load_a(row: u32, kk: u32) -> f16 {
-    if (row >= params.m || kk >= params.k) { return f16(0.0); }
-    if ((params.flags & 1u) != 0u) { return f16(a[kk * params.m + row]); }
-    return f16(a[row * params.k + kk]);
+// One thread's share of a k-slice in registers: runs r = lid + t·THREADS (t = 0..3) of four
+// consecutive elements in memory, of op(A) (a0..a3) and op(B) (b0..b3).
+struct Fragment {
+    a0: vec4<f32>,  // op(A) run lid
+    a1: vec4<f32>,  // op(A) run lid + THREADS
+    a2: vec4<f32>,  // op(A) run lid + 2·THREADS
+    a3: vec4<f32>,  // op(A) run lid + 3·THREADS
+    b0: vec4<f32>,  // op(B) run lid
+    b1: vec4<f32>,  // op(B) run lid + THREADS
+    b2: vec4<f32>,  // op(B) run lid + 2·THREADS
+    b3: vec4<f32>,  // op(B) run lid + 3·THREADS
 }
 
-// op(B)[kk][col] as f16, zero outside.
-fn load_b(kk: u32, col: u32) -> f16 {
-    if (kk >= params.k || col >= params.n) { return f16(0.0); }
-    if ((params.flags & 2u) != 0u) { return f16(b[col * params.k + kk]); }
-    return f16(b[kk * params.n + col]);
+// Run r (0..1023) of the op(A) slice: its first element's (i, kk) in the slice. A stored
+// m×k runs along kk (8 runs per row); stored transposed, along i (32 runs per kk).
+fn a_run(r: u32) -> vec2<u32> {
+    if ((params.flags & 1u) != 0u) { return vec2<u32>((r % 32u) * 4u, r / 32u); }
+    return vec2<u32>(r / 8u, (r % 8u) * 4u);
 }
 
-// Stages the k-slice at k0 of both operands; every thread of the workgroup calls it.
-fn stage(k0: u32, row0: u32, col0: u32, lid: u32) {
-    let threads = 8u * SUBGROUP;
-    let trans_a = (params.flags & 1u) != 0u;
-    let trans_b = (params.flags & 2u) != 0u;
-    for (var e = lid; e < BM * BK; e += threads) {
-        // Consecutive threads read consecutive addresses of A's memory layout.
-        var i: u32; var kk: u32;
-        if (trans_a) { kk = e / BM; i = e % BM; } else { i = e / BK; kk = e % BK; }
-        l_s[i * LS + kk] = load_a(row0 + i, k0 + kk);
-        var j: u32; var kb: u32;
-        if (trans_b) { j = e / BK; kb = e % BK; } else { kb = e / BN; j = e % BN; }
-        r_s[kb * RS + j] = load_b(k0 + kb, col0 + j);
+// Run r (0..1023) of the op(B) slice: its first element's (kk, j). B stored k×n runs along j;
+// stored transposed (n×k), along kk.
+fn b_run(r: u32) -> vec2<u32> {
+    if ((params.flags & 2u) != 0u) { return vec2<u32>((r % 8u) * 4u, r / 8u); }
+    return vec2<u32>(r / 32u, (r % 32u) * 4u);
+}
+
+// How many of the 4 elements from `first` (along an axis of length `len`) exist, given that
+// the run's other coordinate is inside (`inside`).
+fn run_len(inside: bool, first: u32, len: u32) -> u32 {
+    if (!inside || first >= len) { return 0u; }
+    return min(4u, len - first);
+}
+
+// The run of op(A) at k0 (rows from row0) that run r names, zeros outside op(A).
+fn fetch_a(k0: u32, row0: u32, r: u32) -> vec4<f32> {
+    let p = a_run(r);
+    var base: u32;
+    var count: u32;
+    if ((params.flags & 1u) != 0u) {
+        base = (k0 + p.y) * params.m + row0 + p.x;
+        count = run_len(k0 + p.y < params.k, row0 + p.x, params.m);
+    } else {
+        base = (row0 + p.x) * params.k + k0 + p.y;
+        count = run_len(row0 + p.x < params.m, k0 + p.y, params.k);
     }
+    if (count == 4u) { return vec4<f32>(a[base], a[base + 1u], a[base + 2u], a[base + 3u]); }
+    var v = vec4<f32>(0.0);
+    if (count > 0u) { v.x = a[base]; }
+    if (count > 1u) { v.y = a[base + 1u]; }
+    if (count > 2u) { v.z = a[base + 2u]; }
+    return v;
+}
+
+// The run of op(B) at k0 (columns from col0) that run r names, zeros outside op(B).
+fn fetch_b(k0: u32, col0: u32, r: u32) -> vec4<f32> {
+    let p = b_run(r);
+    var base: u32;
+    var count: u32;
+    if ((params.flags & 2u) != 0u) {
+        base = (col0 + p.y) * params.k + k0 + p.x;
+        count = run_len(col0 + p.y < params.n, k0 + p.x, params.k);
+    } else {
+        base = (k0 + p.x) * params.n + col0 + p.y;
+        count = run_len(k0 + p.x < params.k, col0 + p.y, params.n);
+    }
+    if (count == 4u) { return vec4<f32>(b[base], b[base + 1u], b[base + 2u], b[base + 3u]); }
+    var v = vec4<f32>(0.0);
+    if (count > 0u) { v.x = b[base]; }
+    if (count > 1u) { v.y = b[base + 1u]; }
+    if (count > 2u) { v.z = b[base + 2u]; }
+    return v;
+}
+
+// Stores run r of op(A) (values v) into the staged slice as f16.
+fn put_a(r: u32, v: vec4<f32>) {
+    let p = a_run(r);
+    let h = vec4<f16>(v);
+    if ((params.flags & 1u) != 0u) {
+        l_s[p.x * LS + p.y] = h.x;
+        l_s[(p.x + 1u) * LS + p.y] = h.y;
+        l_s[(p.x + 2u) * LS + p.y] = h.z;
+        l_s[(p.x + 3u) * LS + p.y] = h.w;
+    } else {
+        let o = p.x * LS + p.y;
+        l_s[o] = h.x;
+        l_s[o + 1u] = h.y;
+        l_s[o + 2u] = h.z;
+        l_s[o + 3u] = h.w;
+    }
+}
+
+// Stores run r of op(B) (values v) into the staged slice as f16.
+fn put_b(r: u32, v: vec4<f32>) {
+    let p = b_run(r);
+    let h = vec4<f16>(v);
+    if ((params.flags & 2u) != 0u) {
+        r_s[p.x * RS + p.y] = h.x;
+        r_s[(p.x + 1u) * RS + p.y] = h.y;
+        r_s[(p.x + 2u) * RS + p.y] = h.z;
+        r_s[(p.x + 3u) * RS + p.y] = h.w;
+    } else {
+        let o = p.x * RS + p.y;
+        r_s[o] = h.x;
+        r_s[o + 1u] = h.y;
+        r_s[o + 2u] = h.z;
+        r_s[o + 3u] = h.w;
+    }
+}
+
+// This thread's share of the slice at k0.
+fn fetch(k0: u32, row0: u32, col0: u32, lid: u32) -> Fragment {
+    return Fragment(
+        fetch_a(k0, row0, lid),
+        fetch_a(k0, row0, lid + THREADS),
+        fetch_a(k0, row0, lid + 2u * THREADS),
+        fetch_a(k0, row0, lid + 3u * THREADS),
+        fetch_b(k0, col0, lid),
+        fetch_b(k0, col0, lid + THREADS),
+        fetch_b(k0, col0, lid + 2u * THREADS),
+        fetch_b(k0, col0, lid + 3u * THREADS),
+    );
+}
+
+// Stores this thread's share of a slice into workgroup memory.
+fn put(f: Fragment, lid: u32) {
+    put_a(lid, f.a0);
+    put_a(lid + THREADS, f.a1);
+    put_a(lid + 2u * THREADS, f.a2);
+    put_a(lid + 3u * THREADS, f.a3);
+    put_b(lid, f.b0);
+    put_b(lid + THREADS, f.b1);
+    put_b(lid + 2u * THREADS, f.b2);
+    put_b(lid + 3u * THREADS, f.b3);
 }
 
 // Applies the epilogue to accumulator tile `acc` of subgroup `sg`, whose top-left element is
@@ -104,7 +211,7 @@ fn store_tile(acc: coop_mat16x16<f32, C>, sg: u32, lane: u32, r0: u32, c0: u32) 
     workgroupBarrier();
 }
 
-@compute @workgroup_size(8u * SUBGROUP, 1, 1)
+@compute @workgroup_size(256, 1, 1)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -131,9 +238,12 @@ fn main(
     var acc13 = coop_mat16x16<f32, C>();
     let ls = LS;
     let rs = RS;
+    var frag = fetch(0u, row0, col0, lid);
     for (var k0 = 0u; k0 < params.k; k0 += BK) {
-        stage(k0, row0, col0, lid);
+        put(frag, lid);
         workgroupBarrier();
+        // The next slice's loads, in flight during this slice's multiply-adds.
+        if (k0 + BK < params.k) { frag = fetch(k0 + BK, row0, col0, lid); }
         for (var kk = 0u; kk < BK; kk += 16u) {
             let ao0 = sr * LS + kk;
             let ao1 = (sr + 16u) * LS + kk;

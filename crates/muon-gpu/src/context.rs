@@ -347,15 +347,19 @@ const COOP_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
     .union(wgpu::Features::SUBGROUP)
     .union(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
 
+/// The subgroup width `matmul_coop.wgsl` is written for.
+const COOP_SUBGROUP: u32 = 32;
+
 /// Workgroup memory of `matmul_coop.wgsl`, bytes: the f16 slices of both operands and eight
 /// 16×16 f32 staging tiles.
 const COOP_WORKGROUP_BYTES: u32 = 5120 * 2 + 4352 * 2 + 2048 * 4;
 
 /// The subgroup width to compile the tensor-core product for on `adapter`, or `None` if it
 /// cannot run there: it needs [`COOP_FEATURES`], 16×16×16 cooperative matrices with `f16`
-/// operands and an `f32` accumulator, one fixed subgroup width (the kernel sizes its
-/// workgroup as 8 subgroups), and room for that workgroup. `MUON_TENSOR_CORES=0` or `off`
-/// declines it.
+/// operands and an `f32` accumulator (so far only Vulkan reports those: Metal's simdgroup
+/// matrices are 8×8), a fixed subgroup width of 32 (the kernel's workgroup is 8 such
+/// subgroups, 256 threads, and its staging is laid out for that), and room for that
+/// workgroup. `MUON_TENSOR_CORES=0` or `off` declines it.
 fn coop_subgroup(adapter: &wgpu::Adapter) -> Option<u32> {
     if std::env::var(TENSOR_CORES_ENV).is_ok_and(|v| {
         matches!(
@@ -370,7 +374,10 @@ fn coop_subgroup(adapter: &wgpu::Adapter) -> Option<u32> {
     }
     let info = adapter.get_info();
     let subgroup = info.subgroup_min_size;
-    if subgroup == 0 || subgroup != info.subgroup_max_size {
+    if info.backend != wgpu::Backend::Vulkan
+        || subgroup != COOP_SUBGROUP
+        || info.subgroup_max_size != COOP_SUBGROUP
+    {
         return None;
     }
     let shape = adapter.cooperative_matrix_properties().iter().any(|p| {

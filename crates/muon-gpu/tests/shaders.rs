@@ -39,6 +39,14 @@ fn every_shader_validates_and_writes_spirv() {
         )
         .validate(&module)
         .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
+        // Pipeline constants at their defaults (tests/shader_backends.rs tries the others).
+        let (module, info) = naga::back::pipeline_constants::process_overrides(
+            &module,
+            &info,
+            None,
+            &naga::back::PipelineConstants::default(),
+        )
+        .unwrap_or_else(|e| panic!("{name}: pipeline constants: {e}"));
         let spv =
             naga::back::spv::write_vec(&module, &info, &naga::back::spv::Options::default(), None)
                 .unwrap_or_else(|e| panic!("{name}: SPIR-V writer: {e}"));

@@ -113,9 +113,9 @@ pub struct TensorMatmul {
 }
 
 impl TensorMatmul {
-    /// Compiles the kernel for an adapter whose subgroups are always `subgroup` threads wide
-    /// (the workgroup is 8 subgroups). Only for a device with `SHADER_F16`, `SUBGROUP` and
-    /// `EXPERIMENTAL_COOPERATIVE_MATRIX` enabled.
+    /// Compiles the kernel for an adapter whose subgroups are always `subgroup` (= 32) threads
+    /// wide (the workgroup is 8 subgroups). Only for a device with `SHADER_F16`, `SUBGROUP`
+    /// and `EXPERIMENTAL_COOPERATIVE_MATRIX` enabled.
     pub(crate) fn new(device: &wgpu::Device, matmul: &Matmul, subgroup: u32) -> Self {
         let program = Program::new(
             device,
@@ -131,7 +131,7 @@ impl TensorMatmul {
         );
         // One layout for both kernels, so one bind group serves both.
         let program = program.with_layout_of(&matmul.program);
-        let main = program.pipeline_with(device, "main", &[("SUBGROUP", f64::from(subgroup))]);
+        let main = program.pipeline(device, "main");
         Self { main, subgroup }
     }
 
