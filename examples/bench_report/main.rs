@@ -30,6 +30,8 @@ use measure::{GpuClock, Op, cpu_time, gpu_time};
 use report::{Measurement, Report};
 
 fn main() -> ExitCode {
+    // SAFETY: first thing in main, before any other thread exists.
+    unsafe { muon::gpu::quiet_headless_probe() };
     let args = match Args::parse() {
         Ok(Some(args)) => args,
         Ok(None) => return ExitCode::SUCCESS,

@@ -32,6 +32,8 @@ use crate::progress::Progress;
 
 /// Parses the arguments and runs; bad arguments exit with status 2, other failures with 1.
 fn main() -> ExitCode {
+    // SAFETY: first thing in main, before any other thread exists.
+    unsafe { muon::gpu::quiet_headless_probe() };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     match cli::parse(&argv).and_then(|args| {
         if args.help {

@@ -342,6 +342,27 @@ impl GpuContext {
 /// k-slice of 16 against llvmpipe's 65,535, so 174,760 terms fit; 160,000 leaves a margin.
 const LLVMPIPE_MAX_TILED_INNER: usize = 160_000;
 
+/// Keeps adapter probing quiet on a headless Linux machine: Mesa's Vulkan drivers (lavapipe
+/// included) print `error: XDG_RUNTIME_DIR is invalid or not set in the environment.` when
+/// wgpu's instance enables the Wayland surface extension and that variable is unset. If it is
+/// unset, this sets it to the temporary directory (where no Wayland socket is found, silently).
+/// Does nothing where it is set, and on other systems.
+///
+/// # Safety
+/// It changes the process environment, with [`std::env::set_var`]'s contract: call it before
+/// any other thread that might read or write the environment runs (first thing in `main`).
+pub unsafe fn quiet_headless_probe() {
+    if cfg!(all(
+        unix,
+        not(target_vendor = "apple"),
+        not(target_os = "android")
+    )) && std::env::var_os("XDG_RUNTIME_DIR").is_none()
+    {
+        // SAFETY: the caller guarantees no other thread touches the environment now.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
+    }
+}
+
 /// The features the tensor-core product needs.
 const COOP_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
     .union(wgpu::Features::SUBGROUP)

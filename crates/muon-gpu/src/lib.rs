@@ -70,7 +70,7 @@ mod status;
 mod timing;
 
 pub use adam::{GpuAdam, MomentFormat};
-pub use context::{ADAPTER_ENV, GpuContext, TENSOR_CORES_ENV};
+pub use context::{ADAPTER_ENV, GpuContext, TENSOR_CORES_ENV, quiet_headless_probe};
 pub use error::GpuError;
 pub use fast_path::{FastEngine, FastPathStatus, Precision};
 pub use matrix::{GpuMatrix, MATRIX_USAGES};
