@@ -11,23 +11,9 @@
 // ROUND_F16 (a pipeline constant, default false) rounds every operand to f16 as it is loaded
 // (quantizeToF16: f16 subnormals flush to zero), products still accumulating in f32: the
 // numerics of the tensor-core kernel (matmul_coop.wgsl) on adapters without one.
-
-struct MatmulParams {
-    m: u32,      // rows of op(A), C and D
-    n: u32,      // columns of op(B), C and D
-    k: u32,      // columns of op(A) = rows of op(B)
-    flags: u32,  // bit 0: A is stored transposed (k×m); bit 1: B is stored transposed (n×k)
-    alpha: f32,  // scale of the product
-    beta: f32,   // scale of D (0: D is ignored)
-    _pad0: u32,  // padding to 32 bytes
-    _pad1: u32,  // padding to 32 bytes
-}
-
-@group(0) @binding(0) var<uniform> params: MatmulParams;   // shapes, flags, alpha, beta
-@group(0) @binding(1) var<storage, read> a: array<f32>;     // A, m×k (or k×m if transposed)
-@group(0) @binding(2) var<storage, read> b: array<f32>;     // B, k×n (or n×k if transposed)
-@group(0) @binding(3) var<storage, read> d: array<f32>;     // D, m×n (read only if beta != 0)
-@group(0) @binding(4) var<storage, read_write> c: array<f32>; // C, m×n (output)
+//
+// Uniforms and bindings: matmul_io.wgsl, compiled in front of this file (after
+// tile_product.wgsl).
 
 override ROUND_F16: bool = false;
 

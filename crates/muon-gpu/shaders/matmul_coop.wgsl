@@ -22,26 +22,9 @@
 // that lie inside C. Loads outside op(A) or op(B) read as zero, so any shape works (1×N, N×1,
 // non-multiples of 128). Block grids are folded into 2-D (x ≤ 65,535) and linearised as in
 // the other product kernels.
-
-enable f16;
-enable wgpu_cooperative_matrix;
-
-struct MatmulParams {
-    m: u32,      // rows of op(A), C and D
-    n: u32,      // columns of op(B), C and D
-    k: u32,      // columns of op(A) = rows of op(B)
-    flags: u32,  // bit 0: A is stored transposed (k×m); bit 1: B is stored transposed (n×k)
-    alpha: f32,  // scale of the product
-    beta: f32,   // scale of D (0: D is ignored)
-    _pad0: u32,  // padding to 32 bytes
-    _pad1: u32,  // padding to 32 bytes
-}
-
-@group(0) @binding(0) var<uniform> params: MatmulParams;   // shapes, flags, alpha, beta
-@group(0) @binding(1) var<storage, read> a: array<f32>;     // A, m×k (or k×m if transposed)
-@group(0) @binding(2) var<storage, read> b: array<f32>;     // B, k×n (or n×k if transposed)
-@group(0) @binding(3) var<storage, read> d: array<f32>;     // D, m×n (read only if beta != 0)
-@group(0) @binding(4) var<storage, read_write> c: array<f32>; // C, m×n (output)
+//
+// The host compiles `enable f16; enable wgpu_cooperative_matrix;` and matmul_io.wgsl (the
+// uniforms and bindings, shared with matmul.wgsl) in front of this file.
 
 const SUBGROUP: u32 = 32u;  // threads per subgroup (the host compiles this kernel only then)
 const THREADS: u32 = 256u; // threads per workgroup: 8 subgroups

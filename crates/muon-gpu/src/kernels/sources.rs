@@ -26,15 +26,22 @@ pub(crate) const GRAM: &str = concat!(
     include_str!("../../shaders/gram.wgsl"),
 );
 
-/// `shaders/tile_product.wgsl` + `shaders/matmul.wgsl`.
+/// `shaders/tile_product.wgsl` + `shaders/matmul_io.wgsl` + `shaders/matmul.wgsl`.
 pub(crate) const MATMUL: &str = concat!(
     include_str!("../../shaders/tile_product.wgsl"),
+    include_str!("../../shaders/matmul_io.wgsl"),
     include_str!("../../shaders/matmul.wgsl"),
 );
 
-/// `shaders/matmul_coop.wgsl` (the tensor-core product; compiled only on adapters that have
-/// cooperative matrices).
-pub(crate) const MATMUL_COOP: &str = include_str!("../../shaders/matmul_coop.wgsl");
+/// `shaders/matmul_io.wgsl` + `shaders/matmul_coop.wgsl` (the tensor-core product; compiled
+/// only on adapters that have cooperative matrices).
+///
+/// WGSL's enable directives must open the module, so they are here rather than in the file.
+pub(crate) const MATMUL_COOP: &str = concat!(
+    "enable f16;\nenable wgpu_cooperative_matrix;\n",
+    include_str!("../../shaders/matmul_io.wgsl"),
+    include_str!("../../shaders/matmul_coop.wgsl"),
+);
 
 /// `shaders/muon_update.wgsl`.
 pub(crate) const MUON_UPDATE: &str = include_str!("../../shaders/muon_update.wgsl");
