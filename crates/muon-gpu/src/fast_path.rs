@@ -166,8 +166,10 @@ pub(crate) fn self_check(
         let b = check_values(k * n, seed + 2); // stored n×k when TRANS_B
         let d = check_values(m * n, seed + 3);
         let mut got = gpu_product(ctx, engine, (m, k, n), flags, (alpha, beta), (&a, &b, &d))?;
-        if inject_fault && let Some(first) = got.first_mut() {
-            *first += 1.0;
+        if inject_fault {
+            if let Some(first) = got.first_mut() {
+                *first += 1.0;
+            }
         }
         // The CPU core on the same f16-rounded operands, untransposed.
         let mut l: Vec<f32> = a.iter().copied().map(round_f16).collect();
