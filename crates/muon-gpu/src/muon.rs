@@ -6,7 +6,7 @@ use muon_core::muon::{Muon, MuonConfig};
 
 use crate::fast_path::Precision;
 use crate::kernels::{MuonParams, storage_buffer_zeroed, uniform_buffer};
-use crate::newton_schulz::GpuNewtonSchulz;
+use crate::newton_schulz::{GpuNewtonSchulz, NsScratch};
 use crate::readback::read_f32;
 use crate::status::{GuardedParam, ParamStatus, check_statuses, read_statuses};
 use crate::{GpuContext, GpuError, GpuMatrix};
@@ -38,6 +38,9 @@ pub struct GpuMuon {
     muon: Muon,
     precision: Precision,
     slots: Vec<MuonSlot>,
+    /// One Newton–Schulz scratch per parameter shape, shared by that shape's parameters (a
+    /// step records them one after another).
+    scratch: Vec<NsScratch>,
 }
 
 impl GpuMuon {
@@ -49,6 +52,7 @@ impl GpuMuon {
             muon,
             precision: Precision::F32,
             slots: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -66,14 +70,8 @@ impl GpuMuon {
             .slots
             .iter()
             .map(|s| {
-                let (rows, cols) = s.guard.param.shape();
-                GpuNewtonSchulz::with_precision(
-                    &self.ctx,
-                    rows,
-                    cols,
-                    &self.muon.config().ns,
-                    precision,
-                )
+                let scratch = s.ns.scratch().clone();
+                GpuNewtonSchulz::with_scratch(&self.ctx, &self.muon.config().ns, precision, scratch)
             })
             .collect::<Result<Vec<_>, _>>()?;
         for (slot, ns) in self.slots.iter_mut().zip(plans) {
@@ -116,6 +114,14 @@ impl GpuMuon {
         self.muon.config()
     }
 
+    /// Bytes of device memory the Newton–Schulz scratch of all parameters takes: one scratch
+    /// per distinct parameter shape (`2·rows·cols + 2·min(rows, cols)²` floats), shared by the
+    /// parameters of that shape, since a step runs them one after another.
+    #[must_use]
+    pub fn scratch_bytes(&self) -> u64 {
+        self.scratch.iter().map(NsScratch::bytes).sum()
+    }
+
     /// Number of registered parameters.
     #[must_use]
     pub fn len(&self) -> usize {
@@ -138,13 +144,19 @@ impl GpuMuon {
     pub fn add_param(&mut self, param: &GpuMatrix, grad: &GpuMatrix) -> Result<usize, GpuError> {
         let guard = GuardedParam::new(&self.ctx, param, grad)?;
         let (rows, cols) = param.shape();
-        let ns = GpuNewtonSchulz::with_precision(
+        let scratch = match self.scratch.iter().find(|n| n.shape() == (rows, cols)) {
+            Some(shared) => shared.clone(),
+            None => NsScratch::new(&self.ctx, rows, cols)?,
+        };
+        let ns = GpuNewtonSchulz::with_scratch(
             &self.ctx,
-            rows,
-            cols,
             &self.muon.config().ns,
             self.precision,
+            scratch.clone(),
         )?;
+        if !self.scratch.iter().any(|n| n.shape() == (rows, cols)) {
+            self.scratch.push(scratch);
+        }
         let device = self.ctx.device();
         let momentum = storage_buffer_zeroed(device, "muon momentum", u64::from(guard.len()) * 4);
         let muon_params = uniform_buffer(

@@ -86,13 +86,82 @@ fn bind_product(
     (bg, m, n)
 }
 
-/// Newton–Schulz for one `rows × cols` shape: scratch (`2·rows·cols + 2·min(rows,cols)²`
-/// floats, as the core's `ns_scratch_len`), uniforms and bind groups, all made at creation.
+/// The device buffers of one Newton–Schulz on a `rows × cols` input: the two iterates, the
+/// Gram and polynomial matrices (`2·rows·cols + 2·min(rows,cols)²` floats, as the core's
+/// `ns_scratch_len`) and the norm's partial sums. Cloning shares the buffers (handles): plans
+/// whose passes never overlap — the parameters of one optimizer, which a step records one
+/// after another, wgpu ordering the dispatches — can use one scratch per shape.
+#[derive(Clone, Debug)]
+pub(crate) struct NsScratch {
+    rows: usize,
+    cols: usize,
+    x: [wgpu::Buffer; 2],
+    a: wgpu::Buffer,
+    b: wgpu::Buffer,
+    partials: wgpu::Buffer,
+    norm: wgpu::Buffer,
+}
+
+impl NsScratch {
+    /// Allocates the scratch for a `rows × cols` input.
+    ///
+    /// # Errors
+    /// [`GpuError::Core`] for an empty shape, [`GpuError::BufferTooLarge`] beyond the
+    /// device's limits.
+    pub(crate) fn new(ctx: &GpuContext, rows: usize, cols: usize) -> Result<Self, GpuError> {
+        let bytes = matrix_bytes(rows, cols)?;
+        ctx.check_size("newton-schulz iterate", bytes)?;
+        let m = rows.min(cols);
+        let gram_bytes = matrix_bytes(m, m)?;
+        ctx.check_size("newton-schulz gram", gram_bytes)?;
+        let device = ctx.device();
+        Ok(Self {
+            rows,
+            cols,
+            x: [
+                storage_buffer_zeroed(device, "ns x0", bytes),
+                storage_buffer_zeroed(device, "ns x1", bytes),
+            ],
+            a: storage_buffer_zeroed(device, "ns gram a", gram_bytes),
+            b: storage_buffer_zeroed(device, "ns poly b", gram_bytes),
+            partials: storage_buffer_zeroed(
+                device,
+                "ns norm partials",
+                u64::from(MAX_PARTIALS) * 4,
+            ),
+            norm: storage_buffer_zeroed(device, "ns norm", 4),
+        })
+    }
+
+    /// `(rows, cols)` of the input it is for.
+    pub(crate) fn shape(&self) -> (usize, usize) {
+        (self.rows, self.cols)
+    }
+
+    /// Bytes of device memory it holds.
+    pub(crate) fn bytes(&self) -> u64 {
+        [
+            &self.x[0],
+            &self.x[1],
+            &self.a,
+            &self.b,
+            &self.partials,
+            &self.norm,
+        ]
+        .iter()
+        .map(|b| b.size())
+        .sum()
+    }
+}
+
+/// Newton–Schulz for one `rows × cols` shape: its scratch ([`GpuNewtonSchulz::new`] allocates
+/// `2·rows·cols + 2·min(rows,cols)²` floats, as the core's `ns_scratch_len`), uniforms and bind
+/// groups, all made at creation.
 #[derive(Debug)]
 pub struct GpuNewtonSchulz {
     rows: u32,
     cols: u32,
-    x: [wgpu::Buffer; 2],
+    scratch: NsScratch,
     norm_params: NormParams,
     norm_bg: wgpu::BindGroup,
     normalize_bg: wgpu::BindGroup,
@@ -131,42 +200,46 @@ impl GpuNewtonSchulz {
         precision: Precision,
     ) -> Result<Self, GpuError> {
         cfg.validate()?;
-        let bytes = matrix_bytes(rows, cols)?;
-        ctx.check_size("newton-schulz iterate", bytes)?;
+        Self::with_scratch(ctx, cfg, precision, NsScratch::new(ctx, rows, cols)?)
+    }
+
+    /// A plan on `scratch` (its shape is the plan's); see [`GpuNewtonSchulz::with_precision`].
+    pub(crate) fn with_scratch(
+        ctx: &GpuContext,
+        cfg: &NsConfig,
+        precision: Precision,
+        scratch: NsScratch,
+    ) -> Result<Self, GpuError> {
+        cfg.validate()?;
+        let (rows, cols) = scratch.shape();
         let m = rows.min(cols);
-        let gram_bytes = matrix_bytes(m, m)?;
-        ctx.check_size("newton-schulz gram", gram_bytes)?;
         // X·Xᵀ sums max(rows, cols) terms; the other two products sum min(rows, cols).
         ctx.check_gram_inner("newton-schulz gram", m, rows.max(cols))?;
         let (r, c, mu) = (rows as u32, cols as u32, m as u32);
         let tall = rows > cols;
         let device = ctx.device();
         let k = ctx.kernels();
-
-        let x = [
-            storage_buffer_zeroed(device, "ns x0", bytes),
-            storage_buffer_zeroed(device, "ns x1", bytes),
-        ];
-        let a = storage_buffer_zeroed(device, "ns gram a", gram_bytes);
-        let b = storage_buffer_zeroed(device, "ns poly b", gram_bytes);
-        let partials =
-            storage_buffer_zeroed(device, "ns norm partials", u64::from(MAX_PARTIALS) * 4);
-        let norm = storage_buffer_zeroed(device, "ns norm", 4);
+        let NsScratch {
+            x,
+            a,
+            b,
+            partials,
+            norm,
+            ..
+        } = &scratch;
 
         let len = r * c;
         let norm_params = NormParams::new(len);
         let norm_u = uniform_buffer(device, "ns norm params", &norm_params);
         let norm_bg = k
             .frobenius_norm
-            .bind_group(device, &norm_u, &x[0], &partials, &norm);
+            .bind_group(device, &norm_u, &x[0], partials, norm);
         let normalize_u = uniform_buffer(
             device,
             "ns normalize params",
             &NormalizeParams::new(len, cfg),
         );
-        let normalize_bg = k
-            .ns_normalize
-            .bind_group(device, &normalize_u, &norm, &x[0]);
+        let normalize_bg = k.ns_normalize.bind_group(device, &normalize_u, norm, &x[0]);
 
         let engine = match precision {
             Precision::F32 => None,
@@ -184,10 +257,8 @@ impl GpuNewtonSchulz {
                 let gram_a_u = uniform_buffer(device, "ns gram a params", &gram_a_params);
                 // `b` stands in for D (not read: beta = 0) so no buffer is both read and written.
                 let gram_a = [
-                    k.gram
-                        .call(device, &gram_a_u, &gram_a_params, &x[0], &b, &a),
-                    k.gram
-                        .call(device, &gram_a_u, &gram_a_params, &x[1], &b, &a),
+                    k.gram.call(device, &gram_a_u, &gram_a_params, &x[0], b, a),
+                    k.gram.call(device, &gram_a_u, &gram_a_params, &x[1], b, a),
                 ];
                 let mut gram_b = Vec::with_capacity(cfg.steps as usize);
                 let mut step_bg = Vec::with_capacity(cfg.steps as usize);
@@ -202,7 +273,7 @@ impl GpuNewtonSchulz {
                         ..GramParams::default()
                     };
                     let gu = uniform_buffer(device, "ns gram b params", &gram_b_params);
-                    gram_b.push(k.gram.call(device, &gu, &gram_b_params, &a, &a, &b));
+                    gram_b.push(k.gram.call(device, &gu, &gram_b_params, a, a, b));
                     let su = uniform_buffer(
                         device,
                         "ns step params",
@@ -214,7 +285,7 @@ impl GpuNewtonSchulz {
                         },
                     );
                     let cur = (step % 2) as usize;
-                    step_bg.push(k.ns_step.bind_group(device, &su, &b, &x[cur], &x[1 - cur]));
+                    step_bg.push(k.ns_step.bind_group(device, &su, b, &x[cur], &x[1 - cur]));
                 }
                 Products::F32 {
                     gram_a,
@@ -234,18 +305,18 @@ impl GpuNewtonSchulz {
                 };
                 // `b` stands in for D where beta = 0 (not read).
                 let gram_a = [0, 1].map(|i| {
-                    bind_product(ctx, (mu, kk, mu), flags, (1.0, 0.0), &x[i], &x[i], &b, &a)
+                    bind_product(ctx, (mu, kk, mu), flags, (1.0, 0.0), &x[i], &x[i], b, a)
                 });
                 let iterations = (0..cfg.steps)
                     .map(|step| {
                         let (ca, cb, cc) = cfg.coefficients_at(step);
-                        let poly = bind_product(ctx, (mu, mu, mu), 0, (cc, cb), &a, &a, &a, &b);
+                        let poly = bind_product(ctx, (mu, mu, mu), 0, (cc, cb), a, a, a, b);
                         let cur = (step % 2) as usize;
                         let (xc, xn) = (&x[cur], &x[1 - cur]);
                         let next = if tall {
-                            bind_product(ctx, (r, c, c), 0, (1.0, ca), xc, &b, xc, xn)
+                            bind_product(ctx, (r, c, c), 0, (1.0, ca), xc, b, xc, xn)
                         } else {
-                            bind_product(ctx, (r, r, c), 0, (1.0, ca), &b, xc, xc, xn)
+                            bind_product(ctx, (r, r, c), 0, (1.0, ca), b, xc, xc, xn)
                         };
                         [poly, next]
                     })
@@ -260,7 +331,7 @@ impl GpuNewtonSchulz {
         Ok(Self {
             rows: r,
             cols: c,
-            x,
+            scratch,
             norm_params,
             norm_bg,
             normalize_bg,
@@ -287,6 +358,11 @@ impl GpuNewtonSchulz {
         }
     }
 
+    /// The buffers this plan works in (shared with other plans of its shape, if any).
+    pub(crate) fn scratch(&self) -> &NsScratch {
+        &self.scratch
+    }
+
     /// `(rows, cols)`.
     #[must_use]
     pub fn shape(&self) -> (usize, usize) {
@@ -296,13 +372,13 @@ impl GpuNewtonSchulz {
     /// The buffer the input goes in (overwritten by the iteration).
     #[must_use]
     pub fn input(&self) -> &wgpu::Buffer {
-        &self.x[0]
+        &self.scratch.x[0]
     }
 
     /// The buffer holding the result after [`GpuNewtonSchulz::encode`].
     #[must_use]
     pub fn output(&self) -> &wgpu::Buffer {
-        &self.x[self.products.steps() % 2]
+        &self.scratch.x[self.products.steps() % 2]
     }
 
     /// Records the whole orthogonalisation of [`GpuNewtonSchulz::input`] into `pass`.

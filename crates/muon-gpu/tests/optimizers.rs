@@ -15,7 +15,7 @@ use muon_core::muon::{AdjustLr, MuonConfig};
 use muon_core::newton_schulz::NsConfig;
 use muon_gpu::{
     Assigned, GpuAdam, GpuContext, GpuError, GpuMatrix, GpuMuon, GpuOptimizer, MomentFormat,
-    ParamRole, ParamState,
+    ParamRole, ParamState, Precision,
 };
 
 const SMALL_SHAPES: [(usize, usize); 8] = [
@@ -46,6 +46,50 @@ fn muon_20_steps_match_core_other_settings() {
     muon_trajectory(cfg, &[(3, 5), (70, 33), (33, 70)], 20);
     let pe = MuonConfig::new().with_ns(NsConfig::polar_express(5).unwrap());
     muon_trajectory(pe, &[(20, 45), (45, 20)], 20);
+}
+
+#[test]
+fn same_shape_params_share_their_newton_schulz_scratch() {
+    // Interleaved shapes, each twice: every parameter still follows its own core trajectory
+    // (the shared buffers are rewritten by each parameter in turn within one step).
+    muon_trajectory(
+        MuonConfig::new().with_lr(0.02),
+        &[(33, 47), (20, 10), (33, 47), (20, 10), (47, 33)],
+        5,
+    );
+    let Some(ctx) = context() else { return };
+    let mut muon = GpuMuon::from_config(ctx, MuonConfig::new()).unwrap();
+    let param = |r, c| {
+        (
+            GpuMatrix::zeros(ctx, r, c).unwrap(),
+            GpuMatrix::zeros(ctx, r, c).unwrap(),
+        )
+    };
+    let (p0, g0) = param(64, 96);
+    muon.add_param(&p0, &g0).unwrap();
+    let one = muon.scratch_bytes();
+    // 2·64·96 + 2·64² floats, plus the norm's partial sums and result.
+    assert!(one >= (2 * 64 * 96 + 2 * 64 * 64) * 4, "{one}");
+    let (p1, g1) = param(64, 96);
+    muon.add_param(&p1, &g1).unwrap();
+    assert_eq!(
+        muon.scratch_bytes(),
+        one,
+        "a second 64×96 parameter allocates nothing"
+    );
+    let (p2, g2) = param(96, 64);
+    muon.add_param(&p2, &g2).unwrap();
+    assert!(
+        muon.scratch_bytes() > one,
+        "another shape gets its own scratch"
+    );
+    let three = muon.scratch_bytes();
+    muon.set_precision(Precision::F16).unwrap();
+    assert_eq!(
+        muon.scratch_bytes(),
+        three,
+        "a precision change reuses the scratch"
+    );
 }
 
 #[test]
