@@ -47,6 +47,13 @@ struct Status {
 @group(0) @binding(5) var<storage, read_write> v: array<u32>;         // second moment (see the formats)
 @group(0) @binding(6) var<storage, read> status: Status;              // the parameter's status
 
+// This step's t: steps + 1, saturating at u32::MAX like muon-core's count (a restored
+// checkpoint may hold the core's saturated count).
+fn next_step() -> u32 {
+    if (status.steps == 0xffffffffu) { return status.steps; }
+    return status.steps + 1u;
+}
+
 fn step_scalars(t: u32) -> vec2<f32> {
     if (t <= params.table_len) { return scalars[t - 1u]; }
     if (params.converged != 0u) { return scalars[params.table_len - 1u]; }
@@ -126,7 +133,7 @@ fn main(
 ) {
     let i = word_index(wid, nwg, lid);
     if (i >= params.len || status.bad != 0u) { return; }
-    let s = step_scalars(status.steps + 1u);
+    let s = step_scalars(next_step());
     let r = update(i, s, bitcast<f32>(m[i]), bitcast<f32>(v[i]));
     m[i] = bitcast<u32>(r.x);
     v[i] = bitcast<u32>(r.y);
@@ -153,7 +160,7 @@ fn main_half(
     let k = word_index(wid, nwg, lid);
     let i = 2u * k;
     if (i >= params.len || status.bad != 0u) { return; }
-    let s = step_scalars(status.steps + 1u);
+    let s = step_scalars(next_step());
     let mw = m[k];
     let vw = v[k];
     let lo = update(i, s, load16(mw & 0xffffu), load16(vw & 0xffffu));

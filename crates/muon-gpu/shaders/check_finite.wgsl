@@ -43,10 +43,11 @@ fn check(
 @compute @workgroup_size(1, 1, 1)
 fn commit() {
     let bad = atomicLoad(&status.bad);
+    // Both counts saturate at u32::MAX, as muon-core's step count does.
     if (bad != 0u) {
-        status.skipped += 1u;
+        if (status.skipped != 0xffffffffu) { status.skipped += 1u; }
         status.last_bad = bad;
-    } else {
+    } else if (status.steps != 0xffffffffu) {
         status.steps += 1u;
     }
     atomicStore(&status.bad, 0u);

@@ -7,7 +7,7 @@ use wgpu::util::DeviceExt;
 
 use crate::kernels::{AdamParams, scalar_table, storage_buffer_zeroed, uniform_buffer};
 use crate::readback::read_buffers;
-use crate::status::{GuardedParam, ParamStatus, check_statuses, read_statuses};
+use crate::status::{GuardedParam, ParamStatus, check_statuses, check_unregistered, read_statuses};
 use crate::{GpuContext, GpuError, GpuMatrix};
 
 /// How [`GpuAdam`] stores its moments on the device: the formats of the core's
@@ -190,6 +190,11 @@ impl GpuAdam {
         self.format
     }
 
+    /// The registration of parameter `index` (for cross-group checks).
+    pub(crate) fn guard(&self, index: usize) -> Option<&GuardedParam> {
+        self.slots.get(index).map(|s| &s.guard)
+    }
+
     /// Number of registered parameters.
     #[must_use]
     pub fn len(&self) -> usize {
@@ -235,8 +240,10 @@ impl GpuAdam {
     ///
     /// # Errors
     /// [`MuonError::ShapeMismatch`] (as [`GpuError::Core`]) if the shapes differ,
-    /// [`GpuError::AliasedBuffers`] if they share a buffer.
+    /// [`GpuError::AliasedBuffers`] if they share a buffer, [`GpuError::AlreadyRegistered`]
+    /// if either is already a parameter or gradient of this optimizer.
     pub fn add_param(&mut self, param: &GpuMatrix, grad: &GpuMatrix) -> Result<usize, GpuError> {
+        check_unregistered(self.slots.iter().map(|s| &s.guard), param, grad)?;
         let guard = GuardedParam::new(&self.ctx, param, grad)?;
         let device = self.ctx.device();
         let bytes = u64::from(self.format.words(guard.len())) * 4;

@@ -43,6 +43,15 @@ pub enum GpuError {
         /// Which buffers.
         what: &'static str,
     },
+    /// A buffer passed to `add_param` / `add` is already a parameter or a gradient of this
+    /// optimizer: a parameter registered twice would take two steps per step, and two
+    /// parameters cannot hold their gradients in one buffer.
+    AlreadyRegistered {
+        /// `"param"` or `"grad"`: the argument that is already registered.
+        what: &'static str,
+        /// The index (in this optimizer) of the parameter that holds it.
+        index: usize,
+    },
     /// A parameter's gradient held a NaN or an infinity in one or more steps; those steps left
     /// the parameter and its optimizer state untouched (the core's `NonFiniteGradient` policy,
     /// reported on request because the device does not stop for it).
@@ -103,6 +112,10 @@ impl fmt::Display for GpuError {
                 "`{what}` sums {inner} terms per output, more than this adapter's shader loops allow ({max})"
             ),
             Self::AliasedBuffers { what } => write!(f, "{what} must be different buffers"),
+            Self::AlreadyRegistered { what, index } => write!(
+                f,
+                "this {what} buffer is already the parameter or gradient of parameter {index}"
+            ),
             Self::NonFiniteGradient {
                 param,
                 index,

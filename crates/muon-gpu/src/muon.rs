@@ -8,7 +8,7 @@ use crate::fast_path::Precision;
 use crate::kernels::{MuonParams, storage_buffer_zeroed, uniform_buffer};
 use crate::newton_schulz::{GpuNewtonSchulz, NsScratch};
 use crate::readback::read_f32;
-use crate::status::{GuardedParam, ParamStatus, check_statuses, read_statuses};
+use crate::status::{GuardedParam, ParamStatus, check_statuses, check_unregistered, read_statuses};
 use crate::{GpuContext, GpuError, GpuMatrix};
 
 /// One parameter's device state and bind groups.
@@ -122,6 +122,11 @@ impl GpuMuon {
         self.scratch.iter().map(NsScratch::bytes).sum()
     }
 
+    /// The registration of parameter `index` (for cross-group checks).
+    pub(crate) fn guard(&self, index: usize) -> Option<&GuardedParam> {
+        self.slots.get(index).map(|s| &s.guard)
+    }
+
     /// Number of registered parameters.
     #[must_use]
     pub fn len(&self) -> usize {
@@ -138,10 +143,12 @@ impl GpuMuon {
     ///
     /// # Errors
     /// [`MuonError::ShapeMismatch`] (as [`GpuError::Core`]) if the shapes differ,
-    /// [`GpuError::AliasedBuffers`] if they share a buffer, [`GpuError::BufferTooLarge`] if
+    /// [`GpuError::AliasedBuffers`] if they share a buffer, [`GpuError::AlreadyRegistered`]
+    /// if either is already a parameter or gradient of this optimizer, [`GpuError::BufferTooLarge`] if
     /// the Newton–Schulz scratch does not fit the device, [`GpuError::InnerDimensionTooLong`]
     /// for a matrix longer than this adapter's products allow (llvmpipe only).
     pub fn add_param(&mut self, param: &GpuMatrix, grad: &GpuMatrix) -> Result<usize, GpuError> {
+        check_unregistered(self.slots.iter().map(|s| &s.guard), param, grad)?;
         let guard = GuardedParam::new(&self.ctx, param, grad)?;
         let (rows, cols) = param.shape();
         let scratch = match self.scratch.iter().find(|n| n.shape() == (rows, cols)) {

@@ -8,6 +8,7 @@
 use muon_core::adam::Adam;
 use muon_core::muon::Muon;
 
+use crate::status::check_unregistered;
 use crate::{GpuAdam, GpuContext, GpuError, GpuMatrix, GpuMuon, MomentFormat};
 
 /// Which optimizer a parameter goes to.
@@ -95,6 +96,11 @@ impl GpuOptimizer {
         grad: &GpuMatrix,
         role: ParamRole,
     ) -> Result<usize, GpuError> {
+        let guards = self.params.iter().filter_map(|a| match *a {
+            Assigned::Muon(i) => self.muon.guard(i),
+            Assigned::AdamW(i) => self.adamw.guard(i),
+        });
+        check_unregistered(guards, param, grad)?;
         let to_muon = match role {
             ParamRole::Muon => true,
             ParamRole::AdamW => false,

@@ -62,6 +62,11 @@ impl GuardedParam {
     /// # Errors
     /// [`MuonError::ShapeMismatch`] (as [`GpuError::Core`]) if the shapes differ,
     /// [`GpuError::AliasedBuffers`] if they share a buffer.
+    /// Whether `m` is this parameter's buffer or its gradient's.
+    pub(crate) fn uses(&self, m: &GpuMatrix) -> bool {
+        self.param.same_buffer(m) || self.grad.same_buffer(m)
+    }
+
     pub(crate) fn new(
         ctx: &GpuContext,
         param: &GpuMatrix,
@@ -207,4 +212,21 @@ pub(crate) fn check_statuses<'a>(
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// Refuses a registration whose `param` or `grad` is already a buffer of one of `registered`
+/// (in registration order): [`GpuError::AlreadyRegistered`] with that parameter's index.
+pub(crate) fn check_unregistered<'a>(
+    registered: impl IntoIterator<Item = &'a GuardedParam>,
+    param: &GpuMatrix,
+    grad: &GpuMatrix,
+) -> Result<(), GpuError> {
+    for (index, g) in registered.into_iter().enumerate() {
+        for (what, m) in [("param", param), ("grad", grad)] {
+            if g.uses(m) {
+                return Err(GpuError::AlreadyRegistered { what, index });
+            }
+        }
+    }
+    Ok(())
 }

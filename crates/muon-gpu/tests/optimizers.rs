@@ -49,6 +49,77 @@ fn muon_20_steps_match_core_other_settings() {
 }
 
 #[test]
+fn a_buffer_registered_twice_is_refused() {
+    let Some(ctx) = context() else { return };
+    let m = |r, c| GpuMatrix::zeros(ctx, r, c).unwrap();
+    let (w, gw, w2, gw2) = (m(4, 6), m(4, 6), m(4, 6), m(4, 6));
+    let refused = |r: Result<usize, GpuError>, what: &str, index: usize| match r {
+        Err(GpuError::AlreadyRegistered { what: w, index: i }) => {
+            assert_eq!((w, i), (what, index));
+        }
+        other => panic!("expected AlreadyRegistered({what}, {index}), got {other:?}"),
+    };
+    let mut muon = GpuMuon::from_config(ctx, MuonConfig::new()).unwrap();
+    assert_eq!(muon.add_param(&w, &gw).unwrap(), 0);
+    refused(muon.add_param(&w, &gw2), "param", 0);
+    refused(muon.add_param(&w2, &gw), "grad", 0);
+    refused(muon.add_param(&gw, &w2), "param", 0);
+    assert_eq!(muon.len(), 1, "nothing registered by a refusal");
+    let mut adam = GpuAdam::from_config(ctx, AdamConfig::adamw()).unwrap();
+    assert_eq!(adam.add_param(&w, &gw).unwrap(), 0);
+    refused(adam.add_param(&w, &gw2), "param", 0);
+    // Across the groups of one optimizer, by the optimizer's own index.
+    let (b, gb) = (m(1, 6), m(1, 6));
+    let mut opt = GpuOptimizer::new(
+        ctx,
+        MuonConfig::new().build().unwrap(),
+        AdamConfig::adamw().build().unwrap(),
+    );
+    opt.add(&w, &gw, ParamRole::Auto).unwrap();
+    opt.add(&b, &gb, ParamRole::Auto).unwrap();
+    refused(opt.add(&b, &gw2, ParamRole::Muon), "param", 1);
+    refused(opt.add(&w2, &gw, ParamRole::AdamW), "grad", 0);
+    gb.write(ctx, &[1.0; 6]).unwrap();
+    opt.step();
+    assert_eq!(opt.adamw().status().unwrap()[0].steps, 1, "one step, not two");
+}
+
+#[test]
+fn adam_step_count_saturates_like_the_core() {
+    let Some(ctx) = context() else { return };
+    let adam = AdamConfig::adamw().with_lr(1e-2).build().unwrap();
+    let (r, c) = (5, 7);
+    // A checkpoint holding the core's saturated count (u32::MAX steps) and some moments.
+    let mut cpu = CpuAdam::<f32>::new(data(r * c, 61));
+    cpu.step(&adam, &data(r * c, 62)).unwrap();
+    cpu.t = u32::MAX;
+    let p = GpuMatrix::from_slice(ctx, r, c, &cpu.w).unwrap();
+    let g = GpuMatrix::zeros(ctx, r, c).unwrap();
+    let mut gpu = GpuAdam::from_config(ctx, AdamConfig::adamw().with_lr(1e-2)).unwrap();
+    gpu.add_param(&p, &g).unwrap();
+    let (m, v) = cpu.moments();
+    gpu.set_moments(0, cpu.t, &m, &v).unwrap();
+    for step in 0..3 {
+        let gd = data(r * c, 70 + step);
+        cpu.step(&adam, &gd).unwrap();
+        g.write(ctx, &gd).unwrap();
+        gpu.step();
+    }
+    assert_eq!(cpu.t, u32::MAX);
+    assert_eq!(
+        gpu.status().unwrap()[0].steps,
+        u32::MAX,
+        "the device count saturates too"
+    );
+    let e = rel_err(&p.read(ctx).unwrap(), &cpu.w);
+    assert!(
+        e < ADAM_TRAJ_TOL,
+        "weights after steps at t = u32::MAX: rel err {e}"
+    );
+    assert!(p.read(ctx).unwrap().iter().all(|w| w.is_finite()));
+}
+
+#[test]
 fn same_shape_params_share_their_newton_schulz_scratch() {
     // Interleaved shapes, each twice: every parameter still follows its own core trajectory
     // (the shared buffers are rewritten by each parameter in turn within one step).
