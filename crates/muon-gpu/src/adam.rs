@@ -305,7 +305,8 @@ impl GpuAdam {
         read_statuses(&self.ctx, self.slots.iter().map(|s| &s.guard))
     }
 
-    /// Reports skipped steps like [`crate::GpuMuon::check`], and clears the reports.
+    /// Reports skipped steps like [`crate::GpuMuon::check`]: the first report, cleared; the
+    /// others stay for the next call.
     ///
     /// # Errors
     /// [`GpuError::NonFiniteGradient`] or [`GpuError::Readback`].

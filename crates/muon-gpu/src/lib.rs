@@ -37,7 +37,15 @@
 //! its state untouched. On the device this is a flag computed before the update
 //! (`check_finite.wgsl`) that turns the update kernels into no-ops; the step is not stalled.
 //! The `check()` methods read the flags back on request and return
-//! [`GpuError::NonFiniteGradient`]; `status()` returns the raw per-parameter counts.
+//! [`GpuError::NonFiniteGradient`] for the first parameter with a report, clearing that report
+//! only (call again until `Ok` to read them all); `status()` returns the raw per-parameter
+//! counts.
+//!
+//! # Precision
+//! [`GpuMuon::set_precision`] with [`Precision::F16`] runs Newton–Schulz with `f16` operands
+//! and `f32` sums: on tensor cores (cooperative matrices) where the adapter has them, checked
+//! once per context against the CPU core ([`GpuContext::check_fast_path`]), `f32` if that
+//! check fails. `docs/gpu.md` has the accuracy and the engines.
 //!
 //! # Checkpoints
 //! [`GpuMuon::momentum`], [`GpuAdam::moments`] and [`GpuAdam::status`] (for Adam's step

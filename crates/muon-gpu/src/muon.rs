@@ -229,7 +229,9 @@ impl GpuMuon {
 
     /// Reports skipped steps: `Err(`[`GpuError::NonFiniteGradient`]`)` for the first
     /// parameter whose gradient held a NaN/Inf since the last check (its steps were skipped,
-    /// parameter and momentum untouched), and clears the reports. Waits for the device.
+    /// parameter and momentum untouched), and clears that report; the reports of other
+    /// parameters stay for the next call, so calling until `Ok` reads them all. Waits for the
+    /// device.
     ///
     /// # Errors
     /// [`GpuError::NonFiniteGradient`] or [`GpuError::Readback`].

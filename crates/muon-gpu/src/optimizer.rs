@@ -207,7 +207,9 @@ impl GpuOptimizer {
     }
 
     /// Reports skipped steps (NaN/Inf gradients) of either group, with `param` being the
-    /// index in this optimizer, and clears the reports. Waits for the device.
+    /// index in this optimizer: the first report (Muon group first), cleared; the others, of
+    /// either group, stay for the next call, so calling until `Ok` reads them all. Waits for
+    /// the device.
     ///
     /// # Errors
     /// [`GpuError::NonFiniteGradient`] or [`GpuError::Readback`].
@@ -231,11 +233,13 @@ impl GpuOptimizer {
             }
             other => other,
         };
-        let muon = self.muon.check().map_err(|e| remap(e, true, &self.params));
-        let adamw = self
-            .adamw
+        // The AdamW group is read only when the Muon group has nothing to report, so no report
+        // is cleared unread.
+        self.muon
             .check()
-            .map_err(|e| remap(e, false, &self.params));
-        muon.and(adamw)
+            .map_err(|e| remap(e, true, &self.params))?;
+        self.adamw
+            .check()
+            .map_err(|e| remap(e, false, &self.params))
     }
 }

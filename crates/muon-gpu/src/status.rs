@@ -194,24 +194,19 @@ pub(crate) fn check_statuses<'a>(
 ) -> Result<(), GpuError> {
     let buffers: Vec<&wgpu::Buffer> = params.into_iter().map(|p| &p.status).collect();
     let statuses = read_buffer_statuses(ctx, &buffers)?;
-    let mut first = None;
+    // Only the report returned is cleared: the others stay for the next check.
     for (i, (s, buffer)) in statuses.iter().zip(buffers).enumerate() {
         if s.skipped_steps > 0 {
             ctx.queue()
                 .write_buffer(buffer, 4, bytemuck::cast_slice(&[0u32, 0u32]));
-            if first.is_none() {
-                first = Some(GpuError::NonFiniteGradient {
-                    param: i,
-                    index: s.last_bad_index.unwrap_or(0),
-                    skipped_steps: s.skipped_steps,
-                });
-            }
+            return Err(GpuError::NonFiniteGradient {
+                param: i,
+                index: s.last_bad_index.unwrap_or(0),
+                skipped_steps: s.skipped_steps,
+            });
         }
     }
-    match first {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    Ok(())
 }
 
 /// Refuses a registration whose `param` or `grad` is already a buffer of one of `registered`

@@ -81,7 +81,38 @@ fn a_buffer_registered_twice_is_refused() {
     refused(opt.add(&w2, &gw, ParamRole::AdamW), "grad", 0);
     gb.write(ctx, &[1.0; 6]).unwrap();
     opt.step();
-    assert_eq!(opt.adamw().status().unwrap()[0].steps, 1, "one step, not two");
+    assert_eq!(
+        opt.adamw().status().unwrap()[0].steps,
+        1,
+        "one step, not two"
+    );
+}
+
+#[test]
+fn every_non_finite_report_is_read_before_it_is_cleared() {
+    let Some(ctx) = context() else { return };
+    let mut adam = GpuAdam::from_config(ctx, AdamConfig::adamw()).unwrap();
+    let mut grads = Vec::new();
+    for i in 0..3 {
+        let p = GpuMatrix::zeros(ctx, 1, 4).unwrap();
+        let g = GpuMatrix::zeros(ctx, 1, 4).unwrap();
+        adam.add_param(&p, &g).unwrap();
+        grads.push((p, g, i));
+    }
+    // Parameters 0 and 2 get a NaN gradient; 1 a finite one.
+    for (_, g, i) in &grads {
+        let v = if *i == 1 { 1.0 } else { f32::NAN };
+        g.write(ctx, &[0.5, v, 0.5, 0.5]).unwrap();
+    }
+    adam.step();
+    let report = |param| GpuError::NonFiniteGradient {
+        param,
+        index: 1,
+        skipped_steps: 1,
+    };
+    assert_eq!(adam.check(), Err(report(0)));
+    assert_eq!(adam.check(), Err(report(2)));
+    assert_eq!(adam.check(), Ok(()));
 }
 
 #[test]
@@ -351,7 +382,15 @@ fn non_finite_gradient_skips_the_step_and_is_reported() {
                     skipped_steps: 1
                 })
             );
-            // The AdamW group's report was cleared by the same check.
+            // The AdamW group's report was not cleared unread: the next check returns it.
+            assert_eq!(
+                opt.check(),
+                Err(GpuError::NonFiniteGradient {
+                    param: 1,
+                    index: 4,
+                    skipped_steps: 1
+                })
+            );
             assert!(opt.check().is_ok());
         } else {
             opt.step();
