@@ -120,7 +120,7 @@ const SELF_CHECK_CASES: [(usize, usize, usize, u32, f32, f32); 5] = [
 /// Deterministic test values in ±[1e-3, 1] (no `f16` subnormals, which the emulated path
 /// flushes), from a 64-bit LCG seeded by `seed`.
 fn check_values(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     (0..len)
         .map(|_| {
             s = s
@@ -266,6 +266,19 @@ mod tests {
     fn transpose_swaps_indices() {
         let v = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]; // 2×3
         assert_eq!(transpose(&v, 2, 3), [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+    }
+
+    #[test]
+    fn only_a_ready_status_has_an_engine() {
+        for engine in [FastEngine::TensorCores, FastEngine::Emulated] {
+            assert_eq!(FastPathStatus::Ready(engine).engine(), Some(engine));
+            let fell_back = FastPathStatus::FellBack {
+                engine,
+                reason: String::new(),
+            };
+            assert_eq!(fell_back.engine(), None);
+        }
+        assert_eq!(FastPathStatus::Unchecked.engine(), None);
     }
 
     #[test]
