@@ -193,14 +193,9 @@ pub(crate) fn self_check(
         };
         core_product(&l, &r, &mut prod)?;
         core_product(&abs_l, &abs_r, &mut bound)?;
-        for i in 0..m * n {
-            let want = f64::from(alpha) * f64::from(prod[i]) + f64::from(beta) * f64::from(d[i]);
-            let scale = f64::from(alpha.abs()) * f64::from(bound[i])
-                + f64::from(beta.abs()) * f64::from(d[i].abs());
-            let err = (f64::from(got[i]) - want).abs() / scale.max(f64::MIN_POSITIVE);
-            // A NaN from the device is the worst error of all.
-            let err = if err.is_nan() { f64::INFINITY } else { err };
-            if err > SELF_CHECK_TOL && worst.as_ref().is_none_or(|(w, _)| err > *w) {
+        let epilogue = Epilogue { alpha, beta, d: &d };
+        if let Some((err, i, want)) = worst_error(&got, &prod, &bound, &epilogue) {
+            if worst.as_ref().is_none_or(|(w, _)| err > *w) {
                 let reason = format!(
                     "product {m}×{k}·{k}×{n} (flags {flags}): element {i} is {} where the CPU \
                      core gives {want:.6e} (error {err:.2e} of its magnitude bound, allowed \
@@ -212,6 +207,37 @@ pub(crate) fn self_check(
         }
     }
     Ok(worst.map(|(_, reason)| reason))
+}
+
+/// The epilogue `α·P + β·D` of a checked product.
+struct Epilogue<'a> {
+    alpha: f32,
+    beta: f32,
+    d: &'a [f32],
+}
+
+/// The worst output of a product beyond [`SELF_CHECK_TOL`]: `(error, index, expected)`, the
+/// error relative to the output's magnitude bound `|α|·Σ|l||r| + |β·d|` (`bound` holds
+/// `Σ|l||r|`, `prod` the core's `Σ l·r`); `None` if every output is within it. A NaN output
+/// counts as an infinite error.
+fn worst_error(
+    got: &[f32],
+    prod: &[f32],
+    bound: &[f32],
+    e: &Epilogue<'_>,
+) -> Option<(f64, usize, f64)> {
+    let mut worst: Option<(f64, usize, f64)> = None;
+    for i in 0..got.len() {
+        let (alpha, beta, d) = (f64::from(e.alpha), f64::from(e.beta), f64::from(e.d[i]));
+        let want = alpha * f64::from(prod[i]) + beta * d;
+        let scale = alpha.abs() * f64::from(bound[i]) + beta.abs() * d.abs();
+        let err = (f64::from(got[i]) - want).abs() / scale.max(f64::MIN_POSITIVE);
+        let err = if err.is_nan() { f64::INFINITY } else { err };
+        if err > SELF_CHECK_TOL && worst.is_none_or(|(w, _, _)| err > w) {
+            worst = Some((err, i, want));
+        }
+    }
+    worst
 }
 
 /// `α·op(A)·op(B) + β·D` of `(m, k, n)` on `engine`, read back.
@@ -266,6 +292,34 @@ mod tests {
     fn transpose_swaps_indices() {
         let v = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]; // 2×3
         assert_eq!(transpose(&v, 2, 3), [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+    }
+
+    #[test]
+    fn worst_error_measures_against_the_magnitude_bound() {
+        // Two outputs: P = (2, −3) with Σ|l||r| = (4, 5); α = 0.5, β = −2, D = (1, 0.25):
+        // expected (−1, −2), bounds 0.5·4 + 2·1 = 4 and 0.5·5 + 2·0.25 = 3.
+        let (prod, bound) = ([2.0, -3.0], [4.0, 5.0]);
+        let d = [1.0, 0.25];
+        let e = Epilogue {
+            alpha: 0.5,
+            beta: -2.0,
+            d: &d,
+        };
+        assert_eq!(worst_error(&[-1.0, -2.0], &prod, &bound, &e), None);
+        // Within the tolerance of each bound: 1.9e-3 · 4 and 1.9e-3 · 3.
+        assert_eq!(
+            worst_error(&[-1.0 + 0.0076, -2.0 - 0.0057], &prod, &bound, &e),
+            None
+        );
+        // Just over it on the second output only: 2.1e-3 · 3.
+        let (err, i, want) = worst_error(&[-1.0, -2.0 + 0.0063], &prod, &bound, &e).unwrap();
+        assert_eq!((i, want), (1, -2.0));
+        assert!((err - 2.1e-3).abs() < 1e-6, "{err}");
+        // The worse of two bad outputs; NaN is the worst.
+        let (_, i, _) = worst_error(&[-1.04, -2.0 + 0.06], &prod, &bound, &e).unwrap();
+        assert_eq!(i, 1);
+        let (err, i, _) = worst_error(&[f32::NAN, -2.03], &prod, &bound, &e).unwrap();
+        assert_eq!((err, i), (f64::INFINITY, 0));
     }
 
     #[test]
