@@ -28,7 +28,11 @@ pub struct GpuContext {
     info: wgpu::AdapterInfo,
     kernels: Arc<Kernels>,
     fast: Arc<Mutex<FastState>>,
+    id: u64,
 }
+
+/// The next [`GpuContext::id`].
+static NEXT_CONTEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl GpuContext {
     /// Picks an adapter and creates a device with the adapter's own limits (the wgpu defaults
@@ -143,6 +147,7 @@ impl GpuContext {
             info,
             kernels,
             fast: Arc::new(Mutex::new(FastState::new())),
+            id: NEXT_CONTEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -212,6 +217,13 @@ impl GpuContext {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .inject_fault = true;
+    }
+
+    /// This context's identity, shared by its clones and by no other context (two contexts
+    /// made by [`GpuContext::new`] are two devices, whose buffers cannot be mixed).
+    #[must_use]
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The device.

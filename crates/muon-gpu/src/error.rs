@@ -43,6 +43,12 @@ pub enum GpuError {
         /// Which buffers.
         what: &'static str,
     },
+    /// A matrix made by one [`crate::GpuContext`] was used with another (not a clone of it):
+    /// buffers cannot cross devices.
+    ForeignContext {
+        /// Which argument.
+        what: &'static str,
+    },
     /// A buffer passed to `add_param` / `add` is already a parameter or a gradient of this
     /// optimizer: a parameter registered twice would take two steps per step, and two
     /// parameters cannot hold their gradients in one buffer.
@@ -112,6 +118,10 @@ impl fmt::Display for GpuError {
                 "`{what}` sums {inner} terms per output, more than this adapter's shader loops allow ({max})"
             ),
             Self::AliasedBuffers { what } => write!(f, "{what} must be different buffers"),
+            Self::ForeignContext { what } => write!(
+                f,
+                "the {what} was made by another GpuContext (another device)"
+            ),
             Self::AlreadyRegistered { what, index } => write!(
                 f,
                 "this {what} buffer is already the parameter or gradient of parameter {index}"

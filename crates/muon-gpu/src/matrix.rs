@@ -15,6 +15,8 @@ pub struct GpuMatrix {
     buffer: wgpu::Buffer,
     rows: usize,
     cols: usize,
+    /// [`GpuContext::id`] of the context that made it: using it with another is refused.
+    context: u64,
 }
 
 /// Usages every matrix buffer has: bound by kernels, copied in and out.
@@ -51,7 +53,12 @@ impl GpuMatrix {
             usage: MATRIX_USAGES,
             mapped_at_creation: false,
         });
-        Ok(Self { buffer, rows, cols })
+        Ok(Self {
+            buffer,
+            rows,
+            cols,
+            context: ctx.id(),
+        })
     }
 
     /// Uploads `data` (row-major, `rows·cols` values).
@@ -75,7 +82,12 @@ impl GpuMatrix {
                 contents: bytemuck::cast_slice(data),
                 usage: MATRIX_USAGES,
             });
-        Ok(Self { buffer, rows, cols })
+        Ok(Self {
+            buffer,
+            rows,
+            cols,
+            context: ctx.id(),
+        })
     }
 
     /// Wraps a buffer the caller already has (for example a gradient written by its own
@@ -101,14 +113,21 @@ impl GpuMatrix {
             }
             .into());
         }
-        Ok(Self { buffer, rows, cols })
+        Ok(Self {
+            buffer,
+            rows,
+            cols,
+            context: ctx.id(),
+        })
     }
 
     /// Overwrites the matrix with `data` (queued; it lands before the next submission).
     ///
     /// # Errors
-    /// [`MuonError::LengthMismatch`] if `data.len() != rows·cols`.
+    /// [`MuonError::LengthMismatch`] if `data.len() != rows·cols`,
+    /// [`GpuError::ForeignContext`] if `ctx` is not the context that made the matrix.
     pub fn write(&self, ctx: &GpuContext, data: &[f32]) -> Result<(), GpuError> {
+        self.check_context(ctx, "matrix")?;
         MatRef::new(self.rows, self.cols, data).map_err(|_| MuonError::LengthMismatch {
             what: "data",
             expected: self.len(),
@@ -122,8 +141,10 @@ impl GpuMatrix {
     /// Copies the matrix to the host (waits for all submitted work).
     ///
     /// # Errors
-    /// [`GpuError::Readback`] if mapping fails.
+    /// [`GpuError::Readback`] if mapping fails, [`GpuError::ForeignContext`] if `ctx` is not
+    /// the context that made the matrix.
     pub fn read(&self, ctx: &GpuContext) -> Result<Vec<f32>, GpuError> {
+        self.check_context(ctx, "matrix")?;
         read_f32(ctx, &self.buffer, self.len())
     }
 
@@ -167,6 +188,20 @@ impl GpuMatrix {
     #[must_use]
     pub fn buffer(&self) -> &wgpu::Buffer {
         &self.buffer
+    }
+
+    /// `Err(`[`GpuError::ForeignContext`]`)` naming `what` unless this matrix was made by
+    /// `ctx` (or a clone of it): a buffer of one device cannot be used on another.
+    pub(crate) fn check_context(
+        &self,
+        ctx: &GpuContext,
+        what: &'static str,
+    ) -> Result<(), GpuError> {
+        if self.context == ctx.id() {
+            Ok(())
+        } else {
+            Err(GpuError::ForeignContext { what })
+        }
     }
 
     /// Whether two matrices share one buffer.

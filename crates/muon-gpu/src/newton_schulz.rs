@@ -430,6 +430,7 @@ impl GpuNewtonSchulz {
         out: &GpuMatrix,
     ) -> Result<(), GpuError> {
         for (what, mat) in [("input", input), ("out", out)] {
+            mat.check_context(ctx, what)?;
             if mat.shape() != self.shape() {
                 return Err(MuonError::ShapeMismatch {
                     what,

@@ -56,6 +56,9 @@ pub fn matmul(
     trans_b: bool,
     out: &GpuMatrix,
 ) -> Result<(), GpuError> {
+    for (what, mat) in [("a", a), ("b", b), ("out", out)] {
+        mat.check_context(ctx, what)?;
+    }
     let (m, k) = if trans_a {
         (a.cols(), a.rows())
     } else {
@@ -105,6 +108,8 @@ pub fn matmul(
 /// [`GpuError::InnerDimensionTooLong`] (llvmpipe only, orders above 64, see
 /// [`GpuContext::max_tiled_inner`]).
 pub fn gram(ctx: &GpuContext, x: &GpuMatrix, trans: bool, out: &GpuMatrix) -> Result<(), GpuError> {
+    x.check_context(ctx, "x")?;
+    out.check_context(ctx, "out")?;
     let (m, k) = if trans {
         (x.cols(), x.rows())
     } else {
@@ -131,8 +136,9 @@ pub fn gram(ctx: &GpuContext, x: &GpuMatrix, trans: bool, out: &GpuMatrix) -> Re
 /// `‖x‖_F`, read back (waits for the device).
 ///
 /// # Errors
-/// [`GpuError::Readback`].
+/// [`GpuError::Readback`], [`GpuError::ForeignContext`].
 pub fn frobenius_norm(ctx: &GpuContext, x: &GpuMatrix) -> Result<f32, GpuError> {
+    x.check_context(ctx, "x")?;
     let device = ctx.device();
     let params = NormParams::new(x.len_u32());
     let u = uniform_buffer(device, "norm params", &params);

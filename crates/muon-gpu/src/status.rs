@@ -72,6 +72,8 @@ impl GuardedParam {
         param: &GpuMatrix,
         grad: &GpuMatrix,
     ) -> Result<Self, GpuError> {
+        param.check_context(ctx, "param")?;
+        grad.check_context(ctx, "grad")?;
         if grad.shape() != param.shape() {
             return Err(MuonError::ShapeMismatch {
                 what: "grad",

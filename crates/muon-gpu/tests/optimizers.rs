@@ -116,6 +116,36 @@ fn every_non_finite_report_is_read_before_it_is_cleared() {
 }
 
 #[test]
+fn matrices_of_another_context_are_refused() {
+    let Some(ctx) = context() else { return };
+    let other = GpuContext::new().unwrap(); // same adapter, another device
+    let foreign = GpuMatrix::zeros(&other, 3, 4).unwrap();
+    let local = GpuMatrix::zeros(ctx, 3, 4).unwrap();
+    let refused = |r: Result<(), GpuError>, what: &str| match r {
+        Err(GpuError::ForeignContext { what: w }) => assert_eq!(w, what),
+        other => panic!("expected ForeignContext({what}), got {other:?}"),
+    };
+    refused(foreign.write(ctx, &[0.0; 12]), "matrix");
+    refused(foreign.read(ctx).map(|_| ()), "matrix");
+    let mut muon = GpuMuon::from_config(ctx, MuonConfig::new()).unwrap();
+    refused(muon.add_param(&foreign, &local).map(|_| ()), "param");
+    refused(muon.add_param(&local, &foreign).map(|_| ()), "grad");
+    let mut adam = GpuAdam::from_config(ctx, AdamConfig::adamw()).unwrap();
+    refused(adam.add_param(&local, &foreign).map(|_| ()), "grad");
+    refused(
+        muon_gpu::ops::matmul(ctx, &local, false, &foreign, true, &local),
+        "b",
+    );
+    refused(
+        muon_gpu::ops::frobenius_norm(ctx, &foreign).map(|_| ()),
+        "x",
+    );
+    // Its own context still works with it.
+    foreign.write(&other, &[1.0; 12]).unwrap();
+    assert_eq!(foreign.read(&other).unwrap(), vec![1.0; 12]);
+}
+
+#[test]
 fn adam_step_count_saturates_like_the_core() {
     let Some(ctx) = context() else { return };
     let adam = AdamConfig::adamw().with_lr(1e-2).build().unwrap();
