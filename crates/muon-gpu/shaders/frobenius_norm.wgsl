@@ -1,9 +1,14 @@
-// Frobenius norm ‖X‖_F = sqrt(Σ x²) as a two-level tree reduction (core WGSL has no f32
-// atomics):
-//   `partial_sums`: `num_partials` workgroups (≤ 1024) walk X with a grid stride; each thread
-//                   sums its squares, the workgroup reduces its 256 sums in a shared-memory
-//                   tree and writes partials[workgroup];
-//   `finish`:       one workgroup reduces the partials the same way and writes norm[0].
+// Frobenius norm ‖X‖_F, scaled so that it never overflows where the true norm does not:
+// each thread keeps (s, q) with s = max|x| seen and Σ x² = s²·q (the scaled sum of squares
+// of LAPACK's nrm2), so entries up to f32::MAX give a finite s and q ≤ len. Two-level tree
+// reduction (core WGSL has no f32 atomics), pairs merged by rescaling to the larger s:
+//   `partial_sums`: `num_partials` workgroups (≤ 1024) walk X with a grid stride; each
+//                   workgroup reduces its 256 pairs in shared memory and writes
+//                   partials[2w], partials[2w + 1] = (s, q);
+//   `finish`:       one workgroup reduces the partials the same way and writes
+//                   norm = (s·√q, s, √q): ‖X‖_F (inf only if the norm itself exceeds f32),
+//                   and its two factors, which ns_normalize.wgsl uses so that a norm beyond
+//                   f32 still scales X like the core's f64 norm does.
 // Dispatch `partial_sums` with (num_partials, 1, 1) workgroups, then `finish` with (1, 1, 1).
 
 struct NormParams {
@@ -15,15 +20,41 @@ struct NormParams {
 
 @group(0) @binding(0) var<uniform> params: NormParams;          // length, partial count
 @group(0) @binding(1) var<storage, read> x: array<f32>;          // X (any shape, flat)
-@group(0) @binding(2) var<storage, read_write> partials: array<f32>; // per-workgroup Σx² (≥ num_partials)
-@group(0) @binding(3) var<storage, read_write> norm: array<f32>;     // norm[0] = ‖X‖_F (output)
+@group(0) @binding(2) var<storage, read_write> partials: array<f32>; // per-workgroup (s, q) (≥ 2·num_partials)
+@group(0) @binding(3) var<storage, read_write> norm: array<f32>;     // (‖X‖_F, s, √q) (output, ≥ 3)
 
-var<workgroup> sums: array<f32, 256>; // one partial sum per thread
+var<workgroup> scales: array<f32, 256>; // one s per thread
+var<workgroup> sums: array<f32, 256>;   // its q
 
-// Tree-reduces `sums` to sums[0]; every thread of the workgroup must call it.
+// (s, q) of the union of two parts given as (s, q) pairs.
+fn merge(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
+    let s = max(a.x, b.x);
+    if (s == 0.0) { return vec2<f32>(0.0, 0.0); }
+    let ra = a.x / s;
+    let rb = b.x / s;
+    return vec2<f32>(s, a.y * ra * ra + b.y * rb * rb);
+}
+
+// Adds |v| to the pair (s, q).
+fn add(p: vec2<f32>, v: f32) -> vec2<f32> {
+    let a = abs(v);
+    if (a == 0.0) { return p; }
+    if (a > p.x) {
+        let r = p.x / a;
+        return vec2<f32>(a, 1.0 + p.y * r * r);
+    }
+    let r = a / p.x;
+    return vec2<f32>(p.x, p.y + r * r);
+}
+
+// Tree-reduces the pairs to (scales[0], sums[0]); every thread of the workgroup must call it.
 fn reduce_workgroup(lid: u32) {
-    for (var s = 128u; s > 0u; s >>= 1u) {
-        if (lid < s) { sums[lid] += sums[lid + s]; }
+    for (var h = 128u; h > 0u; h >>= 1u) {
+        if (lid < h) {
+            let m = merge(vec2<f32>(scales[lid], sums[lid]), vec2<f32>(scales[lid + h], sums[lid + h]));
+            scales[lid] = m.x;
+            sums[lid] = m.y;
+        }
         workgroupBarrier();
     }
 }
@@ -33,26 +64,35 @@ fn partial_sums(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    var acc = 0.0;
+    var acc = vec2<f32>(0.0, 0.0);
     let stride = params.num_partials * 256u;
     for (var i = wid.x * 256u + lid; i < params.len; i += stride) {
-        let v = x[i];
-        acc += v * v;
+        acc = add(acc, x[i]);
     }
-    sums[lid] = acc;
+    scales[lid] = acc.x;
+    sums[lid] = acc.y;
     workgroupBarrier();
     reduce_workgroup(lid);
-    if (lid == 0u) { partials[wid.x] = sums[0]; }
+    if (lid == 0u) {
+        partials[2u * wid.x] = scales[0];
+        partials[2u * wid.x + 1u] = sums[0];
+    }
 }
 
 @compute @workgroup_size(256, 1, 1)
 fn finish(@builtin(local_invocation_index) lid: u32) {
-    var acc = 0.0;
+    var acc = vec2<f32>(0.0, 0.0);
     for (var i = lid; i < params.num_partials; i += 256u) {
-        acc += partials[i];
+        acc = merge(acc, vec2<f32>(partials[2u * i], partials[2u * i + 1u]));
     }
-    sums[lid] = acc;
+    scales[lid] = acc.x;
+    sums[lid] = acc.y;
     workgroupBarrier();
     reduce_workgroup(lid);
-    if (lid == 0u) { norm[0] = sqrt(sums[0]); }
+    if (lid == 0u) {
+        let r = sqrt(sums[0]);
+        norm[0] = scales[0] * r;
+        norm[1] = scales[0];
+        norm[2] = r;
+    }
 }

@@ -2,7 +2,10 @@
 // frobenius_norm.wgsl) exactly as muon_core's `NsConfig::input_scale`:
 //     f = norm_scale·‖X‖_F;  s = 0 if ‖X‖_F = 0, else 1 / max(f, eps)   (mode 0, ClampMax)
 //                                                  or 1 / (f + eps)      (mode 1, AddEps)
-// The zero matrix therefore stays zero (and Newton–Schulz returns zero).
+// The zero matrix therefore stays zero (and Newton–Schulz returns zero). ‖X‖_F comes as its
+// factors s·√q (frobenius_norm.wgsl): when norm_scale·‖X‖_F exceeds f32 (entries near
+// f32::MAX), eps no longer matters and s = (1/s)·(1/(norm_scale·√q)), as the core's f64 norm
+// gives, instead of 1/inf = 0.
 // Element-wise, one element per thread, 256 threads per workgroup, grid folded into 2-D.
 
 struct NormalizeParams {
@@ -13,12 +16,15 @@ struct NormalizeParams {
 }
 
 @group(0) @binding(0) var<uniform> params: NormalizeParams; // length and normalisation rule
-@group(0) @binding(1) var<storage, read> norm: array<f32>;   // norm[0] = ‖X‖_F
+@group(0) @binding(1) var<storage, read> norm: array<f32>;   // (‖X‖_F, s, √q): ‖X‖_F = s·√q
 @group(0) @binding(2) var<storage, read_write> x: array<f32>; // X, scaled in place
 
-fn input_scale(frobenius: f32) -> f32 {
-    if (frobenius == 0.0) { return 0.0; }
-    let scaled = params.norm_scale * frobenius;
+const F32_MAX: f32 = 3.40282347e38;
+
+fn input_scale(s: f32, r: f32) -> f32 {
+    if (s == 0.0) { return 0.0; }
+    let scaled = params.norm_scale * s * r;
+    if (!(scaled <= F32_MAX)) { return (1.0 / s) * (1.0 / (params.norm_scale * r)); }
     var denom = scaled + params.eps;
     if (params.mode == 0u) { denom = max(scaled, params.eps); }
     if (denom > 0.0) { return 1.0 / denom; }
@@ -33,5 +39,5 @@ fn main(
 ) {
     let i = (wid.x + wid.y * nwg.x) * 256u + lid;
     if (i >= params.len) { return; }
-    x[i] = x[i] * input_scale(norm[0]);
+    x[i] = x[i] * input_scale(norm[1], norm[2]);
 }

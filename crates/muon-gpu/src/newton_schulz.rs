@@ -127,9 +127,9 @@ impl NsScratch {
             partials: storage_buffer_zeroed(
                 device,
                 "ns norm partials",
-                u64::from(MAX_PARTIALS) * 4,
+                u64::from(MAX_PARTIALS) * 8,
             ),
-            norm: storage_buffer_zeroed(device, "ns norm", 4),
+            norm: storage_buffer_zeroed(device, "ns norm", 12),
         })
     }
 

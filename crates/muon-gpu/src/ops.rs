@@ -142,8 +142,8 @@ pub fn frobenius_norm(ctx: &GpuContext, x: &GpuMatrix) -> Result<f32, GpuError> 
     let device = ctx.device();
     let params = NormParams::new(x.len_u32());
     let u = uniform_buffer(device, "norm params", &params);
-    let partials = storage_buffer_zeroed(device, "norm partials", u64::from(MAX_PARTIALS) * 4);
-    let norm = storage_buffer_zeroed(device, "norm", 4);
+    let partials = storage_buffer_zeroed(device, "norm partials", u64::from(MAX_PARTIALS) * 8);
+    let norm = storage_buffer_zeroed(device, "norm", 12);
     let kern = &ctx.kernels().frobenius_norm;
     let bg = kern.bind_group(device, &u, x.buffer(), &partials, &norm);
     submit(ctx, "frobenius norm", |pass| {

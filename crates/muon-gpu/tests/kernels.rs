@@ -133,6 +133,33 @@ fn frobenius_norm_matches_core() {
     }
     let zero = GpuMatrix::zeros(ctx, 3, 4).unwrap();
     assert_eq!(ops::frobenius_norm(ctx, &zero).unwrap(), 0.0);
+    // Entries whose squares overflow f32 (1e20² = 1e40) and ones whose squares underflow it
+    // (1e-25² = 1e-50): the scaled sum gives the norm the core's f64 sum gives.
+    for scale in [1e20f32, 1e-25] {
+        let x: Vec<f32> = data(70_000, 90).iter().map(|v| v * scale).collect();
+        let g = GpuMatrix::from_slice(ctx, 1, x.len(), &x).unwrap();
+        let got = ops::frobenius_norm(ctx, &g).unwrap();
+        let want = linalg::frobenius_norm(&x);
+        assert!(
+            got.is_finite() && ((got - want) / want).abs() < 1e-5,
+            "entries ×{scale:e}: {got} vs {want}"
+        );
+    }
+}
+
+#[test]
+fn newton_schulz_of_huge_entries_matches_core() {
+    let Some(_) = context() else { return };
+    // ‖X‖_F ≈ 1.7e38·√(24·40/3): beyond f32, so only the scaled norm normalises it.
+    let (r, c) = (24, 40);
+    let x: Vec<f32> = data(r * c, 91).iter().map(|v| v * 1.7e38).collect();
+    let cfg = NsConfig::default();
+    let want = core_ns(&x, r, c, &cfg);
+    let got = gpu_ns(&x, r, c, &cfg);
+    assert!(got.iter().all(|v| v.is_finite()));
+    let e = rel_err(&got, &want);
+    assert!(e < NS_TOL, "rel err {e}");
+    assert!(want.iter().any(|v| *v != 0.0), "the core does not zero it");
 }
 
 /// Newton–Schulz amplifies rounding (five rounds of cubic-then-quintic polynomials in f32 with

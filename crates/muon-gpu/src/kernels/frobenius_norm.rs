@@ -56,7 +56,8 @@ impl FrobeniusNorm {
     }
 
     /// Binds `params` (a [`NormParams`] uniform), `X`, the partials buffer (at least
-    /// [`MAX_PARTIALS`] `f32`, or `num_partials`) and the output (`norm[0]`).
+    /// `2·`[`MAX_PARTIALS`] `f32`, or `2·num_partials`: a scaled pair each) and the output (3
+    /// `f32`: `‖X‖_F`, then its factors `s` and `√q` with `‖X‖_F = s·√q`).
     #[must_use]
     pub fn bind_group(
         &self,
