@@ -218,14 +218,18 @@ struct Epilogue<'a> {
 
 /// The worst output of a product beyond [`SELF_CHECK_TOL`]: `(error, index, expected)`, the
 /// error relative to the output's magnitude bound `|α|·Σ|l||r| + |β·d|` (`bound` holds
-/// `Σ|l||r|`, `prod` the core's `Σ l·r`); `None` if every output is within it. A NaN output
-/// counts as an infinite error.
+/// `Σ|l||r|`, `prod` the core's `Σ l·r`); `None` if every output is within it. A NaN output,
+/// or a `got` of the wrong length, counts as an infinite error.
 fn worst_error(
     got: &[f32],
     prod: &[f32],
     bound: &[f32],
     e: &Epilogue<'_>,
 ) -> Option<(f64, usize, f64)> {
+    if got.len() != prod.len() {
+        // A readback of the wrong length is a failed check, not a shorter one.
+        return Some((f64::INFINITY, got.len().min(prod.len()), f64::NAN));
+    }
     let mut worst: Option<(f64, usize, f64)> = None;
     for i in 0..got.len() {
         let (alpha, beta, d) = (f64::from(e.alpha), f64::from(e.beta), f64::from(e.d[i]));
@@ -320,6 +324,9 @@ mod tests {
         assert_eq!(i, 1);
         let (err, i, _) = worst_error(&[f32::NAN, -2.03], &prod, &bound, &e).unwrap();
         assert_eq!((err, i), (f64::INFINITY, 0));
+        // Fewer outputs than the product has: a failure, not a shorter comparison.
+        let (err, i, _) = worst_error(&[-1.0], &prod, &bound, &e).unwrap();
+        assert_eq!((err, i), (f64::INFINITY, 1));
     }
 
     #[test]
