@@ -35,18 +35,6 @@ fn merge(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
     return vec2<f32>(s, a.y * ra * ra + b.y * rb * rb);
 }
 
-// Adds |v| to the pair (s, q).
-fn add(p: vec2<f32>, v: f32) -> vec2<f32> {
-    let a = abs(v);
-    if (a == 0.0) { return p; }
-    if (a > p.x) {
-        let r = p.x / a;
-        return vec2<f32>(a, 1.0 + p.y * r * r);
-    }
-    let r = a / p.x;
-    return vec2<f32>(p.x, p.y + r * r);
-}
-
 // Tree-reduces the pairs to (scales[0], sums[0]); every thread of the workgroup must call it.
 fn reduce_workgroup(lid: u32) {
     for (var h = 128u; h > 0u; h >>= 1u) {
@@ -67,7 +55,7 @@ fn partial_sums(
     var acc = vec2<f32>(0.0, 0.0);
     let stride = params.num_partials * 256u;
     for (var i = wid.x * 256u + lid; i < params.len; i += stride) {
-        acc = add(acc, x[i]);
+        acc = merge(acc, vec2<f32>(abs(x[i]), 1.0)); // one element: s = |x|, q = 1
     }
     scales[lid] = acc.x;
     sums[lid] = acc.y;

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::GpuError;
 use crate::fast_path::{FastEngine, FastPathStatus, FastState, self_check};
-use crate::kernels::{Gram, Kernels, coop_workgroup_threads};
+use crate::kernels::{COOP_WORKGROUP_THREADS, Gram, Kernels};
 use crate::matrix::MAX_KERNEL_ELEMENTS;
 
 /// Environment variable choosing the adapter: an index into [`GpuContext::adapters`]
@@ -92,18 +92,18 @@ impl GpuContext {
 
     /// Creates a device on `adapter` with the adapter's limits, plus timestamp queries when
     /// the adapter has them, and cooperative matrices (tensor cores) for
-    /// [`crate::Precision::F16`] when it has the 16×16×16 `f16 → f32` kind at a fixed subgroup
-    /// width (see [`GpuContext::tensor_cores`]; `MUON_TENSOR_CORES=0` declines them).
+    /// [`crate::Precision::F16`] when it has the 16×16×16 `f16 → f32` kind and 32-wide
+    /// subgroups (see [`GpuContext::tensor_cores`]; `MUON_TENSOR_CORES=0` declines them).
     ///
     /// # Errors
     /// [`GpuError::RequestDevice`] or [`GpuError::Shader`].
     pub async fn from_adapter(adapter: &wgpu::Adapter) -> Result<Self, GpuError> {
-        let coop = coop_subgroup(adapter);
+        let coop = tensor_cores_supported(adapter);
         let mut required_features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
-        if coop.is_some() {
+        if coop {
             required_features |= COOP_FEATURES;
         }
-        let experimental_features = if coop.is_some() {
+        let experimental_features = if coop {
             // SAFETY: wgpu asks callers of its experimental features to acknowledge that they
             // may hold bugs. The feature is used by one kernel (matmul_coop.wgsl), which the
             // context checks against the CPU core before first use and drops on a mismatch.
@@ -131,15 +131,15 @@ impl GpuContext {
     /// # Errors
     /// [`GpuError::Shader`] if a kernel fails validation on this device.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Result<Self, GpuError> {
-        Self::build(device, queue, None)
+        Self::build(device, queue, false)
     }
 
     fn build(
         device: wgpu::Device,
         queue: wgpu::Queue,
-        coop_subgroup: Option<u32>,
+        tensor_cores: bool,
     ) -> Result<Self, GpuError> {
-        let kernels = Arc::new(Kernels::new(&device, coop_subgroup)?);
+        let kernels = Arc::new(Kernels::new(&device, tensor_cores)?);
         let info = device.adapter_info();
         Ok(Self {
             device,
@@ -387,31 +387,29 @@ const COOP_SUBGROUP: u32 = 32;
 /// 16×16 f32 staging tiles.
 const COOP_WORKGROUP_BYTES: u32 = 5120 * 2 + 4352 * 2 + 2048 * 4;
 
-/// The subgroup width to compile the tensor-core product for on `adapter`, or `None` if it
-/// cannot run there: it needs [`COOP_FEATURES`], 16×16×16 cooperative matrices with `f16`
-/// operands and an `f32` accumulator (so far only Vulkan reports those: Metal's simdgroup
-/// matrices are 8×8), a fixed subgroup width of 32 (the kernel's workgroup is 8 such
-/// subgroups, 256 threads, and its staging is laid out for that), and room for that
-/// workgroup. `MUON_TENSOR_CORES=0` or `off` declines it.
-fn coop_subgroup(adapter: &wgpu::Adapter) -> Option<u32> {
+/// Whether the tensor-core product can run on `adapter`: it needs [`COOP_FEATURES`],
+/// 16×16×16 cooperative matrices with `f16` operands and an `f32` accumulator (so far only
+/// Vulkan reports those: Metal's simdgroup matrices are 8×8), a fixed subgroup width of 32
+/// (the kernel's workgroup is 8 such subgroups, 256 threads, and its staging is laid out for
+/// that), and room for that workgroup. `MUON_TENSOR_CORES=0` or `off` declines it.
+fn tensor_cores_supported(adapter: &wgpu::Adapter) -> bool {
     if std::env::var(TENSOR_CORES_ENV).is_ok_and(|v| {
         matches!(
             v.trim().to_ascii_lowercase().as_str(),
             "0" | "off" | "false"
         )
     }) {
-        return None;
+        return false;
     }
     if !adapter.features().contains(COOP_FEATURES) {
-        return None;
+        return false;
     }
     let info = adapter.get_info();
-    let subgroup = info.subgroup_min_size;
     if info.backend != wgpu::Backend::Vulkan
-        || subgroup != COOP_SUBGROUP
+        || info.subgroup_min_size != COOP_SUBGROUP
         || info.subgroup_max_size != COOP_SUBGROUP
     {
-        return None;
+        return false;
     }
     let shape = adapter.cooperative_matrix_properties().iter().any(|p| {
         (p.m_size, p.n_size, p.k_size) == (16, 16, 16)
@@ -419,11 +417,10 @@ fn coop_subgroup(adapter: &wgpu::Adapter) -> Option<u32> {
             && p.cr_type == wgpu::CooperativeScalarType::F32
     });
     let limits = adapter.limits();
-    let threads = coop_workgroup_threads(subgroup);
-    let fits = threads <= limits.max_compute_invocations_per_workgroup
-        && threads <= limits.max_compute_workgroup_size_x
+    let fits = COOP_WORKGROUP_THREADS <= limits.max_compute_invocations_per_workgroup
+        && COOP_WORKGROUP_THREADS <= limits.max_compute_workgroup_size_x
         && COOP_WORKGROUP_BYTES <= limits.max_compute_workgroup_storage_size;
-    (shape && fits).then_some(subgroup)
+    shape && fits
 }
 
 /// Every adapter of the backends in `WGPU_BACKEND` (default: the native APIs, not OpenGL),

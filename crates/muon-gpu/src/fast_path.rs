@@ -34,8 +34,8 @@ pub enum Precision {
 /// Which kernel runs the `f16`-operand products.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FastEngine {
-    /// Cooperative matrices (`matmul_coop.wgsl`): tensor cores on NVIDIA, simdgroup matrices
-    /// on Apple.
+    /// Cooperative matrices (`matmul_coop.wgsl`): tensor cores, on Vulkan adapters that
+    /// report 16×16×16 `f16 → f32` cooperative matrices and 32-wide subgroups (NVIDIA).
     TensorCores,
     /// The `f32` tiled kernel with operands rounded to `f16` on load: the same numerics on an
     /// adapter without cooperative matrices, at `f32` speed.

@@ -37,10 +37,9 @@ pub struct GpuMuon {
     ctx: GpuContext,
     muon: Muon,
     precision: Precision,
+    /// Parameters of one shape share one Newton–Schulz scratch (a step records them one after
+    /// another): the first one's plan holds it.
     slots: Vec<MuonSlot>,
-    /// One Newton–Schulz scratch per parameter shape, shared by that shape's parameters (a
-    /// step records them one after another).
-    scratch: Vec<NsScratch>,
 }
 
 impl GpuMuon {
@@ -52,20 +51,23 @@ impl GpuMuon {
             muon,
             precision: Precision::F32,
             slots: Vec::new(),
-            scratch: Vec::new(),
         }
     }
 
     /// Sets the precision of the Newton–Schulz products for every parameter, registered or
     /// not (default [`Precision::F32`]). Rebuilds the registered parameters' Newton–Schulz
     /// plans; parameters and momenta are kept. [`Precision::F16`] runs the context's
-    /// fast-path self-check on first use and stays `f32` if it failed
+    /// fast-path self-check now if it has not run, and stays `f32` if it failed
     /// ([`GpuMuon::precision`] then says `F32`).
     ///
     /// # Errors
-    /// As [`GpuMuon::add_param`] for the rebuilt plans; on an error the optimizer keeps its
-    /// previous precision and plans.
+    /// A [`GpuError`] from the device during the self-check; as [`GpuMuon::add_param`] for
+    /// the rebuilt plans. On an error the optimizer keeps its previous precision and plans.
     pub fn set_precision(&mut self, precision: Precision) -> Result<(), GpuError> {
+        if precision == Precision::F16 {
+            // The verdict, even with no parameter yet, so that `precision()` only reads it.
+            self.ctx.check_fast_path()?;
+        }
         let plans = self
             .slots
             .iter()
@@ -95,7 +97,7 @@ impl GpuMuon {
     #[must_use]
     pub fn precision(&self) -> Precision {
         match self.precision {
-            Precision::F16 if self.ctx.fast_engine().ok().flatten().is_some() => Precision::F16,
+            Precision::F16 if self.ctx.fast_path_status().engine().is_some() => Precision::F16,
             _ => Precision::F32,
         }
     }
@@ -119,7 +121,16 @@ impl GpuMuon {
     /// parameters of that shape, since a step runs them one after another.
     #[must_use]
     pub fn scratch_bytes(&self) -> u64 {
-        self.scratch.iter().map(NsScratch::bytes).sum()
+        let mut shapes = Vec::new();
+        let mut bytes = 0;
+        for s in &self.slots {
+            let scratch = s.ns.scratch();
+            if !shapes.contains(&scratch.shape()) {
+                shapes.push(scratch.shape());
+                bytes += scratch.bytes();
+            }
+        }
+        bytes
     }
 
     /// The registration of parameter `index` (for cross-group checks).
@@ -151,7 +162,12 @@ impl GpuMuon {
         check_unregistered(self.slots.iter().map(|s| &s.guard), param, grad)?;
         let guard = GuardedParam::new(&self.ctx, param, grad)?;
         let (rows, cols) = param.shape();
-        let scratch = match self.scratch.iter().find(|n| n.shape() == (rows, cols)) {
+        let shared = self
+            .slots
+            .iter()
+            .map(|s| s.ns.scratch())
+            .find(|n| n.shape() == (rows, cols));
+        let scratch = match shared {
             Some(shared) => shared.clone(),
             None => NsScratch::new(&self.ctx, rows, cols)?,
         };
@@ -159,11 +175,8 @@ impl GpuMuon {
             &self.ctx,
             &self.muon.config().ns,
             self.precision,
-            scratch.clone(),
+            scratch,
         )?;
-        if !self.scratch.iter().any(|n| n.shape() == (rows, cols)) {
-            self.scratch.push(scratch);
-        }
         let device = self.ctx.device();
         let momentum = storage_buffer_zeroed(device, "muon momentum", u64::from(guard.len()) * 4);
         let muon_params = uniform_buffer(

@@ -57,16 +57,17 @@ pub(crate) struct GuardedParam {
 }
 
 impl GuardedParam {
-    /// Validates a registration (same shape, distinct buffers) and allocates the status.
-    ///
-    /// # Errors
-    /// [`MuonError::ShapeMismatch`] (as [`GpuError::Core`]) if the shapes differ,
-    /// [`GpuError::AliasedBuffers`] if they share a buffer.
     /// Whether `m` is this parameter's buffer or its gradient's.
     pub(crate) fn uses(&self, m: &GpuMatrix) -> bool {
         self.param.same_buffer(m) || self.grad.same_buffer(m)
     }
 
+    /// Validates a registration (same shape, distinct buffers) and allocates the status.
+    ///
+    /// # Errors
+    /// [`MuonError::ShapeMismatch`] (as [`GpuError::Core`]) if the shapes differ,
+    /// [`GpuError::AliasedBuffers`] if they share a buffer, [`GpuError::ForeignContext`] if
+    /// either was made by another context.
     pub(crate) fn new(
         ctx: &GpuContext,
         param: &GpuMatrix,

@@ -98,12 +98,21 @@ impl Program {
         }
     }
 
-    /// This program's module with `other`'s bind-group layout (the same bindings), so one
-    /// bind group serves pipelines of both.
-    pub(crate) fn with_layout_of(self, other: &Program) -> Self {
+    /// Compiles `source` with `other`'s bind-group layout (the same bindings), so one bind
+    /// group serves pipelines of both.
+    pub(crate) fn with_layout_of(
+        device: &wgpu::Device,
+        label: &'static str,
+        source: &str,
+        other: &Program,
+    ) -> Self {
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(label),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
         Self {
-            label: self.label,
-            module: self.module,
+            label,
+            module,
             layout: other.layout.clone(),
         }
     }

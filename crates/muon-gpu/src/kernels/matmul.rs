@@ -99,8 +99,8 @@ impl Matmul {
 /// Output block edge of `matmul_coop.wgsl` (`BM`, `BN`).
 const COOP_TILE: u32 = 128;
 
-/// Subgroups per workgroup of `matmul_coop.wgsl`.
-const COOP_SUBGROUPS: u32 = 8;
+/// Threads per workgroup of `matmul_coop.wgsl`: 8 subgroups of 32 (its `THREADS`).
+pub(crate) const COOP_WORKGROUP_THREADS: u32 = 256;
 
 /// The tensor-core product (`matmul_coop.wgsl`): `C = α·op(A)·op(B) + β·D` with `f16`
 /// operands on 16×16×16 cooperative matrices and `f32` accumulation. Same uniforms
@@ -109,36 +109,18 @@ const COOP_SUBGROUPS: u32 = 8;
 #[derive(Debug)]
 pub struct TensorMatmul {
     main: wgpu::ComputePipeline,
-    subgroup: u32,
 }
 
 impl TensorMatmul {
-    /// Compiles the kernel for an adapter whose subgroups are always `subgroup` (= 32) threads
-    /// wide (the workgroup is 8 subgroups). Only for a device with `SHADER_F16`, `SUBGROUP`
-    /// and `EXPERIMENTAL_COOPERATIVE_MATRIX` enabled.
-    pub(crate) fn new(device: &wgpu::Device, matmul: &Matmul, subgroup: u32) -> Self {
-        let program = Program::new(
-            device,
-            "matmul_coop",
-            sources::MATMUL_COOP,
-            &[
-                Access::Uniform,
-                Access::Read,
-                Access::Read,
-                Access::Read,
-                Access::ReadWrite,
-            ],
-        );
-        // One layout for both kernels, so one bind group serves both.
-        let program = program.with_layout_of(&matmul.program);
-        let main = program.pipeline(device, "main");
-        Self { main, subgroup }
-    }
-
-    /// The subgroup width the kernel was compiled for.
-    #[must_use]
-    pub fn subgroup(&self) -> u32 {
-        self.subgroup
+    /// Compiles the kernel, with [`Matmul`]'s bind-group layout. Only for a device with
+    /// `SHADER_F16`, `SUBGROUP` and `EXPERIMENTAL_COOPERATIVE_MATRIX` enabled whose subgroups
+    /// are always 32 threads wide (the kernel's workgroup is 8 of them).
+    pub(crate) fn new(device: &wgpu::Device, matmul: &Matmul) -> Self {
+        let program =
+            Program::with_layout_of(device, "matmul_coop", sources::MATMUL_COOP, &matmul.program);
+        Self {
+            main: program.pipeline(device, "main"),
+        }
     }
 
     /// Records the product for an `m × n` output (bind group from [`Matmul::bind_group`]).
@@ -152,12 +134,6 @@ impl TensorMatmul {
         let groups = m.div_ceil(COOP_TILE) * n.div_ceil(COOP_TILE);
         record(pass, &self.main, bind_group, groups);
     }
-}
-
-/// Threads per workgroup of [`TensorMatmul`] for subgroups of `subgroup` threads.
-#[must_use]
-pub(crate) fn coop_workgroup_threads(subgroup: u32) -> u32 {
-    COOP_SUBGROUPS * subgroup
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ pub use adam_update::{AdamParams, AdamUpdate, MAX_SCALAR_TABLE, scalar_table};
 pub use check_finite::{CheckFinite, CheckParams};
 pub use frobenius_norm::{FrobeniusNorm, MAX_PARTIALS, NormParams};
 pub use gram::{Gram, GramParams};
-pub(crate) use matmul::coop_workgroup_threads;
+pub(crate) use matmul::COOP_WORKGROUP_THREADS;
 pub use matmul::{Matmul, MatmulParams, TensorMatmul};
 pub use muon_update::{MuonParams, MuonUpdate};
 pub use ns_normalize::{NormalizeParams, NsNormalize};
@@ -63,29 +63,28 @@ pub struct Kernels {
 
 impl Kernels {
     /// Compiles every kernel, catching validation errors in an error scope; the tensor-core
-    /// product too when `coop_subgroup` names the device's fixed subgroup width (the device
-    /// must then have `SHADER_F16`, `SUBGROUP` and `EXPERIMENTAL_COOPERATIVE_MATRIX`).
+    /// product too when `tensor_cores` says the device can run it (it must then have
+    /// `SHADER_F16`, `SUBGROUP` and `EXPERIMENTAL_COOPERATIVE_MATRIX`, and 32-wide subgroups).
     ///
     /// # Errors
     /// [`GpuError::Shader`] with the device's message.
-    pub fn new(device: &wgpu::Device, coop_subgroup: Option<u32>) -> Result<Self, GpuError> {
+    pub fn new(device: &wgpu::Device, tensor_cores: bool) -> Result<Self, GpuError> {
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let matmul = Matmul::new(device);
         // The experimental kernel in a scope of its own: a driver that rejects it costs the
         // fast path, not the context.
-        let (tensor, tensor_error) = match coop_subgroup {
-            None => (None, None),
-            Some(sg) => {
-                let inner = device.push_error_scope(wgpu::ErrorFilter::Validation);
-                let t = TensorMatmul::new(device, &matmul, sg);
-                match pollster::block_on(inner.pop()) {
-                    None => (Some(t), None),
-                    Some(e) => {
-                        log::warn!("muon-gpu: tensor-core kernel rejected, f16 runs emulated: {e}");
-                        (None, Some(e.to_string()))
-                    }
+        let (tensor, tensor_error) = if tensor_cores {
+            let inner = device.push_error_scope(wgpu::ErrorFilter::Validation);
+            let t = TensorMatmul::new(device, &matmul);
+            match pollster::block_on(inner.pop()) {
+                None => (Some(t), None),
+                Some(e) => {
+                    log::warn!("muon-gpu: tensor-core kernel rejected, f16 runs emulated: {e}");
+                    (None, Some(e.to_string()))
                 }
             }
+        } else {
+            (None, None)
         };
         let kernels = Self {
             matmul,
@@ -104,9 +103,7 @@ impl Kernels {
             None => Ok(kernels),
         }
     }
-}
 
-impl Kernels {
     /// Records a general product `C = α·op(A)·op(B) + β·D` for an `m × n` output, bound with
     /// [`Matmul::bind_group`]: in `f32` for `engine = None`, else with `f16` operands on that
     /// engine (tensor cores when this device has them, else emulated). Pass the engine
