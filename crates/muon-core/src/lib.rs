@@ -46,6 +46,7 @@ mod math;
 mod matrix;
 pub mod muon;
 pub mod newton_schulz;
+mod optimizer;
 pub mod sgd;
 pub mod spectrum;
 #[cfg(test)]
@@ -57,3 +58,4 @@ mod x86_features;
 
 pub use error::MuonError;
 pub use matrix::{MatMut, MatRef, Matrix};
+pub use optimizer::Optimizer;

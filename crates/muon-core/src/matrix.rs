@@ -136,6 +136,15 @@ impl<'a> MatRef<'a> {
         Ok(Self { rows, cols, data })
     }
 
+    /// Views `data` as a `1 × len` row vector (biases, gains: the element-wise optimizers'
+    /// parameters).
+    ///
+    /// # Errors
+    /// [`MuonError::EmptyMatrix`] if `data` is empty.
+    pub fn vector(data: &'a [f32]) -> Result<Self, MuonError> {
+        Self::new(1, data.len(), data)
+    }
+
     /// Number of rows.
     #[must_use]
     pub fn rows(&self) -> usize {
@@ -178,6 +187,14 @@ impl<'a> MatMut<'a> {
     pub fn new(rows: usize, cols: usize, data: &'a mut [f32]) -> Result<Self, MuonError> {
         check_len(rows, cols, data.len())?;
         Ok(Self { rows, cols, data })
+    }
+
+    /// Views `data` as a mutable `1 × len` row vector.
+    ///
+    /// # Errors
+    /// [`MuonError::EmptyMatrix`] if `data` is empty.
+    pub fn vector(data: &'a mut [f32]) -> Result<Self, MuonError> {
+        Self::new(1, data.len(), data)
     }
 
     /// Number of rows.

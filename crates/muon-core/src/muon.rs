@@ -161,28 +161,22 @@ impl Muon {
 
     /// One Muon step on a parameter of any size.
     ///
-    /// `momentum` (`rows·cols`, zero before the first step) is the optimizer state;
-    /// `scratch` needs [`Muon::scratch_len`] elements.
+    /// `state.momentum` (`rows·cols`, zero before the first step) is the optimizer state;
+    /// `state.scratch` needs [`Muon::scratch_len`] elements.
     ///
     /// # Errors
     /// [`MuonError::ShapeMismatch`], [`MuonError::LengthMismatch`],
     /// [`MuonError::ScratchTooSmall`], or [`MuonError::NonFiniteGradient`]; on any error
-    /// `param` and `momentum` are untouched.
+    /// `param` and `state.momentum` are untouched.
     pub fn step(
         &self,
         mut param: MatMut<'_>,
         grad: MatRef<'_>,
-        momentum: &mut [f32],
-        scratch: &mut [f32],
+        state: MuonSlots<'_>,
     ) -> Result<(), MuonError> {
+        let MuonSlots { momentum, scratch } = state;
         let (rows, cols) = param.shape();
-        if grad.shape() != (rows, cols) {
-            return Err(MuonError::ShapeMismatch {
-                what: "grad",
-                expected: (rows, cols),
-                found: grad.shape(),
-            });
-        }
+        validate::same_shape("grad", (rows, cols), grad.shape())?;
         let len = rows * cols;
         validate::length("momentum", len, momentum.len())?;
         validate::scratch(Self::scratch_len(rows, cols), scratch.len())?;
@@ -225,10 +219,33 @@ impl Muon {
         self.step(
             param.as_mut(),
             grad.as_ref(),
-            momentum.as_mut_slice(),
-            scratch.as_flattened_mut_f32(),
+            MuonSlots {
+                momentum: momentum.as_mut_slice(),
+                scratch: scratch.as_flattened_mut_f32(),
+            },
         )
     }
+
+    /// Changes the learning rate, validated as [`MuonConfig::build`] validates it: for
+    /// schedules ([`crate::schedule`]), once per step; nothing else is rebuilt.
+    ///
+    /// # Errors
+    /// [`MuonError::InvalidHyperParameter`]; then nothing changes.
+    pub fn set_lr(&mut self, lr: f32) -> Result<(), MuonError> {
+        *self = self.config.with_lr(lr).build()?;
+        Ok(())
+    }
+}
+
+/// One parameter's Muon state in caller memory, for [`Muon::step`] (the slice-view
+/// counterpart of [`MuonState`]).
+#[derive(Debug)]
+pub struct MuonSlots<'a> {
+    /// The momentum buffer `B`, `rows·cols` elements, zero before the first step.
+    pub momentum: &'a mut [f32],
+    /// Scratch, at least [`Muon::scratch_len`] elements; its contents between steps do not
+    /// matter, so one scratch buffer can serve every parameter stepped one after another.
+    pub scratch: &'a mut [f32],
 }
 
 /// Per-parameter Muon state for an `R × C` matrix, with its scratch space, so a step needs
@@ -351,15 +368,19 @@ mod tests {
         let err = muon.step(
             MatMut::new(2, 3, &mut w).unwrap(),
             MatRef::new(3, 2, &g).unwrap(),
-            &mut m,
-            &mut s,
+            MuonSlots {
+                momentum: &mut m,
+                scratch: &mut s,
+            },
         );
         assert!(matches!(err, Err(MuonError::ShapeMismatch { .. })));
         let err = muon.step(
             MatMut::new(2, 3, &mut w).unwrap(),
             MatRef::new(2, 3, &g).unwrap(),
-            &mut m,
-            &mut s,
+            MuonSlots {
+                momentum: &mut m,
+                scratch: &mut s,
+            },
         );
         assert!(matches!(err, Err(MuonError::ScratchTooSmall { .. })));
     }

@@ -5,7 +5,7 @@
 //! then `d = g + μ·b` (Nesterov) or `d = b`; without momentum `d = g`; `w ← w − lr·d`.
 //! Plain gradient descent is `momentum = 0`.
 
-use crate::{MuonError, validate};
+use crate::{MatMut, MatRef, Matrix, MuonError, validate};
 
 /// SGD hyper-parameters; [`SgdConfig::new`] gives torch's defaults except `lr`, which torch
 /// requires and this sets to 1e-3.
@@ -98,25 +98,28 @@ impl Sgd {
         &self.config
     }
 
-    /// One step. `momentum_buf` (same length as `param`) and `step` (0 at first) are the state.
+    /// One step on a parameter of any shape (treated as flat; a vector is a `1 × n` matrix,
+    /// [`MatMut::vector`]). `state.momentum` (as long as `param`) and `state.step` (0 at
+    /// first) are the optimizer state.
     ///
     /// # Errors
-    /// [`MuonError::LengthMismatch`] or [`MuonError::NonFiniteGradient`]; nothing changed.
+    /// [`MuonError::ShapeMismatch`], [`MuonError::LengthMismatch`] or
+    /// [`MuonError::NonFiniteGradient`]; on any error nothing is changed.
     pub fn step(
         &self,
-        param: &mut [f32],
-        grad: &[f32],
-        momentum_buf: &mut [f32],
-        step: &mut u32,
+        mut param: MatMut<'_>,
+        grad: MatRef<'_>,
+        state: SgdSlots<'_>,
     ) -> Result<(), MuonError> {
-        let n = param.len();
-        validate::length("grad", n, grad.len())?;
-        validate::length("momentum_buf", n, momentum_buf.len())?;
+        validate::same_shape("grad", param.shape(), grad.shape())?;
+        let (param, grad) = (param.as_mut_slice(), grad.as_slice());
+        let SgdSlots { momentum, step } = state;
+        validate::length("momentum", param.len(), momentum.len())?;
         validate::finite_gradient(grad)?;
         let c = &self.config;
         let first = *step == 0;
         *step = step.saturating_add(1);
-        for ((w, &g), b) in param.iter_mut().zip(grad).zip(momentum_buf.iter_mut()) {
+        for ((w, &g), b) in param.iter_mut().zip(grad).zip(momentum.iter_mut()) {
             let g = g + c.weight_decay * *w;
             let d = if c.momentum > 0.0 {
                 *b = if first { g } else { c.momentum * *b + g };
@@ -127,5 +130,82 @@ impl Sgd {
             *w -= c.lr * d;
         }
         Ok(())
+    }
+
+    /// One step on a fixed-size matrix, state held in `state` (no heap).
+    ///
+    /// # Errors
+    /// [`MuonError::NonFiniteGradient`]; then nothing is changed.
+    pub fn step_fixed<const R: usize, const C: usize>(
+        &self,
+        param: &mut Matrix<R, C>,
+        grad: &Matrix<R, C>,
+        state: &mut SgdState<R, C>,
+    ) -> Result<(), MuonError> {
+        self.step(
+            param.as_mut(),
+            grad.as_ref(),
+            SgdSlots {
+                momentum: state.momentum.as_mut_slice(),
+                step: &mut state.step,
+            },
+        )
+    }
+
+    /// Changes the learning rate, validated as [`SgdConfig::build`] validates it: for
+    /// learning-rate schedules, once per step; nothing else is rebuilt.
+    ///
+    /// # Errors
+    /// [`MuonError::InvalidHyperParameter`]; then nothing changes.
+    pub fn set_lr(&mut self, lr: f32) -> Result<(), MuonError> {
+        *self = self.config.with_lr(lr).build()?;
+        Ok(())
+    }
+}
+
+/// One parameter's SGD state in caller memory, for [`Sgd::step`] (the slice-view counterpart
+/// of [`SgdState`]).
+#[derive(Debug)]
+pub struct SgdSlots<'a> {
+    /// The momentum buffer, one per parameter element (unused without momentum).
+    pub momentum: &'a mut [f32],
+    /// Steps taken so far (0 before the first: the first step sets the buffer to the
+    /// gradient, as torch does).
+    pub step: &'a mut u32,
+}
+
+/// SGD state for an `R × C` matrix (no heap). `#[repr(C)]` and [`bytemuck::Pod`]: save and
+/// restore it bytewise.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+pub struct SgdState<const R: usize, const C: usize> {
+    /// The momentum buffer.
+    pub momentum: Matrix<R, C>,
+    /// Steps taken so far.
+    pub step: u32,
+}
+
+// SAFETY: `repr(C)` over `Matrix<R, C>` (an `f32` array, alignment 4, size a multiple of 4)
+// followed by a `u32`: no padding, every bit pattern valid.
+#[allow(unsafe_code)]
+unsafe impl<const R: usize, const C: usize> bytemuck::Zeroable for SgdState<R, C> {}
+// SAFETY: see above.
+#[allow(unsafe_code)]
+unsafe impl<const R: usize, const C: usize> bytemuck::Pod for SgdState<R, C> {}
+
+impl<const R: usize, const C: usize> Default for SgdState<R, C> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const R: usize, const C: usize> SgdState<R, C> {
+    /// Zero momentum, zero steps: the state before the first step.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            momentum: Matrix::ZERO,
+            step: 0,
+        }
     }
 }

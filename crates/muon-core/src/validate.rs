@@ -15,6 +15,23 @@ pub(crate) fn length(what: &'static str, expected: usize, len: usize) -> Result<
     }
 }
 
+/// `Ok` if `found == expected`, else [`MuonError::ShapeMismatch`] naming `what`.
+pub(crate) fn same_shape(
+    what: &'static str,
+    expected: (usize, usize),
+    found: (usize, usize),
+) -> Result<(), MuonError> {
+    if expected == found {
+        Ok(())
+    } else {
+        Err(MuonError::ShapeMismatch {
+            what,
+            expected,
+            found,
+        })
+    }
+}
+
 /// Elements checked per branch-free block of [`first_non_finite_blocked`].
 const FINITE_BLOCK: usize = 256;
 

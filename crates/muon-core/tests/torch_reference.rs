@@ -19,7 +19,7 @@
 //! - Muon: the change since the start (8 steps, Newton–Schulz each) within 5e-5 [7.4e-6].
 
 use muon_core::adam::{AdamConfig, AdamSlots};
-use muon_core::muon::{AdjustLr, Muon, MuonConfig};
+use muon_core::muon::{AdjustLr, Muon, MuonConfig, MuonSlots};
 use muon_core::newton_schulz::{NsConfig, newton_schulz, ns_scratch_len};
 use muon_core::{MatMut, MatRef};
 use serde_json::Value;
@@ -171,9 +171,10 @@ fn adam_and_adamw_trajectories_match_torch() {
         let grads = case["grads"].as_array().expect("grads");
         let after = case["params_after_each_step"].as_array().expect("params");
         for (step, (g, reference)) in grads.iter().zip(after).enumerate() {
+            let g = f32s(g);
             adam.step(
-                &mut w,
-                &f32s(g),
+                MatMut::vector(&mut w).expect("param"),
+                MatRef::vector(&g).expect("grad"),
                 AdamSlots {
                     step: &mut t,
                     m: &mut m,
@@ -236,8 +237,10 @@ fn muon_trajectories_match_torch() {
             muon.step(
                 MatMut::new(rows, cols, &mut w).expect("param"),
                 MatRef::new(rows, cols, &g).expect("grad"),
-                &mut momentum,
-                &mut scratch,
+                MuonSlots {
+                    momentum: &mut momentum,
+                    scratch: &mut scratch,
+                },
             )
             .expect("step");
             let err = rel_change_err(&w, &f64s(reference), &init64);

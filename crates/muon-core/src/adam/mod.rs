@@ -23,7 +23,7 @@
 //! - I. Loshchilov, F. Hutter, "Decoupled Weight Decay Regularization" (2019).
 //! - PyTorch `torch/optim/adam.py` (`_single_tensor_adam`).
 
-use crate::{Matrix, MuonError, math, validate};
+use crate::{MatMut, MatRef, Matrix, MuonError, math, validate};
 use half::{bf16, f16};
 
 // SIMD intrinsics and raw pointers, confined to these modules (the crate denies unsafe code).
@@ -230,8 +230,12 @@ pub struct AdamSlots<'a, S: MomentStorage = f32> {
 /// The scalars of one Adam step, shared by the CPU kernel and GPU uniforms.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamStepScalars {
-    /// `lr / (1 − β1ᵗ)`.
+    /// `lr / (1 − β1ᵗ)`, computed as `lr · inv_bias_correction1` in `f32` (one correctly
+    /// rounded product, which a GPU reproduces exactly with `lr` from a uniform).
     pub step_size: f32,
+    /// `1 / (1 − β1ᵗ)`, computed in `f64` and rounded to `f32`: independent of the learning
+    /// rate, so a learning-rate schedule needs no new table.
+    pub inv_bias_correction1: f32,
     /// `√(1 − β2ᵗ)`.
     pub bias_correction2_sqrt: f32,
     /// `1 − lr·wd` for AdamW, 1 for Adam.
@@ -264,28 +268,43 @@ impl Adam {
         } else {
             (1.0, c.weight_decay)
         };
+        let inv_bias_correction1 = (1.0 / bc1) as f32;
         AdamStepScalars {
-            step_size: (f64::from(c.lr) / bc1) as f32,
+            step_size: c.lr * inv_bias_correction1,
+            inv_bias_correction1,
             bias_correction2_sqrt: math::sqrt(bc2) as f32,
             decay,
             l2,
         }
     }
 
-    /// One step on a flat parameter of any length.
+    /// Changes the learning rate, validated as [`AdamConfig::build`] validates it: for
+    /// learning-rate schedules, once per step; nothing else is rebuilt.
     ///
     /// # Errors
-    /// [`MuonError::LengthMismatch`] if `grad`, `m` or `v` differ in length from `param`;
+    /// [`MuonError::InvalidHyperParameter`]; then nothing changes.
+    pub fn set_lr(&mut self, lr: f32) -> Result<(), MuonError> {
+        *self = self.config.with_lr(lr).build()?;
+        Ok(())
+    }
+
+    /// One step on a parameter of any shape (treated as flat: Adam is element-wise; a vector
+    /// is a `1 × n` matrix, [`MatMut::vector`]).
+    ///
+    /// # Errors
+    /// [`MuonError::ShapeMismatch`] if `grad`'s shape differs from `param`'s;
+    /// [`MuonError::LengthMismatch`] if `m` or `v` differ in length from `param`;
     /// [`MuonError::NonFiniteGradient`]. On any error nothing is changed (the step count
     /// included).
     pub fn step<S: MomentStorage>(
         &self,
-        param: &mut [f32],
-        grad: &[f32],
+        mut param: MatMut<'_>,
+        grad: MatRef<'_>,
         slots: AdamSlots<'_, S>,
     ) -> Result<(), MuonError> {
+        validate::same_shape("grad", param.shape(), grad.shape())?;
+        let (param, grad) = (param.as_mut_slice(), grad.as_slice());
         let n = param.len();
-        validate::length("grad", n, grad.len())?;
         validate::length("m", n, slots.m.len())?;
         validate::length("v", n, slots.v.len())?;
         validate::finite_gradient(grad)?;
@@ -320,8 +339,8 @@ impl Adam {
         state: &mut AdamState<R, C, S>,
     ) -> Result<(), MuonError> {
         self.step(
-            param.as_mut_slice(),
-            grad.as_slice(),
+            param.as_mut(),
+            grad.as_ref(),
             AdamSlots {
                 step: &mut state.step,
                 m: state.m.as_flattened_mut(),
@@ -546,8 +565,8 @@ mod tests {
         let g = [0.5f32, -4.0, 1e-3];
         let (mut m, mut v, mut t) = ([0.0f32; 3], [0.0f32; 3], 0);
         adam.step(
-            &mut w,
-            &g,
+            MatMut::vector(&mut w).unwrap(),
+            MatRef::vector(&g).unwrap(),
             AdamSlots {
                 step: &mut t,
                 m: &mut m,
@@ -567,8 +586,8 @@ mod tests {
         let mut w = [1.0f32; 3];
         let (mut m, mut v, mut t) = ([0.0f32; 2], [0.0f32; 3], 0);
         let err = adam.step(
-            &mut w,
-            &[1.0; 3],
+            MatMut::vector(&mut w).unwrap(),
+            MatRef::vector(&[1.0; 3]).unwrap(),
             AdamSlots {
                 step: &mut t,
                 m: &mut m,
