@@ -16,9 +16,9 @@ use std::cell::OnceCell;
 use std::hint::black_box;
 
 use common::gpu::{bench_gpu_step, gpu_for};
-use common::{SIZES, configure_for_size, random_vec, rel_diff};
+use common::{CpuParam, SIZES, configure_for_size, random_vec, rel_diff};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use muon::core::adam::{Adam, AdamConfig, AdamSlots};
+use muon::cpu::adam::{Adam, AdamConfig};
 use muon::gpu::{GpuAdam, GpuMatrix};
 
 /// Bytes one AdamW parameter update reads and writes with `f32` state.
@@ -26,35 +26,6 @@ const BYTES_PER_PARAM: u64 = 28;
 
 /// Largest relative difference allowed between the GPU's first update and the core's.
 const GPU_TOLERANCE: f64 = 1e-4;
-
-/// Buffers of one CPU AdamW parameter.
-struct CpuAdam {
-    param: Vec<f32>,
-    m: Vec<f32>,
-    v: Vec<f32>,
-    step: u32,
-}
-
-impl CpuAdam {
-    fn new(param: &[f32]) -> Self {
-        Self {
-            param: param.to_vec(),
-            m: vec![0.0; param.len()],
-            v: vec![0.0; param.len()],
-            step: 0,
-        }
-    }
-
-    fn step(&mut self, adam: &Adam, grad: &[f32]) {
-        let slots = AdamSlots {
-            step: &mut self.step,
-            m: &mut self.m,
-            v: &mut self.v,
-        };
-        adam.step(&mut self.param, grad, slots)
-            .expect("muon-core AdamW step");
-    }
-}
 
 fn bench_adam_step(c: &mut Criterion) {
     let adam = AdamConfig::adamw()
@@ -75,7 +46,7 @@ fn bench_adam_step(c: &mut Criterion) {
         let mut state = None;
         group.bench_with_input(BenchmarkId::new("cpu", n), &n, |b, _| {
             let (param, grad) = data();
-            let cpu = state.get_or_insert_with(|| CpuAdam::new(param));
+            let cpu = state.get_or_insert_with(|| CpuParam::<Adam>::new(1, param.len(), param));
             b.iter(|| cpu.step(&adam, black_box(grad)));
         });
 
@@ -91,7 +62,7 @@ fn bench_adam_step(c: &mut Criterion) {
                     opt.add_param(&param, &grad).expect("register param");
                     opt.step();
                     let after = param.read(ctx).expect("read param");
-                    let mut cpu = CpuAdam::new(param0);
+                    let mut cpu = CpuParam::<Adam>::new(1, param0.len(), param0);
                     cpu.step(&adam, grad0);
                     let delta = |p: &[f32]| -> Vec<f32> {
                         p.iter().zip(param0).map(|(a, b)| a - b).collect()

@@ -19,10 +19,10 @@ use criterion::measurement::WallTime;
 use criterion::{
     BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
 };
-use muon::core::Matrix;
-use muon::core::adam::{Adam, AdamConfig, AdamState};
-use muon::core::muon::{Muon, MuonConfig, MuonState};
-use muon::core::newton_schulz::{NsConfig, newton_schulz, ns_scratch_len};
+use muon::cpu::Matrix;
+use muon::cpu::adam::{Adam, AdamConfig, AdamState};
+use muon::cpu::muon::{Muon, MuonConfig, MuonState};
+use muon::cpu::newton_schulz::{NsConfig, newton_schulz, ns_scratch_len};
 
 /// A deterministic `N × N` matrix with entries in `[-1, 1)`.
 fn random_matrix<const N: usize>(seed: u64) -> Matrix<N, N> {

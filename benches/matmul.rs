@@ -28,8 +28,8 @@ use common::{
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use faer::linalg::matmul::matmul as faer_matmul;
 use faer::{Accum, Mat, Par};
-use muon::core::linalg::matmul;
-use muon::core::{MatMut, MatRef};
+use muon::cpu::linalg::matmul;
+use muon::cpu::{MatMut, MatRef};
 use nalgebra::DMatrix;
 
 /// Largest relative difference allowed between any product and muon-core's.

@@ -17,41 +17,15 @@ use std::cell::OnceCell;
 use std::hint::black_box;
 
 use common::gpu::{bench_gpu_step, gpu_for};
-use common::{CPU_MAX, SIZES, configure_for_size, note_cpu_skip, ns_flops, random_vec, rel_diff};
+use common::{
+    CPU_MAX, CpuParam, SIZES, configure_for_size, note_cpu_skip, ns_flops, random_vec, rel_diff,
+};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use muon::core::muon::{Muon, MuonConfig};
-use muon::core::{MatMut, MatRef};
+use muon::cpu::muon::{Muon, MuonConfig};
 use muon::gpu::{GpuMatrix, GpuMuon};
 
 /// Largest relative difference allowed between the GPU's first update and the core's.
 const GPU_TOLERANCE: f64 = 1e-3;
-
-/// Buffers of one CPU Muon parameter.
-struct CpuMuon {
-    param: Vec<f32>,
-    momentum: Vec<f32>,
-    scratch: Vec<f32>,
-}
-
-impl CpuMuon {
-    fn new(n: usize, param: &[f32]) -> Self {
-        Self {
-            param: param.to_vec(),
-            momentum: vec![0.0; n * n],
-            scratch: vec![0.0; Muon::scratch_len(n, n)],
-        }
-    }
-
-    fn step(&mut self, muon: &Muon, n: usize, grad: &[f32]) {
-        muon.step(
-            MatMut::new(n, n, &mut self.param).expect("param shape"),
-            MatRef::new(n, n, grad).expect("grad shape"),
-            &mut self.momentum,
-            &mut self.scratch,
-        )
-        .expect("muon-core Muon step");
-    }
-}
 
 fn bench_muon_step(c: &mut Criterion) {
     let config = MuonConfig::new();
@@ -69,8 +43,8 @@ fn bench_muon_step(c: &mut Criterion) {
             let mut state = None;
             group.bench_with_input(BenchmarkId::new("cpu", n), &n, |b, &n| {
                 let (param, grad) = data();
-                let cpu = state.get_or_insert_with(|| CpuMuon::new(n, param));
-                b.iter(|| cpu.step(&muon, n, black_box(grad)));
+                let cpu = state.get_or_insert_with(|| CpuParam::<Muon>::new(n, n, param));
+                b.iter(|| cpu.step(&muon, black_box(grad)));
             });
         }
 
@@ -87,8 +61,8 @@ fn bench_muon_step(c: &mut Criterion) {
                     opt.step();
                     let after = param.read(ctx).expect("read param");
                     if n <= CPU_MAX {
-                        let mut cpu = CpuMuon::new(n, param0);
-                        cpu.step(&muon, n, grad0);
+                        let mut cpu = CpuParam::<Muon>::new(n, n, param0);
+                        cpu.step(&muon, grad0);
                         let delta = |p: &[f32]| -> Vec<f32> {
                             p.iter().zip(param0).map(|(a, b)| a - b).collect()
                         };

@@ -25,8 +25,8 @@ use common::peers::{
 };
 use common::{CPU_MAX, SIZES, configure_for_size, note_cpu_skip, ns_flops, random_vec, rel_diff};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use muon::core::newton_schulz::{NsConfig, newton_schulz, ns_scratch_len};
-use muon::core::{MatMut, MatRef};
+use muon::cpu::newton_schulz::{NsConfig, newton_schulz, ns_scratch_len};
+use muon::cpu::{MatMut, MatRef};
 use muon::gpu::{GpuMatrix, GpuNewtonSchulz};
 use std::cell::OnceCell;
 use std::hint::black_box;

@@ -150,7 +150,7 @@ impl GpuMatmul {
         let b = GpuMatrix::from_slice(ctx, k, n, b)?;
         let c = GpuMatrix::zeros(ctx, m, n)?;
         let to_u32 = |v: usize| {
-            u32::try_from(v).map_err(|_| GpuError::Core(muon::core::MuonError::SizeOverflow))
+            u32::try_from(v).map_err(|_| GpuError::Core(muon::cpu::MuonError::SizeOverflow))
         };
         let params = MatmulParams {
             m: to_u32(m)?,

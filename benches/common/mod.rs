@@ -98,3 +98,40 @@ pub fn note_cpu_skip(group: &str) {
          minutes on a few cores; criterion needs at least ten)"
     );
 }
+
+/// One `rows × cols` parameter and its state (one flat buffer) for any core optimizer.
+pub struct CpuParam<O> {
+    /// The parameter, row-major.
+    pub param: Vec<f32>,
+    state: Vec<f32>,
+    rows: usize,
+    cols: usize,
+    optimizer: std::marker::PhantomData<O>,
+}
+
+impl<O: muon::cpu::Optimizer> CpuParam<O> {
+    /// The parameter `param` (`rows·cols` elements) with fresh state.
+    pub fn new(rows: usize, cols: usize, param: &[f32]) -> Self {
+        let len = O::state_len(rows, cols).expect("a non-empty shape");
+        Self {
+            param: param.to_vec(),
+            state: vec![0.0; len],
+            rows,
+            cols,
+            optimizer: std::marker::PhantomData,
+        }
+    }
+
+    /// One step of `opt` from `grad`.
+    pub fn step(&mut self, opt: &O, grad: &[f32]) {
+        use muon::cpu::{MatMut, MatRef};
+        let (rows, cols) = (self.rows, self.cols);
+        let slots = O::slots(&mut self.state, rows, cols).expect("state sized by state_len");
+        opt.step(
+            MatMut::new(rows, cols, &mut self.param).expect("param shape"),
+            MatRef::new(rows, cols, grad).expect("grad shape"),
+            slots,
+        )
+        .expect("muon-core step");
+    }
+}

@@ -3,13 +3,14 @@
 
 use std::time::{Duration, Instant};
 
-use muon::core::adam::{Adam, AdamConfig, AdamSlots};
-use muon::core::linalg::matmul;
-use muon::core::muon::{Muon, MuonConfig};
-use muon::core::newton_schulz::{NsConfig, newton_schulz, ns_scratch_len};
-use muon::core::{MatMut, MatRef, MuonError};
+use muon::cpu::adam::AdamConfig;
+use muon::cpu::linalg::matmul;
+use muon::cpu::muon::MuonConfig;
+use muon::cpu::newton_schulz::{NsConfig, newton_schulz, ns_scratch_len};
+use muon::cpu::{MatMut, MatRef, MuonError, Optimizer};
 use muon::gpu::{
-    GpuAdam, GpuContext, GpuError, GpuMatrix, GpuMuon, GpuNewtonSchulz, GpuTimer, Precision,
+    GpuAdam, GpuContext, GpuError, GpuMatrix, GpuMuon, GpuNewtonSchulz, GpuParamGroup, GpuTimer,
+    Precision,
 };
 
 use crate::common::gpu::GpuMatmul;
@@ -208,39 +209,34 @@ pub fn cpu_time(op: Op, n: usize, reps: usize, budget_s: f64) -> Result<Option<S
             result?;
             stats
         }
-        Op::MuonStep => {
-            let muon = MuonConfig::new().build()?;
-            let mut param = a.clone();
-            let mut momentum = vec![0.0; n * n];
-            let mut scratch = vec![0.0; Muon::scratch_len(n, n)];
-            let grad = MatRef::new(n, n, &b)?;
-            let mut result = Ok(());
-            let stats = time_wall(reps, budget_s, 1, || {
-                let r = MatMut::new(n, n, &mut param)
-                    .and_then(|p| muon.step(p, grad, &mut momentum, &mut scratch));
-                keep_first_error(&mut result, r);
-            });
-            result?;
-            stats
-        }
-        Op::AdamStep => {
-            let adam: Adam = AdamConfig::adamw().build()?;
-            let mut param = a.clone();
-            let (mut m, mut v, mut step) = (vec![0.0f32; n * n], vec![0.0f32; n * n], 0u32);
-            let mut result = Ok(());
-            let stats = time_wall(reps, budget_s, 1, || {
-                let slots = AdamSlots {
-                    step: &mut step,
-                    m: &mut m,
-                    v: &mut v,
-                };
-                keep_first_error(&mut result, adam.step(&mut param, &b, slots));
-            });
-            result?;
-            stats
-        }
+        Op::MuonStep => cpu_step(MuonConfig::new().build()?, n, &a, &b, reps, budget_s)?,
+        Op::AdamStep => cpu_step(AdamConfig::adamw().build()?, n, &a, &b, reps, budget_s)?,
     };
     Ok(Some(stats))
+}
+
+/// Wall-clock steps of any core optimizer on an `n × n` parameter (`param0`) with gradient
+/// `grad`, its state one flat buffer.
+fn cpu_step<O: Optimizer>(
+    opt: O,
+    n: usize,
+    param0: &[f32],
+    grad: &[f32],
+    reps: usize,
+    budget_s: f64,
+) -> Result<Stats, MuonError> {
+    let mut param = param0.to_vec();
+    let mut state = vec![0.0; O::state_len(n, n)?];
+    let grad = MatRef::new(n, n, grad)?;
+    let mut result = Ok(());
+    let stats = time_wall(reps, budget_s, 1, || {
+        let r = MatMut::new(n, n, &mut param)
+            .and_then(|p| Ok((p, O::slots(&mut state, n, n)?)))
+            .and_then(|(p, slots)| opt.step(p, grad, slots));
+        keep_first_error(&mut result, r);
+    });
+    result?;
+    Ok(stats)
 }
 
 /// Which clock the GPU kernel times come from.
@@ -274,9 +270,9 @@ pub struct GpuTimes {
 /// One operation set up on the device.
 enum GpuJob {
     Matmul(GpuMatmul, Vec<f32>, Vec<f32>),
-    NewtonSchulz(GpuNewtonSchulz, GpuMatrix, GpuMatrix, Vec<f32>),
-    Muon(GpuMuon, GpuMatrix, GpuMatrix, Vec<f32>),
-    Adam(GpuAdam, GpuMatrix, GpuMatrix, Vec<f32>),
+    NewtonSchulz(Box<GpuNewtonSchulz>, GpuMatrix, GpuMatrix, Vec<f32>),
+    /// An optimizer step: the group, its parameter and gradient, the gradient's host data.
+    Step(Box<dyn GpuParamGroup>, GpuMatrix, GpuMatrix, Vec<f32>),
 }
 
 impl GpuJob {
@@ -297,7 +293,7 @@ impl GpuJob {
                 let out = GpuMatrix::zeros(ctx, n, n)?;
                 // The pass-only timing iterates on the plan's own input buffer.
                 plan.run(ctx, &x, &out)?;
-                GpuJob::NewtonSchulz(plan, x, out, a)
+                GpuJob::NewtonSchulz(Box::new(plan), x, out, a)
             }
             Op::MuonStep => {
                 let param = GpuMatrix::from_slice(ctx, n, n, &a)?;
@@ -305,14 +301,14 @@ impl GpuJob {
                 let mut opt = GpuMuon::from_config(ctx, MuonConfig::new())?;
                 opt.set_precision(precision)?;
                 opt.add_param(&param, &grad)?;
-                GpuJob::Muon(opt, param, grad, b)
+                GpuJob::Step(Box::new(opt), param, grad, b)
             }
             Op::AdamStep => {
                 let param = GpuMatrix::from_slice(ctx, n, n, &a)?;
                 let grad = GpuMatrix::from_slice(ctx, n, n, &b)?;
                 let mut opt = GpuAdam::from_config(ctx, AdamConfig::adamw())?;
                 opt.add_param(&param, &grad)?;
-                GpuJob::Adam(opt, param, grad, b)
+                GpuJob::Step(Box::new(opt), param, grad, b)
             }
             Op::MatmulF16 | Op::NewtonSchulzF16 | Op::MuonStepF16 => {
                 unreachable!("base() maps the f16 variants to their f32 operation")
@@ -325,8 +321,7 @@ impl GpuJob {
         match self {
             GpuJob::Matmul(plan, ..) => plan.encode(ctx, pass),
             GpuJob::NewtonSchulz(plan, ..) => plan.encode(ctx.kernels(), pass),
-            GpuJob::Muon(opt, ..) => opt.encode(pass),
-            GpuJob::Adam(opt, ..) => opt.encode(pass),
+            GpuJob::Step(opt, ..) => opt.encode(pass),
         }
     }
 
@@ -361,12 +356,7 @@ impl GpuJob {
                 plan.run(ctx, x, out)?;
                 out.read(ctx)?;
             }
-            GpuJob::Muon(opt, param, grad, host) => {
-                grad.write(ctx, host)?;
-                opt.step();
-                param.read(ctx)?;
-            }
-            GpuJob::Adam(opt, param, grad, host) => {
+            GpuJob::Step(opt, param, grad, host) => {
                 grad.write(ctx, host)?;
                 opt.step();
                 param.read(ctx)?;

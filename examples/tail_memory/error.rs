@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use muon::core::MuonError;
+use muon::cpu::MuonError;
 use muon::gpu::GpuError;
 
 /// Everything that can stop a run; `main` prints it on one line and exits non-zero.

@@ -2,8 +2,8 @@
 //! (columns of `E`, `d × K`) to logits `Ẽᵀ W e_k` over the `K` classes, whose value
 //! embeddings are the columns of `Ẽ` (`d × K`). All matrices are row-major `f32`.
 
-use muon::core::linalg::matmul;
-use muon::core::{MatMut, MatRef, MuonError};
+use muon::cpu::linalg::matmul;
+use muon::cpu::{MatMut, MatRef, MuonError};
 
 use crate::rng::Rng;
 

@@ -2,9 +2,9 @@
 //! the loss, the gap `Δ(W) = max_k p_k(correct) − min_k p_k(correct)` and the spectrum
 //! isotropy of `W`.
 
-use muon::core::adam::AdamConfig;
-use muon::core::muon::MuonConfig;
-use muon::core::sgd::SgdConfig;
+use muon::cpu::adam::AdamConfig;
+use muon::cpu::muon::MuonConfig;
+use muon::cpu::sgd::SgdConfig;
 
 use crate::error::ExampleError;
 use crate::memory::{Dense, EmbeddingKind, Memory, head_count, two_level_distribution};

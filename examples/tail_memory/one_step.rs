@@ -5,10 +5,10 @@
 //! step size is swept on them without any further matrix product. `ϱ^ε` is the worst class's
 //! correct probability at the first `η` where the best class's reaches `1 − ε`.
 
-use muon::core::adam::AdamConfig;
-use muon::core::muon::MuonConfig;
-use muon::core::newton_schulz::NsConfig;
-use muon::core::sgd::SgdConfig;
+use muon::cpu::adam::AdamConfig;
+use muon::cpu::muon::MuonConfig;
+use muon::cpu::newton_schulz::NsConfig;
+use muon::cpu::sgd::SgdConfig;
 
 use crate::error::ExampleError;
 use crate::memory::{Dense, EmbeddingKind, Memory, two_level_distribution};

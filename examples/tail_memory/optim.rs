@@ -6,10 +6,11 @@
 //! next forward pass (the example's model is on the CPU; a GPU model would skip both copies).
 //! SGD has no GPU kernel, so GD/SGD always step on the CPU core.
 
-use muon::core::adam::{Adam, AdamConfig, AdamSlots};
-use muon::core::muon::{Muon, MuonConfig};
-use muon::core::sgd::{Sgd, SgdConfig};
-use muon::gpu::{GpuAdam, GpuContext, GpuMatrix, GpuMuon};
+use muon::cpu::adam::AdamConfig;
+use muon::cpu::muon::MuonConfig;
+use muon::cpu::sgd::SgdConfig;
+use muon::cpu::{MatRef, Optimizer};
+use muon::gpu::{GpuAdam, GpuContext, GpuMatrix, GpuMuon, GpuParamGroup};
 
 use crate::error::ExampleError;
 use crate::memory::Dense;
@@ -57,136 +58,78 @@ pub trait Stepper {
 impl OptimizerSpec {
     /// A stepper for a `rows × cols` parameter whose initial value is `w0`.
     pub fn build(self, backend: &Backend, w0: &Dense) -> Result<Box<dyn Stepper>, ExampleError> {
-        let n = w0.data.len();
         Ok(match (self, backend) {
-            (Self::Sgd(c), _) => Box::new(CpuSgd {
-                sgd: c.build()?,
-                buf: vec![0.0; n],
-                t: 0,
-            }),
-            (Self::Adam(c), Backend::Cpu) => Box::new(CpuAdam {
-                adam: c.build()?,
-                m: vec![0.0; n],
-                v: vec![0.0; n],
-                t: 0,
-            }),
-            (Self::Muon(c), Backend::Cpu) => Box::new(CpuMuon {
-                muon: c.build()?,
-                momentum: vec![0.0; n],
-                scratch: vec![0.0; Muon::scratch_len(w0.rows, w0.cols)],
-            }),
+            (Self::Sgd(c), _) => CpuStepper::boxed(c.build()?, w0)?,
+            (Self::Adam(c), Backend::Cpu) => CpuStepper::boxed(c.build()?, w0)?,
+            (Self::Muon(c), Backend::Cpu) => CpuStepper::boxed(c.build()?, w0)?,
             (Self::Adam(c), Backend::Gpu(ctx)) => {
-                let (w, g) = gpu_buffers(ctx, w0)?;
-                let mut opt = GpuAdam::from_config(ctx, c)?;
-                opt.add_param(&w, &g)?;
-                Box::new(GpuStepper {
-                    ctx: GpuContext::clone(ctx),
-                    w,
-                    g,
-                    opt: GpuOpt::Adam(opt),
-                })
+                GpuStepper::boxed(ctx, GpuAdam::from_config(ctx, c)?, w0)?
             }
             (Self::Muon(c), Backend::Gpu(ctx)) => {
-                let (w, g) = gpu_buffers(ctx, w0)?;
-                let mut opt = GpuMuon::from_config(ctx, c)?;
-                opt.add_param(&w, &g)?;
-                Box::new(GpuStepper {
-                    ctx: GpuContext::clone(ctx),
-                    w,
-                    g,
-                    opt: GpuOpt::Muon(opt),
-                })
+                GpuStepper::boxed(ctx, GpuMuon::from_config(ctx, c)?, w0)?
             }
         })
     }
 }
 
-fn gpu_buffers(ctx: &GpuContext, w0: &Dense) -> Result<(GpuMatrix, GpuMatrix), ExampleError> {
-    Ok((
-        GpuMatrix::from_slice(ctx, w0.rows, w0.cols, &w0.data)?,
-        GpuMatrix::zeros(ctx, w0.rows, w0.cols)?,
-    ))
+/// Any core optimizer, its state one flat buffer ([`Optimizer::state_len`]).
+struct CpuStepper<O> {
+    opt: O,
+    state: Vec<f32>,
 }
 
-struct CpuSgd {
-    sgd: Sgd,
-    buf: Vec<f32>,
-    t: u32,
-}
-
-impl Stepper for CpuSgd {
-    fn step(&mut self, w: &mut Dense, grad: &Dense) -> Result<(), ExampleError> {
-        Ok(self
-            .sgd
-            .step(&mut w.data, &grad.data, &mut self.buf, &mut self.t)?)
+impl<O: Optimizer + 'static> CpuStepper<O> {
+    fn boxed(opt: O, w0: &Dense) -> Result<Box<dyn Stepper>, ExampleError> {
+        let state = vec![0.0; O::state_len(w0.rows, w0.cols)?];
+        Ok(Box::new(Self { opt, state }))
     }
 }
 
-struct CpuAdam {
-    adam: Adam,
-    m: Vec<f32>,
-    v: Vec<f32>,
-    t: u32,
-}
-
-impl Stepper for CpuAdam {
-    fn step(&mut self, w: &mut Dense, grad: &Dense) -> Result<(), ExampleError> {
-        let slots = AdamSlots {
-            step: &mut self.t,
-            m: &mut self.m,
-            v: &mut self.v,
-        };
-        Ok(self.adam.step(&mut w.data, &grad.data, slots)?)
-    }
-}
-
-struct CpuMuon {
-    muon: Muon,
-    momentum: Vec<f32>,
-    scratch: Vec<f32>,
-}
-
-impl Stepper for CpuMuon {
+impl<O: Optimizer> Stepper for CpuStepper<O> {
     fn step(&mut self, w: &mut Dense, grad: &Dense) -> Result<(), ExampleError> {
         let (rows, cols) = (w.rows, w.cols);
-        self.muon.step(
-            w.view_mut()?,
-            muon::core::MatRef::new(rows, cols, &grad.data)?,
-            &mut self.momentum,
-            &mut self.scratch,
-        )?;
+        let slots = O::slots(&mut self.state, rows, cols)?;
+        self.opt
+            .step(w.view_mut()?, MatRef::new(rows, cols, &grad.data)?, slots)?;
         Ok(())
     }
 }
 
-enum GpuOpt {
-    Adam(GpuAdam),
-    Muon(GpuMuon),
-}
-
+/// Any GPU parameter group with one parameter, `W`, and its gradient buffer.
 struct GpuStepper {
     ctx: GpuContext,
     w: GpuMatrix,
     g: GpuMatrix,
-    opt: GpuOpt,
+    group: Box<dyn GpuParamGroup>,
+}
+
+impl GpuStepper {
+    fn boxed(
+        ctx: &GpuContext,
+        mut group: impl GpuParamGroup + 'static,
+        w0: &Dense,
+    ) -> Result<Box<dyn Stepper>, ExampleError> {
+        let w = GpuMatrix::from_slice(ctx, w0.rows, w0.cols, &w0.data)?;
+        let g = GpuMatrix::zeros(ctx, w0.rows, w0.cols)?;
+        group.add_param(&w, &g)?;
+        Ok(Box::new(Self {
+            ctx: GpuContext::clone(ctx),
+            w,
+            g,
+            group: Box::new(group),
+        }))
+    }
 }
 
 impl Stepper for GpuStepper {
     fn step(&mut self, w: &mut Dense, grad: &Dense) -> Result<(), ExampleError> {
         self.g.write(&self.ctx, &grad.data)?;
-        match &self.opt {
-            GpuOpt::Adam(o) => o.step(),
-            GpuOpt::Muon(o) => o.step(),
-        };
+        self.group.step();
         w.data = self.w.read(&self.ctx)?;
         Ok(())
     }
 
     fn finish(&mut self) -> Result<(), ExampleError> {
-        match &mut self.opt {
-            GpuOpt::Adam(o) => o.check()?,
-            GpuOpt::Muon(o) => o.check()?,
-        }
-        Ok(())
+        Ok(self.group.check()?)
     }
 }

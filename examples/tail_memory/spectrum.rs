@@ -1,7 +1,7 @@
 //! Singular values and the paper's spectrum-isotropy metrics (§4.2).
 
-use muon::core::MuonError;
-use muon::core::spectrum::{self, singular_values_scratch_len};
+use muon::cpu::MuonError;
+use muon::cpu::spectrum::{self, singular_values_scratch_len};
 
 use crate::memory::Dense;
 

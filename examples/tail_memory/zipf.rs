@@ -5,9 +5,9 @@
 //! smaller than the class count), mini-batches are sampled by frequency, and Adam, Muon and
 //! SGD with momentum train the same `d × d` memory on the same batches.
 
-use muon::core::adam::AdamConfig;
-use muon::core::muon::MuonConfig;
-use muon::core::sgd::SgdConfig;
+use muon::cpu::adam::AdamConfig;
+use muon::cpu::muon::MuonConfig;
+use muon::cpu::sgd::SgdConfig;
 
 use crate::error::ExampleError;
 use crate::memory::{Dense, Memory, random_unit_columns};

@@ -16,7 +16,7 @@
 //! are left untouched.
 //!
 //! ```
-//! use muon_core::{Matrix, muon::{MuonConfig, MuonState}};
+//! use muon_core::{Matrix, MuonConfig, MuonState};
 //!
 //! let muon = MuonConfig::new().with_lr(0.02).build()?;
 //! let mut weight = Matrix::<4, 8>::ZERO;
@@ -57,5 +57,9 @@ mod validate;
 mod x86_features;
 
 pub use error::MuonError;
+pub use adam::{Adam, AdamConfig, AdamSlots, AdamState};
 pub use matrix::{MatMut, MatRef, Matrix};
+pub use muon::{Muon, MuonConfig, MuonSlots, MuonState};
+pub use newton_schulz::NsConfig;
 pub use optimizer::Optimizer;
+pub use sgd::{Sgd, SgdConfig, SgdSlots, SgdState};

@@ -2,7 +2,7 @@
 //   g ← g + l2·w                     (Adam, coupled L2; l2 = 0 for AdamW)
 //   m ← m + (1 − β1)(g − m);  v ← β2·v + (1 − β2)·g²
 //   w ← w·decay − step_size · m / (√v / √(1 − β2ᵗ) + eps)      (decay = 1 − lr·wd for AdamW)
-// with t = status.steps + 1 and (step_size, √(1 − β2ᵗ)) taken from a table the host filled
+// with t = status.steps + 1, step_size = lr · (1/(1 − β1ᵗ)) and (1/(1 − β1ᵗ), √(1 − β2ᵗ)) taken from a table the host filled
 // once from muon_core's `Adam::scalars(t)` (bias corrections computed in f64, as the core);
 // past the table's end the last entry is used when the table has converged (flag 1), otherwise
 // they are computed here in f32.
@@ -40,7 +40,7 @@ struct Status {
 }
 
 @group(0) @binding(0) var<uniform> params: AdamParams;               // hyper-parameters
-@group(0) @binding(1) var<storage, read> scalars: array<vec2<f32>>;  // [t−1] = (step_size, √(1 − β2ᵗ))
+@group(0) @binding(1) var<storage, read> scalars: array<vec2<f32>>;  // [t−1] = (1/(1 − β1ᵗ), √(1 − β2ᵗ))
 @group(0) @binding(2) var<storage, read> grad: array<f32>;            // g
 @group(0) @binding(3) var<storage, read_write> param: array<f32>;     // w
 @group(0) @binding(4) var<storage, read_write> m: array<u32>;         // first moment (see the formats)
@@ -54,11 +54,20 @@ fn next_step() -> u32 {
     return status.steps + 1u;
 }
 
+// (step_size, √(1 − β2ᵗ)) of step t, step_size = lr · (1 / (1 − β1ᵗ)): one f32 product,
+// correctly rounded in WGSL as in muon_core's `Adam::scalars`, with lr from the uniforms, so a
+// learning-rate schedule is a uniform write and the table never changes.
 fn step_scalars(t: u32) -> vec2<f32> {
-    if (t <= params.table_len) { return scalars[t - 1u]; }
-    if (params.converged != 0u) { return scalars[params.table_len - 1u]; }
-    let tf = f32(t);
-    return vec2<f32>(params.lr / (1.0 - pow(params.beta1, tf)), sqrt(1.0 - pow(params.beta2, tf)));
+    var e: vec2<f32>;
+    if (t <= params.table_len) {
+        e = scalars[t - 1u];
+    } else if (params.converged != 0u) {
+        e = scalars[params.table_len - 1u];
+    } else {
+        let tf = f32(t);
+        e = vec2<f32>(1.0 / (1.0 - pow(params.beta1, tf)), sqrt(1.0 - pow(params.beta2, tf)));
+    }
+    return vec2<f32>(params.lr * e.x, e.y);
 }
 
 // Binary16 bits (low 16 bits of `h`) to f32, exactly (subnormals included).

@@ -114,6 +114,8 @@ struct AdamSlot {
     guard: GuardedParam,
     m: wgpu::Buffer,
     v: wgpu::Buffer,
+    /// The `AdamParams` uniforms, rewritten by [`GpuAdam::set_lr`].
+    params: wgpu::Buffer,
     adam_bg: wgpu::BindGroup,
 }
 
@@ -123,7 +125,7 @@ struct AdamSlot {
 ///
 /// The bias corrections come from a table the core computes once ([`Adam::scalars`], in
 /// `f64`), indexed on the device by each parameter's own step count, so a step uploads
-/// nothing. A NaN/Inf gradient skips that parameter's step on the device (parameter, moments
+/// nothing; the learning rate is a uniform ([`GpuAdam::set_lr`] writes it, for schedules). A NaN/Inf gradient skips that parameter's step on the device (parameter, moments
 /// and step count untouched, as in the core); [`GpuAdam::check`] reports it.
 #[derive(Debug)]
 pub struct GpuAdam {
@@ -184,6 +186,12 @@ impl GpuAdam {
         self.adam.config()
     }
 
+    /// The context this optimizer's buffers live on.
+    #[must_use]
+    pub fn context(&self) -> &GpuContext {
+        &self.ctx
+    }
+
     /// How the moments are stored.
     #[must_use]
     pub fn moment_format(&self) -> MomentFormat {
@@ -207,32 +215,9 @@ impl GpuAdam {
         self.slots.is_empty()
     }
 
-    /// The `adam_update` bind group of one parameter under the current table.
-    fn bind_group(
-        &self,
-        guard: &GuardedParam,
-        m: &wgpu::Buffer,
-        v: &wgpu::Buffer,
-    ) -> wgpu::BindGroup {
-        let device = self.ctx.device();
-        let params = AdamParams::new(
-            &self.adam,
-            guard.len(),
-            self.format,
-            self.table_len,
-            self.converged,
-        );
-        let adam_u = uniform_buffer(device, "adam params", &params);
-        self.ctx.kernels().adam_update.bind_group(
-            device,
-            &adam_u,
-            &self.table,
-            guard.grad.buffer(),
-            guard.param.buffer(),
-            m,
-            v,
-            guard.status(),
-        )
+    /// The `AdamParams` uniforms of a `len`-element parameter under the current config.
+    fn params(&self, len: u32) -> AdamParams {
+        AdamParams::new(&self.adam, len, self.format, self.table_len, self.converged)
     }
 
     /// Registers `param` (any shape; treated as flat) and its gradient buffer; returns its
@@ -249,11 +234,22 @@ impl GpuAdam {
         let bytes = u64::from(self.format.words(guard.len())) * 4;
         let m = storage_buffer_zeroed(device, "adam m", bytes);
         let v = storage_buffer_zeroed(device, "adam v", bytes);
-        let adam_bg = self.bind_group(&guard, &m, &v);
+        let params = uniform_buffer(device, "adam params", &self.params(guard.len()));
+        let adam_bg = self.ctx.kernels().adam_update.bind_group(
+            device,
+            &params,
+            &self.table,
+            guard.grad.buffer(),
+            guard.param.buffer(),
+            &m,
+            &v,
+            guard.status(),
+        );
         self.slots.push(AdamSlot {
             guard,
             m,
             v,
+            params,
             adam_bg,
         });
         Ok(self.slots.len() - 1)
@@ -275,26 +271,28 @@ impl GpuAdam {
         self.ctx.submit_pass("adam step", |pass| self.encode(pass))
     }
 
-    /// Changes the learning rate (validated as the core does). Rebuilds the bias-correction
-    /// table and the bind groups: call it between steps, not in a hot loop.
+    /// Changes the learning rate (validated as the core does), for schedules: the new
+    /// uniforms (48 bytes per parameter) are queued for upload before the next submission;
+    /// nothing is rebuilt, so calling it before every step costs no more than the writes.
+    /// Steps then match the core's `Adam::set_lr` + `step` bit for bit.
     ///
     /// # Errors
     /// [`MuonError::InvalidHyperParameter`] (as [`GpuError::Core`]); nothing changes then.
     pub fn set_lr(&mut self, lr: f32) -> Result<(), GpuError> {
-        self.adam = self.adam.config().with_lr(lr).build()?;
-        let (table, table_len, converged) = Self::make_table(&self.ctx, &self.adam);
-        self.table = table;
-        self.table_len = table_len;
-        self.converged = converged;
-        let groups: Vec<wgpu::BindGroup> = self
-            .slots
-            .iter()
-            .map(|s| self.bind_group(&s.guard, &s.m, &s.v))
-            .collect();
-        for (s, adam_bg) in self.slots.iter_mut().zip(groups) {
-            s.adam_bg = adam_bg;
+        self.adam.set_lr(lr)?;
+        for s in &self.slots {
+            let p = self.params(s.guard.len());
+            self.ctx
+                .queue()
+                .write_buffer(&s.params, 0, bytemuck::bytes_of(&p));
         }
         Ok(())
+    }
+
+    /// The learning rate the next step applies.
+    #[must_use]
+    pub fn lr(&self) -> f32 {
+        self.adam.config().lr
     }
 
     /// Reads every parameter's step record (waits for the device).

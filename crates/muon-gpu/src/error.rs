@@ -99,6 +99,14 @@ pub enum GpuError {
     TimestampsUnsupported,
     /// A parameter handle that does not belong to this optimizer.
     UnknownParam(usize),
+    /// A parameter group that does not exist, or cannot be added
+    /// ([`crate::GpuOptimizer::add_group`], [`crate::GpuOptimizer::add_to`]).
+    InvalidGroup {
+        /// The group's index.
+        group: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for GpuError {
@@ -153,6 +161,7 @@ impl fmt::Display for GpuError {
                 f.write_str("the device does not support timestamp queries")
             }
             Self::UnknownParam(id) => write!(f, "parameter handle {id} does not belong to this optimizer"),
+            Self::InvalidGroup { group, reason } => write!(f, "parameter group {group}: {reason}"),
         }
     }
 }

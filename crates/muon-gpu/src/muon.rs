@@ -110,6 +110,12 @@ impl GpuMuon {
         Ok(Self::new(ctx, config.build()?))
     }
 
+    /// The context this optimizer's buffers live on.
+    #[must_use]
+    pub fn context(&self) -> &GpuContext {
+        &self.ctx
+    }
+
     /// The hyper-parameters.
     #[must_use]
     pub fn config(&self) -> &MuonConfig {

@@ -9,7 +9,7 @@ use muon_core::adam::Adam;
 use muon_core::muon::Muon;
 
 use crate::status::check_unregistered;
-use crate::{GpuAdam, GpuContext, GpuError, GpuMatrix, GpuMuon, MomentFormat};
+use crate::{GpuAdam, GpuContext, GpuError, GpuMatrix, GpuMuon, GpuParamGroup, MomentFormat};
 
 /// Which optimizer a parameter goes to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -23,13 +23,57 @@ pub enum ParamRole {
     AdamW,
 }
 
-/// The optimizer a parameter was given to, and its index there.
+/// Where a parameter went: its group and its index in that group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Assigned {
-    /// Index in [`GpuOptimizer::muon`].
-    Muon(usize),
-    /// Index in [`GpuOptimizer::adamw`].
-    AdamW(usize),
+pub struct Assigned {
+    /// The group ([`GpuOptimizer::MUON`], [`GpuOptimizer::ADAMW`], or one
+    /// [`GpuOptimizer::add_group`] returned).
+    pub group: usize,
+    /// The parameter's index in that group.
+    pub index: usize,
+}
+
+/// One group of a [`GpuOptimizer`]: Muon or AdamW with its own configuration. The optimizer
+/// hands out shared references to it ([`GpuOptimizer::group`]) and mutable ones only to the
+/// group inside ([`GpuOptimizer::group_mut`], [`GpuOptimizer::muon_group_mut`]), so a group
+/// never changes kind after parameters were registered in it.
+#[derive(Debug)]
+pub enum GpuGroup {
+    /// Parameters stepped by Muon.
+    Muon(GpuMuon),
+    /// Parameters stepped by Adam/AdamW.
+    AdamW(GpuAdam),
+}
+
+impl GpuGroup {
+    /// The group through the interface every group shares.
+    #[must_use]
+    pub fn as_dyn(&self) -> &dyn GpuParamGroup {
+        match self {
+            Self::Muon(g) => g,
+            Self::AdamW(g) => g,
+        }
+    }
+
+    /// The group through the interface every group shares, mutable.
+    pub fn as_dyn_mut(&mut self) -> &mut dyn GpuParamGroup {
+        match self {
+            Self::Muon(g) => g,
+            Self::AdamW(g) => g,
+        }
+    }
+}
+
+impl From<GpuMuon> for GpuGroup {
+    fn from(g: GpuMuon) -> Self {
+        Self::Muon(g)
+    }
+}
+
+impl From<GpuAdam> for GpuGroup {
+    fn from(g: GpuAdam) -> Self {
+        Self::AdamW(g)
+    }
 }
 
 /// One parameter's optimizer state in a [`GpuOptimizer`]: what a checkpoint saves besides the
@@ -53,16 +97,27 @@ pub enum ParamState {
     },
 }
 
-/// Muon and AdamW over one set of parameters, stepped together.
+/// Parameter groups (Muon or AdamW, each with its own configuration) over one set of
+/// parameters, all stepped in one submission.
+///
+/// It starts with two groups, [`GpuOptimizer::MUON`] and [`GpuOptimizer::ADAMW`], that
+/// [`GpuOptimizer::add`] routes parameters to by [`ParamRole`]; [`GpuOptimizer::add_group`]
+/// adds more (the usual "no weight decay for norms and biases" group, a second learning rate)
+/// and [`GpuOptimizer::add_to`] registers a parameter in one. Parameters are indexed in the
+/// order they were added, whatever their group.
 #[derive(Debug)]
 pub struct GpuOptimizer {
     ctx: GpuContext,
-    muon: GpuMuon,
-    adamw: GpuAdam,
+    groups: Vec<GpuGroup>,
     params: Vec<Assigned>,
 }
 
 impl GpuOptimizer {
+    /// The group [`ParamRole::Muon`] (and `Auto` for matrices) parameters go to.
+    pub const MUON: usize = 0;
+    /// The group [`ParamRole::AdamW`] (and `Auto` for vectors) parameters go to.
+    pub const ADAMW: usize = 1;
+
     /// An optimizer with no parameters: `muon` for matrices, `adamw` (with `f32` moments) for
     /// the rest.
     #[must_use]
@@ -80,38 +135,84 @@ impl GpuOptimizer {
     ) -> Self {
         Self {
             ctx: ctx.clone(),
-            muon: GpuMuon::new(ctx, muon),
-            adamw: GpuAdam::with_moments(ctx, adamw, format),
+            groups: vec![
+                GpuGroup::Muon(GpuMuon::new(ctx, muon)),
+                GpuGroup::AdamW(GpuAdam::with_moments(ctx, adamw, format)),
+            ],
             params: Vec::new(),
         }
     }
 
-    /// Registers a parameter and its gradient buffer; returns its index in this optimizer.
+    /// Adds a group (a [`GpuMuon`] or [`GpuAdam`] with no parameters yet, configured as you
+    /// like: precision, moment format); returns its index for [`GpuOptimizer::add_to`].
     ///
     /// # Errors
-    /// As [`GpuMuon::add_param`] / [`GpuAdam::add_param`].
+    /// [`GpuError::ForeignContext`] if the group was made on another context;
+    /// [`GpuError::InvalidGroup`] if it already has parameters (register them through this
+    /// optimizer, which checks them against every group).
+    pub fn add_group(&mut self, group: impl Into<GpuGroup>) -> Result<usize, GpuError> {
+        let group = group.into();
+        if group.as_dyn().context().id() != self.ctx.id() {
+            return Err(GpuError::ForeignContext { what: "group" });
+        }
+        if !group.as_dyn().is_empty() {
+            return Err(GpuError::InvalidGroup {
+                group: self.groups.len(),
+                reason: "a group must be added before its parameters",
+            });
+        }
+        self.groups.push(group);
+        Ok(self.groups.len() - 1)
+    }
+
+    /// Registers a parameter and its gradient buffer; returns its index in this optimizer.
+    /// `role` picks the group: [`GpuOptimizer::MUON`] or [`GpuOptimizer::ADAMW`].
+    ///
+    /// # Errors
+    /// As [`GpuMuon::add_param`] / [`GpuAdam::add_param`]; [`GpuError::AlreadyRegistered`] if
+    /// either buffer is registered in any group.
     pub fn add(
         &mut self,
         param: &GpuMatrix,
         grad: &GpuMatrix,
         role: ParamRole,
     ) -> Result<usize, GpuError> {
-        let guards = self.params.iter().filter_map(|a| match *a {
-            Assigned::Muon(i) => self.muon.guard(i),
-            Assigned::AdamW(i) => self.adamw.guard(i),
-        });
-        check_unregistered(guards, param, grad)?;
         let to_muon = match role {
             ParamRole::Muon => true,
             ParamRole::AdamW => false,
             ParamRole::Auto => param.rows() >= 2 && param.cols() >= 2,
         };
-        let assigned = if to_muon {
-            Assigned::Muon(self.muon.add_param(param, grad)?)
-        } else {
-            Assigned::AdamW(self.adamw.add_param(param, grad)?)
-        };
-        self.params.push(assigned);
+        self.add_to(if to_muon { Self::MUON } else { Self::ADAMW }, param, grad)
+    }
+
+    /// Registers a parameter and its gradient buffer in group `group`; returns its index in
+    /// this optimizer.
+    ///
+    /// # Errors
+    /// [`GpuError::InvalidGroup`] for an unknown group; [`GpuError::AlreadyRegistered`] if
+    /// either buffer is registered in any group; the group's `add_param` errors.
+    pub fn add_to(
+        &mut self,
+        group: usize,
+        param: &GpuMatrix,
+        grad: &GpuMatrix,
+    ) -> Result<usize, GpuError> {
+        if group >= self.groups.len() {
+            return Err(GpuError::InvalidGroup {
+                group,
+                reason: "no such group",
+            });
+        }
+        let guards = self
+            .params
+            .iter()
+            .filter_map(|a| match &self.groups[a.group] {
+                GpuGroup::Muon(g) => g.guard(a.index),
+                GpuGroup::AdamW(g) => g.guard(a.index),
+            });
+        check_unregistered(guards, param, grad)?;
+        let index = self.groups[group].as_dyn_mut().add_param(param, grad)?;
+        self.params.push(Assigned { group, index });
         Ok(self.params.len() - 1)
     }
 
@@ -121,26 +222,88 @@ impl GpuOptimizer {
         self.params.get(index).copied()
     }
 
-    /// The Muon group.
+    /// Number of groups (2 plus those added).
+    #[must_use]
+    pub fn groups(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Group `group`.
+    #[must_use]
+    pub fn group(&self, group: usize) -> Option<&GpuGroup> {
+        self.groups.get(group)
+    }
+
+    /// Group `group`, mutable, through the interface every group shares.
+    pub fn group_mut(&mut self, group: usize) -> Option<&mut dyn GpuParamGroup> {
+        self.groups.get_mut(group).map(GpuGroup::as_dyn_mut)
+    }
+
+    /// Group `group` if it is a Muon group, mutable (its precision, its learning rate).
+    pub fn muon_group_mut(&mut self, group: usize) -> Option<&mut GpuMuon> {
+        match self.groups.get_mut(group) {
+            Some(GpuGroup::Muon(g)) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// Group `group` if it is an AdamW group, mutable.
+    pub fn adamw_group_mut(&mut self, group: usize) -> Option<&mut GpuAdam> {
+        match self.groups.get_mut(group) {
+            Some(GpuGroup::AdamW(g)) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// The [`GpuOptimizer::MUON`] group.
     #[must_use]
     pub fn muon(&self) -> &GpuMuon {
-        &self.muon
+        match &self.groups[Self::MUON] {
+            GpuGroup::Muon(g) => g,
+            GpuGroup::AdamW(_) => unreachable!("group 0 is made a Muon group and never replaced"),
+        }
     }
 
-    /// The Muon group, to change its learning rate.
+    /// The [`GpuOptimizer::MUON`] group, mutable (its precision, its learning rate).
     pub fn muon_mut(&mut self) -> &mut GpuMuon {
-        &mut self.muon
+        match &mut self.groups[Self::MUON] {
+            GpuGroup::Muon(g) => g,
+            GpuGroup::AdamW(_) => unreachable!("group 0 is made a Muon group and never replaced"),
+        }
     }
 
-    /// The AdamW group.
+    /// The [`GpuOptimizer::ADAMW`] group.
     #[must_use]
     pub fn adamw(&self) -> &GpuAdam {
-        &self.adamw
+        match &self.groups[Self::ADAMW] {
+            GpuGroup::AdamW(g) => g,
+            GpuGroup::Muon(_) => unreachable!("group 1 is made an AdamW group and never replaced"),
+        }
     }
 
-    /// The AdamW group, to change its learning rate.
+    /// The [`GpuOptimizer::ADAMW`] group, mutable (its learning rate).
     pub fn adamw_mut(&mut self) -> &mut GpuAdam {
-        &mut self.adamw
+        match &mut self.groups[Self::ADAMW] {
+            GpuGroup::AdamW(g) => g,
+            GpuGroup::Muon(_) => unreachable!("group 1 is made an AdamW group and never replaced"),
+        }
+    }
+
+    /// Sets group `group`'s learning rate for the next steps: a uniform write, no rebuild, so
+    /// a schedule calls it before every [`GpuOptimizer::step`].
+    ///
+    /// # Errors
+    /// [`GpuError::InvalidGroup`]; the core's validation of `lr` (as [`GpuError::Core`]).
+    /// Nothing changes on an error.
+    pub fn set_lr(&mut self, group: usize, lr: f32) -> Result<(), GpuError> {
+        self.groups
+            .get_mut(group)
+            .ok_or(GpuError::InvalidGroup {
+                group,
+                reason: "no such group",
+            })?
+            .as_dyn_mut()
+            .set_lr(lr)
     }
 
     /// Reads parameter `index`'s optimizer state (waits for the device): save it with the
@@ -149,21 +312,11 @@ impl GpuOptimizer {
     /// # Errors
     /// [`GpuError::UnknownParam`] or [`GpuError::Readback`].
     pub fn state(&self, index: usize) -> Result<ParamState, GpuError> {
-        match self.assigned(index).ok_or(GpuError::UnknownParam(index))? {
-            Assigned::Muon(i) => Ok(ParamState::Muon {
-                momentum: self.muon.momentum(i)?,
-            }),
-            Assigned::AdamW(i) => {
-                let step = self
-                    .adamw
-                    .status()?
-                    .get(i)
-                    .ok_or(GpuError::UnknownParam(index))?
-                    .steps;
-                let (m, v) = self.adamw.moments(i)?;
-                Ok(ParamState::AdamW { step, m, v })
-            }
-        }
+        let a = self.assigned(index).ok_or(GpuError::UnknownParam(index))?;
+        self.groups[a.group]
+            .as_dyn()
+            .state(a.index)
+            .map_err(|e| self.renumber(a.group, e))
     }
 
     /// Restores parameter `index`'s optimizer state ([`GpuMuon::set_momentum`] or
@@ -172,74 +325,66 @@ impl GpuOptimizer {
     ///
     /// # Errors
     /// [`GpuError::UnknownParam`]; [`GpuError::StateKindMismatch`] if `state` is for the other
-    /// group; the setters' errors. On any error nothing is written.
+    /// kind of group; the setters' errors. On any error nothing is written.
     pub fn set_state(&mut self, index: usize, state: &ParamState) -> Result<(), GpuError> {
-        match (
-            self.assigned(index).ok_or(GpuError::UnknownParam(index))?,
-            state,
-        ) {
-            (Assigned::Muon(i), ParamState::Muon { momentum }) => {
-                self.muon.set_momentum(i, momentum)
-            }
-            (Assigned::AdamW(i), ParamState::AdamW { step, m, v }) => {
-                self.adamw.set_moments(i, *step, m, v)
-            }
-            (assigned, _) => Err(GpuError::StateKindMismatch {
-                param: index,
-                optimizer: match assigned {
-                    Assigned::Muon(_) => "Muon",
-                    Assigned::AdamW(_) => "AdamW",
-                },
-            }),
+        let a = self.assigned(index).ok_or(GpuError::UnknownParam(index))?;
+        let result = self.groups[a.group].as_dyn_mut().set_state(a.index, state);
+        result.map_err(|e| self.renumber(a.group, e))
+    }
+
+    /// `e` from group `group`, its parameter index (a group's own) made this optimizer's.
+    fn renumber(&self, group: usize, e: GpuError) -> GpuError {
+        let global = |index: usize| {
+            self.params
+                .iter()
+                .position(|a| *a == Assigned { group, index })
+                .unwrap_or(index)
+        };
+        match e {
+            GpuError::NonFiniteGradient {
+                param,
+                index,
+                skipped_steps,
+            } => GpuError::NonFiniteGradient {
+                param: global(param),
+                index,
+                skipped_steps,
+            },
+            GpuError::StateKindMismatch { param, optimizer } => GpuError::StateKindMismatch {
+                param: global(param),
+                optimizer,
+            },
+            GpuError::UnknownParam(param) => GpuError::UnknownParam(global(param)),
+            other => other,
         }
     }
 
-    /// Records one step of every parameter into `pass`.
+    /// Records one step of every parameter of every group into `pass`.
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
-        self.muon.encode(pass);
-        self.adamw.encode(pass);
+        for g in &self.groups {
+            g.as_dyn().encode(pass);
+        }
     }
 
-    /// One step of every parameter, both groups, in one submission. Does not wait.
+    /// One step of every parameter, every group, in one submission. Does not wait.
     pub fn step(&self) -> wgpu::SubmissionIndex {
         self.ctx
             .submit_pass("optimizer step", |pass| self.encode(pass))
     }
 
-    /// Reports skipped steps (NaN/Inf gradients) of either group, with `param` being the
-    /// index in this optimizer: the first report (Muon group first), cleared; the others, of
-    /// either group, stay for the next call, so calling until `Ok` reads them all. Waits for
-    /// the device.
+    /// Reports skipped steps (NaN/Inf gradients) of any group, with `param` being the index
+    /// in this optimizer: the first report (groups in order), cleared; the others stay for
+    /// the next call, so calling until `Ok` reads them all. Waits for the device.
     ///
     /// # Errors
     /// [`GpuError::NonFiniteGradient`] or [`GpuError::Readback`].
     pub fn check(&mut self) -> Result<(), GpuError> {
-        let remap = |e: GpuError, muon: bool, params: &[Assigned]| match e {
-            GpuError::NonFiniteGradient {
-                param,
-                index,
-                skipped_steps,
-            } => {
-                let want = if muon {
-                    Assigned::Muon(param)
-                } else {
-                    Assigned::AdamW(param)
-                };
-                GpuError::NonFiniteGradient {
-                    param: params.iter().position(|a| *a == want).unwrap_or(param),
-                    index,
-                    skipped_steps,
-                }
-            }
-            other => other,
-        };
-        // The AdamW group is read only when the Muon group has nothing to report, so no report
+        // A group is read only when the groups before it have nothing to report, so no report
         // is cleared unread.
-        self.muon
-            .check()
-            .map_err(|e| remap(e, true, &self.params))?;
-        self.adamw
-            .check()
-            .map_err(|e| remap(e, false, &self.params))
+        for group in 0..self.groups.len() {
+            let result = self.groups[group].as_dyn_mut().check();
+            result.map_err(|e| self.renumber(group, e))?;
+        }
+        Ok(())
     }
 }

@@ -37,17 +37,18 @@ pub struct AdamParams {
     pub _pad1: [u32; 2],
 }
 
-/// The per-step table `[(step_size, √(1 − β2ᵗ))]` for `t = 1..`, taken from the core's
-/// [`Adam::scalars`] (f64 bias corrections), up to the first `t` whose entry equals the
-/// limit `(lr, 1)` in `f32` (every later entry does too), or [`MAX_SCALAR_TABLE`] entries;
-/// and whether it reached the limit.
+/// The per-step table `[(1/(1 − β1ᵗ), √(1 − β2ᵗ))]` for `t = 1..`, taken from the core's
+/// [`Adam::scalars`] (f64 bias corrections, rounded to `f32`), up to the first `t` whose entry
+/// equals the limit `(1, 1)` in `f32` (every later entry does too), or [`MAX_SCALAR_TABLE`]
+/// entries; and whether it reached the limit. It depends on the betas only: the learning rate
+/// is a uniform the kernel multiplies in, as the core does.
 #[must_use]
 pub fn scalar_table(adam: &Adam) -> (Vec<[f32; 2]>, bool) {
-    let limit = [adam.config().lr, 1.0];
+    let limit = [1.0, 1.0];
     let mut table = Vec::new();
     for t in 1..=MAX_SCALAR_TABLE {
         let s = adam.scalars(t);
-        let entry = [s.step_size, s.bias_correction2_sqrt];
+        let entry = [s.inv_bias_correction1, s.bias_correction2_sqrt];
         table.push(entry);
         if entry == limit {
             return (table, true);
@@ -170,6 +171,9 @@ mod tests {
         assert!(converged);
         assert!(table.len() < 30_000, "{}", table.len());
         let s1 = adam.scalars(1);
-        assert_eq!(table[0], [s1.step_size, s1.bias_correction2_sqrt]);
+        assert_eq!(
+            table[0],
+            [s1.inv_bias_correction1, s1.bias_correction2_sqrt]
+        );
     }
 }

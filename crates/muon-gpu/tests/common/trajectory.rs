@@ -3,7 +3,7 @@
 
 use super::{context, data, rel_err};
 use muon_core::adam::{Adam, AdamConfig, AdamSlots, MomentStorage};
-use muon_core::muon::{Muon, MuonConfig};
+use muon_core::muon::{Muon, MuonConfig, MuonSlots};
 use muon_core::{MatMut, MatRef, MuonError};
 use muon_gpu::{GpuAdam, GpuMatrix, GpuMuon, MomentFormat};
 
@@ -31,8 +31,10 @@ impl CpuMuon {
         muon.step(
             MatMut::new(self.rows, self.cols, &mut self.w).unwrap(),
             MatRef::new(self.rows, self.cols, g).unwrap(),
-            &mut self.momentum,
-            &mut self.scratch,
+            MuonSlots {
+                momentum: &mut self.momentum,
+                scratch: &mut self.scratch,
+            },
         )
     }
 }
@@ -63,8 +65,8 @@ impl<S: MomentStorage> CpuAdam<S> {
 
     pub fn step(&mut self, adam: &Adam, g: &[f32]) -> Result<(), MuonError> {
         adam.step(
-            &mut self.w,
-            g,
+            MatMut::vector(&mut self.w).unwrap(),
+            MatRef::vector(g).unwrap(),
             AdamSlots {
                 step: &mut self.t,
                 m: &mut self.m,
