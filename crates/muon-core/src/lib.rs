@@ -46,6 +46,7 @@ mod math;
 mod matrix;
 pub mod muon;
 pub mod newton_schulz;
+pub mod schedule;
 pub mod sgd;
 pub mod spectrum;
 #[cfg(test)]
