@@ -467,6 +467,26 @@ mod tests {
     }
 
     #[test]
+    fn accessors_return_the_constructor_arguments() -> Result<(), MuonError> {
+        let l = Linear::new(0.5, 0.25, 0.75, 7)?;
+        assert_eq!(
+            (
+                l.base_lr(),
+                l.start_factor(),
+                l.end_factor(),
+                l.total_iters()
+            ),
+            (0.5, 0.25, 0.75, 7)
+        );
+        let c = Cosine::new(0.5, 9)?.with_eta_min(0.125)?;
+        assert_eq!((c.base_lr(), c.eta_min(), c.t_max()), (0.5, 0.125, 9));
+        assert_eq!(Cosine::new(0.5, 9)?.eta_min(), 0.0);
+        let s = Sequential::new(l, 3, c);
+        assert_eq!((*s.first(), s.milestone(), *s.second()), (l, 3, c));
+        Ok(())
+    }
+
+    #[test]
     fn invalid_arguments_are_named() {
         let nonneg = "must be finite and >= 0";
         for bad in [-1e-3, f32::NAN, f32::INFINITY] {
