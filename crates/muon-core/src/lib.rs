@@ -47,6 +47,7 @@ mod matrix;
 pub mod muon;
 pub mod newton_schulz;
 mod optimizer;
+pub mod schedule;
 pub mod sgd;
 pub mod spectrum;
 #[cfg(test)]
@@ -56,8 +57,8 @@ mod validate;
 #[allow(unsafe_code)]
 mod x86_features;
 
-pub use error::MuonError;
 pub use adam::{Adam, AdamConfig, AdamSlots, AdamState};
+pub use error::MuonError;
 pub use matrix::{MatMut, MatRef, Matrix};
 pub use muon::{Muon, MuonConfig, MuonSlots, MuonState};
 pub use newton_schulz::NsConfig;

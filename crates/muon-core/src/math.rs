@@ -31,3 +31,9 @@ pub(crate) fn powi(x: f64, n: u32) -> f64 {
     }
     acc
 }
+
+/// Cosine in f64 (learning-rate schedules).
+#[inline]
+pub(crate) fn cos(x: f64) -> f64 {
+    libm::cos(x)
+}

@@ -117,6 +117,30 @@ pub(crate) fn positive(name: &'static str, value: f32) -> Result<(), MuonError> 
     }
 }
 
+/// A multiplicative factor that must lie in `[0, 1]`.
+pub(crate) fn factor(name: &'static str, value: f32) -> Result<(), MuonError> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(MuonError::InvalidHyperParameter {
+            name,
+            reason: "must be in [0, 1]",
+        })
+    }
+}
+
+/// A count (of steps) that must be at least 1.
+pub(crate) fn at_least_one(name: &'static str, value: u32) -> Result<(), MuonError> {
+    if value >= 1 {
+        Ok(())
+    } else {
+        Err(MuonError::InvalidHyperParameter {
+            name,
+            reason: "must be >= 1",
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,22 +8,20 @@ use common::trajectory::{ADAM_TRAJ_TOL, CpuAdam, CpuMuon, MUON_TRAJ_TOL};
 use common::{context, data, rel_err};
 use muon_core::adam::{Adam, AdamConfig};
 use muon_core::muon::{Muon, MuonConfig};
+use muon_core::schedule::{Cosine, Linear, LrSchedule};
 use muon_gpu::{
     GpuAdam, GpuContext, GpuError, GpuMatrix, GpuMuon, GpuOptimizer, ParamRole, ParamState,
 };
 
-/// Linear warm-up over 10 steps, then cosine decay to 10% of `base` at step 100.
+/// Linear warm-up from 1% over 10 steps, then cosine decay to 10% of `base` at step 100
+/// (`LinearLR` then `CosineAnnealingLR` in a `SequentialLR`), from the core's schedules.
 fn warmup_cosine(base: f32, t: usize) -> f32 {
-    let (warmup, total, floor) = (10.0, 100.0, 0.1);
-    let t = t as f64;
-    let base = f64::from(base);
-    let lr = if t < warmup {
-        base * (t + 1.0) / warmup
-    } else {
-        let progress = (t - warmup) / (total - warmup);
-        base * (floor + (1.0 - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()))
-    };
-    lr as f32
+    let warmup = Linear::warmup(base, 0.01, 10).unwrap();
+    let cosine = Cosine::new(base, 90)
+        .unwrap()
+        .with_eta_min(0.1 * base)
+        .unwrap();
+    warmup.then(10, cosine).lr(t as u32)
 }
 
 /// Lavapipe does not fuse multiply-adds, so its Adam trajectory is the core's bit for bit;
