@@ -44,8 +44,7 @@ fn inputs<const R: usize, const C: usize>() -> (Matrix<R, C>, Matrix<R, C>) {
 /// measurement is valid).
 fn report(
     name: &str,
-    rows: usize,
-    cols: usize,
+    (rows, cols): (usize, usize),
     state_bytes: usize,
     param_grad_bytes: usize,
     stack: &StackProbe,
@@ -117,8 +116,7 @@ pub fn baseline<const R: usize, const C: usize>() -> ! {
     black_box(&param);
     report(
         "baseline",
-        R,
-        C,
+        (R, C),
         0,
         matrix_pair::<R, C>(),
         &stack,
@@ -142,8 +140,7 @@ pub fn muon<const R: usize, const C: usize>() -> ! {
     let state_bytes = size_of::<MuonState<R, C>>();
     report(
         "muon",
-        R,
-        C,
+        (R, C),
         state_bytes,
         matrix_pair::<R, C>(),
         &stack,
@@ -167,8 +164,7 @@ pub fn adam<const R: usize, const C: usize>() -> ! {
     let state_bytes = size_of::<AdamState<R, C, f32>>();
     report(
         "adam",
-        R,
-        C,
+        (R, C),
         state_bytes,
         matrix_pair::<R, C>(),
         &stack,
@@ -229,8 +225,7 @@ pub fn mixed<const R: usize, const C: usize, const S1: usize, const S2: usize, c
         Ok(pair) => pair,
         Err(e) => report(
             "mixed",
-            R,
-            C,
+            (R, C),
             state_bytes,
             param_grad_bytes,
             &StackProbe::paint(0),
@@ -257,8 +252,7 @@ pub fn mixed<const R: usize, const C: usize, const S1: usize, const S2: usize, c
     black_box((&embedding, &matrix, &bias));
     report(
         "mixed",
-        R,
-        C,
+        (R, C),
         state_bytes,
         param_grad_bytes,
         &stack,
