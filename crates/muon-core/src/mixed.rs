@@ -703,6 +703,7 @@ mod tests {
         assert_eq!(opt.add(3, 3, ParamRole::Auto, &mut a), Ok(0));
         assert_eq!(opt.add(1, 4, ParamRole::Auto, &mut b), Ok(1));
         assert_eq!(opt.len(), 2);
+        assert!(!opt.is_empty());
         assert_eq!(
             opt.add(1, 1, ParamRole::Auto, &mut d),
             Err(MuonError::CapacityFull { capacity: 2 })
