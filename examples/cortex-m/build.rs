@@ -63,6 +63,27 @@ fn render(r: &train::Report, host: &str) -> Result<String, std::fmt::Error> {
         writeln!(s, "        ]),")?;
         writeln!(s, "    }},")?;
     }
+    let m = &r.mixed;
+    writeln!(s, "    mixed: crate::train::MixedResult {{")?;
+    writeln!(s, "        initial_loss: {},", floats(&m.initial_loss))?;
+    writeln!(s, "        final_loss: {},", floats(&m.final_loss))?;
+    writeln!(s, "        final_objective: {},", float(m.final_objective))?;
+    for (name, rows) in [
+        ("embedding", &m.embedding.data[..]),
+        ("memory", &m.memory.data[..]),
+    ] {
+        writeln!(s, "        {name}: muon_core::Matrix::from_rows([")?;
+        for row in rows {
+            writeln!(s, "            {},", floats(row))?;
+        }
+        writeln!(s, "        ]),")?;
+    }
+    writeln!(
+        s,
+        "        bias: muon_core::Matrix::from_rows([{}]),",
+        floats(&m.bias.data[0])
+    )?;
+    writeln!(s, "    }},")?;
     writeln!(s, "}};")?;
     Ok(s)
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Flash, RAM and stack cost of one muon-core optimizer step on the Cortex-M4F, and a check
-# that the step contains no reachable panic.
+# that the step contains no reachable panic; then the flash and RAM of the whole firmware.
 #
-# Builds the one-step probes (examples/probe_{baseline,muon,adam}_{8,16,32}.rs), runs each in
+# Builds the one-step probes (examples/probe_{baseline,muon,adam,mixed}_{8,16,32}.rs; `mixed` is
+# one MixedOptimizer step over an N×N embedding (AdamW), an N×N matrix (Muon) and a bias of N
+# (AdamW), its state the three states plus the shared Muon scratch), runs each in
 # qemu (which prints the statically-allocated state size and the painted stack peak), reads
 # the ELF section sizes with llvm-size (rustup component llvm-tools), and prints a Markdown
 # table. Flash of a step = .text+.rodata of the probe minus that of the baseline probe of the
@@ -11,6 +13,10 @@
 # The probes print without core::fmt, so any panic symbol left in a probe binary comes from the
 # optimizer code: the script lists those call sites (file:line, via addr2line when present) and
 # exits non-zero.
+#
+# Last, the firmware itself (src/main.rs: the single-matrix Muon and Adam runs and the
+# three-layer MixedOptimizer run): its flash and static RAM (llvm-size), and the stack peak of
+# its training, which it prints when run in qemu.
 #
 # Usage: examples/cortex-m/measure.sh        (needs qemu-system-arm and llvm-tools)
 set -euo pipefail
@@ -31,7 +37,7 @@ done
 qemu=(qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographic -monitor none -serial none
     -semihosting-config enable=on,target=native -kernel)
 
-cargo build --release --examples --quiet
+cargo build --release --bins --examples --quiet
 
 # Flash bytes of an ELF: everything llvm-size (Berkeley format) counts as text (.vector_table,
 # .text, .rodata).
@@ -44,7 +50,7 @@ field() { sed -n "s/.*\\b$1=\\([0-9]*\\).*/\\1/p" <<<"$2"; }
 status=0
 echo "| step | size | flash (step) | state (static/caller) | param+grad | stack peak | RAM total |"
 echo "|------|------|-------------:|----------------------:|-----------:|-----------:|----------:|"
-for kind in muon adam; do
+for kind in muon adam mixed; do
     for n in 8 16 32; do
         elf=$dir/probe_${kind}_$n
         base=$dir/probe_baseline_$n
@@ -65,7 +71,7 @@ echo
 
 # Reachable panics: a panic symbol in a probe binary.
 panic_re='core::panicking::|slice_index_fail|slice_[a-z_]*index[a-z_]*_fail|unwrap_failed|expect_failed|rust_begin_unwind'
-for elf in "$dir"/probe_{muon,adam}_{8,16,32}; do
+for elf in "$dir"/probe_{muon,adam,mixed}_{8,16,32}; do
     # (Not `llvm-nm | grep -q`: grep exiting early would fail the pipe under pipefail.)
     symbols=$("$bin/llvm-nm" -C "$elf")
     if grep -Eq "$panic_re" <<<"$symbols"; then
@@ -86,6 +92,17 @@ for elf in "$dir"/probe_{muon,adam}_{8,16,32}; do
     fi
 done
 if [[ $status == 0 ]]; then
-    echo "no panic symbols in the Muon and Adam probes: the core's step has no reachable panic"
+    echo "no panic symbols in the Muon, Adam and MixedOptimizer probes: the core's steps have no reachable panic"
 fi
+echo
+
+# The whole firmware: flash, static RAM, and the stack peak of its training (printed by the run).
+fw=$dir/../muon-cortex-m
+fw_out=$(timeout 120 "${qemu[@]}" "$fw") || { echo "firmware run failed: $fw_out" >&2; status=1; }
+fw_stack=$(sed -n 's/^stack peak of training: \([0-9]*\) bytes$/\1/p' <<<"$fw_out")
+grep -qx PASS <<<"$fw_out" || { echo "firmware did not print PASS" >&2; status=1; }
+read -r fw_text fw_data fw_bss _ < <("$bin/llvm-size" "$fw" | awk 'NR == 2')
+echo "| firmware | flash (.vector_table+.text+.rodata) | static RAM (.data+.bss) | stack peak of training | RAM total |"
+echo "|----------|------:|------:|------:|------:|"
+echo "| muon-cortex-m | $fw_text B | $((fw_data + fw_bss)) B | ${fw_stack:-?} B | $((fw_data + fw_bss + ${fw_stack:-0})) B |"
 exit $status

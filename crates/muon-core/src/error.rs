@@ -49,6 +49,42 @@ pub enum MuonError {
     EmptyMatrix,
     /// `rows × cols` overflows `usize`.
     SizeOverflow,
+    /// A fixed-capacity optimizer already holds as many parameters as it can
+    /// ([`MixedOptimizer::add`](crate::mixed::MixedOptimizer::add)).
+    CapacityFull {
+        /// The capacity.
+        capacity: usize,
+    },
+    /// A step over several parameters got a different number of parameters or gradients than
+    /// were registered ([`MixedOptimizer::step`](crate::mixed::MixedOptimizer::step)).
+    ParamCountMismatch {
+        /// Which argument (`params` or `grads`).
+        what: &'static str,
+        /// The number of registered parameters.
+        expected: usize,
+        /// The number given.
+        found: usize,
+    },
+    /// Parameter `param` of a step over several parameters, or its gradient, does not have the
+    /// shape it was registered with.
+    ParamShapeMismatch {
+        /// Index of the parameter (registration order).
+        param: usize,
+        /// Which argument (`param` or `grad`).
+        what: &'static str,
+        /// The registered `(rows, cols)`.
+        expected: (usize, usize),
+        /// The given `(rows, cols)`.
+        found: (usize, usize),
+    },
+    /// The gradient of parameter `param` of a step over several parameters holds a NaN or an
+    /// infinity; no parameter and no state was changed.
+    NonFiniteParamGradient {
+        /// Index of the parameter (registration order).
+        param: usize,
+        /// Flat (row-major) index of the first non-finite element of its gradient.
+        index: usize,
+    },
 }
 
 impl fmt::Display for MuonError {
@@ -80,6 +116,32 @@ impl fmt::Display for MuonError {
             ),
             Self::EmptyMatrix => f.write_str("matrix has zero rows or zero columns"),
             Self::SizeOverflow => f.write_str("rows × cols overflows usize"),
+            Self::CapacityFull { capacity } => {
+                write!(f, "the optimizer already holds its {capacity} parameters")
+            }
+            Self::ParamCountMismatch {
+                what,
+                expected,
+                found,
+            } => write!(
+                f,
+                "`{what}` holds {found} matrices, expected one per registered parameter ({expected})"
+            ),
+            Self::ParamShapeMismatch {
+                param,
+                what,
+                expected,
+                found,
+            } => write!(
+                f,
+                "`{what}` of parameter {param} is {}×{}, expected {}×{}",
+                found.0, found.1, expected.0, expected.1
+            ),
+            Self::NonFiniteParamGradient { param, index } => write!(
+                f,
+                "gradient element {index} of parameter {param} is NaN or infinite; \
+                 parameters and state left unchanged"
+            ),
         }
     }
 }

@@ -12,6 +12,10 @@
 //! * slice views ([`MatRef`], [`MatMut`]) for matrices of any size, with caller-provided
 //!   scratch (a `Vec` in `std` code).
 //!
+//! [`mixed::MixedOptimizer`] steps a whole model at once: up to a fixed number of parameters of
+//! different shapes, matrices to Muon and vectors to AdamW, with every state in the caller's
+//! memory (no heap, a fixed-capacity [`heapless::Vec`] of slots).
+//!
 //! All matrices are `f32` and row-major. On any error the parameter and the optimizer state
 //! are left untouched.
 //!
@@ -44,6 +48,7 @@ mod error;
 pub mod linalg;
 mod math;
 mod matrix;
+pub mod mixed;
 pub mod muon;
 pub mod newton_schulz;
 mod optimizer;

@@ -185,7 +185,15 @@ impl Muon {
 
         let cfg = &self.config;
         let mu = cfg.momentum;
-        let (update, ns_scratch) = scratch.split_at_mut(len);
+        // `scratch` holds at least `len` values (checked above); the checked split keeps the
+        // step free of a panic path when the compiler cannot see that (scratch of a run-time
+        // size, as `MixedOptimizer` passes).
+        let Some((update, ns_scratch)) = scratch.split_at_mut_checked(len) else {
+            return Err(MuonError::ScratchTooSmall {
+                needed: len,
+                found: scratch.len(),
+            });
+        };
         for ((b, &gi), u) in momentum.iter_mut().zip(g).zip(update.iter_mut()) {
             *b += (1.0 - mu) * (gi - *b);
             *u = if cfg.nesterov {

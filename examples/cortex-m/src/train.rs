@@ -11,9 +11,16 @@
 //! `p`-weighted softmax cross-entropy over all classes, trained full-batch (the exact
 //! expectation, no sampling), so the run is deterministic. Everything lives on the stack:
 //! the weights, the gradient and the optimizer states (`MuonState`, `AdamState`).
+//!
+//! The same memory is trained twice with one optimizer for its one matrix (Muon, then Adam),
+//! and once as a model of three layers stepped by one [`MixedOptimizer`] ([`Task::train_mixed`]):
+//! a trainable key embedding `E` (AdamW, as embeddings usually are), the memory matrix `W`
+//! (Muon) and a bias `b` (AdamW, routed there by its shape), with logits `z = W E_k + b` and
+//! a linear learning-rate warm-up set before every step.
 
 use muon_core::adam::{AdamConfig, AdamState};
-use muon_core::muon::{MuonConfig, MuonState};
+use muon_core::mixed::{MixedOptimizer, ParamRole};
+use muon_core::muon::{Muon, MuonConfig, MuonState};
 use muon_core::{Matrix, MuonError};
 
 /// Number of classes (= number of keys).
@@ -28,6 +35,13 @@ pub const STEPS: u32 = 40;
 pub const MUON_LR: f32 = 0.1;
 /// Adam learning rate (plain Adam: no weight decay, betas (0.9, 0.999), eps 1e-8).
 pub const ADAM_LR: f32 = 0.01;
+/// AdamW learning rate of the three-layer model's embedding and bias (torch's AdamW defaults
+/// otherwise: weight decay 0.01, betas (0.9, 0.999), eps 1e-8). Its Muon group uses
+/// [`MUON_LR`].
+pub const ADAMW_LR: f32 = 0.01;
+/// Steps of the three-layer model's linear learning-rate warm-up: step `t` (0-based) uses
+/// `lr · min(1, (t + 1) / WARMUP)`.
+pub const WARMUP: u32 = 5;
 /// Seed of the xorshift generator for the embeddings and the initial weights.
 pub const SEED: u32 = 0x9E37_79B9;
 
@@ -47,7 +61,29 @@ pub struct RunResult {
     pub weights: Weights,
 }
 
-/// Results of both runs.
+/// The key embedding of the three-layer model: row `k` is key `k`'s embedding.
+pub type Embedding = Matrix<CLASSES, DIM>;
+/// The bias of the three-layer model, one per class (a `1 × CLASSES` parameter: AdamW).
+pub type Bias = Matrix<1, CLASSES>;
+
+/// Result of the three-layer run ([`Task::train_mixed`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MixedResult {
+    /// Cross-entropy of each class before training.
+    pub initial_loss: [f32; CLASSES],
+    /// Cross-entropy of each class after [`STEPS`] steps.
+    pub final_loss: [f32; CLASSES],
+    /// `p`-weighted mean of `final_loss`.
+    pub final_objective: f32,
+    /// The trained key embedding.
+    pub embedding: Embedding,
+    /// The trained memory matrix.
+    pub memory: Weights,
+    /// The trained bias.
+    pub bias: Bias,
+}
+
+/// Results of all three runs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Report {
     /// Class probabilities `p_k` (the imbalance).
@@ -56,6 +92,28 @@ pub struct Report {
     pub muon: RunResult,
     /// The Adam run.
     pub adam: RunResult,
+    /// The three-layer run (Muon and AdamW through one [`MixedOptimizer`]).
+    pub mixed: MixedResult,
+}
+
+/// The three-layer model's parameters (and, with the same type, their gradients).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Model {
+    /// Key embedding `E` (AdamW).
+    pub embedding: Embedding,
+    /// Memory matrix `W` (Muon).
+    pub memory: Weights,
+    /// Bias `b` (AdamW).
+    pub bias: Bias,
+}
+
+impl Model {
+    /// All zeros.
+    pub const ZERO: Self = Self {
+        embedding: Matrix::ZERO,
+        memory: Matrix::ZERO,
+        bias: Matrix::ZERO,
+    };
 }
 
 /// The fixed problem: keys, class probabilities and the initial weights.
@@ -165,6 +223,132 @@ impl Task {
         losses
     }
 
+    /// Per-class cross-entropy of the three-layer model, logits `z = W E_k + b`, and (if `grad`
+    /// is given) the gradient of `Σ_k p_k · CE_k` with respect to `E`, `W` and `b`.
+    pub fn model_loss_and_grad(
+        &self,
+        model: &Model,
+        mut grad: Option<&mut Model>,
+    ) -> [f32; CLASSES] {
+        if let Some(g) = grad.as_deref_mut() {
+            *g = Model::ZERO;
+        }
+        let mut losses = [0.0f32; CLASSES];
+        for (k, ((key, &p), loss)) in model
+            .embedding
+            .data
+            .iter()
+            .zip(&self.class_prob)
+            .zip(&mut losses)
+            .enumerate()
+        {
+            // z_i = Σ_j W[i][j] E[k][j] + b_i
+            let mut z = [0.0f32; CLASSES];
+            for ((zi, row), bi) in z
+                .iter_mut()
+                .zip(&model.memory.data)
+                .zip(&model.bias.data[0])
+            {
+                *zi = row.iter().zip(key).map(|(a, b)| a * b).sum::<f32>() + bi;
+            }
+            let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0.0f32;
+            for zi in &mut z {
+                *zi = libm::expf(*zi - max);
+                sum += *zi;
+            }
+            let target = z.get(k).copied().unwrap_or(0.0);
+            *loss = libm::logf(sum) - libm::logf(target);
+            if let Some(g) = grad.as_deref_mut() {
+                // dz_i = p (softmax_i − [i = k]); ∂/∂W[i][j] = dz_i E[k][j]; ∂/∂b_i = dz_i;
+                // ∂/∂E[k][j] = Σ_i dz_i W[i][j].
+                let Model {
+                    embedding,
+                    memory,
+                    bias,
+                } = g;
+                let mut g_key = [0.0f32; DIM];
+                let rows = memory.data.iter_mut().zip(&model.memory.data);
+                for (i, (((grow, wrow), zi), gb)) in rows.zip(&z).zip(&mut bias.data[0]).enumerate()
+                {
+                    let onehot = if i == k { 1.0 } else { 0.0 };
+                    let dz = p * (zi / sum - onehot);
+                    *gb += dz;
+                    for (((gij, ej), wij), gk) in grow.iter_mut().zip(key).zip(wrow).zip(&mut g_key)
+                    {
+                        *gij += dz * ej;
+                        *gk += dz * wij;
+                    }
+                }
+                if let Some(row) = embedding.data.get_mut(k) {
+                    *row = g_key;
+                }
+            }
+        }
+        losses
+    }
+
+    /// Trains the three-layer model (embedding from [`Task::keys`], memory from
+    /// [`Task::init`], zero bias) for [`STEPS`] full-batch steps with one [`MixedOptimizer`]:
+    /// the embedding marked AdamW, the memory routed to Muon and the bias to AdamW by their
+    /// shapes. The learning rates warm up linearly over [`WARMUP`] steps. Every state and the
+    /// shared Muon scratch are arrays on this function's stack.
+    ///
+    /// # Errors
+    /// A [`MuonError`] from a config, a registration or a step (none is expected).
+    pub fn train_mixed(&self) -> Result<MixedResult, MuonError> {
+        let mut model = Model {
+            embedding: self.keys,
+            memory: self.init,
+            bias: Bias::ZERO,
+        };
+        let mut grad = Model::ZERO;
+        const fn state_len(rows: usize, cols: usize, role: ParamRole) -> usize {
+            MixedOptimizer::<3>::state_len(rows, cols, role)
+        }
+        let mut embedding_state = [0.0f32; state_len(CLASSES, DIM, ParamRole::AdamW)];
+        let mut memory_state = [0.0f32; state_len(CLASSES, DIM, ParamRole::Auto)];
+        let mut bias_state = [0.0f32; state_len(1, CLASSES, ParamRole::Auto)];
+        // The memory matrix is the only (so the largest) Muon parameter.
+        let mut scratch = [0.0f32; Muon::scratch_len(CLASSES, DIM)];
+
+        let muon = MuonConfig::new().with_lr(MUON_LR).build()?;
+        let adamw = AdamConfig::adamw().with_lr(ADAMW_LR).build()?;
+        let mut opt = MixedOptimizer::<3>::new(muon, adamw, &mut scratch);
+        opt.add(CLASSES, DIM, ParamRole::AdamW, &mut embedding_state)?;
+        opt.add(CLASSES, DIM, ParamRole::Auto, &mut memory_state)?;
+        opt.add(1, CLASSES, ParamRole::Auto, &mut bias_state)?;
+
+        let initial_loss = self.model_loss_and_grad(&model, None);
+        for t in 0..STEPS {
+            let warmup = ((t + 1) as f32 / WARMUP as f32).min(1.0);
+            opt.set_muon_lr(MUON_LR * warmup)?;
+            opt.set_adamw_lr(ADAMW_LR * warmup)?;
+            let _ = self.model_loss_and_grad(&model, Some(&mut grad));
+            opt.step(
+                &mut [
+                    model.embedding.as_mut(),
+                    model.memory.as_mut(),
+                    model.bias.as_mut(),
+                ],
+                &[
+                    grad.embedding.as_ref(),
+                    grad.memory.as_ref(),
+                    grad.bias.as_ref(),
+                ],
+            )?;
+        }
+        let final_loss = self.model_loss_and_grad(&model, None);
+        Ok(MixedResult {
+            initial_loss,
+            final_loss,
+            final_objective: self.objective(&final_loss),
+            embedding: model.embedding,
+            memory: model.memory,
+            bias: model.bias,
+        })
+    }
+
     /// The `p`-weighted mean of per-class losses.
     #[must_use]
     pub fn objective(&self, losses: &[f32; CLASSES]) -> f32 {
@@ -207,7 +391,8 @@ impl Default for Task {
     }
 }
 
-/// Runs Muon and Adam on the fixed task. The optimizer states live on this function's stack.
+/// Runs Muon, Adam and the three-layer model on the fixed task. The optimizer states live on
+/// the stack.
 ///
 /// # Errors
 /// A [`MuonError`] from building a config or from a step (none is expected).
@@ -222,9 +407,12 @@ pub fn run() -> Result<Report, MuonError> {
     let mut adam_state = AdamState::<CLASSES, DIM, f32>::new();
     let adam_run = task.train(|w, g| adam.step_fixed(w, g, &mut adam_state))?;
 
+    let mixed = task.train_mixed()?;
+
     Ok(Report {
         class_prob: task.class_prob,
         muon: muon_run,
         adam: adam_run,
+        mixed,
     })
 }
