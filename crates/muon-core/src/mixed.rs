@@ -18,7 +18,7 @@
 use heapless::Vec;
 
 use crate::adam::{Adam, AdamSlots};
-use crate::muon::Muon;
+use crate::muon::{Muon, MuonSlots};
 use crate::{MatMut, MatRef, MuonError, validate};
 
 /// Which optimizer a parameter goes to (as muon-gpu's `ParamRole`).
@@ -247,11 +247,14 @@ impl<'s, const N: usize> MixedOptimizer<'s, N> {
             // gradients are valid), so no parameter is left half-updated.
             match &mut slot.state {
                 SlotMemory::Muon { momentum } => {
-                    muon.step(param.reborrow(), *grad, momentum, self.scratch)?;
+                    let slots = MuonSlots {
+                        momentum,
+                        scratch: self.scratch,
+                    };
+                    muon.step(param.reborrow(), *grad, slots)?;
                 }
                 SlotMemory::AdamW { step, m, v } => {
-                    let slots = AdamSlots { step, m, v };
-                    adamw.step(param.as_mut_slice(), grad.as_slice(), slots)?;
+                    adamw.step(param.reborrow(), *grad, AdamSlots { step, m, v })?;
                 }
             }
         }
@@ -298,8 +301,7 @@ impl<'s, const N: usize> MixedOptimizer<'s, N> {
     /// [`MuonError::InvalidHyperParameter`] (`lr`) unless `lr` is finite and `≥ 0`, as
     /// [`MuonConfig::validate`](crate::muon::MuonConfig::validate); then nothing changes.
     pub fn set_muon_lr(&mut self, lr: f32) -> Result<(), MuonError> {
-        self.muon = self.muon.config().with_lr(lr).build()?;
-        Ok(())
+        self.muon.set_lr(lr)
     }
 
     /// Sets the AdamW group's learning rate for the following steps (the other
@@ -309,8 +311,7 @@ impl<'s, const N: usize> MixedOptimizer<'s, N> {
     /// [`MuonError::InvalidHyperParameter`] (`lr`) unless `lr` is finite and `≥ 0`, as
     /// [`AdamConfig::validate`](crate::adam::AdamConfig::validate); then nothing changes.
     pub fn set_adamw_lr(&mut self, lr: f32) -> Result<(), MuonError> {
-        self.adamw = self.adamw.config().with_lr(lr).build()?;
-        Ok(())
+        self.adamw.set_lr(lr)
     }
 
     /// The Muon group's optimizer (its current hyper-parameters).
@@ -497,14 +498,20 @@ mod tests {
                         .step(
                             MatMut::new(r, c, &mut alone[k]).unwrap(),
                             MatRef::new(r, c, &g[k]).unwrap(),
-                            &mut momenta[k],
-                            &mut own_scratch,
+                            MuonSlots {
+                                momentum: &mut momenta[k],
+                                scratch: &mut own_scratch,
+                            },
                         )
                         .unwrap();
                 } else {
                     let (step, m, v) = &mut moments[k];
                     adamw_t
-                        .step(&mut alone[k], &g[k], AdamSlots { step, m, v })
+                        .step(
+                            MatMut::vector(&mut alone[k]).unwrap(),
+                            MatRef::vector(&g[k]).unwrap(),
+                            AdamSlots { step, m, v },
+                        )
                         .unwrap();
                 }
             }
