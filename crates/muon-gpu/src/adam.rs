@@ -17,8 +17,11 @@ use crate::{GpuContext, GpuError, GpuMatrix};
 ///
 /// Arithmetic is `f32` in every format; the 16-bit formats halve the optimizer state (4 bytes
 /// per parameter instead of 8) at the cost of rounding the stored moments (relative 2⁻¹¹ for
-/// f16, 2⁻⁸ for bf16; f16 also flushes `v` below ~6e-8 towards zero, so prefer bf16 for tiny
-/// gradients).
+/// f16, 2⁻⁸ for bf16). As in the core, every format saturates instead of overflowing (a
+/// finite gradient of any size leaves the moments finite), and `F16` stores `√v`, so its range
+/// (6e-8 to 65504) is the gradient's rather than its square's; [`GpuAdam::moments`] and
+/// [`GpuAdam::set_moments`] still speak of `v` itself. `docs/moments.md` has the measured
+/// accuracy of each format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum MomentFormat {
     /// `f32`, as `muon_core`'s `f32` storage (the default).
@@ -50,20 +53,31 @@ impl MomentFormat {
         }
     }
 
-    /// The bytes of `values` as stored on the device in this format, padded to whole 32-bit
-    /// words; the inverse of [`MomentFormat::decode`] for values the format holds exactly.
-    /// 16-bit values are rounded to nearest, ties to even (the `half` crate's conversion,
-    /// which the kernel's rounding matches bit for bit).
+    /// The bytes of `values` (the first moment, or with `second` the second moment `v`) as
+    /// stored on the device in this format, padded to whole 32-bit words; the inverse of
+    /// [`MomentFormat::decode`] for values the format holds exactly. 16-bit values are rounded
+    /// to nearest, ties to even (the `half` crate's conversion, which the kernel's rounding
+    /// matches bit for bit); `F16` stores `√v` for the second moment (as the core's
+    /// `MomentStorage::store_v`).
     ///
     /// # Errors
-    /// [`GpuError::InvalidState`] for the first value that rounds to an infinity here.
-    fn encode(self, what: &'static str, values: &[f32]) -> Result<Vec<u8>, GpuError> {
+    /// [`GpuError::InvalidState`] for the first value that rounds to an infinity here (no
+    /// step stores one: steps saturate).
+    fn encode(self, what: &'static str, values: &[f32], second: bool) -> Result<Vec<u8>, GpuError> {
         let mut bytes = Vec::with_capacity(self.words(values.len() as u32) as usize * 4);
         for (index, &value) in values.iter().enumerate() {
             let (bits, finite, reason) = match self {
                 Self::F32 => {
                     bytes.extend_from_slice(&value.to_le_bytes());
                     continue;
+                }
+                Self::F16 if second => {
+                    let h = half::f16::from_f32(value.sqrt());
+                    (
+                        h.to_bits(),
+                        h.is_finite(),
+                        "beyond the f16 range (√v > 65504)",
+                    )
                 }
                 Self::F16 => {
                     let h = half::f16::from_f32(value);
@@ -88,8 +102,9 @@ impl MomentFormat {
         Ok(bytes)
     }
 
-    /// Widens the first `len` moments stored in `bytes` (little-endian words).
-    fn decode(self, bytes: &[u8], len: usize) -> Vec<f32> {
+    /// Widens the first `len` moments stored in `bytes` (little-endian words); with `second`,
+    /// the second moment `v` they encode (`F16` holds `r = √v`: `v = r·r`, exact in `f32`).
+    fn decode(self, bytes: &[u8], len: usize, second: bool) -> Vec<f32> {
         match self {
             Self::F32 => bytemuck::pod_collect_to_vec(bytes.get(..len * 4).unwrap_or(bytes)),
             Self::F16 | Self::Bf16 => bytes
@@ -98,7 +113,8 @@ impl MomentFormat {
                 .map(|h| {
                     let bits = u16::from_le_bytes([h[0], h[1]]);
                     if self == Self::F16 {
-                        half::f16::from_bits(bits).to_f32()
+                        let r = half::f16::from_bits(bits).to_f32();
+                        if second { r * r } else { r }
                     } else {
                         half::bf16::from_bits(bits).to_f32()
                     }
@@ -327,7 +343,10 @@ impl GpuAdam {
         let words = read_buffers(&self.ctx, &[(&s.m, bytes), (&s.v, bytes)])?;
         let n = s.guard.param.len();
         match words.as_slice() {
-            [m, v] => Ok((self.format.decode(m, n), self.format.decode(v, n))),
+            [m, v] => Ok((
+                self.format.decode(m, n, false),
+                self.format.decode(v, n, true),
+            )),
             _ => Err(GpuError::Readback("expected two moment buffers".into())),
         }
     }
@@ -364,7 +383,10 @@ impl GpuAdam {
                 reason: "negative (a second moment is a mean of squares)",
             });
         }
-        let (m_bytes, v_bytes) = (self.format.encode("m", m)?, self.format.encode("v", v)?);
+        let (m_bytes, v_bytes) = (
+            self.format.encode("m", m, false)?,
+            self.format.encode("v", v, true)?,
+        );
         let queue = self.ctx.queue();
         queue.write_buffer(&s.m, 0, &m_bytes);
         queue.write_buffer(&s.v, 0, &v_bytes);

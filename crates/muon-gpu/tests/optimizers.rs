@@ -316,9 +316,10 @@ fn assert_first_moment_rounds_like_core<S: MomentStorage>(format: MomentFormat) 
         1.0 + 3.0 * p(-8),  // bf16 tie: to even (up)
         65504.0,            // f16 max
         65519.0,            // rounds down to f16 max
-        65520.0,            // f16 overflow to inf
+        65520.0,            // f16 overflow: saturates at its max
         -1e6,
-        3.0e38, // bf16 rounds to its max, f16 to inf
+        3.0e38,                      // bf16 rounds to its max, f16 saturates at its max
+        f32::from_bits(0x7f7f_8000), // bf16 tie between its max and inf: saturates at its max
         f32::MAX,
         p(-14),          // smallest f16 normal
         p(-14) - p(-25), // rounds up to it
@@ -932,7 +933,8 @@ fn restoring_bad_state_is_refused_and_writes_nothing() {
         "negative",
     );
     refused(adam.set_moments(0, 1, &bad(0, 1e5), &ok), "m", 0, "f16");
-    refused(adam.set_moments(0, 1, &ok, &bad(2, 7e4)), "v", 2, "f16");
+    // f16 holds √v: 7e4 fits (√ ≈ 265), 5e9 does not (√ ≈ 70711 > 65504).
+    refused(adam.set_moments(0, 1, &ok, &bad(2, 5e9)), "v", 2, "f16");
     assert_eq!(adam.moments(0).unwrap(), (vec![0.0; 4], vec![0.0; 4]));
     assert_eq!(adam.status().unwrap()[0].steps, 0);
     // bf16 holds what f16 cannot.
