@@ -3,9 +3,10 @@
 #[cfg(doc)]
 use muon_core::MuonError;
 use muon_core::adam::{Adam, AdamConfig};
-use wgpu::util::DeviceExt;
 
-use crate::kernels::{AdamParams, scalar_table, storage_buffer_zeroed, uniform_buffer};
+use crate::kernels::{
+    AdamParams, buffer_init, scalar_table, storage_buffer_zeroed, uniform_buffer,
+};
 use crate::readback::read_buffers;
 use crate::status::{GuardedParam, ParamStatus, check_statuses, check_unregistered, read_statuses};
 use crate::{GpuContext, GpuError, GpuMatrix};
@@ -184,13 +185,12 @@ impl GpuAdam {
 
     fn make_table(ctx: &GpuContext, adam: &Adam) -> (wgpu::Buffer, u32, bool) {
         let (table, converged) = scalar_table(adam);
-        let buffer = ctx
-            .device()
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("adam scalars"),
-                contents: bytemuck::cast_slice(&table),
-                usage: wgpu::BufferUsages::STORAGE,
-            });
+        let buffer = buffer_init(
+            ctx.device(),
+            "adam scalars",
+            bytemuck::cast_slice(&table),
+            wgpu::BufferUsages::STORAGE,
+        );
         (buffer, table.len() as u32, converged)
     }
 
@@ -257,8 +257,27 @@ impl GpuAdam {
     /// # Errors
     /// [`MuonError::ShapeMismatch`] (as [`GpuError::Core`]) if the shapes differ,
     /// [`GpuError::AliasedBuffers`] if they share a buffer, [`GpuError::AlreadyRegistered`]
-    /// if either is already a parameter or gradient of this optimizer.
+    /// if either is already a parameter or gradient of this optimizer; [`GpuError::OutOfMemory`],
+    /// [`GpuError::DeviceLost`] or another device error (the parameter is then not
+    /// registered).
     pub fn add_param(&mut self, param: &GpuMatrix, grad: &GpuMatrix) -> Result<usize, GpuError> {
+        let (ctx, before) = (self.ctx.clone(), self.slots.len());
+        let added = ctx
+            .scoped(|| self.add_param_unscoped(param, grad))
+            .and_then(|r| r);
+        if added.is_err() {
+            // A device error (out of memory): the parameter is not registered.
+            self.slots.truncate(before);
+        }
+        added
+    }
+
+    /// [`Self::add_param`] without the error scopes.
+    fn add_param_unscoped(
+        &mut self,
+        param: &GpuMatrix,
+        grad: &GpuMatrix,
+    ) -> Result<usize, GpuError> {
         check_unregistered(self.slots.iter().map(|s| &s.guard), param, grad)?;
         let guard = GuardedParam::new(&self.ctx, param, grad)?;
         let device = self.ctx.device();
@@ -295,22 +314,40 @@ impl GpuAdam {
     /// table and the bind groups: call it between steps, not in a hot loop.
     ///
     /// # Errors
-    /// [`MuonError::InvalidHyperParameter`] (as [`GpuError::Core`]); nothing changes then.
+    /// [`MuonError::InvalidHyperParameter`] (as [`GpuError::Core`]), [`GpuError::DeviceLost`]
+    /// or another device error; nothing changes then.
     pub fn set_lr(&mut self, lr: f32) -> Result<(), GpuError> {
-        self.adam = self.adam.config().with_lr(lr).build()?;
-        let (table, table_len, converged) = Self::make_table(&self.ctx, &self.adam);
+        let adam = self.adam.config().with_lr(lr).build()?;
+        let ctx = self.ctx.clone();
+        let (table, table_len, converged) = ctx.scoped(|| Self::make_table(&ctx, &adam))?;
+        let (old_adam, old_table) = (self.adam, self.table.clone());
+        let (old_len, old_converged) = (self.table_len, self.converged);
+        self.adam = adam;
         self.table = table;
         self.table_len = table_len;
         self.converged = converged;
-        let groups: Vec<wgpu::BindGroup> = self
-            .slots
-            .iter()
-            .map(|s| self.bind_group(&s.guard, &s.m, &s.v))
-            .collect();
-        for (s, adam_bg) in self.slots.iter_mut().zip(groups) {
-            s.adam_bg = adam_bg;
+        let groups = ctx.scoped(|| {
+            self.slots
+                .iter()
+                .map(|s| self.bind_group(&s.guard, &s.m, &s.v))
+                .collect::<Vec<wgpu::BindGroup>>()
+        });
+        match groups {
+            Ok(groups) => {
+                for (s, adam_bg) in self.slots.iter_mut().zip(groups) {
+                    s.adam_bg = adam_bg;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                // A device error: the old table and bind groups stay.
+                self.adam = old_adam;
+                self.table = old_table;
+                self.table_len = old_len;
+                self.converged = old_converged;
+                Err(e)
+            }
         }
-        Ok(())
     }
 
     /// Reads every parameter's step record (waits for the device).
@@ -363,8 +400,8 @@ impl GpuAdam {
     /// # Errors
     /// [`GpuError::UnknownParam`]; [`MuonError::LengthMismatch`] (as [`GpuError::Core`]) if
     /// `m` or `v` is not as long as the parameter; [`GpuError::InvalidState`] for a NaN or
-    /// infinite moment, a negative `v`, or a moment beyond the 16-bit format's range. On any
-    /// error nothing is written.
+    /// infinite moment, a negative `v`, or a moment beyond the 16-bit format's range;
+    /// [`GpuError::DeviceLost`] or another device error. On any error nothing is written.
     pub fn set_moments(
         &mut self,
         index: usize,
@@ -387,10 +424,11 @@ impl GpuAdam {
             self.format.encode("m", m, false)?,
             self.format.encode("v", v, true)?,
         );
-        let queue = self.ctx.queue();
-        queue.write_buffer(&s.m, 0, &m_bytes);
-        queue.write_buffer(&s.v, 0, &v_bytes);
-        s.guard.write_steps(&self.ctx, step);
-        Ok(())
+        self.ctx.scoped(|| {
+            let queue = self.ctx.queue();
+            queue.write_buffer(&s.m, 0, &m_bytes);
+            queue.write_buffer(&s.v, 0, &v_bytes);
+            s.guard.write_steps(&self.ctx, step);
+        })
     }
 }

@@ -93,6 +93,21 @@ pub enum GpuError {
     },
     /// A WGSL module or pipeline failed validation on this device.
     Shader(String),
+    /// The device ran out of memory (a buffer, bind group or submission could not be
+    /// allocated). Nothing the failing call would have made exists.
+    OutOfMemory(String),
+    /// wgpu refused an operation as invalid (a WebGPU validation error): a misuse the crate's
+    /// own checks did not catch, or one made with the device outside this crate. Reported by
+    /// the call that made it or, for an operation that returns no `Result` (a step), by the
+    /// next fallible call on the context ([`crate::GpuContext::device_status`]).
+    Validation(String),
+    /// An error inside wgpu or the driver (WebGPU's internal error), reported like
+    /// [`GpuError::Validation`].
+    Internal(String),
+    /// The device is lost (destroyed, reset by the driver, or its GPU removed): every later
+    /// call on the context returns this. Make a new [`crate::GpuContext`] and restore the
+    /// last checkpoint.
+    DeviceLost(String),
     /// Mapping a buffer for readback failed, or waiting for the device failed.
     Readback(String),
     /// The device does not support timestamp queries.
@@ -148,6 +163,10 @@ impl fmt::Display for GpuError {
                 "parameter {param} belongs to {optimizer}; the state given is for the other optimizer"
             ),
             Self::Shader(e) => write!(f, "shader validation failed: {e}"),
+            Self::OutOfMemory(e) => write!(f, "the device is out of memory: {e}"),
+            Self::Validation(e) => write!(f, "wgpu validation error: {e}"),
+            Self::Internal(e) => write!(f, "internal wgpu or driver error: {e}"),
+            Self::DeviceLost(e) => write!(f, "the device is lost: {e}"),
             Self::Readback(e) => write!(f, "readback failed: {e}"),
             Self::TimestampsUnsupported => {
                 f.write_str("the device does not support timestamp queries")
@@ -162,6 +181,16 @@ impl std::error::Error for GpuError {
         match self {
             Self::Core(e) => Some(e),
             _ => None,
+        }
+    }
+}
+
+impl From<wgpu::Error> for GpuError {
+    fn from(e: wgpu::Error) -> Self {
+        match e {
+            wgpu::Error::OutOfMemory { .. } => Self::OutOfMemory(e.to_string()),
+            wgpu::Error::Validation { description, .. } => Self::Validation(description),
+            wgpu::Error::Internal { description, .. } => Self::Internal(description),
         }
     }
 }
