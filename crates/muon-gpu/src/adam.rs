@@ -358,11 +358,12 @@ impl GpuAdam {
         read_statuses(&self.ctx, self.slots.iter().map(|s| &s.guard))
     }
 
-    /// Reports skipped steps like [`crate::GpuMuon::check`]: the first report, cleared; the
-    /// others stay for the next call.
+    /// Reports skipped steps like [`crate::GpuMuon::check`]: every parameter with a report,
+    /// as [`GpuError::NonFiniteGradients`], those reports cleared.
     ///
     /// # Errors
-    /// [`GpuError::NonFiniteGradient`] or [`GpuError::Readback`].
+    /// [`GpuError::NonFiniteGradients`], [`GpuError::Readback`] or a device error (then
+    /// nothing is cleared).
     pub fn check(&mut self) -> Result<(), GpuError> {
         check_statuses(&self.ctx, self.slots.iter().map(|s| &s.guard))
     }
@@ -388,6 +389,31 @@ impl GpuAdam {
         }
     }
 
+    /// Validates parameter `index`'s moments as [`GpuAdam::set_moments`] does and returns
+    /// their device bytes `(m, v)`.
+    pub(crate) fn encode_moments(
+        &self,
+        index: usize,
+        m: &[f32],
+        v: &[f32],
+    ) -> Result<(Vec<u8>, Vec<u8>), GpuError> {
+        let s = self.slots.get(index).ok_or(GpuError::UnknownParam(index))?;
+        s.guard.check_state("m", m)?;
+        s.guard.check_state("v", v)?;
+        if let Some((i, &value)) = v.iter().enumerate().find(|(_, x)| **x < 0.0) {
+            return Err(GpuError::InvalidState {
+                what: "v",
+                index: i,
+                value,
+                reason: "negative (a second moment is a mean of squares)",
+            });
+        }
+        Ok((
+            self.format.encode("m", m, false)?,
+            self.format.encode("v", v, true)?,
+        ))
+    }
+
     /// Restores parameter `index`'s Adam state: the step count `step` (Adam's `t`, which the
     /// bias corrections use) and the moments `m`, `v` (`f32`, one per parameter element,
     /// row-major). Use it to resume from a checkpoint ([`GpuAdam::moments`] and
@@ -410,20 +436,7 @@ impl GpuAdam {
         v: &[f32],
     ) -> Result<(), GpuError> {
         let s = self.slots.get(index).ok_or(GpuError::UnknownParam(index))?;
-        s.guard.check_state("m", m)?;
-        s.guard.check_state("v", v)?;
-        if let Some((i, &value)) = v.iter().enumerate().find(|(_, x)| **x < 0.0) {
-            return Err(GpuError::InvalidState {
-                what: "v",
-                index: i,
-                value,
-                reason: "negative (a second moment is a mean of squares)",
-            });
-        }
-        let (m_bytes, v_bytes) = (
-            self.format.encode("m", m, false)?,
-            self.format.encode("v", v, true)?,
-        );
+        let (m_bytes, v_bytes) = self.encode_moments(index, m, v)?;
         self.ctx.scoped(|| {
             let queue = self.ctx.queue();
             queue.write_buffer(&s.m, 0, &m_bytes);

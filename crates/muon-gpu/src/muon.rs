@@ -263,14 +263,14 @@ impl GpuMuon {
         read_statuses(&self.ctx, self.slots.iter().map(|s| &s.guard))
     }
 
-    /// Reports skipped steps: `Err(`[`GpuError::NonFiniteGradient`]`)` for the first
+    /// Reports skipped steps: `Err(`[`GpuError::NonFiniteGradients`]`)` listing every
     /// parameter whose gradient held a NaN/Inf since the last check (its steps were skipped,
-    /// parameter and momentum untouched), and clears that report; the reports of other
-    /// parameters stay for the next call, so calling until `Ok` reads them all. Waits for the
+    /// parameter and momentum untouched), and clears exactly those reports. Waits for the
     /// device.
     ///
     /// # Errors
-    /// [`GpuError::NonFiniteGradient`] or [`GpuError::Readback`].
+    /// [`GpuError::NonFiniteGradients`], [`GpuError::Readback`] or a device error (then
+    /// nothing is cleared).
     pub fn check(&mut self) -> Result<(), GpuError> {
         check_statuses(&self.ctx, self.slots.iter().map(|s| &s.guard))
     }
@@ -286,6 +286,12 @@ impl GpuMuon {
         read_f32(&self.ctx, &s.momentum, s.guard.param.len())
     }
 
+    /// Validates a momentum for parameter `index` as [`GpuMuon::set_momentum`] does.
+    pub(crate) fn check_momentum(&self, index: usize, momentum: &[f32]) -> Result<(), GpuError> {
+        let s = self.slots.get(index).ok_or(GpuError::UnknownParam(index))?;
+        s.guard.check_state("momentum", momentum)
+    }
+
     /// Restores parameter `index`'s momentum buffer (`f32`, one per parameter element,
     /// row-major): to resume from a checkpoint ([`GpuMuon::momentum`]) or to move training
     /// from the core (`MuonState::momentum`, or the `momentum` slice of `Muon::step`) to the
@@ -297,8 +303,8 @@ impl GpuMuon {
     /// infinite element; [`GpuError::DeviceLost`] or another device error. On any error
     /// nothing is written.
     pub fn set_momentum(&mut self, index: usize, momentum: &[f32]) -> Result<(), GpuError> {
+        self.check_momentum(index, momentum)?;
         let s = self.slots.get(index).ok_or(GpuError::UnknownParam(index))?;
-        s.guard.check_state("momentum", momentum)?;
         self.ctx.scoped(|| {
             self.ctx
                 .queue()

@@ -8,7 +8,7 @@
 use muon_core::adam::Adam;
 use muon_core::muon::Muon;
 
-use crate::status::check_unregistered;
+use crate::status::{GuardedParam, check_statuses, check_unregistered};
 use crate::{GpuAdam, GpuContext, GpuError, GpuMatrix, GpuMuon, MomentFormat};
 
 /// Which optimizer a parameter goes to.
@@ -96,11 +96,7 @@ impl GpuOptimizer {
         grad: &GpuMatrix,
         role: ParamRole,
     ) -> Result<usize, GpuError> {
-        let guards = self.params.iter().filter_map(|a| match *a {
-            Assigned::Muon(i) => self.muon.guard(i),
-            Assigned::AdamW(i) => self.adamw.guard(i),
-        });
-        check_unregistered(guards, param, grad)?;
+        check_unregistered(self.guards(), param, grad)?;
         let to_muon = match role {
             ParamRole::Muon => true,
             ParamRole::AdamW => false,
@@ -145,14 +141,20 @@ impl GpuOptimizer {
 
     /// Reads parameter `index`'s optimizer state (waits for the device): save it with the
     /// weights ([`GpuMatrix::read`]) to checkpoint; restore it with [`GpuOptimizer::set_state`].
+    /// The state is checked as `set_state` checks it, so a state returned here always
+    /// restores into this optimizer.
     ///
     /// # Errors
-    /// [`GpuError::UnknownParam`] or [`GpuError::Readback`].
+    /// [`GpuError::UnknownParam`], [`GpuError::Readback`] or a device error;
+    /// [`GpuError::InvalidState`] if the device holds a state `set_state` would refuse (a
+    /// Muon momentum that overflowed: Muon's momentum, like the core's, does not saturate).
     pub fn state(&self, index: usize) -> Result<ParamState, GpuError> {
         match self.assigned(index).ok_or(GpuError::UnknownParam(index))? {
-            Assigned::Muon(i) => Ok(ParamState::Muon {
-                momentum: self.muon.momentum(i)?,
-            }),
+            Assigned::Muon(i) => {
+                let momentum = self.muon.momentum(i)?;
+                self.muon.check_momentum(i, &momentum)?;
+                Ok(ParamState::Muon { momentum })
+            }
             Assigned::AdamW(i) => {
                 let step = self
                     .adamw
@@ -161,6 +163,7 @@ impl GpuOptimizer {
                     .ok_or(GpuError::UnknownParam(index))?
                     .steps;
                 let (m, v) = self.adamw.moments(i)?;
+                self.adamw.encode_moments(i, &m, &v)?;
                 Ok(ParamState::AdamW { step, m, v })
             }
         }
@@ -206,40 +209,23 @@ impl GpuOptimizer {
             .submit_pass("optimizer step", |pass| self.encode(pass))
     }
 
-    /// Reports skipped steps (NaN/Inf gradients) of either group, with `param` being the
-    /// index in this optimizer: the first report (Muon group first), cleared; the others, of
-    /// either group, stay for the next call, so calling until `Ok` reads them all. Waits for
-    /// the device.
+    /// Reports skipped steps (NaN/Inf gradients) of both groups: every parameter with a
+    /// report, `param` being its index in this optimizer, in one list
+    /// ([`GpuError::NonFiniteGradients`]), read in one readback; exactly those reports are
+    /// cleared. Waits for the device.
     ///
     /// # Errors
-    /// [`GpuError::NonFiniteGradient`] or [`GpuError::Readback`].
+    /// [`GpuError::NonFiniteGradients`], [`GpuError::Readback`] or a device error (then
+    /// nothing is cleared).
     pub fn check(&mut self) -> Result<(), GpuError> {
-        let remap = |e: GpuError, muon: bool, params: &[Assigned]| match e {
-            GpuError::NonFiniteGradient {
-                param,
-                index,
-                skipped_steps,
-            } => {
-                let want = if muon {
-                    Assigned::Muon(param)
-                } else {
-                    Assigned::AdamW(param)
-                };
-                GpuError::NonFiniteGradient {
-                    param: params.iter().position(|a| *a == want).unwrap_or(param),
-                    index,
-                    skipped_steps,
-                }
-            }
-            other => other,
-        };
-        // The AdamW group is read only when the Muon group has nothing to report, so no report
-        // is cleared unread.
-        self.muon
-            .check()
-            .map_err(|e| remap(e, true, &self.params))?;
-        self.adamw
-            .check()
-            .map_err(|e| remap(e, false, &self.params))
+        check_statuses(&self.ctx, self.guards())
+    }
+
+    /// Every parameter's registration, in this optimizer's order.
+    fn guards(&self) -> impl Iterator<Item = &GuardedParam> {
+        self.params.iter().filter_map(|a| match *a {
+            Assigned::Muon(i) => self.muon.guard(i),
+            Assigned::AdamW(i) => self.adamw.guard(i),
+        })
     }
 }

@@ -166,3 +166,48 @@ fn a_checkpoint_from_state_restores_into_its_optimizer() {
     checkpoint_restores_into_its_optimizer(MomentFormat::F16);
     checkpoint_restores_into_its_optimizer(MomentFormat::Bf16);
 }
+
+/// Row 4, the other way round: a state the device holds but `set_state` would refuse (Muon's
+/// momentum, which like the core's does not saturate, overflowed by gradients of ±3e38) is
+/// refused when read, as `InvalidState`, instead of being handed out as a checkpoint that does
+/// not restore.
+#[test]
+fn a_state_that_would_not_restore_is_refused_when_read() {
+    let Some(ctx) = context() else { return };
+    let muon = MuonConfig::new().build().unwrap();
+    let adamw = AdamConfig::adamw().build().unwrap();
+    let mut opt = GpuOptimizer::new(ctx, muon, adamw);
+    let p = GpuMatrix::zeros(ctx, 3, 3).unwrap();
+    let g = GpuMatrix::zeros(ctx, 3, 3).unwrap();
+    opt.add(&p, &g, ParamRole::Muon).unwrap();
+    // The momentum B ← B + (1 − μ)(G − B) nears −3e38, then G − B overflows.
+    g.write(ctx, &[-3e38; 9]).unwrap();
+    for _ in 0..200 {
+        opt.step();
+    }
+    g.write(ctx, &[3e38; 9]).unwrap();
+    opt.step();
+    let momentum = opt.muon().momentum(0).unwrap();
+    // Lavapipe computes the core's IEEE arithmetic: the momentum is infinite there.
+    assert!(
+        !exact(ctx) || momentum.iter().any(|x| !x.is_finite()),
+        "{momentum:?}"
+    );
+    if momentum.iter().all(|x| x.is_finite()) {
+        // Nothing to refuse on this adapter; the checkpoint must restore.
+        let state = opt.state(0).unwrap();
+        opt.set_state(0, &state).unwrap();
+        return;
+    }
+    let read = opt.state(0);
+    assert!(
+        matches!(
+            read,
+            Err(muon_gpu::GpuError::InvalidState {
+                what: "momentum",
+                ..
+            })
+        ),
+        "{read:?}"
+    );
+}

@@ -15,7 +15,7 @@ use muon_core::muon::{AdjustLr, MuonConfig};
 use muon_core::newton_schulz::NsConfig;
 use muon_gpu::{
     Assigned, GpuAdam, GpuContext, GpuError, GpuMatrix, GpuMuon, GpuOptimizer, MomentFormat,
-    ParamRole, ParamState, Precision,
+    ParamRole, ParamState, Precision, SkippedSteps,
 };
 
 const SMALL_SHAPES: [(usize, usize); 8] = [
@@ -105,13 +105,16 @@ fn every_non_finite_report_is_read_before_it_is_cleared() {
         g.write(ctx, &[0.5, v, 0.5, 0.5]).unwrap();
     }
     adam.step();
-    let report = |param| GpuError::NonFiniteGradient {
+    let report = |param| SkippedSteps {
         param,
         index: 1,
         skipped_steps: 1,
     };
-    assert_eq!(adam.check(), Err(report(0)));
-    assert_eq!(adam.check(), Err(report(2)));
+    // Both reports in one list, both cleared; nothing else.
+    assert_eq!(
+        adam.check(),
+        Err(GpuError::NonFiniteGradients(vec![report(0), report(2)]))
+    );
     assert_eq!(adam.check(), Ok(()));
 }
 
@@ -405,22 +408,21 @@ fn non_finite_gradient_skips_the_step_and_is_reported() {
                 before, after,
                 "a non-finite gradient must leave everything untouched"
             );
+            // Every faulty parameter of every group, in one report (issue 17 row 5).
             assert_eq!(
                 opt.check(),
-                Err(GpuError::NonFiniteGradient {
-                    param: 0,
-                    index: 9,
-                    skipped_steps: 1
-                })
-            );
-            // The AdamW group's report was not cleared unread: the next check returns it.
-            assert_eq!(
-                opt.check(),
-                Err(GpuError::NonFiniteGradient {
-                    param: 1,
-                    index: 4,
-                    skipped_steps: 1
-                })
+                Err(GpuError::NonFiniteGradients(vec![
+                    SkippedSteps {
+                        param: 0,
+                        index: 9,
+                        skipped_steps: 1
+                    },
+                    SkippedSteps {
+                        param: 1,
+                        index: 4,
+                        skipped_steps: 1
+                    }
+                ]))
             );
             assert!(opt.check().is_ok());
         } else {
@@ -451,11 +453,11 @@ fn adam_reports_its_own_non_finite_gradient() {
     );
     assert_eq!(
         adam.check(),
-        Err(GpuError::NonFiniteGradient {
+        Err(GpuError::NonFiniteGradients(vec![SkippedSteps {
             param: 0,
             index: 1,
             skipped_steps: 2
-        })
+        }]))
     );
     assert_eq!(adam.status().unwrap()[0].skipped_steps, 0);
 }

@@ -1,7 +1,6 @@
 //! The mechanics every kernel's host half shares: compiling a WGSL program, binding buffers
 //! in order, sizing and recording dispatches, and the scratch/uniform buffers they use.
 
-
 /// The most workgroups one dispatch may have in one dimension (WebGPU's default limit).
 pub const MAX_WORKGROUPS_PER_DIM: u32 = 65_535;
 
