@@ -319,9 +319,21 @@ impl GpuContext {
     /// # Errors
     /// As described.
     pub fn device_status(&self) -> Result<(), GpuError> {
-        // wgpu calls the device-lost callback from its maintenance, which a non-blocking poll
-        // runs (a destroyed device is reported lost once its queue is empty).
-        let _ = self.device.poll(wgpu::PollType::Poll);
+        self.health(true)
+    }
+
+    /// [`GpuContext::device_status`], polling the device only when asked or when an error is
+    /// pending: wgpu calls the device-lost callback from its maintenance, which a
+    /// non-blocking poll runs (a destroyed device is reported lost once its queue is empty),
+    /// and a loss explains the errors that come with it, so it is reported first.
+    fn health(&self, poll: bool) -> Result<(), GpuError> {
+        let pending = {
+            let h = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+            h.lost.is_none() && h.uncaptured.is_some()
+        };
+        if poll || pending {
+            let _ = self.device.poll(wgpu::PollType::Poll);
+        }
         let mut h = self.health.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(reason) = &h.lost {
             return Err(GpuError::DeviceLost(reason.clone()));
@@ -337,7 +349,7 @@ impl GpuContext {
     /// the first error the device reports for it is returned as a [`GpuError`] (a lost device
     /// first), with `f`'s result dropped.
     pub(crate) fn scoped<T>(&self, f: impl FnOnce() -> T) -> Result<T, GpuError> {
-        self.device_status()?;
+        self.health(false)?;
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
@@ -351,10 +363,16 @@ impl GpuContext {
             pollster::block_on(validation),
             pollster::block_on(internal),
         ];
-        self.device_status()?;
         match errors.into_iter().flatten().next() {
-            Some(e) => Err(GpuError::from(e)),
-            None => Ok(out),
+            Some(e) => {
+                // A lost device explains the error: report the loss.
+                self.health(true)?;
+                Err(GpuError::from(e))
+            }
+            None => {
+                self.health(false)?;
+                Ok(out)
+            }
         }
     }
 
