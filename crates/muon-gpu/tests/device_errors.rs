@@ -63,6 +63,10 @@ fn a_destroyed_device_gives_typed_errors_not_panics() {
         GpuMatrix::zeros(&ctx, 2, 2).unwrap(),
         GpuMatrix::zeros(&ctx, 2, 2).unwrap(),
     );
+    let (square, ns_out) = (
+        GpuMatrix::zeros(&ctx, 4, 4).unwrap(),
+        GpuMatrix::zeros(&ctx, 4, 3).unwrap(),
+    );
 
     ctx.device().destroy();
 
@@ -92,6 +96,17 @@ fn a_destroyed_device_gives_typed_errors_not_panics() {
     is_lost("read", w.read(&ctx));
     is_lost("write", w.write(&ctx, &[0.0; 12]));
     is_lost("wait", ctx.wait());
+    // One-shot kernels: they record and submit (no Result from wgpu), then report the loss.
+    is_lost("frobenius_norm", muon_gpu::ops::frobenius_norm(&ctx, &w));
+    let _ = muon_gpu::ops::matmul(&ctx, &w, false, &w, true, &square);
+    is_lost("after matmul", ctx.device_status());
+    let _ = muon_gpu::ops::newton_schulz(
+        &ctx,
+        &w,
+        &ns_out,
+        &muon_core::newton_schulz::NsConfig::default(),
+    );
+    is_lost("after newton_schulz", ctx.device_status());
     is_lost("device_status", ctx.device_status());
     // A new optimizer on the lost context: registering fails, stepping an empty one is fine.
     let mut fresh = GpuAdam::new(&ctx, adamw);
