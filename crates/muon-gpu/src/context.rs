@@ -164,8 +164,12 @@ impl GpuContext {
         }));
         let sink = Arc::clone(&health);
         device.set_device_lost_callback(move |reason, message| {
-            sink.lock().unwrap_or_else(PoisonError::into_inner).lost =
-                Some(format!("{reason:?}: {message}"));
+            let reason = if message.is_empty() {
+                format!("{reason:?}")
+            } else {
+                format!("{reason:?}: {message}")
+            };
+            sink.lock().unwrap_or_else(PoisonError::into_inner).lost = Some(reason);
         });
         let kernels = Arc::new(Kernels::new(&device, tensor_cores)?);
         let info = device.adapter_info();
