@@ -1,6 +1,6 @@
 // One Adam/AdamW step, element-wise (muon_core::adam::Adam::step, torch semantics):
 //   g ← g + l2·w                     (Adam, coupled L2; l2 = 0 for AdamW)
-//   m ← m + (1 − β1)(g − m);  v ← β2·v + (1 − β2)·g²
+//   m ← m + (1 − β1)(g − m);  v ← β2·v + (1 − β2)·g²   (both saturated, see below)
 //   w ← w·decay − step_size · m / (√v / √(1 − β2ᵗ) + eps)      (decay = 1 − lr·wd for AdamW)
 // with t = status.steps + 1, step_size = lr · (1/(1 − β1ᵗ)) and (1/(1 − β1ᵗ), √(1 − β2ᵗ)) taken from a table the host filled
 // once from muon_core's `Adam::scalars(t)` (bias corrections computed in f64, as the core);
@@ -15,6 +15,9 @@
 // Arithmetic is always f32; the 16-bit formats are widened exactly and rounded to nearest,
 // ties to even, with integer operations (not pack2x16float, whose rounding WGSL leaves to the
 // implementation), so every adapter stores the same bits as muon_core's MomentStorage.
+// Nothing overflows (muon_core's MomentStorage): m and v saturate at ±f32::MAX in the step's
+// arithmetic and at the format's largest finite value when stored; binary16 stores √v
+// (decoded as r·r, exact), whose range is the gradient's rather than its square's.
 // 256 threads per workgroup, grid folded into 2-D.
 
 struct AdamParams {
@@ -84,13 +87,14 @@ fn f16_to_f32(h: u32) -> f32 {
     return bitcast<f32>(sign | ((e + 112u) << 23u) | (mant << 13u));
 }
 
-// f32 to binary16 bits, round to nearest even; overflow to ±inf, NaN stays NaN.
+// f32 to binary16 bits, round to nearest even, saturating: beyond ±65504 (an infinity
+// included) to ±65504; NaN stays NaN.
 fn f32_to_f16(x: f32) -> u32 {
     let b = bitcast<u32>(x);
     let sign = (b >> 16u) & 0x8000u;
     let a = b & 0x7fffffffu;
     if (a > 0x7f800000u) { return sign | 0x7e00u | ((a >> 13u) & 0x3ffu); }
-    if (a >= 0x477ff000u) { return sign | 0x7c00u; }   // |x| ≥ 65520 rounds to inf
+    if (a >= 0x477ff000u) { return sign | 0x7bffu; }   // |x| ≥ 65520 would round to inf
     if (a >= 0x38800000u) {                             // |x| ≥ 2⁻¹⁴: normal
         let r = a + 0x0fffu + ((a >> 13u) & 1u);
         return sign | ((r - 0x38000000u) >> 13u);
@@ -112,19 +116,29 @@ fn bf16_to_f32(h: u32) -> f32 {
     return bitcast<f32>(h << 16u);
 }
 
-// f32 to bfloat16 bits, round to nearest even; NaN stays NaN (quiet).
+// f32 to bfloat16 bits, round to nearest even, saturating: what would round to ±inf (an
+// infinity included) gives ±bf16::MAX (0x7f7f); NaN stays NaN (quiet).
 fn f32_to_bf16(x: f32) -> u32 {
     let b = bitcast<u32>(x);
     if ((b & 0x7fffffffu) > 0x7f800000u) { return (b >> 16u) | 0x40u; }
-    return (b + 0x7fffu + ((b >> 16u) & 1u)) >> 16u;
+    let h = (b + 0x7fffu + ((b >> 16u) & 1u)) >> 16u;
+    if ((h & 0x7fffu) == 0x7f80u) { return (h & 0x8000u) | 0x7f7fu; }
+    return h;
 }
+
+// The largest finite f32: the moments saturate there (muon_core's `saturate`).
+const F32_MAX: f32 = 0x1.fffffep+127f;
+
+// `x < b ? x : b` and `x > b ? x : b`, as the core writes them (a NaN becomes the bound).
+fn below(x: f32, b: f32) -> f32 { return select(b, x, x < b); }
+fn above(x: f32, b: f32) -> f32 { return select(b, x, x > b); }
 
 // Steps element i from the widened moments; writes the parameter, returns the new (m, v).
 fn update(i: u32, s: vec2<f32>, m_old: f32, v_old: f32) -> vec2<f32> {
     let w = param[i];
     let g = grad[i] + params.l2 * w;
-    let mf = m_old + (1.0 - params.beta1) * (g - m_old);
-    let vf = params.beta2 * v_old + (1.0 - params.beta2) * g * g;
+    let mf = above(below(m_old + (1.0 - params.beta1) * (g - m_old), F32_MAX), -F32_MAX);
+    let vf = below(params.beta2 * v_old + (1.0 - params.beta2) * g * g, F32_MAX);
     let denom = sqrt(vf) / s.y + params.eps;
     param[i] = w * params.decay - s.x * (mf / denom);
     return vec2<f32>(mf, vf);
@@ -160,6 +174,21 @@ fn store16(x: f32) -> u32 {
     return f32_to_bf16(x);
 }
 
+// The second moment v a stored 16-bit value encodes: binary16 holds r = √v.
+fn load16_v(h: u32) -> f32 {
+    if (params.format == 1u) {
+        let r = f16_to_f32(h);
+        return r * r;
+    }
+    return bf16_to_f32(h);
+}
+
+// Encodes a second moment v ≥ 0 in the 16-bit format: binary16 stores √v.
+fn store16_v(v: f32) -> u32 {
+    if (params.format == 1u) { return f32_to_f16(sqrt(v)); }
+    return f32_to_bf16(v);
+}
+
 @compute @workgroup_size(256, 1, 1)
 fn main_half(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -172,14 +201,14 @@ fn main_half(
     let s = step_scalars(next_step());
     let mw = m[k];
     let vw = v[k];
-    let lo = update(i, s, load16(mw & 0xffffu), load16(vw & 0xffffu));
+    let lo = update(i, s, load16(mw & 0xffffu), load16_v(vw & 0xffffu));
     var m_hi = mw >> 16u;
     var v_hi = vw >> 16u;
     if (i + 1u < params.len) {
-        let hi = update(i + 1u, s, load16(m_hi), load16(v_hi));
+        let hi = update(i + 1u, s, load16(m_hi), load16_v(v_hi));
         m_hi = store16(hi.x);
-        v_hi = store16(hi.y);
+        v_hi = store16_v(hi.y);
     }
     m[k] = store16(lo.x) | (m_hi << 16u);
-    v[k] = store16(lo.y) | (v_hi << 16u);
+    v[k] = store16_v(lo.y) | (v_hi << 16u);
 }

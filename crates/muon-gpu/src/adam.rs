@@ -3,9 +3,10 @@
 #[cfg(doc)]
 use muon_core::MuonError;
 use muon_core::adam::{Adam, AdamConfig};
-use wgpu::util::DeviceExt;
 
-use crate::kernels::{AdamParams, scalar_table, storage_buffer_zeroed, uniform_buffer};
+use crate::kernels::{
+    AdamParams, buffer_init, scalar_table, storage_buffer_zeroed, uniform_buffer,
+};
 use crate::readback::read_buffers;
 use crate::status::{GuardedParam, ParamStatus, check_statuses, check_unregistered, read_statuses};
 use crate::{GpuContext, GpuError, GpuMatrix};
@@ -17,8 +18,11 @@ use crate::{GpuContext, GpuError, GpuMatrix};
 ///
 /// Arithmetic is `f32` in every format; the 16-bit formats halve the optimizer state (4 bytes
 /// per parameter instead of 8) at the cost of rounding the stored moments (relative 2⁻¹¹ for
-/// f16, 2⁻⁸ for bf16; f16 also flushes `v` below ~6e-8 towards zero, so prefer bf16 for tiny
-/// gradients).
+/// f16, 2⁻⁸ for bf16). As in the core, every format saturates instead of overflowing (a
+/// finite gradient of any size leaves the moments finite), and `F16` stores `√v`, so its range
+/// (6e-8 to 65504) is the gradient's rather than its square's; [`GpuAdam::moments`] and
+/// [`GpuAdam::set_moments`] still speak of `v` itself. `docs/moments.md` has the measured
+/// accuracy of each format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum MomentFormat {
     /// `f32`, as `muon_core`'s `f32` storage (the default).
@@ -50,20 +54,31 @@ impl MomentFormat {
         }
     }
 
-    /// The bytes of `values` as stored on the device in this format, padded to whole 32-bit
-    /// words; the inverse of [`MomentFormat::decode`] for values the format holds exactly.
-    /// 16-bit values are rounded to nearest, ties to even (the `half` crate's conversion,
-    /// which the kernel's rounding matches bit for bit).
+    /// The bytes of `values` (the first moment, or with `second` the second moment `v`) as
+    /// stored on the device in this format, padded to whole 32-bit words; the inverse of
+    /// [`MomentFormat::decode`] for values the format holds exactly. 16-bit values are rounded
+    /// to nearest, ties to even (the `half` crate's conversion, which the kernel's rounding
+    /// matches bit for bit); `F16` stores `√v` for the second moment (as the core's
+    /// `MomentStorage::store_v`).
     ///
     /// # Errors
-    /// [`GpuError::InvalidState`] for the first value that rounds to an infinity here.
-    fn encode(self, what: &'static str, values: &[f32]) -> Result<Vec<u8>, GpuError> {
+    /// [`GpuError::InvalidState`] for the first value that rounds to an infinity here (no
+    /// step stores one: steps saturate).
+    fn encode(self, what: &'static str, values: &[f32], second: bool) -> Result<Vec<u8>, GpuError> {
         let mut bytes = Vec::with_capacity(self.words(values.len() as u32) as usize * 4);
         for (index, &value) in values.iter().enumerate() {
             let (bits, finite, reason) = match self {
                 Self::F32 => {
                     bytes.extend_from_slice(&value.to_le_bytes());
                     continue;
+                }
+                Self::F16 if second => {
+                    let h = half::f16::from_f32(value.sqrt());
+                    (
+                        h.to_bits(),
+                        h.is_finite(),
+                        "beyond the f16 range (√v > 65504)",
+                    )
                 }
                 Self::F16 => {
                     let h = half::f16::from_f32(value);
@@ -88,8 +103,9 @@ impl MomentFormat {
         Ok(bytes)
     }
 
-    /// Widens the first `len` moments stored in `bytes` (little-endian words).
-    fn decode(self, bytes: &[u8], len: usize) -> Vec<f32> {
+    /// Widens the first `len` moments stored in `bytes` (little-endian words); with `second`,
+    /// the second moment `v` they encode (`F16` holds `r = √v`: `v = r·r`, exact in `f32`).
+    fn decode(self, bytes: &[u8], len: usize, second: bool) -> Vec<f32> {
         match self {
             Self::F32 => bytemuck::pod_collect_to_vec(bytes.get(..len * 4).unwrap_or(bytes)),
             Self::F16 | Self::Bf16 => bytes
@@ -98,7 +114,8 @@ impl MomentFormat {
                 .map(|h| {
                     let bits = u16::from_le_bytes([h[0], h[1]]);
                     if self == Self::F16 {
-                        half::f16::from_bits(bits).to_f32()
+                        let r = half::f16::from_bits(bits).to_f32();
+                        if second { r * r } else { r }
                     } else {
                         half::bf16::from_bits(bits).to_f32()
                     }
@@ -170,13 +187,12 @@ impl GpuAdam {
 
     fn make_table(ctx: &GpuContext, adam: &Adam) -> (wgpu::Buffer, u32, bool) {
         let (table, converged) = scalar_table(adam);
-        let buffer = ctx
-            .device()
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("adam scalars"),
-                contents: bytemuck::cast_slice(&table),
-                usage: wgpu::BufferUsages::STORAGE,
-            });
+        let buffer = buffer_init(
+            ctx.device(),
+            "adam scalars",
+            bytemuck::cast_slice(&table),
+            wgpu::BufferUsages::STORAGE,
+        );
         (buffer, table.len() as u32, converged)
     }
 
@@ -226,8 +242,27 @@ impl GpuAdam {
     /// # Errors
     /// [`MuonError::ShapeMismatch`] (as [`GpuError::Core`]) if the shapes differ,
     /// [`GpuError::AliasedBuffers`] if they share a buffer, [`GpuError::AlreadyRegistered`]
-    /// if either is already a parameter or gradient of this optimizer.
+    /// if either is already a parameter or gradient of this optimizer; [`GpuError::OutOfMemory`],
+    /// [`GpuError::DeviceLost`] or another device error (the parameter is then not
+    /// registered).
     pub fn add_param(&mut self, param: &GpuMatrix, grad: &GpuMatrix) -> Result<usize, GpuError> {
+        let (ctx, before) = (self.ctx.clone(), self.slots.len());
+        let added = ctx
+            .scoped(|| self.add_param_unscoped(param, grad))
+            .and_then(|r| r);
+        if added.is_err() {
+            // A device error (out of memory): the parameter is not registered.
+            self.slots.truncate(before);
+        }
+        added
+    }
+
+    /// [`Self::add_param`] without the error scopes.
+    fn add_param_unscoped(
+        &mut self,
+        param: &GpuMatrix,
+        grad: &GpuMatrix,
+    ) -> Result<usize, GpuError> {
         check_unregistered(self.slots.iter().map(|s| &s.guard), param, grad)?;
         let guard = GuardedParam::new(&self.ctx, param, grad)?;
         let device = self.ctx.device();
@@ -277,15 +312,27 @@ impl GpuAdam {
     /// Steps then match the core's `Adam::set_lr` + `step` bit for bit.
     ///
     /// # Errors
-    /// [`MuonError::InvalidHyperParameter`] (as [`GpuError::Core`]); nothing changes then.
+    /// [`MuonError::InvalidHyperParameter`] (as [`GpuError::Core`]), [`GpuError::DeviceLost`]
+    /// or another device error; nothing changes then.
     pub fn set_lr(&mut self, lr: f32) -> Result<(), GpuError> {
-        self.adam.set_lr(lr)?;
-        for s in &self.slots {
-            let p = self.params(s.guard.len());
-            self.ctx
-                .queue()
-                .write_buffer(&s.params, 0, bytemuck::bytes_of(&p));
-        }
+        let mut adam = self.adam;
+        adam.set_lr(lr)?;
+        let writes = self.ctx.scoped(|| {
+            for s in &self.slots {
+                let p = AdamParams::new(
+                    &adam,
+                    s.guard.len(),
+                    self.format,
+                    self.table_len,
+                    self.converged,
+                );
+                self.ctx
+                    .queue()
+                    .write_buffer(&s.params, 0, bytemuck::bytes_of(&p));
+            }
+        });
+        writes?;
+        self.adam = adam;
         Ok(())
     }
 
@@ -303,11 +350,12 @@ impl GpuAdam {
         read_statuses(&self.ctx, self.slots.iter().map(|s| &s.guard))
     }
 
-    /// Reports skipped steps like [`crate::GpuMuon::check`]: the first report, cleared; the
-    /// others stay for the next call.
+    /// Reports skipped steps like [`crate::GpuMuon::check`]: every parameter with a report,
+    /// as [`GpuError::NonFiniteGradients`], those reports cleared.
     ///
     /// # Errors
-    /// [`GpuError::NonFiniteGradient`] or [`GpuError::Readback`].
+    /// [`GpuError::NonFiniteGradients`], [`GpuError::Readback`] or a device error (then
+    /// nothing is cleared).
     pub fn check(&mut self) -> Result<(), GpuError> {
         check_statuses(&self.ctx, self.slots.iter().map(|s| &s.guard))
     }
@@ -325,9 +373,37 @@ impl GpuAdam {
         let words = read_buffers(&self.ctx, &[(&s.m, bytes), (&s.v, bytes)])?;
         let n = s.guard.param.len();
         match words.as_slice() {
-            [m, v] => Ok((self.format.decode(m, n), self.format.decode(v, n))),
+            [m, v] => Ok((
+                self.format.decode(m, n, false),
+                self.format.decode(v, n, true),
+            )),
             _ => Err(GpuError::Readback("expected two moment buffers".into())),
         }
+    }
+
+    /// Validates parameter `index`'s moments as [`GpuAdam::set_moments`] does and returns
+    /// their device bytes `(m, v)`.
+    pub(crate) fn encode_moments(
+        &self,
+        index: usize,
+        m: &[f32],
+        v: &[f32],
+    ) -> Result<(Vec<u8>, Vec<u8>), GpuError> {
+        let s = self.slots.get(index).ok_or(GpuError::UnknownParam(index))?;
+        s.guard.check_state("m", m)?;
+        s.guard.check_state("v", v)?;
+        if let Some((i, &value)) = v.iter().enumerate().find(|(_, x)| **x < 0.0) {
+            return Err(GpuError::InvalidState {
+                what: "v",
+                index: i,
+                value,
+                reason: "negative (a second moment is a mean of squares)",
+            });
+        }
+        Ok((
+            self.format.encode("m", m, false)?,
+            self.format.encode("v", v, true)?,
+        ))
     }
 
     /// Restores parameter `index`'s Adam state: the step count `step` (Adam's `t`, which the
@@ -342,8 +418,8 @@ impl GpuAdam {
     /// # Errors
     /// [`GpuError::UnknownParam`]; [`MuonError::LengthMismatch`] (as [`GpuError::Core`]) if
     /// `m` or `v` is not as long as the parameter; [`GpuError::InvalidState`] for a NaN or
-    /// infinite moment, a negative `v`, or a moment beyond the 16-bit format's range. On any
-    /// error nothing is written.
+    /// infinite moment, a negative `v`, or a moment beyond the 16-bit format's range;
+    /// [`GpuError::DeviceLost`] or another device error. On any error nothing is written.
     pub fn set_moments(
         &mut self,
         index: usize,
@@ -352,21 +428,12 @@ impl GpuAdam {
         v: &[f32],
     ) -> Result<(), GpuError> {
         let s = self.slots.get(index).ok_or(GpuError::UnknownParam(index))?;
-        s.guard.check_state("m", m)?;
-        s.guard.check_state("v", v)?;
-        if let Some((i, &value)) = v.iter().enumerate().find(|(_, x)| **x < 0.0) {
-            return Err(GpuError::InvalidState {
-                what: "v",
-                index: i,
-                value,
-                reason: "negative (a second moment is a mean of squares)",
-            });
-        }
-        let (m_bytes, v_bytes) = (self.format.encode("m", m)?, self.format.encode("v", v)?);
-        let queue = self.ctx.queue();
-        queue.write_buffer(&s.m, 0, &m_bytes);
-        queue.write_buffer(&s.v, 0, &v_bytes);
-        s.guard.write_steps(&self.ctx, step);
-        Ok(())
+        let (m_bytes, v_bytes) = self.encode_moments(index, m, v)?;
+        self.ctx.scoped(|| {
+            let queue = self.ctx.queue();
+            queue.write_buffer(&s.m, 0, &m_bytes);
+            queue.write_buffer(&s.v, 0, &v_bytes);
+            s.guard.write_steps(&self.ctx, step);
+        })
     }
 }

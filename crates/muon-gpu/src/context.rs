@@ -28,7 +28,20 @@ pub struct GpuContext {
     info: wgpu::AdapterInfo,
     kernels: Arc<Kernels>,
     fast: Arc<Mutex<FastState>>,
+    health: Arc<Mutex<DeviceHealth>>,
     id: u64,
+}
+
+/// What the device reported outside the crate's error scopes: filled by the callbacks that
+/// [`GpuContext`] installs (so wgpu's default handler, which panics, never runs), read by
+/// [`GpuContext::device_status`].
+#[derive(Debug, Default)]
+struct DeviceHealth {
+    /// Why the device was lost, once it is.
+    lost: Option<String>,
+    /// The first error no scope caught (from an operation that returns no `Result`, such as
+    /// a step's submission), until a fallible call reports it.
+    uncaptured: Option<GpuError>,
 }
 
 /// The next [`GpuContext::id`].
@@ -126,7 +139,9 @@ impl GpuContext {
 
     /// Wraps a device and queue the caller already has (its limits are used as they are:
     /// request the adapter's limits when creating it to allow large matrices). Such a context
-    /// does not use cooperative matrices ([`crate::Precision::F16`] runs emulated).
+    /// does not use cooperative matrices ([`crate::Precision::F16`] runs emulated). It
+    /// replaces the device's uncaptured-error handler and device-lost callback with its own
+    /// (see [`GpuContext::device_status`]).
     ///
     /// # Errors
     /// [`GpuError::Shader`] if a kernel fails validation on this device.
@@ -139,6 +154,23 @@ impl GpuContext {
         queue: wgpu::Queue,
         tensor_cores: bool,
     ) -> Result<Self, GpuError> {
+        let health = Arc::new(Mutex::new(DeviceHealth::default()));
+        let sink = Arc::clone(&health);
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let mut h = sink.lock().unwrap_or_else(PoisonError::into_inner);
+            if h.uncaptured.is_none() {
+                h.uncaptured = Some(GpuError::from(e));
+            }
+        }));
+        let sink = Arc::clone(&health);
+        device.set_device_lost_callback(move |reason, message| {
+            let reason = if message.is_empty() {
+                format!("{reason:?}")
+            } else {
+                format!("{reason:?}: {message}")
+            };
+            sink.lock().unwrap_or_else(PoisonError::into_inner).lost = Some(reason);
+        });
         let kernels = Arc::new(Kernels::new(&device, tensor_cores)?);
         let info = device.adapter_info();
         Ok(Self {
@@ -147,6 +179,7 @@ impl GpuContext {
             info,
             kernels,
             fast: Arc::new(Mutex::new(FastState::new())),
+            health,
             id: NEXT_CONTEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
@@ -269,12 +302,82 @@ impl GpuContext {
     /// Blocks until the device has finished all submitted work.
     ///
     /// # Errors
-    /// [`GpuError::Readback`] if the wait fails (device lost or timeout).
+    /// [`GpuError::DeviceLost`], an error the device reported since the last fallible call
+    /// ([`GpuContext::device_status`]), or [`GpuError::Readback`] if the wait fails.
     pub fn wait(&self) -> Result<(), GpuError> {
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
+        self.device_status()?;
+        let polled = self.device.poll(wgpu::PollType::wait_indefinitely());
+        self.device_status()?;
+        polled
             .map(|_| ())
             .map_err(|e| GpuError::Readback(e.to_string()))
+    }
+
+    /// The device's health: [`GpuError::DeviceLost`] once it is lost (then always), else the
+    /// first error it reported outside any of the crate's error scopes since the last call
+    /// (an out-of-memory, validation or internal error from an operation that returns no
+    /// `Result`, such as [`crate::GpuAdam::step`]'s submission), reported once. Every
+    /// fallible call of the crate starts with this check, so such an error surfaces as a
+    /// `GpuError` from the next call (`check()`, a readback), never as a panic.
+    ///
+    /// # Errors
+    /// As described.
+    pub fn device_status(&self) -> Result<(), GpuError> {
+        self.health(true)
+    }
+
+    /// [`GpuContext::device_status`], polling the device only when asked or when an error is
+    /// pending: wgpu calls the device-lost callback from its maintenance, which a
+    /// non-blocking poll runs (a destroyed device is reported lost once its queue is empty),
+    /// and a loss explains the errors that come with it, so it is reported first.
+    fn health(&self, poll: bool) -> Result<(), GpuError> {
+        let pending = {
+            let h = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+            h.lost.is_none() && h.uncaptured.is_some()
+        };
+        if poll || pending {
+            let _ = self.device.poll(wgpu::PollType::Poll);
+        }
+        let mut h = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(reason) = &h.lost {
+            return Err(GpuError::DeviceLost(reason.clone()));
+        }
+        match h.uncaptured.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs `f` (device work: creating buffers, writing, submitting) inside out-of-memory,
+    /// validation and internal error scopes, after checking [`GpuContext::device_status`]:
+    /// the first error the device reports for it is returned as a [`GpuError`] (a lost device
+    /// first), with `f`'s result dropped.
+    pub(crate) fn scoped<T>(&self, f: impl FnOnce() -> T) -> Result<T, GpuError> {
+        self.health(false)?;
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
+        let out = f();
+        // Popped innermost first; each future resolves at once on native backends.
+        let internal = internal.pop();
+        let validation = validation.pop();
+        let oom = oom.pop();
+        let errors = [
+            pollster::block_on(oom),
+            pollster::block_on(validation),
+            pollster::block_on(internal),
+        ];
+        match errors.into_iter().flatten().next() {
+            Some(e) => {
+                // A lost device explains the error: report the loss.
+                self.health(true)?;
+                Err(GpuError::from(e))
+            }
+            None => {
+                self.health(false)?;
+                Ok(out)
+            }
+        }
     }
 
     /// Records one compute pass with `record` and submits it alone. Does not wait.

@@ -4,6 +4,17 @@ use std::fmt;
 
 use muon_core::MuonError;
 
+/// One parameter's skipped steps, in a [`GpuError::NonFiniteGradients`] report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SkippedSteps {
+    /// The parameter: its index in the optimizer `check()` was called on.
+    pub param: usize,
+    /// Flat (row-major) index of the first non-finite element in the latest skipped step.
+    pub index: usize,
+    /// Steps skipped for this parameter since its last report.
+    pub skipped_steps: u32,
+}
+
 /// Everything that can go wrong in a `muon-gpu` call.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -58,17 +69,12 @@ pub enum GpuError {
         /// The index (in this optimizer) of the parameter that holds it.
         index: usize,
     },
-    /// A parameter's gradient held a NaN or an infinity in one or more steps; those steps left
-    /// the parameter and its optimizer state untouched (the core's `NonFiniteGradient` policy,
-    /// reported on request because the device does not stop for it).
-    NonFiniteGradient {
-        /// The parameter, in the order it was added to its optimizer.
-        param: usize,
-        /// Flat (row-major) index of the first non-finite element in the latest skipped step.
-        index: usize,
-        /// Steps skipped for this parameter since the last report.
-        skipped_steps: u32,
-    },
+    /// Parameters whose gradients held a NaN or an infinity in one or more steps since the
+    /// last `check()`: every one of them, in parameter order. Those steps left the parameter
+    /// and its optimizer state untouched (the core's `NonFiniteGradient` policy, reported on
+    /// request because the device does not stop for it); the reports returned here are
+    /// cleared, no other.
+    NonFiniteGradients(Vec<SkippedSteps>),
     /// Optimizer state given to a `set_*` call (a checkpoint being restored) that no step can
     /// produce: a NaN or infinite value, a negative second moment, or a value that overflows
     /// the 16-bit moment format it would be stored in. Nothing was written.
@@ -93,6 +99,21 @@ pub enum GpuError {
     },
     /// A WGSL module or pipeline failed validation on this device.
     Shader(String),
+    /// The device ran out of memory (a buffer, bind group or submission could not be
+    /// allocated). Nothing the failing call would have made exists.
+    OutOfMemory(String),
+    /// wgpu refused an operation as invalid (a WebGPU validation error): a misuse the crate's
+    /// own checks did not catch, or one made with the device outside this crate. Reported by
+    /// the call that made it or, for an operation that returns no `Result` (a step), by the
+    /// next fallible call on the context ([`crate::GpuContext::device_status`]).
+    Validation(String),
+    /// An error inside wgpu or the driver (WebGPU's internal error), reported like
+    /// [`GpuError::Validation`].
+    Internal(String),
+    /// The device is lost (destroyed, reset by the driver, or its GPU removed): every later
+    /// call on the context returns this. Make a new [`crate::GpuContext`] and restore the
+    /// last checkpoint.
+    DeviceLost(String),
     /// Mapping a buffer for readback failed, or waiting for the device failed.
     Readback(String),
     /// The device does not support timestamp queries.
@@ -134,14 +155,20 @@ impl fmt::Display for GpuError {
                 f,
                 "this {what} buffer is already the parameter or gradient of parameter {index}"
             ),
-            Self::NonFiniteGradient {
-                param,
-                index,
-                skipped_steps,
-            } => write!(
-                f,
-                "parameter {param}: gradient element {index} is NaN or infinite; {skipped_steps} step(s) skipped, parameter and state left unchanged"
-            ),
+            Self::NonFiniteGradients(reports) => {
+                write!(
+                    f,
+                    "NaN or infinite gradients, steps skipped (parameters and state left unchanged):"
+                )?;
+                for r in reports {
+                    write!(
+                        f,
+                        " parameter {} ({} step(s), element {});",
+                        r.param, r.skipped_steps, r.index
+                    )?;
+                }
+                Ok(())
+            }
             Self::InvalidState {
                 what,
                 index,
@@ -156,6 +183,10 @@ impl fmt::Display for GpuError {
                 "parameter {param} belongs to {optimizer}; the state given is for the other optimizer"
             ),
             Self::Shader(e) => write!(f, "shader validation failed: {e}"),
+            Self::OutOfMemory(e) => write!(f, "the device is out of memory: {e}"),
+            Self::Validation(e) => write!(f, "wgpu validation error: {e}"),
+            Self::Internal(e) => write!(f, "internal wgpu or driver error: {e}"),
+            Self::DeviceLost(e) => write!(f, "the device is lost: {e}"),
             Self::Readback(e) => write!(f, "readback failed: {e}"),
             Self::TimestampsUnsupported => {
                 f.write_str("the device does not support timestamp queries")
@@ -171,6 +202,16 @@ impl std::error::Error for GpuError {
         match self {
             Self::Core(e) => Some(e),
             _ => None,
+        }
+    }
+}
+
+impl From<wgpu::Error> for GpuError {
+    fn from(e: wgpu::Error) -> Self {
+        match e {
+            wgpu::Error::OutOfMemory { .. } => Self::OutOfMemory(e.to_string()),
+            wgpu::Error::Validation { description, .. } => Self::Validation(description),
+            wgpu::Error::Internal { description, .. } => Self::Internal(description),
         }
     }
 }

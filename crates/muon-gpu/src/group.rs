@@ -57,16 +57,20 @@ pub trait GpuParamGroup {
     /// [`GpuError::Readback`].
     fn status(&self) -> Result<Vec<ParamStatus>, GpuError>;
 
-    /// Reports skipped steps (NaN/Inf gradients): the first reported parameter, cleared.
+    /// Reports skipped steps (NaN/Inf gradients): every reported parameter of the group (its
+    /// index in the group) in one list, read in one readback; exactly those reports are
+    /// cleared.
     ///
     /// # Errors
-    /// [`GpuError::NonFiniteGradient`] or [`GpuError::Readback`].
+    /// [`GpuError::NonFiniteGradients`], [`GpuError::Readback`] or a device error.
     fn check(&mut self) -> Result<(), GpuError>;
 
-    /// Parameter `index`'s optimizer state (waits for the device).
+    /// Parameter `index`'s optimizer state (waits for the device), checked as
+    /// [`GpuParamGroup::set_state`] checks it, so what it returns always restores.
     ///
     /// # Errors
-    /// [`GpuError::UnknownParam`] or [`GpuError::Readback`].
+    /// [`GpuError::UnknownParam`], [`GpuError::Readback`], a device error, or
+    /// [`GpuError::InvalidState`] for a state `set_state` would refuse.
     fn state(&self, index: usize) -> Result<ParamState, GpuError>;
 
     /// Restores parameter `index`'s optimizer state, validated; queued.
@@ -115,9 +119,9 @@ impl GpuParamGroup for GpuMuon {
     }
 
     fn state(&self, index: usize) -> Result<ParamState, GpuError> {
-        Ok(ParamState::Muon {
-            momentum: self.momentum(index)?,
-        })
+        let momentum = self.momentum(index)?;
+        self.check_momentum(index, &momentum)?;
+        Ok(ParamState::Muon { momentum })
     }
 
     fn set_state(&mut self, index: usize, state: &ParamState) -> Result<(), GpuError> {
@@ -171,6 +175,7 @@ impl GpuParamGroup for GpuAdam {
             .ok_or(GpuError::UnknownParam(index))?
             .steps;
         let (m, v) = self.moments(index)?;
+        self.encode_moments(index, &m, &v)?;
         Ok(ParamState::AdamW { step, m, v })
     }
 

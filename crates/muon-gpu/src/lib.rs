@@ -37,9 +37,9 @@
 //! its state untouched. On the device this is a flag computed before the update
 //! (`check_finite.wgsl`) that turns the update kernels into no-ops; the step is not stalled.
 //! The `check()` methods read the flags back on request and return
-//! [`GpuError::NonFiniteGradient`] for the first parameter with a report, clearing that report
-//! only (call again until `Ok` to read them all); `status()` returns the raw per-parameter
-//! counts.
+//! [`GpuError::NonFiniteGradients`] listing every parameter with a report (of every group, for
+//! [`GpuOptimizer`]), clearing exactly the reports returned; `status()` returns the raw
+//! per-parameter counts.
 //!
 //! # Precision
 //! [`GpuMuon::set_precision`] with [`Precision::F16`] runs Newton–Schulz with `f16` operands
@@ -81,7 +81,7 @@ mod timing;
 
 pub use adam::{GpuAdam, MomentFormat};
 pub use context::{ADAPTER_ENV, GpuContext, TENSOR_CORES_ENV, quiet_headless_probe};
-pub use error::GpuError;
+pub use error::{GpuError, SkippedSteps};
 pub use fast_path::{FastEngine, FastPathStatus, Precision};
 pub use group::GpuParamGroup;
 pub use matrix::{GpuMatrix, MATRIX_USAGES};

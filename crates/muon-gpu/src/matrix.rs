@@ -1,7 +1,7 @@
 //! [`GpuMatrix`]: a row-major `f32` matrix resident in a device buffer.
 
+use crate::kernels::buffer_init;
 use muon_core::{MatRef, MuonError};
-use wgpu::util::DeviceExt;
 
 use crate::readback::read_f32;
 use crate::{GpuContext, GpuError};
@@ -43,16 +43,19 @@ impl GpuMatrix {
     ///
     /// # Errors
     /// [`MuonError::EmptyMatrix`] (as [`GpuError::Core`]) for a zero dimension,
-    /// [`GpuError::BufferTooLarge`] beyond the device's limits.
+    /// [`GpuError::BufferTooLarge`] beyond the device's limits; [`GpuError::OutOfMemory`],
+    /// [`GpuError::DeviceLost`] or another device error ([`GpuContext::device_status`]).
     pub fn zeros(ctx: &GpuContext, rows: usize, cols: usize) -> Result<Self, GpuError> {
         let bytes = matrix_bytes(rows, cols)?;
         ctx.check_size("matrix", bytes)?;
-        let buffer = ctx.device().create_buffer(&wgpu::BufferDescriptor {
-            label: Some("GpuMatrix"),
-            size: bytes,
-            usage: MATRIX_USAGES,
-            mapped_at_creation: false,
-        });
+        let buffer = ctx.scoped(|| {
+            ctx.device().create_buffer(&wgpu::BufferDescriptor {
+                label: Some("GpuMatrix"),
+                size: bytes,
+                usage: MATRIX_USAGES,
+                mapped_at_creation: false,
+            })
+        })?;
         Ok(Self {
             buffer,
             rows,
@@ -75,13 +78,14 @@ impl GpuMatrix {
         let bytes = matrix_bytes(rows, cols)?;
         MatRef::new(rows, cols, data)?;
         ctx.check_size("matrix", bytes)?;
-        let buffer = ctx
-            .device()
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("GpuMatrix"),
-                contents: bytemuck::cast_slice(data),
-                usage: MATRIX_USAGES,
-            });
+        let buffer = ctx.scoped(|| {
+            buffer_init(
+                ctx.device(),
+                "GpuMatrix",
+                bytemuck::cast_slice(data),
+                MATRIX_USAGES,
+            )
+        })?;
         Ok(Self {
             buffer,
             rows,
@@ -125,7 +129,8 @@ impl GpuMatrix {
     ///
     /// # Errors
     /// [`MuonError::LengthMismatch`] if `data.len() != rows·cols`,
-    /// [`GpuError::ForeignContext`] if `ctx` is not the context that made the matrix.
+    /// [`GpuError::ForeignContext`] if `ctx` is not the context that made the matrix;
+    /// [`GpuError::DeviceLost`] or another device error ([`GpuContext::device_status`]).
     pub fn write(&self, ctx: &GpuContext, data: &[f32]) -> Result<(), GpuError> {
         self.check_context(ctx, "matrix")?;
         MatRef::new(self.rows, self.cols, data).map_err(|_| MuonError::LengthMismatch {
@@ -133,16 +138,18 @@ impl GpuMatrix {
             expected: self.len(),
             found: data.len(),
         })?;
-        ctx.queue()
-            .write_buffer(&self.buffer, 0, bytemuck::cast_slice(data));
-        Ok(())
+        ctx.scoped(|| {
+            ctx.queue()
+                .write_buffer(&self.buffer, 0, bytemuck::cast_slice(data));
+        })
     }
 
     /// Copies the matrix to the host (waits for all submitted work).
     ///
     /// # Errors
     /// [`GpuError::Readback`] if mapping fails, [`GpuError::ForeignContext`] if `ctx` is not
-    /// the context that made the matrix.
+    /// the context that made the matrix; [`GpuError::DeviceLost`] or another device error
+    /// ([`GpuContext::device_status`]).
     pub fn read(&self, ctx: &GpuContext) -> Result<Vec<f32>, GpuError> {
         self.check_context(ctx, "matrix")?;
         read_f32(ctx, &self.buffer, self.len())

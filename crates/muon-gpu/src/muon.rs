@@ -161,10 +161,29 @@ impl GpuMuon {
     /// # Errors
     /// [`MuonError::ShapeMismatch`] (as [`GpuError::Core`]) if the shapes differ,
     /// [`GpuError::AliasedBuffers`] if they share a buffer, [`GpuError::AlreadyRegistered`]
-    /// if either is already a parameter or gradient of this optimizer, [`GpuError::BufferTooLarge`] if
+    /// if either is already a parameter or gradient of this optimizer, [`GpuError::OutOfMemory`],
+    /// [`GpuError::DeviceLost`] or another device error (the parameter is then not
+    /// registered), [`GpuError::BufferTooLarge`] if
     /// the Newton–Schulz scratch does not fit the device, [`GpuError::InnerDimensionTooLong`]
     /// for a matrix longer than this adapter's products allow (llvmpipe only).
     pub fn add_param(&mut self, param: &GpuMatrix, grad: &GpuMatrix) -> Result<usize, GpuError> {
+        let (ctx, before) = (self.ctx.clone(), self.slots.len());
+        let added = ctx
+            .scoped(|| self.add_param_unscoped(param, grad))
+            .and_then(|r| r);
+        if added.is_err() {
+            // A device error (out of memory): the parameter is not registered.
+            self.slots.truncate(before);
+        }
+        added
+    }
+
+    /// [`Self::add_param`] without the error scopes.
+    fn add_param_unscoped(
+        &mut self,
+        param: &GpuMatrix,
+        grad: &GpuMatrix,
+    ) -> Result<usize, GpuError> {
         check_unregistered(self.slots.iter().map(|s| &s.guard), param, grad)?;
         let guard = GuardedParam::new(&self.ctx, param, grad)?;
         let (rows, cols) = param.shape();
@@ -225,16 +244,20 @@ impl GpuMuon {
     /// per parameter are queued for upload before the next step.
     ///
     /// # Errors
-    /// [`MuonError::InvalidHyperParameter`] (as [`GpuError::Core`]); nothing changes then.
+    /// [`MuonError::InvalidHyperParameter`] (as [`GpuError::Core`]), [`GpuError::DeviceLost`]
+    /// or another device error; nothing changes then.
     pub fn set_lr(&mut self, lr: f32) -> Result<(), GpuError> {
-        self.muon = self.muon.config().with_lr(lr).build()?;
-        for s in &self.slots {
-            let (rows, cols) = s.guard.param.shape();
-            let p = MuonParams::new(&self.muon, rows, cols);
-            self.ctx
-                .queue()
-                .write_buffer(&s.muon_params, 0, bytemuck::bytes_of(&p));
-        }
+        let muon = self.muon.config().with_lr(lr).build()?;
+        self.ctx.scoped(|| {
+            for s in &self.slots {
+                let (rows, cols) = s.guard.param.shape();
+                let p = MuonParams::new(&muon, rows, cols);
+                self.ctx
+                    .queue()
+                    .write_buffer(&s.muon_params, 0, bytemuck::bytes_of(&p));
+            }
+        })?;
+        self.muon = muon;
         Ok(())
     }
 
@@ -246,14 +269,14 @@ impl GpuMuon {
         read_statuses(&self.ctx, self.slots.iter().map(|s| &s.guard))
     }
 
-    /// Reports skipped steps: `Err(`[`GpuError::NonFiniteGradient`]`)` for the first
+    /// Reports skipped steps: `Err(`[`GpuError::NonFiniteGradients`]`)` listing every
     /// parameter whose gradient held a NaN/Inf since the last check (its steps were skipped,
-    /// parameter and momentum untouched), and clears that report; the reports of other
-    /// parameters stay for the next call, so calling until `Ok` reads them all. Waits for the
+    /// parameter and momentum untouched), and clears exactly those reports. Waits for the
     /// device.
     ///
     /// # Errors
-    /// [`GpuError::NonFiniteGradient`] or [`GpuError::Readback`].
+    /// [`GpuError::NonFiniteGradients`], [`GpuError::Readback`] or a device error (then
+    /// nothing is cleared).
     pub fn check(&mut self) -> Result<(), GpuError> {
         check_statuses(&self.ctx, self.slots.iter().map(|s| &s.guard))
     }
@@ -269,6 +292,12 @@ impl GpuMuon {
         read_f32(&self.ctx, &s.momentum, s.guard.param.len())
     }
 
+    /// Validates a momentum for parameter `index` as [`GpuMuon::set_momentum`] does.
+    pub(crate) fn check_momentum(&self, index: usize, momentum: &[f32]) -> Result<(), GpuError> {
+        let s = self.slots.get(index).ok_or(GpuError::UnknownParam(index))?;
+        s.guard.check_state("momentum", momentum)
+    }
+
     /// Restores parameter `index`'s momentum buffer (`f32`, one per parameter element,
     /// row-major): to resume from a checkpoint ([`GpuMuon::momentum`]) or to move training
     /// from the core (`MuonState::momentum`, or the `momentum` slice of `Muon::step`) to the
@@ -277,14 +306,16 @@ impl GpuMuon {
     /// # Errors
     /// [`GpuError::UnknownParam`]; [`MuonError::LengthMismatch`] (as [`GpuError::Core`]) if
     /// `momentum` is not as long as the parameter; [`GpuError::InvalidState`] for a NaN or
-    /// infinite element. On any error nothing is written.
+    /// infinite element; [`GpuError::DeviceLost`] or another device error. On any error
+    /// nothing is written.
     pub fn set_momentum(&mut self, index: usize, momentum: &[f32]) -> Result<(), GpuError> {
+        self.check_momentum(index, momentum)?;
         let s = self.slots.get(index).ok_or(GpuError::UnknownParam(index))?;
-        s.guard.check_state("momentum", momentum)?;
-        self.ctx
-            .queue()
-            .write_buffer(&s.momentum, 0, bytemuck::cast_slice(momentum));
-        Ok(())
+        self.ctx.scoped(|| {
+            self.ctx
+                .queue()
+                .write_buffer(&s.momentum, 0, bytemuck::cast_slice(momentum));
+        })
     }
 }
 

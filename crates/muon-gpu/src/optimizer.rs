@@ -8,7 +8,7 @@
 use muon_core::adam::Adam;
 use muon_core::muon::Muon;
 
-use crate::status::check_unregistered;
+use crate::status::{GuardedParam, check_statuses, check_unregistered};
 use crate::{GpuAdam, GpuContext, GpuError, GpuMatrix, GpuMuon, GpuParamGroup, MomentFormat};
 
 /// Which optimizer a parameter goes to.
@@ -308,9 +308,13 @@ impl GpuOptimizer {
 
     /// Reads parameter `index`'s optimizer state (waits for the device): save it with the
     /// weights ([`GpuMatrix::read`]) to checkpoint; restore it with [`GpuOptimizer::set_state`].
+    /// The state is checked as `set_state` checks it, so a state returned here always
+    /// restores into this optimizer.
     ///
     /// # Errors
-    /// [`GpuError::UnknownParam`] or [`GpuError::Readback`].
+    /// [`GpuError::UnknownParam`], [`GpuError::Readback`] or a device error;
+    /// [`GpuError::InvalidState`] if the device holds a state `set_state` would refuse (a
+    /// Muon momentum that overflowed: Muon's momentum, like the core's, does not saturate).
     pub fn state(&self, index: usize) -> Result<ParamState, GpuError> {
         let a = self.assigned(index).ok_or(GpuError::UnknownParam(index))?;
         self.groups[a.group]
@@ -341,15 +345,6 @@ impl GpuOptimizer {
                 .unwrap_or(index)
         };
         match e {
-            GpuError::NonFiniteGradient {
-                param,
-                index,
-                skipped_steps,
-            } => GpuError::NonFiniteGradient {
-                param: global(param),
-                index,
-                skipped_steps,
-            },
             GpuError::StateKindMismatch { param, optimizer } => GpuError::StateKindMismatch {
                 param: global(param),
                 optimizer,
@@ -372,19 +367,25 @@ impl GpuOptimizer {
             .submit_pass("optimizer step", |pass| self.encode(pass))
     }
 
-    /// Reports skipped steps (NaN/Inf gradients) of any group, with `param` being the index
-    /// in this optimizer: the first report (groups in order), cleared; the others stay for
-    /// the next call, so calling until `Ok` reads them all. Waits for the device.
+    /// Reports skipped steps (NaN/Inf gradients) of every group: every parameter with a
+    /// report, `param` being its index in this optimizer, in one list
+    /// ([`GpuError::NonFiniteGradients`]), read in one readback; exactly those reports are
+    /// cleared. Waits for the device.
     ///
     /// # Errors
-    /// [`GpuError::NonFiniteGradient`] or [`GpuError::Readback`].
+    /// [`GpuError::NonFiniteGradients`], [`GpuError::Readback`] or a device error (then
+    /// nothing is cleared).
     pub fn check(&mut self) -> Result<(), GpuError> {
-        // A group is read only when the groups before it have nothing to report, so no report
-        // is cleared unread.
-        for group in 0..self.groups.len() {
-            let result = self.groups[group].as_dyn_mut().check();
-            result.map_err(|e| self.renumber(group, e))?;
-        }
-        Ok(())
+        check_statuses(&self.ctx, self.guards())
+    }
+
+    /// Every parameter's registration, in this optimizer's order.
+    fn guards(&self) -> impl Iterator<Item = &GuardedParam> {
+        self.params
+            .iter()
+            .filter_map(|a| match &self.groups[a.group] {
+                GpuGroup::Muon(g) => g.guard(a.index),
+                GpuGroup::AdamW(g) => g.guard(a.index),
+            })
     }
 }

@@ -2,41 +2,79 @@
 
 use crate::{GpuContext, GpuError};
 
-/// Copies `ranges` (`(buffer, bytes)`, each from offset 0) into one staging buffer with one
-/// submission, waits, and returns the bytes of each range.
+/// Copies `ranges` (`(buffer, bytes)`, each from offset 0) to the host and returns the bytes
+/// of each range: in one staging buffer and one submission when their total fits the device's
+/// `max_buffer_size`, else in as few consecutive batches as fit (Adam's `moments()` reads `m`
+/// and `v` together: each fits, the two may not).
+///
+/// # Errors
+/// [`GpuError::BufferTooLarge`] for a single range beyond `max_buffer_size` (no buffer the
+/// crate makes is); [`GpuError::DeviceLost`] or another device error
+/// ([`GpuContext::device_status`]); [`GpuError::Readback`] if mapping fails.
 pub(crate) fn read_buffers(
     ctx: &GpuContext,
     ranges: &[(&wgpu::Buffer, u64)],
 ) -> Result<Vec<Vec<u8>>, GpuError> {
-    let total: u64 = ranges.iter().map(|(_, n)| *n).sum();
+    let max = ctx.device().limits().max_buffer_size;
+    let mut out = Vec::with_capacity(ranges.len());
+    let mut start = 0;
+    while start < ranges.len() {
+        let (mut end, mut total) = (start, 0u64);
+        while end < ranges.len() && total + ranges[end].1 <= max {
+            total += ranges[end].1;
+            end += 1;
+        }
+        if end == start {
+            return Err(GpuError::BufferTooLarge {
+                what: "readback",
+                bytes: ranges[start].1,
+                max,
+            });
+        }
+        out.extend(read_batch(ctx, &ranges[start..end], total)?);
+        start = end;
+    }
+    Ok(out)
+}
+
+/// [`read_buffers`] for ranges whose `total` fits one staging buffer.
+fn read_batch(
+    ctx: &GpuContext,
+    ranges: &[(&wgpu::Buffer, u64)],
+    total: u64,
+) -> Result<Vec<Vec<u8>>, GpuError> {
     if total == 0 {
+        ctx.device_status()?;
         return Ok(ranges.iter().map(|_| Vec::new()).collect());
     }
     let device = ctx.device();
-    let staging = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("muon-gpu readback"),
-        size: total,
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-        label: Some("muon-gpu readback"),
-    });
-    let mut offset = 0;
-    for (buffer, bytes) in ranges {
-        encoder.copy_buffer_to_buffer(buffer, 0, &staging, offset, *bytes);
-        offset += bytes;
-    }
-    ctx.queue().submit([encoder.finish()]);
+    let staging = ctx.scoped(|| {
+        let staging = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("muon-gpu readback"),
+            size: total,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("muon-gpu readback"),
+        });
+        let mut offset = 0;
+        for (buffer, bytes) in ranges {
+            encoder.copy_buffer_to_buffer(buffer, 0, &staging, offset, *bytes);
+            offset += bytes;
+        }
+        ctx.queue().submit([encoder.finish()]);
+        staging
+    })?;
     let (tx, rx) = std::sync::mpsc::channel();
     staging.map_async(wgpu::MapMode::Read, .., move |r| {
         // The receiver waits below; a send error only means it is gone.
         let _ = tx.send(r);
     });
     ctx.wait()?;
-    rx.recv()
-        .map_err(|e| GpuError::Readback(e.to_string()))?
-        .map_err(|e| GpuError::Readback(e.to_string()))?;
+    let mapped = rx.recv().map_err(|e| GpuError::Readback(e.to_string()))?;
+    ctx.device_status()?;
+    mapped.map_err(|e| GpuError::Readback(e.to_string()))?;
     let view = staging
         .get_mapped_range(..)
         .map_err(|e| GpuError::Readback(e.to_string()))?;

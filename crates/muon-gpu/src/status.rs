@@ -9,6 +9,7 @@
 
 use muon_core::MuonError;
 
+use crate::error::SkippedSteps;
 use crate::kernels::{CheckParams, Kernels, storage_buffer_zeroed, uniform_buffer};
 use crate::readback::read_buffers;
 use crate::{GpuContext, GpuError, GpuMatrix};
@@ -189,27 +190,35 @@ fn read_buffer_statuses(
         .collect())
 }
 
-/// Reads the statuses, clears the skipped-step reports, and returns the first parameter that
-/// skipped a step as [`GpuError::NonFiniteGradient`].
+/// Reads the statuses of `params` (one readback), clears every skipped-step report, and
+/// returns them all as [`GpuError::NonFiniteGradients`] (`param` = position in `params`):
+/// nothing is cleared unread, and a failed readback clears nothing.
 pub(crate) fn check_statuses<'a>(
     ctx: &GpuContext,
     params: impl IntoIterator<Item = &'a GuardedParam>,
 ) -> Result<(), GpuError> {
     let buffers: Vec<&wgpu::Buffer> = params.into_iter().map(|p| &p.status).collect();
     let statuses = read_buffer_statuses(ctx, &buffers)?;
-    // Only the report returned is cleared: the others stay for the next check.
-    for (i, (s, buffer)) in statuses.iter().zip(buffers).enumerate() {
-        if s.skipped_steps > 0 {
-            ctx.queue()
-                .write_buffer(buffer, 4, bytemuck::cast_slice(&[0u32, 0u32]));
-            return Err(GpuError::NonFiniteGradient {
-                param: i,
-                index: s.last_bad_index.unwrap_or(0),
-                skipped_steps: s.skipped_steps,
-            });
-        }
+    let reports: Vec<SkippedSteps> = statuses
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.skipped_steps > 0)
+        .map(|(param, s)| SkippedSteps {
+            param,
+            index: s.last_bad_index.unwrap_or(0),
+            skipped_steps: s.skipped_steps,
+        })
+        .collect();
+    if reports.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    ctx.scoped(|| {
+        for r in &reports {
+            ctx.queue()
+                .write_buffer(buffers[r.param], 4, bytemuck::cast_slice(&[0u32, 0u32]));
+        }
+    })?;
+    Err(GpuError::NonFiniteGradients(reports))
 }
 
 /// Refuses a registration whose `param` or `grad` is already a buffer of one of `registered`

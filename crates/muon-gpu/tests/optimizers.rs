@@ -15,7 +15,7 @@ use muon_core::muon::{AdjustLr, MuonConfig};
 use muon_core::newton_schulz::NsConfig;
 use muon_gpu::{
     GpuAdam, GpuContext, GpuError, GpuMatrix, GpuMuon, GpuOptimizer, MomentFormat, ParamRole,
-    ParamState, Precision,
+    ParamState, Precision, SkippedSteps,
 };
 
 const SMALL_SHAPES: [(usize, usize); 8] = [
@@ -105,13 +105,16 @@ fn every_non_finite_report_is_read_before_it_is_cleared() {
         g.write(ctx, &[0.5, v, 0.5, 0.5]).unwrap();
     }
     adam.step();
-    let report = |param| GpuError::NonFiniteGradient {
+    let report = |param| SkippedSteps {
         param,
         index: 1,
         skipped_steps: 1,
     };
-    assert_eq!(adam.check(), Err(report(0)));
-    assert_eq!(adam.check(), Err(report(2)));
+    // Both reports in one list, both cleared; nothing else.
+    assert_eq!(
+        adam.check(),
+        Err(GpuError::NonFiniteGradients(vec![report(0), report(2)]))
+    );
     assert_eq!(adam.check(), Ok(()));
 }
 
@@ -316,9 +319,10 @@ fn assert_first_moment_rounds_like_core<S: MomentStorage>(format: MomentFormat) 
         1.0 + 3.0 * p(-8),  // bf16 tie: to even (up)
         65504.0,            // f16 max
         65519.0,            // rounds down to f16 max
-        65520.0,            // f16 overflow to inf
+        65520.0,            // f16 overflow: saturates at its max
         -1e6,
-        3.0e38, // bf16 rounds to its max, f16 to inf
+        3.0e38,                      // bf16 rounds to its max, f16 saturates at its max
+        f32::from_bits(0x7f7f_8000), // bf16 tie between its max and inf: saturates at its max
         f32::MAX,
         p(-14),          // smallest f16 normal
         p(-14) - p(-25), // rounds up to it
@@ -404,22 +408,21 @@ fn non_finite_gradient_skips_the_step_and_is_reported() {
                 before, after,
                 "a non-finite gradient must leave everything untouched"
             );
+            // Every faulty parameter of every group, in one report (issue 17 row 5).
             assert_eq!(
                 opt.check(),
-                Err(GpuError::NonFiniteGradient {
-                    param: 0,
-                    index: 9,
-                    skipped_steps: 1
-                })
-            );
-            // The AdamW group's report was not cleared unread: the next check returns it.
-            assert_eq!(
-                opt.check(),
-                Err(GpuError::NonFiniteGradient {
-                    param: 1,
-                    index: 4,
-                    skipped_steps: 1
-                })
+                Err(GpuError::NonFiniteGradients(vec![
+                    SkippedSteps {
+                        param: 0,
+                        index: 9,
+                        skipped_steps: 1
+                    },
+                    SkippedSteps {
+                        param: 1,
+                        index: 4,
+                        skipped_steps: 1
+                    }
+                ]))
             );
             assert!(opt.check().is_ok());
         } else {
@@ -450,11 +453,11 @@ fn adam_reports_its_own_non_finite_gradient() {
     );
     assert_eq!(
         adam.check(),
-        Err(GpuError::NonFiniteGradient {
+        Err(GpuError::NonFiniteGradients(vec![SkippedSteps {
             param: 0,
             index: 1,
             skipped_steps: 2
-        })
+        }]))
     );
     assert_eq!(adam.status().unwrap()[0].skipped_steps, 0);
 }
@@ -932,7 +935,8 @@ fn restoring_bad_state_is_refused_and_writes_nothing() {
         "negative",
     );
     refused(adam.set_moments(0, 1, &bad(0, 1e5), &ok), "m", 0, "f16");
-    refused(adam.set_moments(0, 1, &ok, &bad(2, 7e4)), "v", 2, "f16");
+    // f16 holds √v: 7e4 fits (√ ≈ 265), 5e9 does not (√ ≈ 70711 > 65504).
+    refused(adam.set_moments(0, 1, &ok, &bad(2, 5e9)), "v", 2, "f16");
     assert_eq!(adam.moments(0).unwrap(), (vec![0.0; 4], vec![0.0; 4]));
     assert_eq!(adam.status().unwrap()[0].steps, 0);
     // bf16 holds what f16 cannot.

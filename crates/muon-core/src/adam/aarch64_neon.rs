@@ -8,8 +8,8 @@
 //! not measured (no such machine here).
 
 use core::arch::aarch64::{
-    float32x4_t, vaddq_f32, vdivq_f32, vdupq_n_f32, vld1q_f32, vmulq_f32, vsqrtq_f32, vst1q_f32,
-    vsubq_f32,
+    float32x4_t, vaddq_f32, vdivq_f32, vdupq_n_f32, vld1q_f32, vmaxnmq_f32, vminnmq_f32, vmulq_f32,
+    vsqrtq_f32, vst1q_f32, vsubq_f32,
 };
 
 use super::Update;
@@ -56,6 +56,18 @@ impl Lanes for float32x4_t {
     unsafe fn sqrt(self) -> Self {
         // SAFETY: as above.
         unsafe { vsqrtq_f32(self) }
+    }
+    // `fminnm`/`fmaxnm` return the number when one operand is a (quiet) NaN; the kernel's
+    // second operand is always the finite bound, so this is `minps`/`maxps`'s result.
+    #[inline(always)]
+    unsafe fn min(self, b: Self) -> Self {
+        // SAFETY: as above.
+        unsafe { vminnmq_f32(self, b) }
+    }
+    #[inline(always)]
+    unsafe fn max(self, b: Self) -> Self {
+        // SAFETY: as above.
+        unsafe { vmaxnmq_f32(self, b) }
     }
 }
 

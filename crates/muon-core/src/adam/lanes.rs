@@ -51,6 +51,16 @@ pub(super) trait Lanes: Copy {
     /// # Safety
     /// As [`Lanes::splat`].
     unsafe fn sqrt(self) -> Self;
+    /// `self < b ? self : b`, lane by lane (`b` when either is NaN, as `minps`).
+    ///
+    /// # Safety
+    /// As [`Lanes::splat`].
+    unsafe fn min(self, b: Self) -> Self;
+    /// `self > b ? self : b`, lane by lane (`b` when either is NaN, as `maxps`).
+    ///
+    /// # Safety
+    /// As [`Lanes::splat`].
+    unsafe fn max(self, b: Self) -> Self;
 }
 
 /// Updates the first `chunks · V::N` elements. Always inlined, so that it is compiled with the
@@ -88,16 +98,17 @@ pub(super) unsafe fn update<V: Lanes>(
             V::splat(u.decay),
             V::splat(u.step_size),
         );
+        let (max, neg_max) = (V::splat(f32::MAX), V::splat(-f32::MAX));
         for c in 0..chunks {
             let o = c * V::N;
             let w = V::load(wp.add(o));
             // g ← g + l2·w
             let g = V::load(gp.add(o)).add(l2.mul(w));
-            // m ← m + (1 − β1)(g − m)
+            // m ← m + (1 − β1)(g − m), saturated to ±f32::MAX
             let mo = V::load(mp.add(o));
-            let mf = mo.add(omb1.mul(g.sub(mo)));
-            // v ← β2·v + ((1 − β2)·g)·g
-            let vf = b2.mul(V::load(vp.add(o))).add(omb2.mul(g).mul(g));
+            let mf = mo.add(omb1.mul(g.sub(mo))).min(max).max(neg_max);
+            // v ← β2·v + ((1 − β2)·g)·g, saturated to f32::MAX
+            let vf = b2.mul(V::load(vp.add(o))).add(omb2.mul(g).mul(g)).min(max);
             mf.store(mp.add(o));
             vf.store(vp.add(o));
             // w ← w·decay − step·(m / (√v / √(1 − β2ᵗ) + eps))

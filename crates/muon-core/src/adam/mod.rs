@@ -11,8 +11,11 @@
 //!
 //! The moments can be stored as `f32`, [`half::f16`](struct@half::f16) or [`half::bf16`] ([`MomentStorage`]):
 //! arithmetic is always `f32`, the 16-bit formats halve the state's memory at the cost of
-//! rounding the stored moments (relative 2⁻¹¹ for f16, 2⁻⁸ for bf16; f16 also flushes
-//! `v` below ~6e-8 towards zero, so prefer bf16 for tiny gradients).
+//! rounding the stored moments (relative 2⁻¹¹ for f16, 2⁻⁸ for bf16). `f16` stores `√v`
+//! instead of `v`, so its range (6e-8 to 65504) holds gradients of that size rather than their
+//! squares. Every format saturates instead of overflowing: a finite gradient of any size
+//! leaves `m` and `v` finite (PyTorch's `v` becomes infinite for |g| ≳ 1e19 in `f32`; where
+//! PyTorch's state is finite the `f32` results are unchanged). See [`MomentStorage`].
 //!
 //! With `f32` moments, x86-64 CPUs with AVX2 and FMA (detected at run time) and AArch64 update eight or
 //! four elements per instruction; the results are bit-identical to the portable loop that
@@ -78,49 +81,101 @@ mod sealed {
 }
 
 /// A number format the Adam moments can be stored in: `f32`, [`f16`](struct@f16) or [`bf16`].
+///
+/// Every store saturates: a finite value beyond the format's range is stored as its largest
+/// finite value ([`MomentStorage::MAX_FINITE`]) with the value's sign, never as an infinity, so a
+/// gradient of any finite size leaves the state finite (an infinite moment would stop its
+/// element for good: `m/√v` is `0` or NaN from then on).
+///
+/// The second moment `v` is stored through [`MomentStorage::store_v`]: as `v` itself in `f32`
+/// and `bf16`, whose exponent range holds `g²` for every gradient up to 1.8e19, and as `√v` in
+/// `f16`, whose range (6e-8 to 65504) would hold `g²` only for 2.4e-4 ≤ |g| ≤ 256: stored as
+/// `√v`, the root mean square of the gradient, it has the gradient's units and holds what the
+/// first moment holds (see `docs/moments.md` for the measured accuracy).
 pub trait MomentStorage: sealed::Sealed + bytemuck::Pod + Copy + Default {
     /// Zero in this format.
     const ZERO: Self;
+    /// The largest finite value, as `f32`: `f32::MAX`, 65504 (`f16`), ≈3.39e38 (`bf16`).
+    const MAX_FINITE: f32;
     /// Widens to `f32`.
     fn load(self) -> f32;
-    /// Rounds an `f32` to this format (round to nearest even).
+    /// Rounds an `f32` to this format (round to nearest even), saturating at ±[`Self::MAX_FINITE`].
     fn store(value: f32) -> Self;
+    /// The second moment `v` this stored value encodes (see [`MomentStorage::store_v`]).
+    #[inline]
+    fn load_v(self) -> f32 {
+        self.load()
+    }
+    /// Encodes a second moment `v ≥ 0`: `v` rounded and saturated as [`MomentStorage::store`],
+    /// except in `f16`, which stores `√v` (rounded, saturating at 65504; decoded as `r·r`,
+    /// exact in `f32`).
+    #[inline]
+    fn store_v(v: f32) -> Self {
+        Self::store(v)
+    }
 }
 
 impl MomentStorage for f32 {
     const ZERO: Self = 0.0;
+    const MAX_FINITE: f32 = f32::MAX;
     #[inline]
     fn load(self) -> f32 {
         self
     }
     #[inline]
     fn store(value: f32) -> Self {
-        value
+        saturate(value, f32::MAX)
     }
 }
 
 impl MomentStorage for f16 {
     const ZERO: Self = f16::ZERO;
+    const MAX_FINITE: f32 = 65504.0;
     #[inline]
     fn load(self) -> f32 {
         self.to_f32()
     }
     #[inline]
     fn store(value: f32) -> Self {
-        f16::from_f32(value)
+        f16::from_f32(saturate(value, Self::MAX_FINITE))
+    }
+    #[inline]
+    fn load_v(self) -> f32 {
+        let r = self.to_f32();
+        r * r
+    }
+    #[inline]
+    fn store_v(v: f32) -> Self {
+        Self::store(math::sqrtf(v))
     }
 }
 
 impl MomentStorage for bf16 {
     const ZERO: Self = bf16::ZERO;
+    const MAX_FINITE: f32 = f32::from_bits(0x7f7f_0000);
     #[inline]
     fn load(self) -> f32 {
         self.to_f32()
     }
     #[inline]
     fn store(value: f32) -> Self {
-        bf16::from_f32(value)
+        bf16::from_f32(saturate(value, Self::MAX_FINITE))
     }
+}
+
+/// `x` limited to `[−max, max]`, written as the SIMD kernels' `min`/`max` instructions compute
+/// it (`a < b ? a : b`, then `a > b ? a : b`), so both give the same bits, a NaN included
+/// (it becomes `max`; no step makes one from finite state and gradients).
+#[inline]
+fn saturate(x: f32, max: f32) -> f32 {
+    let below = if x < max { x } else { max };
+    if below > -max { below } else { -max }
+}
+
+/// `x` limited to `max` from above, as [`saturate`] (for `v`, which is never negative).
+#[inline]
+fn at_most(x: f32, max: f32) -> f32 {
+    if x < max { x } else { max }
 }
 
 /// Adam/AdamW hyper-parameters. [`AdamConfig::adam`] and [`AdamConfig::adamw`] give
@@ -402,11 +457,13 @@ fn update_portable<S: MomentStorage>(
         .zip(v.iter_mut())
     {
         let g = g + u.l2 * *w;
-        let mut mf = m.load();
-        mf += u.one_minus_b1 * (g - mf);
-        let vf = u.b2 * v.load() + u.one_minus_b2 * g * g;
+        let m_old = m.load();
+        // Both moments saturate at f32::MAX: `g − m` and `g²` overflow for |g| near 1e38 and
+        // 1e19 (torch's `v` becomes inf there); every finite value is untouched.
+        let mf = saturate(m_old + u.one_minus_b1 * (g - m_old), f32::MAX);
+        let vf = at_most(u.b2 * v.load_v() + u.one_minus_b2 * g * g, f32::MAX);
         *m = S::store(mf);
-        *v = S::store(vf);
+        *v = S::store_v(vf);
         let denom = math::sqrtf(vf) / u.bc2_sqrt + u.eps;
         *w = *w * u.decay - u.step_size * (mf / denom);
     }

@@ -1,8 +1,6 @@
 //! The mechanics every kernel's host half shares: compiling a WGSL program, binding buffers
 //! in order, sizing and recording dispatches, and the scratch/uniform buffers they use.
 
-use wgpu::util::DeviceExt;
-
 /// The most workgroups one dispatch may have in one dimension (WebGPU's default limit).
 pub const MAX_WORKGROUPS_PER_DIM: u32 = 65_535;
 
@@ -202,11 +200,38 @@ pub fn uniform_buffer<T: bytemuck::Pod>(
     label: &str,
     value: &T,
 ) -> wgpu::Buffer {
-    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+    buffer_init(
+        device,
+        label,
+        bytemuck::bytes_of(value),
+        wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+    )
+}
+
+/// A buffer holding `contents` (padded to whole 4-byte words, at least one), as wgpu's
+/// `DeviceExt::create_buffer_init`, except that a buffer the device could not create (out of
+/// memory, beyond its limits, device lost) is returned invalid, its error left to the caller's
+/// error scope or the context's handler, instead of panicking on the failed mapping.
+pub(crate) fn buffer_init(
+    device: &wgpu::Device,
+    label: &str,
+    contents: &[u8],
+    usage: wgpu::BufferUsages,
+) -> wgpu::Buffer {
+    let size = (contents.len() as u64)
+        .next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT)
+        .max(wgpu::COPY_BUFFER_ALIGNMENT);
+    let buffer = device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
-        contents: bytemuck::bytes_of(value),
-        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-    })
+        size,
+        usage,
+        mapped_at_creation: true,
+    });
+    if let Ok(mut view) = buffer.get_mapped_range_mut(..) {
+        view.slice(..contents.len()).copy_from_slice(contents);
+    }
+    buffer.unmap();
+    buffer
 }
 
 /// A zeroed storage buffer of `bytes` bytes (at least 4); wgpu zero-fills new buffers.

@@ -57,10 +57,12 @@ impl<S: MomentStorage> CpuAdam<S> {
         }
     }
 
-    /// The moments widened to `f32`.
+    /// The moments widened to `f32` (the second moment as `v`, decoded by `load_v`).
     pub fn moments(&self) -> (Vec<f32>, Vec<f32>) {
-        let widen = |x: &[S]| x.iter().map(|s| s.load()).collect();
-        (widen(&self.m), widen(&self.v))
+        (
+            self.m.iter().map(|s| s.load()).collect(),
+            self.v.iter().map(|s| s.load_v()).collect(),
+        )
     }
 
     pub fn step(&mut self, adam: &Adam, g: &[f32]) -> Result<(), MuonError> {
