@@ -8,7 +8,17 @@ pub(crate) fn read_buffers(
     ctx: &GpuContext,
     ranges: &[(&wgpu::Buffer, u64)],
 ) -> Result<Vec<Vec<u8>>, GpuError> {
-    let total: u64 = ranges.iter().map(|(_, n)| *n).sum();
+    let ranges: Vec<(&wgpu::Buffer, u64, u64)> = ranges.iter().map(|(b, n)| (*b, 0, *n)).collect();
+    read_ranges(ctx, &ranges)
+}
+
+/// Copies `ranges` (`(buffer, byte offset, bytes)`) into one staging buffer with one
+/// submission, waits, and returns the bytes of each range.
+pub(crate) fn read_ranges(
+    ctx: &GpuContext,
+    ranges: &[(&wgpu::Buffer, u64, u64)],
+) -> Result<Vec<Vec<u8>>, GpuError> {
+    let total: u64 = ranges.iter().map(|(_, _, n)| *n).sum();
     if total == 0 {
         return Ok(ranges.iter().map(|_| Vec::new()).collect());
     }
@@ -23,8 +33,8 @@ pub(crate) fn read_buffers(
         label: Some("muon-gpu readback"),
     });
     let mut offset = 0;
-    for (buffer, bytes) in ranges {
-        encoder.copy_buffer_to_buffer(buffer, 0, &staging, offset, *bytes);
+    for (buffer, from, bytes) in ranges {
+        encoder.copy_buffer_to_buffer(buffer, *from, &staging, offset, *bytes);
         offset += bytes;
     }
     ctx.queue().submit([encoder.finish()]);
@@ -42,7 +52,7 @@ pub(crate) fn read_buffers(
         .map_err(|e| GpuError::Readback(e.to_string()))?;
     let mut out = Vec::with_capacity(ranges.len());
     let mut offset = 0usize;
-    for (_, bytes) in ranges {
+    for (_, _, bytes) in ranges {
         let n = *bytes as usize;
         out.push(view[offset..offset + n].to_vec());
         offset += n;
@@ -58,7 +68,17 @@ pub(crate) fn read_f32(
     buffer: &wgpu::Buffer,
     len: usize,
 ) -> Result<Vec<f32>, GpuError> {
-    let bytes = read_buffers(ctx, &[(buffer, (len * 4) as u64)])?;
+    read_f32_at(ctx, buffer, 0, len)
+}
+
+/// Reads `len` `f32` values of `buffer` from byte `offset` on.
+pub(crate) fn read_f32_at(
+    ctx: &GpuContext,
+    buffer: &wgpu::Buffer,
+    offset: u64,
+    len: usize,
+) -> Result<Vec<f32>, GpuError> {
+    let bytes = read_ranges(ctx, &[(buffer, offset, (len * 4) as u64)])?;
     Ok(bytes
         .first()
         .map(|b| bytemuck::pod_collect_to_vec(b))

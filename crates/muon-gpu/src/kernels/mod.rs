@@ -30,8 +30,8 @@ pub use ns_step::{NsStep, NsStepParams};
 
 use crate::{FastEngine, GpuError};
 
-pub(crate) use common::storage_buffer_zeroed;
 pub use common::{MAX_WORKGROUPS_PER_DIM, grid_2d, uniform_buffer};
+pub(crate) use common::{storage_buffer_zeroed, whole};
 pub(crate) use gram::GramCall;
 
 /// Every kernel's pipeline for one device.
