@@ -255,25 +255,27 @@ fn registration_rules_for_views() {
     let mut opt = GpuOptimizer::new(ctx, muon, adamw);
     // Two parameters in one pool, their gradients in another: fine.
     let p0 = view(&pool, 0, 2, n);
-    let p1 = view(&pool, 2 * align, 1, n);
+    let p1 = view(&pool, 3 * align, 1, n);
     let g0 = view(&grads, 0, 2, n);
-    let g1 = view(&grads, 2 * align, 1, n);
+    let g1 = view(&grads, 3 * align, 1, n);
     assert_eq!(opt.add(&p0, &g0, ParamRole::Auto).unwrap(), 0);
     assert_eq!(opt.add(&p1, &g1, ParamRole::Auto).unwrap(), 1);
     assert_eq!(opt.assigned(0), Some(Assigned::Muon(0)));
     assert_eq!(opt.assigned(1), Some(Assigned::AdamW(0)));
-    // A parameter overlapping p0 (its second row), a gradient overlapping g1.
-    let over_p0 = view(&pool, align, 1, n);
+    // Parameters overlapping p0 (its second row; its first element), a gradient
+    // overlapping g1.
     let fresh_g = view(&grads, 4 * align, 1, n);
-    assert_eq!(
-        opt.add(&over_p0, &fresh_g, ParamRole::Auto).unwrap_err(),
-        GpuError::AlreadyRegistered {
-            what: "param",
-            index: 0
-        }
-    );
+    for over_p0 in [view(&pool, align, 1, n), view(&pool, 0, 1, 1)] {
+        assert_eq!(
+            opt.add(&over_p0, &fresh_g, ParamRole::Auto).unwrap_err(),
+            GpuError::AlreadyRegistered {
+                what: "param",
+                index: 0
+            }
+        );
+    }
     let fresh_p = view(&pool, 4 * align, 1, n);
-    let over_g1 = view(&grads, 2 * align, 1, 1);
+    let over_g1 = view(&grads, 3 * align, 1, 1);
     let fresh_p1 = view(&pool, 5 * align, 1, 1);
     assert_eq!(
         opt.add(&fresh_p1, &over_g1, ParamRole::Auto).unwrap_err(),
@@ -292,8 +294,12 @@ fn registration_rules_for_views() {
             what: "param and grad"
         }
     );
-    // The refusals registered nothing; a proper pair still goes in.
+    // The refusals registered nothing; a proper pair still goes in, and so does one that
+    // fills the gap between p0 and p1 exactly (touching is not overlapping).
     assert_eq!(opt.add(&fresh_p, &fresh_g, ParamRole::Auto).unwrap(), 2);
+    let between_p = view(&pool, 2 * align, 1, n);
+    let between_g = view(&grads, 2 * align, 1, n);
+    assert_eq!(opt.add(&between_p, &between_g, ParamRole::Auto).unwrap(), 3);
 }
 
 /// Creates `n` devices on one adapter of one instance, the way an application with its own
