@@ -167,10 +167,10 @@ impl GpuMatmul {
         let bind_group = ctx.kernels().matmul.bind_group(
             device,
             &uniforms,
-            a.buffer(),
-            b.buffer(),
-            a.buffer(),
-            c.buffer(),
+            a.binding(),
+            b.binding(),
+            a.binding(),
+            c.binding(),
         );
         Ok(Self {
             a,

@@ -60,9 +60,35 @@ pub enum GpuError {
         /// Which argument.
         what: &'static str,
     },
-    /// A buffer passed to `add_param` / `add` is already a parameter or a gradient of this
-    /// optimizer: a parameter registered twice would take two steps per step, and two
-    /// parameters cannot hold their gradients in one buffer.
+    /// A matrix view's byte offset ([`crate::GpuMatrix::from_buffer_range`]) is not a
+    /// multiple of the device's `min_storage_buffer_offset_alignment` (nor of 4): the range
+    /// could not be bound as storage.
+    MisalignedOffset {
+        /// The offset, in bytes.
+        offset: u64,
+        /// The alignment it must be a multiple of, in bytes.
+        alignment: u64,
+    },
+    /// A matrix view ([`crate::GpuMatrix::from_buffer_range`]) reaches past the end of its
+    /// buffer.
+    RangeOutOfBounds {
+        /// The view's byte offset.
+        offset: u64,
+        /// The view's size in bytes (`rows·cols·4`).
+        bytes: u64,
+        /// The buffer's size in bytes.
+        buffer_size: u64,
+    },
+    /// A buffer handed to [`crate::GpuMatrix::from_buffer_range`] lacks usages the kernels need
+    /// (`STORAGE` to be bound, `COPY_SRC` and `COPY_DST` to be read and written).
+    MissingUsage {
+        /// The usages it lacks.
+        missing: wgpu::BufferUsages,
+    },
+    /// A matrix passed to `add_param` / `add` overlaps (shares bytes with) a parameter or a
+    /// gradient already registered with this optimizer: a parameter registered twice would
+    /// take two steps per step, and two parameters cannot hold their gradients in the same
+    /// bytes. Views of one pooled buffer at disjoint ranges are fine.
     AlreadyRegistered {
         /// `"param"` or `"grad"`: the argument that is already registered.
         what: &'static str,
@@ -151,9 +177,25 @@ impl fmt::Display for GpuError {
                 f,
                 "the {what} was made by another GpuContext (another device)"
             ),
+            Self::MisalignedOffset { offset, alignment } => write!(
+                f,
+                "matrix offset {offset} is not a multiple of the device's storage offset alignment ({alignment} bytes)"
+            ),
+            Self::RangeOutOfBounds {
+                offset,
+                bytes,
+                buffer_size,
+            } => write!(
+                f,
+                "a matrix of {bytes} bytes at offset {offset} does not fit in a buffer of {buffer_size} bytes"
+            ),
+            Self::MissingUsage { missing } => write!(
+                f,
+                "the buffer lacks usages the kernels need: {missing:?} (create it with STORAGE | COPY_SRC | COPY_DST)"
+            ),
             Self::AlreadyRegistered { what, index } => write!(
                 f,
-                "this {what} buffer is already the parameter or gradient of parameter {index}"
+                "this {what} overlaps the parameter or gradient of parameter {index}"
             ),
             Self::NonFiniteGradients(reports) => {
                 write!(

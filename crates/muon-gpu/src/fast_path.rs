@@ -269,9 +269,14 @@ fn gpu_product(
     };
     let u = uniform_buffer(device, "self-check params", &params);
     let kernels = ctx.kernels();
-    let bg = kernels
-        .matmul
-        .bind_group(device, &u, ga.buffer(), gb.buffer(), gd.buffer(), &out);
+    let bg = kernels.matmul.bind_group(
+        device,
+        &u,
+        ga.binding(),
+        gb.binding(),
+        gd.binding(),
+        out.as_entire_buffer_binding(),
+    );
     let (mu, nu) = (m as u32, n as u32);
     ctx.submit_pass("fast-path self-check", |pass| {
         kernels.dispatch_product(pass, &bg, mu, nu, Some(engine));

@@ -32,6 +32,24 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Your own device and pooled buffers
+//! [`GpuContext::from_device`] runs muon-gpu on a device the application already has.
+//! [`GpuMatrix::from_buffer_range`] views `rows × cols` `f32` at a byte offset of one of its
+//! buffers (a range of a pooled allocator): the offset must be a multiple of
+//! [`storage_offset_alignment`] (the device's `min_storage_buffer_offset_alignment`), the range
+//! inside the buffer and within one storage binding, the buffer `STORAGE | COPY_SRC |
+//! COPY_DST` ([`MATRIX_USAGES`]), each checked as a typed [`GpuError`]. Kernels bind only that
+//! range and never read or write the bytes around it. Parameters may share one buffer and
+//! gradients another; a parameter and its own gradient must be in different buffers
+//! ([`GpuError::AliasedBuffers`]). `docs/gpu.md` and `examples/pooled_buffers` show it whole.
+//!
+//! # wgpu version
+//! wgpu types are part of this API ([`GpuContext::from_device`], [`GpuMatrix::from_buffer`],
+//! the [`kernels`]' bind groups), so an application sharing its device must depend on the
+//! same wgpu major version as muon-gpu (or use the re-export [`wgpu`]): muon-gpu 0.1 uses
+//! wgpu 30. Two majors do not mix (their `Device`s are different types). A new wgpu major is
+//! a breaking release of muon-gpu (0.2 while it is 0.x), never a patch release.
+//!
 //! # NaN/Inf policy
 //! As in the core, a step whose gradient holds a NaN or an infinity leaves that parameter and
 //! its state untouched. On the device this is a flag computed before the update
@@ -84,7 +102,7 @@ pub use context::{ADAPTER_ENV, GpuContext, TENSOR_CORES_ENV, quiet_headless_prob
 pub use error::{GpuError, SkippedSteps};
 pub use fast_path::{FastEngine, FastPathStatus, Precision};
 pub use group::GpuParamGroup;
-pub use matrix::{GpuMatrix, MATRIX_USAGES};
+pub use matrix::{GpuMatrix, MATRIX_USAGES, storage_offset_alignment};
 pub use muon::GpuMuon;
 pub use newton_schulz::GpuNewtonSchulz;
 pub use optimizer::{Assigned, GpuGroup, GpuOptimizer, ParamRole, ParamState};

@@ -1,18 +1,29 @@
-//! [`GpuMatrix`]: a row-major `f32` matrix resident in a device buffer.
+//! [`GpuMatrix`]: a row-major `f32` matrix resident in a device buffer, whole or a range of
+//! it (a view into a pooled buffer).
 
 use crate::kernels::buffer_init;
 use muon_core::{MatRef, MuonError};
 
-use crate::readback::read_f32;
+use crate::readback::read_f32_at;
 use crate::{GpuContext, GpuError};
 
-/// A row-major `rows × cols` `f32` matrix in a device storage buffer.
+/// A row-major `rows × cols` `f32` matrix in a device storage buffer: the `rows·cols·4` bytes
+/// from [`GpuMatrix::offset`] on.
+///
+/// Matrices made by [`GpuMatrix::zeros`] and [`GpuMatrix::from_slice`] own a buffer of their
+/// own at offset 0. [`GpuMatrix::from_buffer_range`] views a range of a buffer the caller
+/// owns, such as the `(buffer, offset, size)` slices a pooled allocator hands out (burn's and
+/// cubecl's wgpu backends): every kernel binds exactly that range (`wgpu::BufferBinding` with
+/// its offset and size), and [`GpuMatrix::read`], [`GpuMatrix::write`] and every copy use only
+/// it, so the rest of the buffer is never read or written.
 ///
 /// Vectors (biases, norm gains) are `1 × n` or `n × 1` matrices. Cloning shares the buffer.
 /// Data crosses to the host only through [`GpuMatrix::read`] and [`GpuMatrix::write`].
 #[derive(Clone, Debug)]
 pub struct GpuMatrix {
     buffer: wgpu::Buffer,
+    /// Byte offset of element `(0, 0)` in `buffer`.
+    offset: u64,
     rows: usize,
     cols: usize,
     /// [`GpuContext::id`] of the context that made it: using it with another is refused.
@@ -58,6 +69,7 @@ impl GpuMatrix {
         })?;
         Ok(Self {
             buffer,
+            offset: 0,
             rows,
             cols,
             context: ctx.id(),
@@ -88,41 +100,88 @@ impl GpuMatrix {
         })?;
         Ok(Self {
             buffer,
+            offset: 0,
             rows,
             cols,
             context: ctx.id(),
         })
     }
 
-    /// Wraps a buffer the caller already has (for example a gradient written by its own
-    /// kernels). It needs `STORAGE`, `COPY_SRC` and `COPY_DST` usage and at least
-    /// `rows·cols·4` bytes.
+    /// Views the first `rows·cols·4` bytes of a buffer the caller already has (for example a
+    /// gradient written by its own kernels): [`GpuMatrix::from_buffer_range`] at offset 0. A
+    /// larger buffer is allowed; the bytes past the matrix are never read or written.
     ///
     /// # Errors
-    /// As [`GpuMatrix::zeros`], plus [`MuonError::LengthMismatch`] if the buffer is too small
-    /// or lacks a usage.
+    /// As [`GpuMatrix::from_buffer_range`].
     pub fn from_buffer(
         ctx: &GpuContext,
         buffer: wgpu::Buffer,
         rows: usize,
         cols: usize,
     ) -> Result<Self, GpuError> {
+        Self::from_buffer_range(ctx, buffer, 0, rows, cols)
+    }
+
+    /// Views the `rows·cols·4` bytes of `buffer` from byte `offset` on as a row-major
+    /// `rows × cols` matrix: a parameter, gradient or operand that lives in a pooled buffer
+    /// next to others. Kernels bind only this range and never write outside it.
+    ///
+    /// The rules are WebGPU's for binding a range as storage, checked here so that a bad view
+    /// is a typed error now rather than a wgpu validation failure at the first step:
+    /// - `offset` is a multiple of the device's `min_storage_buffer_offset_alignment` (and of
+    ///   4, wgpu's copy alignment) — [`GpuError::MisalignedOffset`];
+    /// - the range lies inside the buffer — [`GpuError::RangeOutOfBounds`];
+    /// - its size fits one storage binding and the kernels' indexing —
+    ///   [`GpuError::BufferTooLarge`];
+    /// - the buffer has `STORAGE`, `COPY_SRC` and `COPY_DST` usage ([`MATRIX_USAGES`]: bound
+    ///   by the kernels, copied in and out) — [`GpuError::MissingUsage`];
+    /// - the buffer belongs to `ctx`'s device — [`GpuError::ForeignContext`] (checked by
+    ///   binding the range once on `ctx`'s device inside an error scope; it catches a buffer of
+    ///   another device of the same `wgpu::Instance`).
+    ///
+    /// Several views may share one buffer. A parameter and its own gradient must still be in
+    /// different buffers (one dispatch binds the parameter writable and the gradient
+    /// read-only, and WebGPU forbids both uses of one buffer in a dispatch): the optimizers
+    /// refuse that with [`GpuError::AliasedBuffers`], and overlapping views with
+    /// [`GpuError::AlreadyRegistered`].
+    ///
+    /// # Errors
+    /// Those above, and [`MuonError::EmptyMatrix`] (as [`GpuError::Core`]) for a zero
+    /// dimension.
+    pub fn from_buffer_range(
+        ctx: &GpuContext,
+        buffer: wgpu::Buffer,
+        offset: u64,
+        rows: usize,
+        cols: usize,
+    ) -> Result<Self, GpuError> {
         let bytes = matrix_bytes(rows, cols)?;
         ctx.check_size("matrix", bytes)?;
-        if buffer.size() < bytes || !buffer.usage().contains(MATRIX_USAGES) {
-            return Err(MuonError::LengthMismatch {
-                what: "buffer",
-                expected: rows * cols,
-                found: (buffer.size() / 4) as usize,
-            }
-            .into());
+        let alignment = storage_offset_alignment(ctx.device());
+        if !offset.is_multiple_of(alignment) {
+            return Err(GpuError::MisalignedOffset { offset, alignment });
         }
-        Ok(Self {
+        let end = offset.checked_add(bytes);
+        if end.is_none_or(|end| end > buffer.size()) {
+            return Err(GpuError::RangeOutOfBounds {
+                offset,
+                bytes,
+                buffer_size: buffer.size(),
+            });
+        }
+        let missing = MATRIX_USAGES.difference(buffer.usage());
+        if !missing.is_empty() {
+            return Err(GpuError::MissingUsage { missing });
+        }
+        let matrix = Self {
             buffer,
+            offset,
             rows,
             cols,
             context: ctx.id(),
-        })
+        };
+        check_same_device(ctx.device(), &matrix)?;
+        Ok(matrix)
     }
 
     /// Overwrites the matrix with `data` (queued; it lands before the next submission).
@@ -140,7 +199,7 @@ impl GpuMatrix {
         })?;
         ctx.scoped(|| {
             ctx.queue()
-                .write_buffer(&self.buffer, 0, bytemuck::cast_slice(data));
+                .write_buffer(&self.buffer, self.offset, bytemuck::cast_slice(data));
         })
     }
 
@@ -152,7 +211,7 @@ impl GpuMatrix {
     /// ([`GpuContext::device_status`]).
     pub fn read(&self, ctx: &GpuContext) -> Result<Vec<f32>, GpuError> {
         self.check_context(ctx, "matrix")?;
-        read_f32(ctx, &self.buffer, self.len())
+        read_f32_at(ctx, &self.buffer, self.offset, self.len())
     }
 
     /// Number of rows.
@@ -191,10 +250,36 @@ impl GpuMatrix {
         false
     }
 
-    /// The device buffer.
+    /// The device buffer the matrix lives in: the whole buffer, of which the matrix is the
+    /// [`GpuMatrix::byte_len`] bytes from [`GpuMatrix::offset`] on. Bind it with
+    /// [`GpuMatrix::binding`], not whole.
     #[must_use]
     pub fn buffer(&self) -> &wgpu::Buffer {
         &self.buffer
+    }
+
+    /// Byte offset of the matrix in [`GpuMatrix::buffer`] (0 unless made by
+    /// [`GpuMatrix::from_buffer_range`]).
+    #[must_use]
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Size of the matrix in bytes (`rows·cols·4`).
+    #[must_use]
+    pub fn byte_len(&self) -> u64 {
+        self.len() as u64 * 4
+    }
+
+    /// The matrix's range of its buffer as a binding (offset and size), for bind groups of
+    /// the [`crate::kernels`].
+    #[must_use]
+    pub fn binding(&self) -> wgpu::BufferBinding<'_> {
+        wgpu::BufferBinding {
+            buffer: &self.buffer,
+            offset: self.offset,
+            size: wgpu::BufferSize::new(self.byte_len()),
+        }
     }
 
     /// `Err(`[`GpuError::ForeignContext`]`)` naming `what` unless this matrix was made by
@@ -211,9 +296,61 @@ impl GpuMatrix {
         }
     }
 
-    /// Whether two matrices share one buffer.
+    /// Whether two matrices live in one buffer (at any offsets).
     #[must_use]
     pub fn same_buffer(&self, other: &GpuMatrix) -> bool {
         self.buffer == other.buffer
+    }
+
+    /// Whether two matrices share at least one byte: the same buffer and intersecting ranges.
+    #[must_use]
+    pub fn overlaps(&self, other: &GpuMatrix) -> bool {
+        self.same_buffer(other)
+            && self.offset < other.offset + other.byte_len()
+            && other.offset < self.offset + self.byte_len()
+    }
+}
+
+/// The alignment, in bytes, of a matrix's offset in its buffer on `device`: its
+/// `min_storage_buffer_offset_alignment`, and at least 4 (wgpu copies and queue writes move
+/// whole 4-byte words).
+#[must_use]
+pub fn storage_offset_alignment(device: &wgpu::Device) -> u64 {
+    u64::from(device.limits().min_storage_buffer_offset_alignment).max(wgpu::COPY_BUFFER_ALIGNMENT)
+}
+
+/// Binds `matrix`'s range once on `device` inside a validation error scope: wgpu refuses a
+/// buffer of another device there (as a validation error, not a panic), which is reported as
+/// [`GpuError::ForeignContext`]. The other rules were checked before, so that is the one
+/// left.
+fn check_same_device(device: &wgpu::Device, matrix: &GpuMatrix) -> Result<(), GpuError> {
+    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some("GpuMatrix view check"),
+        entries: &[wgpu::BindGroupLayoutEntry {
+            binding: 0,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only: false },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        }],
+    });
+    let _bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("GpuMatrix view check"),
+        layout: &layout,
+        entries: &[wgpu::BindGroupEntry {
+            binding: 0,
+            resource: wgpu::BindingResource::Buffer(matrix.binding()),
+        }],
+    });
+    match pollster::block_on(scope.pop()) {
+        None => Ok(()),
+        Some(e) => {
+            log::debug!("muon-gpu: a buffer view failed to bind on this device: {e}");
+            Err(GpuError::ForeignContext { what: "buffer" })
+        }
     }
 }

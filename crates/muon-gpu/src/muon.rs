@@ -333,10 +333,10 @@ fn bind_slot(
         k.muon_update.bind_group(
             device,
             muon_params,
-            guard.grad.buffer(),
+            guard.grad.binding(),
             momentum,
             x,
-            guard.param.buffer(),
+            guard.param.binding(),
             guard.status(),
         )
     };

@@ -24,7 +24,7 @@ use muon_core::newton_schulz::NsConfig;
 use crate::fast_path::{FastEngine, Precision};
 use crate::kernels::{
     GramCall, GramParams, Kernels, MAX_PARTIALS, MatmulParams, NormParams, NormalizeParams,
-    NsStepParams, storage_buffer_zeroed, uniform_buffer,
+    NsStepParams, storage_buffer_zeroed, uniform_buffer, whole,
 };
 use crate::matrix::matrix_bytes;
 use crate::{GpuContext, GpuError, GpuMatrix};
@@ -82,7 +82,14 @@ fn bind_product(
     };
     let device = ctx.device();
     let u = uniform_buffer(device, "ns f16 product params", &params);
-    let bg = ctx.kernels().matmul.bind_group(device, &u, l, r, d, out);
+    let bg = ctx.kernels().matmul.bind_group(
+        device,
+        &u,
+        l.as_entire_buffer_binding(),
+        r.as_entire_buffer_binding(),
+        d.as_entire_buffer_binding(),
+        out.as_entire_buffer_binding(),
+    );
     (bg, m, n)
 }
 
@@ -231,9 +238,13 @@ impl GpuNewtonSchulz {
         let len = r * c;
         let norm_params = NormParams::new(len);
         let norm_u = uniform_buffer(device, "ns norm params", &norm_params);
-        let norm_bg = k
-            .frobenius_norm
-            .bind_group(device, &norm_u, &x[0], partials, norm);
+        let norm_bg = k.frobenius_norm.bind_group(
+            device,
+            &norm_u,
+            x[0].as_entire_buffer_binding(),
+            partials,
+            norm,
+        );
         let normalize_u = uniform_buffer(
             device,
             "ns normalize params",
@@ -257,8 +268,22 @@ impl GpuNewtonSchulz {
                 let gram_a_u = uniform_buffer(device, "ns gram a params", &gram_a_params);
                 // `b` stands in for D (not read: beta = 0) so no buffer is both read and written.
                 let gram_a = [
-                    k.gram.call(device, &gram_a_u, &gram_a_params, &x[0], b, a),
-                    k.gram.call(device, &gram_a_u, &gram_a_params, &x[1], b, a),
+                    k.gram.call(
+                        device,
+                        &gram_a_u,
+                        &gram_a_params,
+                        whole(&x[0]),
+                        whole(b),
+                        whole(a),
+                    ),
+                    k.gram.call(
+                        device,
+                        &gram_a_u,
+                        &gram_a_params,
+                        whole(&x[1]),
+                        whole(b),
+                        whole(a),
+                    ),
                 ];
                 let mut gram_b = Vec::with_capacity(cfg.steps as usize);
                 let mut step_bg = Vec::with_capacity(cfg.steps as usize);
@@ -273,7 +298,14 @@ impl GpuNewtonSchulz {
                         ..GramParams::default()
                     };
                     let gu = uniform_buffer(device, "ns gram b params", &gram_b_params);
-                    gram_b.push(k.gram.call(device, &gu, &gram_b_params, a, a, b));
+                    gram_b.push(k.gram.call(
+                        device,
+                        &gu,
+                        &gram_b_params,
+                        whole(a),
+                        whole(a),
+                        whole(b),
+                    ));
                     let su = uniform_buffer(
                         device,
                         "ns step params",
@@ -446,7 +478,7 @@ impl GpuNewtonSchulz {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("newton-schulz"),
             });
-        encoder.copy_buffer_to_buffer(input.buffer(), 0, self.input(), 0, bytes);
+        encoder.copy_buffer_to_buffer(input.buffer(), input.offset(), self.input(), 0, bytes);
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("newton-schulz"),
@@ -454,7 +486,7 @@ impl GpuNewtonSchulz {
             });
             self.encode(ctx.kernels(), &mut pass);
         }
-        encoder.copy_buffer_to_buffer(self.output(), 0, out.buffer(), 0, bytes);
+        encoder.copy_buffer_to_buffer(self.output(), 0, out.buffer(), out.offset(), bytes);
         ctx.queue().submit([encoder.finish()]);
         Ok(())
     }

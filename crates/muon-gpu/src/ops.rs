@@ -93,7 +93,14 @@ pub fn matmul(
     let device = ctx.device();
     let u = uniform_buffer(device, "matmul params", &params);
     let kern = &ctx.kernels().matmul;
-    let bg = kern.bind_group(device, &u, a.buffer(), b.buffer(), a.buffer(), out.buffer());
+    let bg = kern.bind_group(
+        device,
+        &u,
+        a.binding(),
+        b.binding(),
+        a.binding(),
+        out.binding(),
+    );
     submit(ctx, "matmul", |pass| {
         kern.dispatch(pass, &bg, params.m, params.n)
     });
@@ -128,7 +135,7 @@ pub fn gram(ctx: &GpuContext, x: &GpuMatrix, trans: bool, out: &GpuMatrix) -> Re
     let device = ctx.device();
     let u = uniform_buffer(device, "gram params", &params);
     let kern = &ctx.kernels().gram;
-    let call = kern.call(device, &u, &params, x.buffer(), x.buffer(), out.buffer());
+    let call = kern.call(device, &u, &params, x.binding(), x.binding(), out.binding());
     submit(ctx, "gram", |pass| kern.dispatch_call(pass, &call));
     Ok(())
 }
@@ -145,7 +152,7 @@ pub fn frobenius_norm(ctx: &GpuContext, x: &GpuMatrix) -> Result<f32, GpuError> 
     let partials = storage_buffer_zeroed(device, "norm partials", u64::from(MAX_PARTIALS) * 8);
     let norm = storage_buffer_zeroed(device, "norm", 12);
     let kern = &ctx.kernels().frobenius_norm;
-    let bg = kern.bind_group(device, &u, x.buffer(), &partials, &norm);
+    let bg = kern.bind_group(device, &u, x.binding(), &partials, &norm);
     submit(ctx, "frobenius norm", |pass| {
         kern.dispatch(pass, &bg, &params)
     });

@@ -15,19 +15,33 @@ pub(crate) fn read_buffers(
     ctx: &GpuContext,
     ranges: &[(&wgpu::Buffer, u64)],
 ) -> Result<Vec<Vec<u8>>, GpuError> {
+    let ranges: Vec<(&wgpu::Buffer, u64, u64)> = ranges.iter().map(|(b, n)| (*b, 0, *n)).collect();
+    read_ranges(ctx, &ranges)
+}
+
+/// Copies `ranges` (`(buffer, byte offset, bytes)`) to the host and returns the bytes of each
+/// range: in one staging buffer and one submission when their total fits the device's
+/// `max_buffer_size`, else in as few consecutive batches as fit.
+///
+/// # Errors
+/// As [`read_buffers`].
+pub(crate) fn read_ranges(
+    ctx: &GpuContext,
+    ranges: &[(&wgpu::Buffer, u64, u64)],
+) -> Result<Vec<Vec<u8>>, GpuError> {
     let max = ctx.device().limits().max_buffer_size;
     let mut out = Vec::with_capacity(ranges.len());
     let mut start = 0;
     while start < ranges.len() {
         let (mut end, mut total) = (start, 0u64);
-        while end < ranges.len() && total + ranges[end].1 <= max {
-            total += ranges[end].1;
+        while end < ranges.len() && total + ranges[end].2 <= max {
+            total += ranges[end].2;
             end += 1;
         }
         if end == start {
             return Err(GpuError::BufferTooLarge {
                 what: "readback",
-                bytes: ranges[start].1,
+                bytes: ranges[start].2,
                 max,
             });
         }
@@ -37,10 +51,10 @@ pub(crate) fn read_buffers(
     Ok(out)
 }
 
-/// [`read_buffers`] for ranges whose `total` fits one staging buffer.
+/// [`read_ranges`] for ranges whose `total` fits one staging buffer.
 fn read_batch(
     ctx: &GpuContext,
-    ranges: &[(&wgpu::Buffer, u64)],
+    ranges: &[(&wgpu::Buffer, u64, u64)],
     total: u64,
 ) -> Result<Vec<Vec<u8>>, GpuError> {
     if total == 0 {
@@ -59,8 +73,8 @@ fn read_batch(
             label: Some("muon-gpu readback"),
         });
         let mut offset = 0;
-        for (buffer, bytes) in ranges {
-            encoder.copy_buffer_to_buffer(buffer, 0, &staging, offset, *bytes);
+        for (buffer, from, bytes) in ranges {
+            encoder.copy_buffer_to_buffer(buffer, *from, &staging, offset, *bytes);
             offset += bytes;
         }
         ctx.queue().submit([encoder.finish()]);
@@ -80,7 +94,7 @@ fn read_batch(
         .map_err(|e| GpuError::Readback(e.to_string()))?;
     let mut out = Vec::with_capacity(ranges.len());
     let mut offset = 0usize;
-    for (_, bytes) in ranges {
+    for (_, _, bytes) in ranges {
         let n = *bytes as usize;
         out.push(view[offset..offset + n].to_vec());
         offset += n;
@@ -96,7 +110,17 @@ pub(crate) fn read_f32(
     buffer: &wgpu::Buffer,
     len: usize,
 ) -> Result<Vec<f32>, GpuError> {
-    let bytes = read_buffers(ctx, &[(buffer, (len * 4) as u64)])?;
+    read_f32_at(ctx, buffer, 0, len)
+}
+
+/// Reads `len` `f32` values of `buffer` from byte `offset` on.
+pub(crate) fn read_f32_at(
+    ctx: &GpuContext,
+    buffer: &wgpu::Buffer,
+    offset: u64,
+    len: usize,
+) -> Result<Vec<f32>, GpuError> {
+    let bytes = read_ranges(ctx, &[(buffer, offset, (len * 4) as u64)])?;
     Ok(bytes
         .first()
         .map(|b| bytemuck::pod_collect_to_vec(b))

@@ -58,9 +58,10 @@ pub(crate) struct GuardedParam {
 }
 
 impl GuardedParam {
-    /// Whether `m` is this parameter's buffer or its gradient's.
+    /// Whether `m` shares bytes with this parameter or its gradient (views of one pooled
+    /// buffer at disjoint ranges do not).
     pub(crate) fn uses(&self, m: &GpuMatrix) -> bool {
-        self.param.same_buffer(m) || self.grad.same_buffer(m)
+        self.param.overlaps(m) || self.grad.overlaps(m)
     }
 
     /// Validates a registration (same shape, distinct buffers) and allocates the status.
@@ -84,6 +85,8 @@ impl GuardedParam {
             }
             .into());
         }
+        // Even at disjoint offsets: the update kernels bind the parameter read-write and the
+        // gradient read-only in one dispatch, which WebGPU forbids for one buffer.
         if param.same_buffer(grad) {
             return Err(GpuError::AliasedBuffers {
                 what: "param and grad",
@@ -96,7 +99,7 @@ impl GuardedParam {
         let check_bg =
             ctx.kernels()
                 .check_finite
-                .bind_group(device, &check_u, grad.buffer(), &status);
+                .bind_group(device, &check_u, grad.binding(), &status);
         Ok(Self {
             param: param.clone(),
             grad: grad.clone(),

@@ -2,7 +2,7 @@
 
 use muon_core::adam::Adam;
 
-use super::common::{Access, Program, elementwise_groups, record};
+use super::common::{Access, Program, elementwise_groups, record, whole};
 use super::sources;
 use crate::MomentFormat;
 
@@ -113,8 +113,8 @@ impl AdamUpdate {
         }
     }
 
-    /// Binds `params` (an [`AdamParams`] uniform), the scalar table, `g`, `w`, `m`, `v`
-    /// and the status.
+    /// Binds `params` (an [`AdamParams`] uniform), the scalar table, `g`, `w` (their ranges:
+    /// [`crate::GpuMatrix::binding`]), `m`, `v` and the status.
     #[allow(clippy::too_many_arguments)]
     #[must_use]
     pub fn bind_group(
@@ -122,14 +122,24 @@ impl AdamUpdate {
         device: &wgpu::Device,
         params: &wgpu::Buffer,
         scalars: &wgpu::Buffer,
-        grad: &wgpu::Buffer,
-        param: &wgpu::Buffer,
+        grad: wgpu::BufferBinding<'_>,
+        param: wgpu::BufferBinding<'_>,
         m: &wgpu::Buffer,
         v: &wgpu::Buffer,
         status: &wgpu::Buffer,
     ) -> wgpu::BindGroup {
-        self.program
-            .bind(device, &[params, scalars, grad, param, m, v, status])
+        self.program.bind(
+            device,
+            &[
+                whole(params),
+                whole(scalars),
+                grad,
+                param,
+                whole(m),
+                whole(v),
+                whole(status),
+            ],
+        )
     }
 
     /// Records the update of `len` elements whose moments are stored as `format` (the

@@ -1,6 +1,6 @@
 //! Host half of `shaders/check_finite.wgsl`: the on-device NaN/Inf flag and its bookkeeping.
 
-use super::common::{Access, Program, elementwise_groups, record};
+use super::common::{Access, Program, elementwise_groups, record, whole};
 use super::sources;
 
 /// Uniforms of `check_finite.wgsl` (`CheckParams`).
@@ -37,16 +37,18 @@ impl CheckFinite {
         }
     }
 
-    /// Binds `params` (a [`CheckParams`] uniform), the gradient and the parameter's status.
+    /// Binds `params` (a [`CheckParams`] uniform), the gradient (its range:
+    /// [`crate::GpuMatrix::binding`]) and the parameter's status.
     #[must_use]
     pub fn bind_group(
         &self,
         device: &wgpu::Device,
         params: &wgpu::Buffer,
-        grad: &wgpu::Buffer,
+        grad: wgpu::BufferBinding<'_>,
         status: &wgpu::Buffer,
     ) -> wgpu::BindGroup {
-        self.program.bind(device, &[params, grad, status])
+        self.program
+            .bind(device, &[whole(params), grad, whole(status)])
     }
 
     /// Records the check of `len` gradient elements (before the update kernels).

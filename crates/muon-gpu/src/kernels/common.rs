@@ -148,13 +148,18 @@ impl Program {
         })
     }
 
-    /// A bind group binding `buffers` whole, in order, to bindings `0..`.
-    pub(crate) fn bind(&self, device: &wgpu::Device, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+    /// A bind group binding `buffers` (each a whole buffer or a range of one, such as a
+    /// [`crate::GpuMatrix::binding`]), in order, to bindings `0..`.
+    pub(crate) fn bind(
+        &self,
+        device: &wgpu::Device,
+        buffers: &[wgpu::BufferBinding<'_>],
+    ) -> wgpu::BindGroup {
         let entries: Vec<wgpu::BindGroupEntry<'_>> = (0u32..)
             .zip(buffers)
             .map(|(binding, b)| wgpu::BindGroupEntry {
                 binding,
-                resource: b.as_entire_binding(),
+                resource: wgpu::BindingResource::Buffer(b.clone()),
             })
             .collect();
         device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -192,6 +197,11 @@ fn bind_group_layout(
         label: Some(label),
         entries: &entries,
     })
+}
+
+/// `buffer` bound whole (for the kernels' own uniforms and scratch).
+pub(crate) fn whole(buffer: &wgpu::Buffer) -> wgpu::BufferBinding<'_> {
+    buffer.as_entire_buffer_binding()
 }
 
 /// A uniform buffer holding `value` (writable later with `Queue::write_buffer`).

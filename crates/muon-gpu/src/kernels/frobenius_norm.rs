@@ -1,6 +1,6 @@
 //! Host half of `shaders/frobenius_norm.wgsl`: a two-level tree reduction for `‖X‖_F`.
 
-use super::common::{Access, ELEMENTWISE_WG, Program};
+use super::common::{Access, ELEMENTWISE_WG, Program, whole};
 use super::sources;
 
 /// The most first-pass workgroups (partial sums).
@@ -55,7 +55,8 @@ impl FrobeniusNorm {
         }
     }
 
-    /// Binds `params` (a [`NormParams`] uniform), `X`, the partials buffer (at least
+    /// Binds `params` (a [`NormParams`] uniform), `X` (a range: [`crate::GpuMatrix::binding`],
+    /// or a whole buffer), the partials buffer (at least
     /// `2·`[`MAX_PARTIALS`] `f32`, or `2·num_partials`: a scaled pair each) and the output (3
     /// `f32`: `‖X‖_F`, then its factors `s` and `√q` with `‖X‖_F = s·√q`).
     #[must_use]
@@ -63,11 +64,12 @@ impl FrobeniusNorm {
         &self,
         device: &wgpu::Device,
         params: &wgpu::Buffer,
-        x: &wgpu::Buffer,
+        x: wgpu::BufferBinding<'_>,
         partials: &wgpu::Buffer,
         norm: &wgpu::Buffer,
     ) -> wgpu::BindGroup {
-        self.program.bind(device, &[params, x, partials, norm])
+        self.program
+            .bind(device, &[whole(params), x, whole(partials), whole(norm)])
     }
 
     /// Records both passes; `params` must be the uniform values bound in `bind_group`.

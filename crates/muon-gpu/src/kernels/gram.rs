@@ -1,6 +1,6 @@
 //! Host half of `shaders/gram.wgsl`: `G = α·X·Xᵀ + β·D` (or `α·XᵀX + β·D`), symmetric.
 
-use super::common::{Access, Program, TILE, record, storage_buffer_zeroed, tile_groups};
+use super::common::{Access, Program, TILE, record, storage_buffer_zeroed, tile_groups, whole};
 use super::sources;
 
 /// Inner dimension per chunk of the split-k path (`KC` in `gram.wgsl`).
@@ -100,9 +100,9 @@ impl Gram {
         device: &wgpu::Device,
         uniform: &wgpu::Buffer,
         params: &GramParams,
-        x: &wgpu::Buffer,
-        d: &wgpu::Buffer,
-        g: &wgpu::Buffer,
+        x: wgpu::BufferBinding<'_>,
+        d: wgpu::BufferBinding<'_>,
+        g: wgpu::BufferBinding<'_>,
     ) -> GramCall {
         let chunks = Self::split_chunks(params.m, params.k);
         let bind_group = if chunks == 0 {
@@ -114,7 +114,8 @@ impl Gram {
                 "gram split-k partials",
                 u64::from(chunks) * m * m * 4,
             );
-            self.split.bind(device, &[uniform, x, d, g, &scratch])
+            self.split
+                .bind(device, &[whole(uniform), x, d, g, whole(&scratch)])
         };
         GramCall {
             bind_group,
@@ -139,17 +140,18 @@ impl Gram {
         }
     }
 
-    /// Binds `params` (a [`GramParams`] uniform), `X`, `D` and the output `G`.
+    /// Binds `params` (a [`GramParams`] uniform), `X`, `D` and the output `G` (each a range,
+    /// [`crate::GpuMatrix::binding`], or a whole buffer).
     #[must_use]
     pub fn bind_group(
         &self,
         device: &wgpu::Device,
         params: &wgpu::Buffer,
-        x: &wgpu::Buffer,
-        d: &wgpu::Buffer,
-        g: &wgpu::Buffer,
+        x: wgpu::BufferBinding<'_>,
+        d: wgpu::BufferBinding<'_>,
+        g: wgpu::BufferBinding<'_>,
     ) -> wgpu::BindGroup {
-        self.program.bind(device, &[params, x, d, g])
+        self.program.bind(device, &[whole(params), x, d, g])
     }
 
     /// Records the product for an `m × m` output.

@@ -1,6 +1,6 @@
 //! Host half of `shaders/matmul.wgsl`: `C = α·op(A)·op(B) + β·D`, tiled 64×64.
 
-use super::common::{Access, Program, record, tile_groups};
+use super::common::{Access, Program, record, tile_groups, whole};
 use super::sources;
 
 /// Uniforms of `matmul.wgsl` (`MatmulParams`).
@@ -57,19 +57,20 @@ impl Matmul {
         }
     }
 
-    /// Binds `params` (a [`MatmulParams`] uniform), `A`, `B`, `D` and the output `C`
-    /// (`C` must differ from the others).
+    /// Binds `params` (a [`MatmulParams`] uniform), `A`, `B`, `D` and the output `C` (each a
+    /// range, [`crate::GpuMatrix::binding`], or a whole buffer; `C` must be another buffer
+    /// than the others).
     #[must_use]
     pub fn bind_group(
         &self,
         device: &wgpu::Device,
         params: &wgpu::Buffer,
-        a: &wgpu::Buffer,
-        b: &wgpu::Buffer,
-        d: &wgpu::Buffer,
-        c: &wgpu::Buffer,
+        a: wgpu::BufferBinding<'_>,
+        b: wgpu::BufferBinding<'_>,
+        d: wgpu::BufferBinding<'_>,
+        c: wgpu::BufferBinding<'_>,
     ) -> wgpu::BindGroup {
-        self.program.bind(device, &[params, a, b, d, c])
+        self.program.bind(device, &[whole(params), a, b, d, c])
     }
 
     /// Records the product for an `m × n` output.

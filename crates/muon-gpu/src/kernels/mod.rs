@@ -31,7 +31,7 @@ pub use ns_step::{NsStep, NsStepParams};
 use crate::{FastEngine, GpuError};
 
 pub use common::{MAX_WORKGROUPS_PER_DIM, grid_2d, uniform_buffer};
-pub(crate) use common::{buffer_init, storage_buffer_zeroed};
+pub(crate) use common::{buffer_init, storage_buffer_zeroed, whole};
 pub(crate) use gram::GramCall;
 
 /// Every kernel's pipeline for one device.

@@ -2,7 +2,7 @@
 
 use muon_core::muon::{Muon, adjusted_lr};
 
-use super::common::{Access, Program, elementwise_groups, record};
+use super::common::{Access, Program, elementwise_groups, record, whole};
 use super::sources;
 
 /// Uniforms of `muon_update.wgsl` (`MuonParams`).
@@ -64,21 +64,31 @@ impl MuonUpdate {
     }
 
     /// Binds `params` (a [`MuonParams`] uniform), `G`, the momentum `B`, the update buffer
-    /// (`U` for `momentum`, the Newton–Schulz output for `apply`), `W` and the status.
+    /// (`U` for `momentum`, the Newton–Schulz output for `apply`), `W` and the status (`G` and
+    /// `W` by their ranges: [`crate::GpuMatrix::binding`]).
     #[allow(clippy::too_many_arguments)]
     #[must_use]
     pub fn bind_group(
         &self,
         device: &wgpu::Device,
         params: &wgpu::Buffer,
-        grad: &wgpu::Buffer,
+        grad: wgpu::BufferBinding<'_>,
         momentum: &wgpu::Buffer,
         update: &wgpu::Buffer,
-        param: &wgpu::Buffer,
+        param: wgpu::BufferBinding<'_>,
         status: &wgpu::Buffer,
     ) -> wgpu::BindGroup {
-        self.program
-            .bind(device, &[params, grad, momentum, update, param, status])
+        self.program.bind(
+            device,
+            &[
+                whole(params),
+                grad,
+                whole(momentum),
+                whole(update),
+                param,
+                whole(status),
+            ],
+        )
     }
 
     /// Records the momentum half over `len` elements.

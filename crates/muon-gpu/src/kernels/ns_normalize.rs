@@ -2,7 +2,7 @@
 
 use muon_core::newton_schulz::{NsConfig, NsNormalization};
 
-use super::common::{Access, Program, elementwise_groups, record};
+use super::common::{Access, Program, elementwise_groups, record, whole};
 use super::sources;
 
 /// Uniforms of `ns_normalize.wgsl` (`NormalizeParams`).
@@ -64,7 +64,8 @@ impl NsNormalize {
         norm: &wgpu::Buffer,
         x: &wgpu::Buffer,
     ) -> wgpu::BindGroup {
-        self.program.bind(device, &[params, norm, x])
+        self.program
+            .bind(device, &[whole(params), whole(norm), whole(x)])
     }
 
     /// Records the scaling of `len` elements.

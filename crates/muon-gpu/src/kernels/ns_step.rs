@@ -1,6 +1,6 @@
 //! Host half of `shaders/ns_step.wgsl`: `X' = a·X + B·X` (wide) or `a·X + X·B` (tall).
 
-use super::common::{Access, Program, record, tile_groups};
+use super::common::{Access, Program, record, tile_groups, whole};
 use super::sources;
 
 /// Uniforms of `ns_step.wgsl` (`NsStepParams`).
@@ -47,7 +47,8 @@ impl NsStep {
         x: &wgpu::Buffer,
         out: &wgpu::Buffer,
     ) -> wgpu::BindGroup {
-        self.program.bind(device, &[params, b, x, out])
+        self.program
+            .bind(device, &[whole(params), whole(b), whole(x), whole(out)])
     }
 
     /// Records the step for a `rows × cols` iterate.
