@@ -55,6 +55,7 @@ fn check(name: &str, n: usize, got: &[f32], reference: &[f32]) {
 }
 
 fn bench_matmul(c: &mut Criterion) {
+    common::select_cpu_kernel();
     let mut group = c.benchmark_group("matmul");
     note_cpu_skip("matmul");
     for n in SIZES {

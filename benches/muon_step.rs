@@ -54,6 +54,7 @@ impl CpuMuon {
 }
 
 fn bench_muon_step(c: &mut Criterion) {
+    common::select_cpu_kernel();
     let config = MuonConfig::new();
     let muon = config.build().expect("torch's Muon defaults are valid");
     let mut group = c.benchmark_group("muon_step");

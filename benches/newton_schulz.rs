@@ -85,6 +85,7 @@ fn check_tall_shape(cfg: &NsConfig) {
 }
 
 fn bench_newton_schulz(c: &mut Criterion) {
+    common::select_cpu_kernel();
     let cfg = NsConfig::default();
     let mut group = c.benchmark_group("newton_schulz");
     note_cpu_skip("newton_schulz");

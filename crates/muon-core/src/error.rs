@@ -49,6 +49,11 @@ pub enum MuonError {
     EmptyMatrix,
     /// `rows × cols` overflows `usize`.
     SizeOverflow,
+    /// [`crate::linalg::force_cpu_kernel`] named a kernel this CPU or target cannot run.
+    UnsupportedKernel {
+        /// The kernel's name ([`crate::linalg::CpuKernel::name`]).
+        kernel: &'static str,
+    },
 }
 
 impl fmt::Display for MuonError {
@@ -80,6 +85,12 @@ impl fmt::Display for MuonError {
             ),
             Self::EmptyMatrix => f.write_str("matrix has zero rows or zero columns"),
             Self::SizeOverflow => f.write_str("rows × cols overflows usize"),
+            Self::UnsupportedKernel { kernel } => {
+                write!(
+                    f,
+                    "the `{kernel}` kernel is not supported on this CPU or target"
+                )
+            }
         }
     }
 }
