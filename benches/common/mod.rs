@@ -99,10 +99,12 @@ pub fn select_cpu_kernel() {
     if let Ok(name) = std::env::var("MUON_CPU_KERNEL") {
         let kernel = CpuKernel::from_name(&name)
             .unwrap_or_else(|| panic!("MUON_CPU_KERNEL={name}: not portable, avx2 or neon"));
-        force_cpu_kernel(Some(kernel))
-            .unwrap_or_else(|e| panic!("MUON_CPU_KERNEL={name}: {e}"));
+        force_cpu_kernel(Some(kernel)).unwrap_or_else(|e| panic!("MUON_CPU_KERNEL={name}: {e}"));
     }
-    eprintln!("muon-core products run on the {} kernel", cpu_kernel().name());
+    eprintln!(
+        "muon-core products run on the {} kernel",
+        cpu_kernel().name()
+    );
 }
 
 /// Prints, once per group, which sizes an implementation skips and why.

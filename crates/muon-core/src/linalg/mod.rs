@@ -24,6 +24,9 @@ mod x86_avx2;
 #[allow(unsafe_code)]
 mod aarch64_neon;
 
+#[cfg(feature = "parallel")]
+mod parallel;
+
 /// A family of matrix-product kernels the core can run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -172,8 +175,15 @@ const MATMUL_COLS: usize = 256;
 ///
 /// Runs on the [selected](cpu_kernel) kernel for products of at least 8³ multiply-adds;
 /// smaller ones (and every target without an accelerated kernel) run [`matmul_portable`].
+///
+/// With the `parallel` feature, large products are split across threads first.
 pub(crate) fn matmul_raw(a: &[f32], b: &[f32], out: &mut [f32], m: usize, k: usize, n: usize) {
-    matmul_with(selected(), a, b, out, m, k, n);
+    let kernel = selected();
+    #[cfg(feature = "parallel")]
+    if parallel::matmul(kernel, a, b, out, m, k, n) {
+        return;
+    }
+    matmul_with(kernel, a, b, out, m, k, n);
 }
 
 /// [`matmul_raw`] on `kernel` (which must be supported; an unsupported one falls back to the
@@ -272,7 +282,12 @@ fn matmul_portable(a: &[f32], b: &[f32], out: &mut [f32], m: usize, k: usize, n:
 /// Dispatched like [`matmul_raw`]: the selected accelerated kernel where it applies, else
 /// [`gram_portable`].
 pub(crate) fn gram_raw(x: &[f32], out: &mut [f32], m: usize, n: usize) {
-    gram_with(selected(), x, out, m, n);
+    let kernel = selected();
+    #[cfg(feature = "parallel")]
+    if parallel::symmetric(kernel, x, out, m, parallel::Symmetric::Gram { n }) {
+        return;
+    }
+    gram_with(kernel, x, out, m, n);
 }
 
 /// [`gram_raw`] on `kernel`.
@@ -303,7 +318,12 @@ fn gram_with(kernel: CpuKernel, x: &[f32], out: &mut [f32], m: usize, n: usize) 
 /// the portable path is [`gram_portable`], so on targets without an accelerated kernel this
 /// is exactly [`gram_raw`]. `S` must be exactly symmetric (as [`gram_raw`]'s output is).
 pub(crate) fn square_symmetric_raw(s: &[f32], out: &mut [f32], m: usize) {
-    square_symmetric_with(selected(), s, out, m);
+    let kernel = selected();
+    #[cfg(feature = "parallel")]
+    if parallel::symmetric(kernel, s, out, m, parallel::Symmetric::Square) {
+        return;
+    }
+    square_symmetric_with(kernel, s, out, m);
 }
 
 /// [`square_symmetric_raw`] on `kernel`.
@@ -573,6 +593,43 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The threaded products equal the single-threaded ones bit for bit (same kernel per band).
+    #[cfg(feature = "parallel")]
+    #[test]
+    fn threaded_products_equal_single_threaded() {
+        use crate::test_data::data;
+        let kernel = selected();
+        let (m, k, n) = (300, 200, 190);
+        let a = data(m * k, 4);
+        let b = data(k * n, 5);
+        let mut got = std::vec![f32::NAN; m * n];
+        let mut want = std::vec![f32::NAN; m * n];
+        assert!(parallel::matmul(kernel, &a, &b, &mut got, m, k, n));
+        matmul_with(kernel, &a, &b, &mut want, m, k, n);
+        assert_eq!(got, want);
+        let mut g = std::vec![f32::NAN; m * m];
+        let mut g_want = std::vec![f32::NAN; m * m];
+        let gram_split =
+            parallel::symmetric(kernel, &a, &mut g, m, parallel::Symmetric::Gram { n: k });
+        gram_with(kernel, &a, &mut g_want, m, k);
+        let mut sq = std::vec![f32::NAN; m * m];
+        let mut sq_want = std::vec![f32::NAN; m * m];
+        let square_split =
+            parallel::symmetric(kernel, &g_want, &mut sq, m, parallel::Symmetric::Square);
+        square_symmetric_with(kernel, &g_want, &mut sq_want, m);
+        // The portable kernel has no row-band Gram: it declines and stays single-threaded.
+        assert_eq!(gram_split, kernel != CpuKernel::Portable);
+        assert_eq!(square_split, kernel != CpuKernel::Portable);
+        if gram_split {
+            assert_eq!(g, g_want);
+            assert_eq!(sq, sq_want);
+        }
+        std::println!(
+            "threaded_products_equal_single_threaded: kernel {}",
+            kernel.name()
+        );
     }
 
     #[test]

@@ -73,14 +73,35 @@ pub(super) fn matmul(a: &[f32], b: &[f32], out: &mut [f32], m: usize, k: usize, 
         col_stride: 1,
     };
     // SAFETY: AVX2 and FMA are available (checked above) and the slices hold their shapes.
-    unsafe { gemm(a, k, b, out, m, k, n, false) };
+    unsafe { gemm(a, k, b, out, m, k, n, None) };
     true
 }
 
 /// `out (m×m) = X (m×n) · Xᵀ`: the upper triangle by the blocked kernel, mirrored. Returns
 /// `false`, leaving `out` untouched, when the CPU lacks AVX2/FMA or a slice is too short.
 pub(super) fn gram(x: &[f32], out: &mut [f32], m: usize, n: usize) -> bool {
-    if !crate::x86_features::avx2_fma() || !fits(x, m, n) || !fits(out, m, m) {
+    if !gram_upper_rows(x, out, m, n, 0, m) {
+        return false;
+    }
+    mirror_skipped(out, m);
+    true
+}
+
+/// Rows `row0..row0 + rows` of the upper triangle of `X (m×n) · Xᵀ` (and of whatever lower
+/// part the tiles cover) into `out`, which holds just those rows (`rows × m`); the caller
+/// mirrors the whole matrix with [`mirror_skipped`] once every row is done. `row0` must be a
+/// multiple of 6 (the row tile), so the tiles line up with a single-call product. Returns
+/// `false`, leaving `out` untouched, when the CPU lacks AVX2/FMA or a slice is too short.
+pub(super) fn gram_upper_rows(
+    x: &[f32],
+    out: &mut [f32],
+    m: usize,
+    n: usize,
+    row0: usize,
+    rows: usize,
+) -> bool {
+    let in_range = row0.checked_add(rows).is_some_and(|end| end <= m) && row0.is_multiple_of(MR);
+    if !crate::x86_features::avx2_fma() || !in_range || !fits(x, m, n) || !fits(out, rows, m) {
         return false;
     }
     // Xᵀ as the right operand: its element (p, j) is X[j][p].
@@ -89,18 +110,34 @@ pub(super) fn gram(x: &[f32], out: &mut [f32], m: usize, n: usize) -> bool {
         row_stride: 1,
         col_stride: n,
     };
-    // SAFETY: AVX2 and FMA are available (checked above) and the slices hold their shapes.
-    unsafe { gemm(x, n, xt, out, m, n, m, true) };
+    // SAFETY: AVX2 and FMA are available (checked above) and rows row0..row0+rows of X exist; out holds rows × m.
+    unsafe { gemm(&x[row0 * n..], n, xt, out, rows, n, m, Some(row0)) };
+    true
+}
+
+/// `out (m×m) = S · S` for an exactly symmetric `S (m×m)` (so `S·S = S·Sᵀ`, its Gram matrix):
+/// the upper triangle with `S` itself as the row-major right operand (no transposed reads),
+/// mirrored. Returns `false`, leaving `out` untouched, when the CPU lacks AVX2/FMA or a slice is
+/// too short.
+pub(super) fn square_symmetric(s: &[f32], out: &mut [f32], m: usize) -> bool {
+    if !square_symmetric_upper_rows(s, out, m, 0, m) {
+        return false;
+    }
     mirror_skipped(out, m);
     true
 }
 
-/// `out (m×m) = S · S` for a symmetric `S (m×m)` (so `S·S = S·Sᵀ`, its Gram matrix): the upper
-/// triangle with `S` itself as the row-major right operand (no transposed reads), mirrored.
-/// Returns `false`, leaving `out` untouched, when the CPU lacks AVX2/FMA or a slice is short.
-/// `S` must be exactly symmetric for the result to be (the caller's contract).
-pub(super) fn square_symmetric(s: &[f32], out: &mut [f32], m: usize) -> bool {
-    if !crate::x86_features::avx2_fma() || !fits(s, m, m) || !fits(out, m, m) {
+/// Rows `row0..row0 + rows` of [`square_symmetric`]'s upper triangle, as
+/// [`gram_upper_rows`] for `X·Xᵀ`.
+pub(super) fn square_symmetric_upper_rows(
+    s: &[f32],
+    out: &mut [f32],
+    m: usize,
+    row0: usize,
+    rows: usize,
+) -> bool {
+    let in_range = row0.checked_add(rows).is_some_and(|end| end <= m) && row0.is_multiple_of(MR);
+    if !crate::x86_features::avx2_fma() || !in_range || !fits(s, m, m) || !fits(out, rows, m) {
         return false;
     }
     let right = Operand {
@@ -108,9 +145,8 @@ pub(super) fn square_symmetric(s: &[f32], out: &mut [f32], m: usize) -> bool {
         row_stride: m,
         col_stride: 1,
     };
-    // SAFETY: AVX2 and FMA are available (checked above) and the slices hold their shapes.
-    unsafe { gemm(s, m, right, out, m, m, m, true) };
-    mirror_skipped(out, m);
+    // SAFETY: AVX2 and FMA are available (checked above) and rows row0..row0+rows of S exist; out holds rows × m.
+    unsafe { gemm(&s[row0 * m..], m, right, out, rows, m, m, Some(row0)) };
     true
 }
 
@@ -124,7 +160,7 @@ fn fits(s: &[f32], rows: usize, cols: usize) -> bool {
 /// Row `i` lies in the row tile starting at `⌊i/MR⌋·MR` (MC is a multiple of MR); a panel of
 /// columns `j0..j0+NR` is computed for that tile iff `j0 + NR > ⌊i/MR⌋·MR`. So the skipped
 /// columns of row `i` are exactly those below `⌊⌊i/MR⌋·MR / NR⌋·NR` (never past `i`).
-fn mirror_skipped(out: &mut [f32], m: usize) {
+pub(super) fn mirror_skipped(out: &mut [f32], m: usize) {
     for i in 0..m {
         let cut = (i / MR * MR) / NR * NR;
         for j in 0..cut {
@@ -133,7 +169,8 @@ fn mirror_skipped(out: &mut [f32], m: usize) {
     }
 }
 
-/// The blocked product `out (m×n) = A (m×k, row stride lda) · B`; with `upper`, only tiles that
+/// The blocked product `out (m×n) = A (m×k, row stride lda) · B`; with `upper = Some(row0)`
+/// (`row0`: the index of `a`'s first row in the whole symmetric product), only tiles that
 /// touch the upper triangle (`i ≤ j`) are computed and the rest of `out` is left for the
 /// caller to mirror.
 ///
@@ -150,7 +187,7 @@ unsafe fn gemm(
     m: usize,
     k: usize,
     n: usize,
-    upper: bool,
+    upper: Option<usize>,
 ) {
     if k == 0 {
         out[..m * n].fill(0.0);
@@ -165,7 +202,7 @@ unsafe fn gemm(
             for j0 in (0..n).step_by(NR) {
                 let cols = NR.min(n - j0);
                 // A tile touches the upper triangle iff its first row ≤ its last column.
-                if upper && i_blk >= j0 + cols {
+                if upper.is_some_and(|row0| row0 + i_blk >= j0 + cols) {
                     continue;
                 }
                 let (bp, ldb) = if direct {
@@ -181,7 +218,7 @@ unsafe fn gemm(
                 };
                 let masks = lane_masks(cols);
                 for i0 in (i_blk..i_end).step_by(MR) {
-                    if upper && i0 >= j0 + cols {
+                    if upper.is_some_and(|row0| row0 + i0 >= j0 + cols) {
                         break;
                     }
                     let tile = Tile {
