@@ -82,6 +82,7 @@ fn adam_fixed<const N: usize>(group: &mut BenchmarkGroup<'_, WallTime>, adam: &A
 }
 
 fn bench_fixed_newton_schulz(c: &mut Criterion) {
+    common::select_cpu_kernel();
     let cfg = NsConfig::default();
     let mut group = c.benchmark_group("fixed/newton_schulz");
     ns_fixed::<4>(&mut group, &cfg);

@@ -1,7 +1,8 @@
 //! Matrix multiply `C = A·B` of `n × n` matrices, 16 to 4096.
 //!
-//! Ids: `cpu` (`muon_core::linalg::matmul`), `faer` (`Par::Seq`) and `nalgebra` (`gemm`), all
-//! single-threaded; `gpu` (the `matmul.wgsl` kernel, inputs resident; timed by waiting for the
+//! Ids: `cpu` (`muon_core::linalg::matmul`; threaded with `--features parallel`), `faer`
+//! (`Par::Seq`) and `nalgebra` (`gemm`), single-threaded; `faer-threaded` (`Par::rayon(0)`,
+//! every core); `gpu` (the `matmul.wgsl` kernel, inputs resident; timed by waiting for the
 //! device) and `gpu+readback` (upload `A` and `B`, the kernel, read `C` to the host).
 //! Throughput is `2n³` FLOPs, so criterion's "elem/s" reads as FLOP/s.
 //!
@@ -55,6 +56,7 @@ fn check(name: &str, n: usize, got: &[f32], reference: &[f32]) {
 }
 
 fn bench_matmul(c: &mut Criterion) {
+    common::select_cpu_kernel();
     let mut group = c.benchmark_group("matmul");
     note_cpu_skip("matmul");
     for n in SIZES {
@@ -98,6 +100,28 @@ fn bench_matmul(c: &mut Criterion) {
                         black_box(&*b),
                         1.0,
                         Par::Seq,
+                    );
+                });
+            });
+            let mut state = None;
+            group.bench_with_input(BenchmarkId::new("faer-threaded", n), &n, |bench, &n| {
+                let (a, b, out) = state.get_or_insert_with(|| {
+                    let (a, b) = inputs();
+                    let a = faer_from_row_major(n, n, a);
+                    let b = faer_from_row_major(n, n, b);
+                    let mut out = Mat::<f32>::zeros(n, n);
+                    faer_matmul(out.as_mut(), Accum::Replace, &a, &b, 1.0, Par::rayon(0));
+                    check("faer", n, &faer_to_row_major(out.as_ref()), reference());
+                    (a, b, out)
+                });
+                bench.iter(|| {
+                    faer_matmul(
+                        out.as_mut(),
+                        Accum::Replace,
+                        black_box(&*a),
+                        black_box(&*b),
+                        1.0,
+                        Par::rayon(0),
                     );
                 });
             });

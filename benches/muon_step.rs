@@ -28,6 +28,7 @@ use muon::gpu::{GpuMatrix, GpuMuon};
 const GPU_TOLERANCE: f64 = 1e-3;
 
 fn bench_muon_step(c: &mut Criterion) {
+    common::select_cpu_kernel();
     let config = MuonConfig::new();
     let muon = config.build().expect("torch's Muon defaults are valid");
     let mut group = c.benchmark_group("muon_step");

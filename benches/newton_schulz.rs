@@ -1,7 +1,8 @@
 //! Newton–Schulz orthogonalisation (quintic, 5 steps, `torch.optim.Muon`'s settings) on
 //! `n × n` inputs, 16 to 4096.
 //!
-//! Ids: `cpu` (muon-core), `faer` and `nalgebra` (the same algorithm, [`common::peers`]),
+//! Ids: `cpu` (muon-core; threaded with `--features parallel`), `faer` and `nalgebra` (the
+//! same algorithm, [`common::peers`], one thread), `faer-threaded` (faer on every core),
 //! `gpu` (muon-gpu kernels: copy in, normalise, 5 steps, copy out; timed by waiting for the
 //! device) and `gpu+readback` (upload the input, the kernels, read the result to the host).
 //! Throughput is in FLOPs ([`common::ns_flops`]: `5 · (4m²n + 2m³)`, `30n³` for a square
@@ -85,6 +86,7 @@ fn check_tall_shape(cfg: &NsConfig) {
 }
 
 fn bench_newton_schulz(c: &mut Criterion) {
+    common::select_cpu_kernel();
     let cfg = NsConfig::default();
     let mut group = c.benchmark_group("newton_schulz");
     note_cpu_skip("newton_schulz");
@@ -118,6 +120,18 @@ fn bench_newton_schulz(c: &mut Criterion) {
                     check_tall_shape(&cfg);
                     let x = faer_from_row_major(n, n, input());
                     let mut ns = FaerNs::new(n, n, cfg);
+                    check_peer("faer", &faer_to_row_major(ns.run(x.as_ref())), reference());
+                    (x, ns)
+                });
+                b.iter(|| {
+                    black_box(ns.run(black_box(x.as_ref())));
+                });
+            });
+            let mut state = None;
+            group.bench_with_input(BenchmarkId::new("faer-threaded", n), &n, |b, &n| {
+                let (x, ns) = state.get_or_insert_with(|| {
+                    let x = faer_from_row_major(n, n, input());
+                    let mut ns = FaerNs::new(n, n, cfg).threaded();
                     check_peer("faer", &faer_to_row_major(ns.run(x.as_ref())), reference());
                     (x, ns)
                 });

@@ -10,7 +10,9 @@
 //! 4. transposed back when tall.
 //!
 //! Both peers run single-threaded (faer with `Par::Seq`, nalgebra through `matrixmultiply`
-//! without its `threading` feature), like the core. Buffers are allocated once per shape,
+//! without its `threading` feature), like the core without its `parallel` feature; faer can
+//! also run threaded ([`FaerNs::threaded`], `Par::rayon(0)`: one thread per core), to compare
+//! with the core's `parallel` feature. Buffers are allocated once per shape,
 //! as the core's caller provides its scratch once.
 
 use faer::linalg::matmul::matmul;
@@ -21,6 +23,7 @@ use nalgebra::{DMatrix, DMatrixView};
 /// Newton–Schulz with faer (column-major `Mat<f32>`, general matrix products).
 pub struct FaerNs {
     cfg: NsConfig,
+    par: Par,
     tall: bool,
     x: Mat<f32>,
     next: Mat<f32>,
@@ -36,6 +39,7 @@ impl FaerNs {
         let (m, n) = (rows.min(cols), rows.max(cols));
         Self {
             cfg,
+            par: Par::Seq,
             tall: rows > cols,
             x: Mat::zeros(m, n),
             next: Mat::zeros(m, n),
@@ -43,6 +47,13 @@ impl FaerNs {
             b: Mat::zeros(m, m),
             out: Mat::zeros(rows, cols),
         }
+    }
+
+    /// The same, with faer's products on all cores (`Par::rayon(0)`).
+    #[must_use]
+    pub fn threaded(mut self) -> Self {
+        self.par = Par::rayon(0);
+        self
     }
 
     /// Orthogonalises `input` (the shape given to [`FaerNs::new`]); returns the result.
@@ -62,7 +73,7 @@ impl FaerNs {
                 self.x.as_ref(),
                 self.x.transpose(),
                 1.0,
-                Par::Seq,
+                self.par,
             );
             self.b.copy_from(&self.a);
             self.b *= Scale(cb);
@@ -72,7 +83,7 @@ impl FaerNs {
                 self.a.as_ref(),
                 self.a.as_ref(),
                 cc,
-                Par::Seq,
+                self.par,
             );
             self.next.copy_from(&self.x);
             self.next *= Scale(ca);
@@ -82,7 +93,7 @@ impl FaerNs {
                 self.b.as_ref(),
                 self.x.as_ref(),
                 1.0,
-                Par::Seq,
+                self.par,
             );
             std::mem::swap(&mut self.x, &mut self.next);
         }

@@ -85,6 +85,11 @@ pub enum MuonError {
         /// Flat (row-major) index of the first non-finite element of its gradient.
         index: usize,
     },
+    /// [`crate::linalg::force_cpu_kernel`] named a kernel this CPU or target cannot run.
+    UnsupportedKernel {
+        /// The kernel's name ([`crate::linalg::CpuKernel::name`]).
+        kernel: &'static str,
+    },
 }
 
 impl fmt::Display for MuonError {
@@ -142,6 +147,12 @@ impl fmt::Display for MuonError {
                 "gradient element {index} of parameter {param} is NaN or infinite; \
                  parameters and state left unchanged"
             ),
+            Self::UnsupportedKernel { kernel } => {
+                write!(
+                    f,
+                    "the `{kernel}` kernel is not supported on this CPU or target"
+                )
+            }
         }
     }
 }

@@ -39,8 +39,9 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
-// Unit tests may allocate; the library never does.
-#[cfg(test)]
+// Unit tests may allocate; the library never does. The optional `parallel` feature uses
+// `std`'s scoped threads (spawning a thread allocates; the kernels themselves never do).
+#[cfg(any(test, feature = "parallel"))]
 extern crate std;
 
 pub mod adam;

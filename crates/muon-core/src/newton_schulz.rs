@@ -24,7 +24,9 @@
 //! - N. Amsel, D. Persson, C. Musco, R. M. Gower, "The Polar Express: Optimal Matrix Sign
 //!   Methods and Their Application to the Muon Algorithm" (2025), Algorithm 1.
 
-use crate::linalg::{frobenius_norm_f64, gram_raw, matmul_raw, transpose_raw};
+use crate::linalg::{
+    frobenius_norm_f64, gram_raw, matmul_raw, square_symmetric_raw, transpose_raw,
+};
 use crate::{MatMut, MatRef, MuonError, validate};
 
 /// Keller Jordan's quintic coefficients, PyTorch's default: `(3.4445, −4.7750, 2.0315)`.
@@ -288,7 +290,7 @@ pub(crate) fn newton_schulz_in_place(mut buf: MatMut<'_>, scratch: &mut [f32], c
         let (a, b, c) = cfg.coefficients_at(step);
         // A = X Xᵀ (symmetric), then B = bA + cA² (A² = A Aᵀ since A is symmetric).
         gram_raw(x, a_mat, m, n);
-        gram_raw(a_mat, b_mat, m, m);
+        square_symmetric_raw(a_mat, b_mat, m);
         for (bv, av) in b_mat.iter_mut().zip(a_mat.iter()) {
             *bv = b * av + c * *bv;
         }

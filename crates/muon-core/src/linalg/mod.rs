@@ -3,13 +3,136 @@
 //! These are the building blocks of Newton–Schulz and the reference the GPU kernels are
 //! tested against. Accumulation is in `f32` with eight independent partial sums per dot
 //! product (vectorisable, deterministic); norms accumulate in `f64`.
+//!
+//! # Kernels
+//! The products run on one of several [`CpuKernel`]s: the portable one (every target, the
+//! reference), AVX2 + FMA on x86-64 CPUs that have them (detected at run time with `cpuid`),
+//! NEON on AArch64. The best supported one is used unless [`force_cpu_kernel`] picks another,
+//! which keeps every path testable and measurable on one machine (the benches read
+//! `MUON_CPU_KERNEL=portable|avx2|neon`).
+
+use core::sync::atomic::{AtomicU8, Ordering};
 
 use crate::{MatMut, MatRef, MuonError};
 
-// SIMD intrinsics and raw pointers, confined to this module (the crate denies unsafe code).
+// SIMD intrinsics and raw pointers, confined to these modules (the crate denies unsafe code).
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod x86_avx2;
+
+#[cfg(target_arch = "aarch64")]
+#[allow(unsafe_code)]
+mod aarch64_neon;
+
+#[cfg(feature = "parallel")]
+mod parallel;
+
+/// A family of matrix-product kernels the core can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CpuKernel {
+    /// Plain Rust, every target: the reference the others are tested against.
+    Portable,
+    /// x86-64 with AVX2 and FMA (detected at run time): a blocked 6×16 register-tile kernel.
+    Avx2Fma,
+    /// AArch64 NEON (part of every AArch64 application target): a blocked 6×16 kernel.
+    Neon,
+}
+
+impl CpuKernel {
+    /// Every kernel family, supported here or not.
+    pub const ALL: [CpuKernel; 3] = [CpuKernel::Portable, CpuKernel::Avx2Fma, CpuKernel::Neon];
+
+    /// A short name: `portable`, `avx2`, `neon` (what `MUON_CPU_KERNEL` accepts in the benches).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            CpuKernel::Portable => "portable",
+            CpuKernel::Avx2Fma => "avx2",
+            CpuKernel::Neon => "neon",
+        }
+    }
+
+    /// The kernel named `name` (as [`CpuKernel::name`] spells it), if any.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<CpuKernel> {
+        CpuKernel::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Whether this build, on this CPU, can run the kernel.
+    #[must_use]
+    pub fn is_supported(self) -> bool {
+        match self {
+            CpuKernel::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            CpuKernel::Avx2Fma => crate::x86_features::avx2_fma(),
+            #[cfg(target_arch = "aarch64")]
+            CpuKernel::Neon => true,
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+
+    /// The fastest kernel this CPU supports.
+    #[must_use]
+    pub fn best() -> CpuKernel {
+        if CpuKernel::Avx2Fma.is_supported() {
+            CpuKernel::Avx2Fma
+        } else if CpuKernel::Neon.is_supported() {
+            CpuKernel::Neon
+        } else {
+            CpuKernel::Portable
+        }
+    }
+}
+
+/// The forced kernel: 0 for none (use [`CpuKernel::best`]), else 1 + its index in
+/// [`CpuKernel::ALL`].
+static FORCED: AtomicU8 = AtomicU8::new(0);
+
+/// Makes every later product in this process run on `kernel`, or on the best supported one
+/// again with `None`. Meant for tests and benchmarks (comparing paths on one machine); the
+/// setting is process-wide.
+///
+/// # Errors
+/// [`MuonError::UnsupportedKernel`] if this CPU or target cannot run `kernel` (nothing changes).
+pub fn force_cpu_kernel(kernel: Option<CpuKernel>) -> Result<(), MuonError> {
+    let code = match kernel {
+        None => 0,
+        Some(k) if k.is_supported() => {
+            1 + CpuKernel::ALL.iter().position(|&x| x == k).unwrap_or(0) as u8
+        }
+        Some(k) => return Err(MuonError::UnsupportedKernel { kernel: k.name() }),
+    };
+    FORCED.store(code, Ordering::Relaxed);
+    Ok(())
+}
+
+/// The kernel the products run on now: the forced one, else [`CpuKernel::best`].
+#[must_use]
+pub fn cpu_kernel() -> CpuKernel {
+    match FORCED.load(Ordering::Relaxed) {
+        0 => CpuKernel::best(),
+        code => CpuKernel::ALL
+            .get(usize::from(code - 1))
+            .copied()
+            .unwrap_or(CpuKernel::Portable),
+    }
+}
+
+/// The kernel for the next product. Targets with no accelerated kernel (the Cortex-M
+/// firmware) resolve it at compile time: no atomic load, no dispatch code.
+#[inline]
+fn selected() -> CpuKernel {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        cpu_kernel()
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        CpuKernel::Portable
+    }
+}
 
 /// Dot product of two equal-length slices, eight partial sums.
 #[inline]
@@ -50,12 +173,43 @@ const MATMUL_COLS: usize = 256;
 /// Raw `out (m×n) = A (m×k) · B (k×n)`; lengths are the caller's contract (slices shorter than
 /// the shapes say leave `out` untouched).
 ///
-/// On x86-64 CPUs with AVX2 and FMA, products of at least 8³ multiply-adds run the blocked
-/// kernel in `x86_avx2`; everything else (and every other target) runs [`matmul_portable`].
+/// Runs on the [selected](cpu_kernel) kernel for products of at least 8³ multiply-adds;
+/// smaller ones (and every target without an accelerated kernel) run [`matmul_portable`].
+///
+/// With the `parallel` feature, large products are split across threads first.
 pub(crate) fn matmul_raw(a: &[f32], b: &[f32], out: &mut [f32], m: usize, k: usize, n: usize) {
+    let kernel = selected();
+    #[cfg(feature = "parallel")]
+    if parallel::matmul(kernel, a, b, out, m, k, n) {
+        return;
+    }
+    matmul_with(kernel, a, b, out, m, k, n);
+}
+
+/// [`matmul_raw`] on `kernel` (which must be supported; an unsupported one falls back to the
+/// portable kernel).
+#[inline]
+fn matmul_with(
+    kernel: CpuKernel,
+    a: &[f32],
+    b: &[f32],
+    out: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    let _ = kernel;
     #[cfg(target_arch = "x86_64")]
-    if m.saturating_mul(k).saturating_mul(n) >= x86_avx2::MIN_WORK
+    if kernel == CpuKernel::Avx2Fma
+        && m.saturating_mul(k).saturating_mul(n) >= x86_avx2::MIN_WORK
         && x86_avx2::matmul(a, b, out, m, k, n)
+    {
+        return;
+    }
+    #[cfg(target_arch = "aarch64")]
+    if kernel == CpuKernel::Neon
+        && m.saturating_mul(k).saturating_mul(n) >= aarch64_neon::MIN_WORK
+        && aarch64_neon::matmul(a, b, out, m, k, n)
     {
         return;
     }
@@ -125,14 +279,72 @@ fn matmul_portable(a: &[f32], b: &[f32], out: &mut [f32], m: usize, k: usize, n:
 
 /// Raw symmetric `out (m×m) = X (m×n) · Xᵀ`; short slices leave `out` untouched.
 ///
-/// Dispatched like [`matmul_raw`]: the blocked AVX2 kernel where it applies, else
+/// Dispatched like [`matmul_raw`]: the selected accelerated kernel where it applies, else
 /// [`gram_portable`].
 pub(crate) fn gram_raw(x: &[f32], out: &mut [f32], m: usize, n: usize) {
+    let kernel = selected();
+    #[cfg(feature = "parallel")]
+    if parallel::symmetric(kernel, x, out, m, parallel::Symmetric::Gram { n }) {
+        return;
+    }
+    gram_with(kernel, x, out, m, n);
+}
+
+/// [`gram_raw`] on `kernel`.
+#[inline]
+fn gram_with(kernel: CpuKernel, x: &[f32], out: &mut [f32], m: usize, n: usize) {
+    let _ = kernel;
     #[cfg(target_arch = "x86_64")]
-    if m.saturating_mul(m).saturating_mul(n) >= x86_avx2::MIN_WORK && x86_avx2::gram(x, out, m, n) {
+    if kernel == CpuKernel::Avx2Fma
+        && m.saturating_mul(m).saturating_mul(n) >= x86_avx2::MIN_WORK
+        && x86_avx2::gram(x, out, m, n)
+    {
+        return;
+    }
+    #[cfg(target_arch = "aarch64")]
+    if kernel == CpuKernel::Neon
+        && m.saturating_mul(m).saturating_mul(n) >= aarch64_neon::MIN_WORK
+        && aarch64_neon::gram(x, out, m, n)
+    {
         return;
     }
     gram_portable(x, out, m, n);
+}
+
+/// Raw `out (m×m) = S · S` for a symmetric `S (m×m)`, which equals its Gram matrix `S·Sᵀ`
+/// (the `A²` of Newton–Schulz); short slices leave `out` untouched.
+///
+/// The accelerated kernels read `S` row-major as the right operand (no transposed reads);
+/// the portable path is [`gram_portable`], so on targets without an accelerated kernel this
+/// is exactly [`gram_raw`]. `S` must be exactly symmetric (as [`gram_raw`]'s output is).
+pub(crate) fn square_symmetric_raw(s: &[f32], out: &mut [f32], m: usize) {
+    let kernel = selected();
+    #[cfg(feature = "parallel")]
+    if parallel::symmetric(kernel, s, out, m, parallel::Symmetric::Square) {
+        return;
+    }
+    square_symmetric_with(kernel, s, out, m);
+}
+
+/// [`square_symmetric_raw`] on `kernel`.
+#[inline]
+fn square_symmetric_with(kernel: CpuKernel, s: &[f32], out: &mut [f32], m: usize) {
+    let _ = kernel;
+    #[cfg(target_arch = "x86_64")]
+    if kernel == CpuKernel::Avx2Fma
+        && m.saturating_mul(m).saturating_mul(m) >= x86_avx2::MIN_WORK
+        && x86_avx2::square_symmetric(s, out, m)
+    {
+        return;
+    }
+    #[cfg(target_arch = "aarch64")]
+    if kernel == CpuKernel::Neon
+        && m.saturating_mul(m).saturating_mul(m) >= aarch64_neon::MIN_WORK
+        && aarch64_neon::square_symmetric(s, out, m)
+    {
+        return;
+    }
+    gram_portable(s, out, m, m);
 }
 
 /// The portable Gram matrix: the upper triangle by row dot products, mirrored; the reference
@@ -301,6 +513,153 @@ mod tests {
         )
         .unwrap();
         assert_eq!(g, [14.0, 6.0, 6.0, 5.25]);
+    }
+
+    /// Agreement with the portable kernel to a few ulps of the sum of |terms| (≤ depth).
+    fn close(got: &[f32], want: &[f32], depth: usize) -> bool {
+        got.iter()
+            .zip(want)
+            .all(|(g, w)| (g - w).abs() <= 4.0 * f32::EPSILON * depth.max(1) as f32)
+    }
+
+    /// The supported kernels, printed (run with `--nocapture` to see which paths a machine
+    /// tested; `.ci/run` does).
+    fn supported(test: &str) -> std::vec::Vec<CpuKernel> {
+        let kernels: std::vec::Vec<CpuKernel> = CpuKernel::ALL
+            .into_iter()
+            .filter(|k| k.is_supported())
+            .collect();
+        let names: std::vec::Vec<&str> = kernels.iter().map(|k| k.name()).collect();
+        let skipped: std::vec::Vec<&str> = CpuKernel::ALL
+            .into_iter()
+            .filter(|k| !k.is_supported())
+            .map(CpuKernel::name)
+            .collect();
+        std::println!("{test}: ran kernels {names:?}; not supported here: {skipped:?}");
+        kernels
+    }
+
+    /// Every supported kernel against the portable one, through the same dispatch the library
+    /// uses, on shapes with row tails (m % 6), column tails (n % 16), several depth slices
+    /// (k > 256), row blocks (m > 240), the in-place and the packed right operand
+    /// (n ≤ 128 and n > 128), and sizes under the accelerated kernels' minimum.
+    #[test]
+    fn every_supported_kernel_matches_portable() {
+        use crate::test_data::data;
+        let shapes = [
+            (3, 4, 5),
+            (7, 3, 5),
+            (16, 16, 16),
+            (13, 300, 17),
+            (12, 100, 32),
+            (6, 513, 16),
+            (1, 600, 33),
+            (40, 70, 1),
+            (64, 64, 64),
+            (9, 20, 200),
+            (250, 520, 19),
+            (70, 260, 150),
+        ];
+        for kernel in supported("every_supported_kernel_matches_portable") {
+            for &(m, k, n) in &shapes {
+                let a = data(m * k, 1);
+                let b = data(k * n, 2);
+                let mut got = std::vec![f32::NAN; m * n];
+                let mut want = std::vec![f32::NAN; m * n];
+                matmul_with(kernel, &a, &b, &mut got, m, k, n);
+                matmul_portable(&a, &b, &mut want, m, k, n);
+                assert!(close(&got, &want, k), "{kernel:?} matmul {m}x{k}x{n}");
+
+                // Gram of the m×k left operand, and the square of that (symmetric) Gram matrix.
+                let mut g = std::vec![f32::NAN; m * m];
+                let mut g_want = std::vec![f32::NAN; m * m];
+                gram_with(kernel, &a, &mut g, m, k);
+                gram_portable(&a, &mut g_want, m, k);
+                assert!(close(&g, &g_want, k), "{kernel:?} gram {m}x{k}");
+                let mut sq = std::vec![f32::NAN; m * m];
+                let mut sq_want = std::vec![f32::NAN; m * m];
+                square_symmetric_with(kernel, &g, &mut sq, m);
+                gram_portable(&g, &mut sq_want, m, m);
+                let scale = g.iter().fold(0.0f32, |acc, v| acc.max(v.abs()));
+                let tol = 4.0 * f32::EPSILON * (m as f32) * scale * scale;
+                for (x, y) in sq.iter().zip(&sq_want) {
+                    assert!((x - y).abs() <= tol, "{kernel:?} square {m}: {x} vs {y}");
+                }
+                for i in 0..m {
+                    for j in 0..m {
+                        assert_eq!(g[i * m + j], g[j * m + i], "{kernel:?} gram symmetric");
+                        assert_eq!(sq[i * m + j], sq[j * m + i], "{kernel:?} square symmetric");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The threaded products equal the single-threaded ones bit for bit (same kernel per band).
+    #[cfg(feature = "parallel")]
+    #[test]
+    fn threaded_products_equal_single_threaded() {
+        use crate::test_data::data;
+        let kernel = selected();
+        let (m, k, n) = (300, 200, 190);
+        let a = data(m * k, 4);
+        let b = data(k * n, 5);
+        let mut got = std::vec![f32::NAN; m * n];
+        let mut want = std::vec![f32::NAN; m * n];
+        assert!(parallel::matmul(kernel, &a, &b, &mut got, m, k, n));
+        matmul_with(kernel, &a, &b, &mut want, m, k, n);
+        assert_eq!(got, want);
+        let mut g = std::vec![f32::NAN; m * m];
+        let mut g_want = std::vec![f32::NAN; m * m];
+        let gram_split =
+            parallel::symmetric(kernel, &a, &mut g, m, parallel::Symmetric::Gram { n: k });
+        gram_with(kernel, &a, &mut g_want, m, k);
+        let mut sq = std::vec![f32::NAN; m * m];
+        let mut sq_want = std::vec![f32::NAN; m * m];
+        let square_split =
+            parallel::symmetric(kernel, &g_want, &mut sq, m, parallel::Symmetric::Square);
+        square_symmetric_with(kernel, &g_want, &mut sq_want, m);
+        // The portable kernel has no row-band Gram: it declines and stays single-threaded.
+        assert_eq!(gram_split, kernel != CpuKernel::Portable);
+        assert_eq!(square_split, kernel != CpuKernel::Portable);
+        if gram_split {
+            assert_eq!(g, g_want);
+            assert_eq!(sq, sq_want);
+        }
+        std::println!(
+            "threaded_products_equal_single_threaded: kernel {}",
+            kernel.name()
+        );
+    }
+
+    #[test]
+    fn forcing_a_kernel_selects_it_and_unsupported_ones_are_refused() {
+        assert_eq!(CpuKernel::from_name("portable"), Some(CpuKernel::Portable));
+        assert_eq!(CpuKernel::from_name("avx512"), None);
+        force_cpu_kernel(Some(CpuKernel::Portable)).unwrap();
+        assert_eq!(cpu_kernel(), CpuKernel::Portable);
+        force_cpu_kernel(None).unwrap();
+        assert_eq!(cpu_kernel(), CpuKernel::best());
+        for kernel in CpuKernel::ALL {
+            if !kernel.is_supported() {
+                assert_eq!(
+                    force_cpu_kernel(Some(kernel)),
+                    Err(MuonError::UnsupportedKernel {
+                        kernel: kernel.name()
+                    })
+                );
+                assert_eq!(cpu_kernel(), CpuKernel::best());
+            }
+        }
+        // Exactly one accelerated kernel family exists per architecture.
+        let expected = if cfg!(target_arch = "x86_64") && CpuKernel::Avx2Fma.is_supported() {
+            CpuKernel::Avx2Fma
+        } else if cfg!(target_arch = "aarch64") {
+            CpuKernel::Neon
+        } else {
+            CpuKernel::Portable
+        };
+        assert_eq!(CpuKernel::best(), expected);
     }
 
     #[test]

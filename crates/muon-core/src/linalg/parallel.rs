@@ -1,0 +1,228 @@
+//! Large products split across the CPU's cores (the `parallel` feature, `std` only).
+//!
+//! Each product is cut into bands of output rows, one per thread (`std::thread::scope`; the
+//! calling thread takes the last band), and every band runs the selected single-thread
+//! kernel, so a threaded result equals the single-threaded one bit for bit. The symmetric
+//! products (`X·Xᵀ`, `S·S`) compute only their upper triangle, whose rows hold unequal work:
+//! their bands are cut so each holds about the same area of the triangle, and the lower
+//! triangle is mirrored once every band is done.
+//!
+//! Threads start per product (no pool), which costs tens of microseconds: only products of
+//! at least [`MIN_WORK`] multiply-adds are split.
+
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use super::CpuKernel;
+
+/// Products with fewer multiply-adds than this (`192³`, about 1–2 ms on one core) run on one
+/// thread, where starting threads (tens of microseconds each) would eat much of the gain. A
+/// conservative setting, not yet tuned by measurement (see `docs/performance.md`).
+pub(super) const MIN_WORK: usize = 192 * 192 * 192;
+
+/// Rows in a band are a multiple of this (the accelerated kernels' row tile), so bands line
+/// up with the tiles of a single-threaded product.
+const ROW_STEP: usize = 6;
+
+/// The number of threads to use: `std::thread::available_parallelism`, read once.
+fn threads() -> usize {
+    static THREADS: AtomicUsize = AtomicUsize::new(0);
+    match THREADS.load(Ordering::Relaxed) {
+        0 => {
+            let t = std::thread::available_parallelism().map_or(1, |n| n.get());
+            THREADS.store(t, Ordering::Relaxed);
+            t
+        }
+        t => t,
+    }
+}
+
+/// Band boundaries for `rows` rows on `t` threads, each a multiple of [`ROW_STEP`] (the last is
+/// `rows`): even bands, or, with `triangle`, bands of about equal upper-triangle area (row `i`
+/// of an `rows`-wide upper triangle holds `rows − i` elements).
+fn bands(rows: usize, t: usize, triangle: bool) -> impl Iterator<Item = (usize, usize)> {
+    let cut = move |b: usize| -> usize {
+        if b >= t {
+            return rows;
+        }
+        let frac = b as f64 / t as f64;
+        let at = if triangle {
+            // Area above row r: rows²/2 − (rows − r)²/2; equal shares give r = rows(1 − √(1 − b/t)).
+            rows as f64 * (1.0 - (1.0 - frac).sqrt())
+        } else {
+            rows as f64 * frac
+        };
+        ((at as usize) / ROW_STEP * ROW_STEP).min(rows)
+    };
+    (0..t)
+        .map(move |b| (cut(b), cut(b + 1)))
+        .filter(|(a, b)| a < b)
+}
+
+/// How many threads a product of `work` multiply-adds over `rows` output rows gets (1: don't
+/// split).
+fn split_for(work: usize, rows: usize) -> usize {
+    if work < MIN_WORK {
+        return 1;
+    }
+    threads().min(rows / (2 * ROW_STEP)).max(1)
+}
+
+/// `out (m×n) = A (m×k) · B (k×n)` in row bands on several threads; `false` (nothing done)
+/// when the product is too small to split or a slice is short.
+pub(super) fn matmul(
+    kernel: CpuKernel,
+    a: &[f32],
+    b: &[f32],
+    out: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+) -> bool {
+    let t = split_for(m.saturating_mul(k).saturating_mul(n), m);
+    if t < 2 || k == 0 || n == 0 || a.len() < m * k || b.len() < k * n || out.len() < m * n {
+        return false;
+    }
+    std::thread::scope(|scope| {
+        let mut rest = &mut out[..m * n];
+        let mut jobs = bands(m, t, false).peekable();
+        while let Some((r0, r1)) = jobs.next() {
+            let (band, tail) = core::mem::take(&mut rest).split_at_mut((r1 - r0) * n);
+            rest = tail;
+            let a_band = &a[r0 * k..r1 * k];
+            let mut job = move || super::matmul_with(kernel, a_band, b, band, r1 - r0, k, n);
+            if jobs.peek().is_some() {
+                scope.spawn(job);
+            } else {
+                job();
+            }
+        }
+    });
+    true
+}
+
+/// Which symmetric product [`symmetric`] computes.
+#[derive(Clone, Copy)]
+pub(super) enum Symmetric {
+    /// `X (m×n) · Xᵀ`.
+    Gram {
+        /// Columns of `X`.
+        n: usize,
+    },
+    /// `S · S` for an exactly symmetric `S (m×m)`.
+    Square,
+}
+
+/// A symmetric product on several threads: bands of equal upper-triangle area, each band's
+/// upper rows by the accelerated `kernel`, then one mirror. `false` (nothing done) when the
+/// product is too small, the kernel has no row-band entry point (the portable one), or a slice
+/// is short.
+pub(super) fn symmetric(
+    kernel: CpuKernel,
+    x: &[f32],
+    out: &mut [f32],
+    m: usize,
+    what: Symmetric,
+) -> bool {
+    let depth = match what {
+        Symmetric::Gram { n } => n,
+        Symmetric::Square => m,
+    };
+    // The triangle is about half the product's work.
+    let t = split_for(m.saturating_mul(m).saturating_mul(depth) / 2, m);
+    if t < 2 || depth == 0 || x.len() < m * depth || out.len() < m * m {
+        return false;
+    }
+    let upper_rows = match upper_rows_fn(kernel, what) {
+        Some(f) => f,
+        None => return false,
+    };
+    let out = &mut out[..m * m];
+    let mut ok = true;
+    std::thread::scope(|scope| {
+        let mut handles = std::vec::Vec::new();
+        let mut rest = &mut *out;
+        let mut jobs = bands(m, t, true).peekable();
+        while let Some((r0, r1)) = jobs.next() {
+            let (band, tail) = core::mem::take(&mut rest).split_at_mut((r1 - r0) * m);
+            rest = tail;
+            let mut job = move || upper_rows(x, band, m, depth, r0, r1 - r0);
+            if jobs.peek().is_some() {
+                handles.push(scope.spawn(job));
+            } else {
+                ok &= job();
+            }
+        }
+        for h in handles {
+            ok &= h.join().unwrap_or(false);
+        }
+    });
+    if ok {
+        mirror(kernel, out, m);
+    }
+    ok
+}
+
+/// The row-band function of `kernel` for `what`: `(x, out_band, m, depth, row0, rows)`.
+type UpperRows = fn(&[f32], &mut [f32], usize, usize, usize, usize) -> bool;
+
+#[allow(unused_variables)]
+fn upper_rows_fn(kernel: CpuKernel, what: Symmetric) -> Option<UpperRows> {
+    #[cfg(target_arch = "x86_64")]
+    if kernel == CpuKernel::Avx2Fma {
+        return Some(match what {
+            Symmetric::Gram { .. } => super::x86_avx2::gram_upper_rows,
+            Symmetric::Square => |s, out, m, _, row0, rows| {
+                super::x86_avx2::square_symmetric_upper_rows(s, out, m, row0, rows)
+            },
+        });
+    }
+    #[cfg(target_arch = "aarch64")]
+    if kernel == CpuKernel::Neon {
+        return Some(match what {
+            Symmetric::Gram { .. } => super::aarch64_neon::gram_upper_rows,
+            Symmetric::Square => |s, out, m, _, row0, rows| {
+                super::aarch64_neon::square_symmetric_upper_rows(s, out, m, row0, rows)
+            },
+        });
+    }
+    None
+}
+
+/// The mirror step of `kernel` (only called after its row bands succeeded).
+#[allow(unused_variables)]
+fn mirror(kernel: CpuKernel, out: &mut [f32], m: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if kernel == CpuKernel::Avx2Fma {
+        super::x86_avx2::mirror_skipped(out, m);
+    }
+    #[cfg(target_arch = "aarch64")]
+    if kernel == CpuKernel::Neon {
+        super::aarch64_neon::mirror_skipped(out, m);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bands_cover_every_row_once_on_tile_boundaries() {
+        for &(rows, t, triangle) in &[
+            (1000, 2, true),
+            (1000, 3, false),
+            (37, 4, true),
+            (12, 8, false),
+        ] {
+            let b: std::vec::Vec<_> = bands(rows, t, triangle).collect();
+            assert_eq!(b.first().map(|x| x.0), Some(0));
+            assert_eq!(b.last().map(|x| x.1), Some(rows));
+            for w in b.windows(2) {
+                assert_eq!(w[0].1, w[1].0);
+            }
+            assert!(b.iter().all(|&(r0, _)| r0 % ROW_STEP == 0));
+        }
+        // Equal triangle area: the first of two bands is the shorter one (~29% of the rows).
+        let b: std::vec::Vec<_> = bands(1200, 2, true).collect();
+        assert_eq!(b[0], (0, 348));
+    }
+}
