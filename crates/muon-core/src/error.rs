@@ -47,8 +47,22 @@ pub enum MuonError {
     },
     /// A matrix has zero rows or zero columns.
     EmptyMatrix,
-    /// `rows × cols` overflows `usize`.
+    /// `rows × cols` (or a scratch size computed from it) overflows `usize`.
     SizeOverflow,
+    /// Optimizer state holds a value no step can produce: NaN, ±∞, or a negative second
+    /// moment `v`. Returned by the state types' `validate()` and `from_bytes`.
+    InvalidState {
+        /// Which part of the state (`m`, `v`, `momentum`, `momentum_buf`).
+        what: &'static str,
+        /// Flat (row-major) index of the first bad element.
+        index: usize,
+        /// The bad value.
+        value: f32,
+    },
+    /// Newton–Schulz's iteration produced a NaN or ±∞ from a finite input, which only
+    /// coefficients that make it diverge can do (the validated defaults and Polar Express
+    /// cannot); the parameter, the state and the output were left unchanged.
+    NonFiniteResult,
 }
 
 impl fmt::Display for MuonError {
@@ -80,6 +94,13 @@ impl fmt::Display for MuonError {
             ),
             Self::EmptyMatrix => f.write_str("matrix has zero rows or zero columns"),
             Self::SizeOverflow => f.write_str("rows × cols overflows usize"),
+            Self::InvalidState { what, index, value } => write!(
+                f,
+                "state `{what}` element {index} is {value}: not finite, or a negative second moment"
+            ),
+            Self::NonFiniteResult => f.write_str(
+                "Newton–Schulz diverged to a non-finite value; parameter and state left unchanged",
+            ),
         }
     }
 }
