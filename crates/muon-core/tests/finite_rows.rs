@@ -4,6 +4,7 @@
 
 use muon_core::adam::{AdamConfig, AdamSlots, AdamState};
 use muon_core::muon::{Muon, MuonConfig, MuonState};
+use muon_core::newton_schulz::NsCoefficients;
 use muon_core::newton_schulz::{NsConfig, NsNormalization, newton_schulz, ns_scratch_len};
 use muon_core::sgd::SgdConfig;
 use muon_core::{MatMut, MatRef, Matrix, MuonError};
@@ -56,6 +57,12 @@ fn row1_adam_with_zero_eps_and_vanishing_gradients_stays_finite() {
                     w[i] < w_before[i] && w_before[i] - w[i] < 2e-2,
                     "element {i}"
                 );
+            }
+            // Zero-gradient elements (v = 0: denominator 0) are not moved by the update,
+            // only by AdamW's decay.
+            let decay = adam.scalars(t).decay;
+            for i in (0..n).step_by(4) {
+                assert_eq!(w[i], w_before[i] * decay, "element {i}");
             }
         }
     }
@@ -318,4 +325,108 @@ fn row13_restoring_invalid_muon_state_is_refused() {
             ..
         })
     ));
+}
+
+/// Row 13 for the slice forms: `AdamSlots::validate`, `muon::validate_momentum`,
+/// `sgd::validate_momentum`.
+#[test]
+fn row13_slice_state_forms_validate() {
+    let (mut t, mut m, mut v) = (3u32, [0.5f32, -1.0], [0.0f32, 2.0]);
+    let slots = AdamSlots {
+        step: &mut t,
+        m: &mut m,
+        v: &mut v,
+    };
+    assert_eq!(slots.validate(), Ok(()));
+    let (mut m2, mut v2) = ([0.5f32, -1.0], [0.0f32, -2.0]);
+    let slots = AdamSlots {
+        step: &mut t,
+        m: &mut m2,
+        v: &mut v2,
+    };
+    assert_eq!(
+        slots.validate(),
+        Err(MuonError::InvalidState {
+            what: "v",
+            index: 1,
+            value: -2.0
+        })
+    );
+    let (mut m3, mut v3) = ([f32::INFINITY, 0.0], [0.0f32; 3]);
+    let slots = AdamSlots {
+        step: &mut t,
+        m: &mut m3,
+        v: &mut v3,
+    };
+    assert!(matches!(
+        slots.validate(),
+        Err(MuonError::LengthMismatch { what: "v", .. })
+    ));
+    let slots = AdamSlots {
+        step: &mut t,
+        m: &mut m3[..],
+        v: &mut v3[..2],
+    };
+    assert!(matches!(
+        slots.validate(),
+        Err(MuonError::InvalidState {
+            what: "m",
+            index: 0,
+            ..
+        })
+    ));
+    assert_eq!(muon_core::muon::validate_momentum(&[1.0, -3e38]), Ok(()));
+    assert!(matches!(
+        muon_core::muon::validate_momentum(&[1.0, f32::NAN]),
+        Err(MuonError::InvalidState {
+            what: "momentum",
+            index: 1,
+            ..
+        })
+    ));
+    assert_eq!(muon_core::sgd::validate_momentum(&[0.0, f32::MAX]), Ok(()));
+    assert!(matches!(
+        muon_core::sgd::validate_momentum(&[f32::NEG_INFINITY]),
+        Err(MuonError::InvalidState {
+            what: "momentum_buf",
+            index: 0,
+            ..
+        })
+    ));
+}
+
+/// Coefficients that make Newton–Schulz diverge (finite, so accepted) are reported as
+/// `NonFiniteResult`, and nothing is written: not the output, not Muon's weight or momentum.
+#[test]
+fn diverging_newton_schulz_is_an_error_that_changes_nothing() {
+    let cfg = NsConfig {
+        coefficients: NsCoefficients::Fixed(1e30, 1e30, 1e30),
+        ..NsConfig::default()
+    };
+    let x: Vec<f32> = (0..12).map(|i| i as f32 - 5.0).collect();
+    let mut out = [7.0f32; 12];
+    let mut scratch = vec![0.0; ns_scratch_len(4, 3)];
+    let r = newton_schulz(
+        MatRef::new(4, 3, &x).expect("shape"),
+        MatMut::new(4, 3, &mut out).expect("shape"),
+        &mut scratch,
+        &cfg,
+    );
+    assert_eq!(r, Err(MuonError::NonFiniteResult));
+    assert_eq!(out, [7.0; 12]);
+
+    let muon = MuonConfig::new()
+        .with_ns(cfg)
+        .build()
+        .expect("finite coefficients");
+    let mut w = Matrix::<3, 4>::from_fn(|r, c| (r + c) as f32);
+    let mut state = MuonState::<3, 4>::new();
+    state.momentum = Matrix::from_fn(|r, c| (r * c) as f32 * 0.1);
+    let (w0, m0) = (w, state.momentum);
+    let g = Matrix::<3, 4>::from_fn(|r, c| r as f32 - c as f32);
+    assert_eq!(
+        muon.step_fixed(&mut w, &g, &mut state),
+        Err(MuonError::NonFiniteResult)
+    );
+    assert_eq!((w, state.momentum), (w0, m0));
 }
