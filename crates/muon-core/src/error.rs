@@ -47,7 +47,7 @@ pub enum MuonError {
     },
     /// A matrix has zero rows or zero columns.
     EmptyMatrix,
-    /// `rows × cols` overflows `usize`.
+    /// `rows × cols` (or a scratch size computed from it) overflows `usize`.
     SizeOverflow,
     /// A fixed-capacity optimizer already holds as many parameters as it can
     /// ([`MixedOptimizer::add`](crate::mixed::MixedOptimizer::add)).
@@ -90,6 +90,20 @@ pub enum MuonError {
         /// The kernel's name ([`crate::linalg::CpuKernel::name`]).
         kernel: &'static str,
     },
+    /// Optimizer state holds a value no step can produce: NaN, ±∞, or a negative second
+    /// moment `v`. Returned by the state types' `validate()` and `from_bytes`.
+    InvalidState {
+        /// Which part of the state (`m`, `v`, `momentum`, `momentum_buf`).
+        what: &'static str,
+        /// Flat (row-major) index of the first bad element.
+        index: usize,
+        /// The bad value.
+        value: f32,
+    },
+    /// Newton–Schulz's iteration produced a NaN or ±∞ from a finite input, which only
+    /// coefficients that make it diverge can do (the validated defaults and Polar Express
+    /// cannot); the parameter, the state and the output were left unchanged.
+    NonFiniteResult,
 }
 
 impl fmt::Display for MuonError {
@@ -153,6 +167,13 @@ impl fmt::Display for MuonError {
                     "the `{kernel}` kernel is not supported on this CPU or target"
                 )
             }
+            Self::InvalidState { what, index, value } => write!(
+                f,
+                "state `{what}` element {index} is {value}: not finite, or a negative second moment"
+            ),
+            Self::NonFiniteResult => f.write_str(
+                "Newton–Schulz diverged to a non-finite value; parameter and state left unchanged",
+            ),
         }
     }
 }

@@ -16,8 +16,32 @@
 //! different shapes, matrices to Muon and vectors to AdamW, with every state in the caller's
 //! memory (no heap, a fixed-capacity [`heapless::Vec`] of slots).
 //!
-//! All matrices are `f32` and row-major. On any error the parameter and the optimizer state
-//! are left untouched.
+//! All matrices are `f32` and row-major.
+//!
+//! # The rule: finite in, finite out; an error changes nothing
+//! For every config that `build()` accepts and every finite parameter, gradient and state:
+//!
+//! * a step that returns `Ok` leaves the parameter and the state finite;
+//! * a step that returns `Err` leaves the parameter and the state bit for bit as they were
+//!   (the step count included); so does [`newton_schulz::newton_schulz`] with its output.
+//!
+//! This holds for [`adam::Adam::step`] (f32 moments; with `f16`/`bf16` moments the stored
+//! moments are also bounded by the format's range), [`muon::Muon::step`], [`sgd::Sgd::step`],
+//! their fixed-size forms and Newton–Schulz. It is kept by three means:
+//!
+//! * `build()` refuses configs whose arithmetic cannot be finite, naming the field and its
+//!   bound (for example a decoupled decay factor `1 − lr·wd` outside `[0, 1]`);
+//! * the arithmetic is made safe where PyTorch's is not: values near `f32::MAX` saturate
+//!   instead of overflowing, a zero Adam denominator (`eps = 0`) gives no update instead of
+//!   0/0, Newton–Schulz normalises tiny and huge inputs in `f64`; each module's "Finite in,
+//!   finite out" section lists how that differs from PyTorch, which it matches wherever
+//!   PyTorch's own result is finite;
+//! * state restored from bytes is checked: every state type has a `validate()` refusing NaN,
+//!   ±∞ and a negative second moment ([`MuonError::InvalidState`]), and `from_bytes` runs it.
+//!
+//! `tests/adversarial.rs` checks the rule over random configs, shapes, extreme values and
+//! states inside `cargo test`; the cargo-fuzz targets in the repository's `fuzz/` folder check it
+//! at length (`docs/reliability.md` records the runs).
 //!
 //! ```
 //! use muon_core::{Matrix, MuonConfig, MuonState};

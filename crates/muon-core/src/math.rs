@@ -37,3 +37,34 @@ pub(crate) fn powi(x: f64, n: u32) -> f64 {
 pub(crate) fn cos(x: f64) -> f64 {
     libm::cos(x)
 }
+
+/// `x` clamped to the finite range `[−f32::MAX, f32::MAX]`: ±∞ become ±`f32::MAX`, every
+/// finite value is returned unchanged (bit for bit, signed zeros included).
+///
+/// Every value a step stores (weights, moments, momentum buffers) passes through this, so an
+/// overflow near `f32::MAX` saturates instead of turning into ±∞ and then NaN (the crate's
+/// finiteness rule, in the crate docs). A NaN becomes `−f32::MAX`, but no step produces one
+/// from finite input: the arithmetic before each clamp is arranged so that it cannot (no
+/// `∞ − ∞`, `0 · ∞` or `0/0`).
+// `max` then `min`, not `clamp`: the SIMD kernels use `vmaxps`/`vminps` (`fmaxnm`/`fminnm`),
+// which map NaN as `f32::max`/`min` do (clamp keeps NaN), so both agree bit for bit on every
+// input.
+#[allow(clippy::manual_clamp)]
+#[inline]
+pub(crate) fn saturate(x: f32) -> f32 {
+    x.max(-f32::MAX).min(f32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saturate_clamps_infinities_and_keeps_finite_values_bit_for_bit() {
+        assert_eq!(saturate(f32::INFINITY), f32::MAX);
+        assert_eq!(saturate(f32::NEG_INFINITY), -f32::MAX);
+        for x in [0.0f32, -0.0, 1.5, -2.5e-45, f32::MAX, -f32::MAX, 1e38] {
+            assert_eq!(saturate(x).to_bits(), x.to_bits(), "{x}");
+        }
+    }
+}

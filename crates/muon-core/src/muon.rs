@@ -10,11 +10,21 @@
 //! Defaults equal `torch.optim.Muon`'s: lr 1e-3, weight decay 0.1, momentum 0.95, Nesterov on,
 //! Newton–Schulz quintic × 5 with eps 1e-7, `adjust_lr_fn = "original"`.
 //!
+//! # Finite in, finite out (where this differs from PyTorch)
+//! Every step keeps the crate's rule (crate docs). Where PyTorch's result is finite this one
+//! is the same (`tests/torch_reference.rs`); otherwise:
+//! - the momentum, the Nesterov update, the adjusted learning rate and the weight saturate
+//!   at `±f32::MAX` instead of overflowing to ±∞ (PyTorch: `lr = 3e38` gives NaN weights);
+//! - the decay factor `1 − lr·wd` must lie in `[0, 1]` (`lr·wd ≤ 1`, refused by
+//!   [`MuonConfig::build`]);
+//! - Newton–Schulz normalises a tiny or huge input in `f64` ([`crate::newton_schulz`]), so a
+//!   momentum decayed into subnormals with `eps = 0` still gives a finite update.
+//!
 //! # References
 //! - PyTorch `torch/optim/_muon.py` (`_single_tensor_muon`, `_adjust_lr`).
 //! - J. Liu et al., "Muon is Scalable for LLM Training" (Moonlight, 2025) for `match_rms_adamw`.
 
-use crate::newton_schulz::{NsConfig, newton_schulz_in_place, ns_scratch_len};
+use crate::newton_schulz::{NsConfig, iterate, ns_scratch_len_checked, write_result};
 use crate::{MatMut, MatRef, Matrix, MuonError, math, validate};
 
 /// How the learning rate is scaled by the matrix shape.
@@ -28,14 +38,14 @@ pub enum AdjustLr {
     MatchRmsAdamW,
 }
 
-/// The learning rate actually applied to a `rows × cols` matrix.
+/// The learning rate actually applied to a `rows × cols` matrix; saturates at `f32::MAX`.
 #[must_use]
 pub fn adjusted_lr(lr: f32, adjust: AdjustLr, rows: usize, cols: usize) -> f32 {
     let (r, c) = (rows as f32, cols as f32);
-    match adjust {
+    math::saturate(match adjust {
         AdjustLr::Original => lr * math::sqrtf((r / c).max(1.0)),
         AdjustLr::MatchRmsAdamW => lr * 0.2 * math::sqrtf(r.max(c)),
-    }
+    })
 }
 
 /// Muon hyper-parameters. [`MuonConfig::new`] gives `torch.optim.Muon`'s defaults;
@@ -120,11 +130,15 @@ impl MuonConfig {
 
     /// Checks every hyper-parameter.
     ///
+    /// Bounds: `lr`, `weight_decay` finite and `≥ 0` with `lr · weight_decay ≤ 1` (the decay
+    /// factor `1 − lr·wd` in `[0, 1]`); `momentum` in `[0, 1)`; [`NsConfig::validate`].
+    ///
     /// # Errors
     /// [`MuonError::InvalidHyperParameter`] naming the first bad one.
     pub fn validate(&self) -> Result<(), MuonError> {
         validate::non_negative("lr", self.lr)?;
         validate::non_negative("weight_decay", self.weight_decay)?;
+        validate::decoupled_decay(self.lr, self.weight_decay)?;
         validate::unit_interval("momentum", self.momentum)?;
         self.ns.validate()
     }
@@ -153,10 +167,32 @@ impl Muon {
     }
 
     /// Scratch `f32` elements [`Muon::step`] needs for a `rows × cols` parameter:
-    /// `rows·cols` for the update plus [`ns_scratch_len`].
+    /// `rows·cols` for the update plus [`ns_scratch_len`](crate::newton_schulz::ns_scratch_len).
+    ///
+    /// Saturates at `usize::MAX` (which no slice satisfies) when the size overflows `usize`;
+    /// [`Muon::scratch_len_checked`] reports that as an error instead.
     #[must_use]
     pub const fn scratch_len(rows: usize, cols: usize) -> usize {
-        rows * cols + ns_scratch_len(rows, cols)
+        match Self::scratch_len_checked(rows, cols) {
+            Ok(len) => len,
+            Err(_) => usize::MAX,
+        }
+    }
+
+    /// [`Muon::scratch_len`], or [`MuonError::SizeOverflow`] when it overflows `usize`.
+    ///
+    /// # Errors
+    /// [`MuonError::SizeOverflow`].
+    pub const fn scratch_len_checked(rows: usize, cols: usize) -> Result<usize, MuonError> {
+        let ns = match ns_scratch_len_checked(rows, cols) {
+            Ok(ns) => ns,
+            Err(e) => return Err(e),
+        };
+        // ns ≥ 2·rows·cols did not overflow, so neither does rows·cols.
+        match ns.checked_add(rows.wrapping_mul(cols)) {
+            Some(len) => Ok(len),
+            None => Err(MuonError::SizeOverflow),
+        }
     }
 
     /// One Muon step on a parameter of any size.
@@ -166,7 +202,8 @@ impl Muon {
     ///
     /// # Errors
     /// [`MuonError::ShapeMismatch`], [`MuonError::LengthMismatch`],
-    /// [`MuonError::ScratchTooSmall`], or [`MuonError::NonFiniteGradient`]; on any error
+    /// [`MuonError::ScratchTooSmall`], [`MuonError::NonFiniteGradient`], or
+    /// [`MuonError::NonFiniteResult`] (Newton–Schulz coefficients that diverge); on any error
     /// `param` and `state.momentum` are untouched.
     pub fn step(
         &self,
@@ -177,9 +214,9 @@ impl Muon {
         let MuonSlots { momentum, scratch } = state;
         let (rows, cols) = param.shape();
         validate::same_shape("grad", (rows, cols), grad.shape())?;
-        let len = rows * cols;
+        let len = param.as_slice().len();
         validate::length("momentum", len, momentum.len())?;
-        validate::scratch(Self::scratch_len(rows, cols), scratch.len())?;
+        validate::scratch(Self::scratch_len_checked(rows, cols)?, scratch.len())?;
         let g = grad.as_slice();
         validate::finite_gradient(g)?;
 
@@ -194,21 +231,26 @@ impl Muon {
                 found: scratch.len(),
             });
         };
-        for ((b, &gi), u) in momentum.iter_mut().zip(g).zip(update.iter_mut()) {
-            *b += (1.0 - mu) * (gi - *b);
+        // The update from the next momentum, which is written only once Newton–Schulz has
+        // succeeded (an error leaves the state untouched).
+        for ((&b, &gi), u) in momentum.iter().zip(g).zip(update.iter_mut()) {
+            let b = next_momentum(b, gi, mu);
             *u = if cfg.nesterov {
-                gi + mu * (*b - gi)
+                math::saturate(gi + mu * (b - gi))
             } else {
-                *b
+                b
             };
         }
-        let update_view = MatMut::new(rows, cols, update)?;
-        newton_schulz_in_place(update_view, ns_scratch, &cfg.ns);
+        let result = iterate(update, rows, cols, ns_scratch, &cfg.ns)?;
+        write_result(result, update, rows, cols);
+        for (b, &gi) in momentum.iter_mut().zip(g) {
+            *b = next_momentum(*b, gi, mu);
+        }
 
         let decay = 1.0 - cfg.lr * cfg.weight_decay;
         let lr = adjusted_lr(cfg.lr, cfg.adjust_lr, rows, cols);
         for (w, o) in param.as_mut_slice().iter_mut().zip(update.iter()) {
-            *w = *w * decay - lr * o;
+            *w = math::saturate(*w * decay - lr * o);
         }
         Ok(())
     }
@@ -254,6 +296,21 @@ pub struct MuonSlots<'a> {
     /// Scratch, at least [`Muon::scratch_len`] elements; its contents between steps do not
     /// matter, so one scratch buffer can serve every parameter stepped one after another.
     pub scratch: &'a mut [f32],
+}
+
+/// `B + (1 − μ)(G − B)`, saturated at `±f32::MAX`.
+#[inline]
+fn next_momentum(b: f32, g: f32, mu: f32) -> f32 {
+    math::saturate(b + (1.0 - mu) * (g - b))
+}
+
+/// Checks a momentum buffer (the slice form of Muon's state, as [`Muon::step`] takes it) as a
+/// restore must: every element finite.
+///
+/// # Errors
+/// [`MuonError::InvalidState`] (`momentum`) at the first NaN/±∞.
+pub fn validate_momentum(momentum: &[f32]) -> Result<(), MuonError> {
+    validate::finite_state("momentum", momentum.iter().copied())
 }
 
 /// Per-parameter Muon state for an `R × C` matrix, with its scratch space, so a step needs
@@ -310,6 +367,28 @@ impl<const R: usize, const C: usize> Default for MuonState<R, C> {
 }
 
 impl<const R: usize, const C: usize> MuonState<R, C> {
+    /// Checks the state as a restore must: the momentum finite (the scratch's contents do
+    /// not matter).
+    ///
+    /// # Errors
+    /// [`MuonError::InvalidState`] (`momentum`) at the first NaN/±∞ (row-major index).
+    pub fn validate(&self) -> Result<(), MuonError> {
+        validate_momentum(self.momentum.as_slice())
+    }
+
+    /// Restores a state saved with `bytemuck::bytes_of` (any alignment), refusing invalid
+    /// values ([`MuonState::validate`]).
+    ///
+    /// # Errors
+    /// [`MuonError::LengthMismatch`] (`state bytes`) if `bytes` is not exactly the state's
+    /// size, else [`MuonState::validate`]'s errors.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, MuonError> {
+        validate::length("state bytes", core::mem::size_of::<Self>(), bytes.len())?;
+        let state: Self = bytemuck::pod_read_unaligned(bytes);
+        state.validate()?;
+        Ok(state)
+    }
+
     /// Zero momentum: the state before the first step.
     #[must_use]
     pub const fn new() -> Self {

@@ -14,6 +14,16 @@
 //!
 //! The zero matrix (or any with `‖X‖_F = 0`) returns the zero matrix, never NaN.
 //!
+//! # Finite in, finite out (where this differs from PyTorch)
+//! The norm is accumulated in `f64` and the input is normalised with an `f32` factor
+//! `1 / max(s‖X‖_F, eps)` when that factor is a normal `f32`, which covers every case PyTorch
+//! computes finitely (bit for bit as before). When it is not (`eps = 0` or subnormal and a
+//! norm below ~3e-39, e.g. a momentum decayed into subnormals, or a norm beyond ~1e38), each
+//! element is normalised in `f64` instead: the output is the orthogonalised tiny (or huge)
+//! matrix, where PyTorch's `1/‖X‖` is +∞ and the output is NaN. Coefficients that make the
+//! iteration diverge are the one way left to a non-finite result: it is returned as
+//! [`MuonError::NonFiniteResult`] and nothing is written.
+//!
 //! With the quintic `(3.4445, −4.7750, 2.0315)` and 5 steps the output singular values land
 //! in about `[0.5, 1.2]` by design (fast, not exact). The Polar Express schedule drives them
 //! to about `[0.84, 1.12]` in 5 steps and `[0.994, 1.001]` in 6 or more.
@@ -167,16 +177,20 @@ impl NsConfig {
         }
     }
 
-    /// The factor the input is multiplied by before the iteration, given its Frobenius norm.
-    /// Zero when the norm is zero (the output is then zero).
+    /// The factor the input is multiplied by before the iteration, given its Frobenius norm:
+    /// `1 / max(s·‖X‖_F, eps)` or `1 / (s·‖X‖_F + eps)`, rounded to `f32`. Zero when the norm
+    /// is zero (the output is then zero); `+∞` when the factor exceeds `f32::MAX` (a norm
+    /// below ~3e-39 with an `eps` as small), in which case [`newton_schulz`] normalises in
+    /// `f64` instead of using it.
     #[must_use]
     pub fn input_scale(&self, frobenius: f32) -> f32 {
-        self.input_scale_f64(f64::from(frobenius))
+        self.input_scale_f64(f64::from(frobenius)) as f32
     }
 
-    /// [`NsConfig::input_scale`] from a norm kept in `f64`, so a matrix whose norm overflows
-    /// `f32` (entries near `f32::MAX`) is still scaled, not zeroed.
-    fn input_scale_f64(&self, frobenius: f64) -> f32 {
+    /// [`NsConfig::input_scale`] in `f64`, from a norm kept in `f64`, so a matrix whose norm
+    /// overflows `f32` (entries near `f32::MAX`) is still scaled, not zeroed, and one whose
+    /// norm is subnormal gets a finite factor.
+    fn input_scale_f64(&self, frobenius: f64) -> f64 {
         if frobenius == 0.0 {
             return 0.0;
         }
@@ -186,11 +200,7 @@ impl NsConfig {
             NsNormalization::ClampMax => scaled.max(eps),
             NsNormalization::AddEps => scaled + eps,
         };
-        if denom > 0.0 {
-            (1.0 / denom) as f32
-        } else {
-            0.0
-        }
+        if denom > 0.0 { 1.0 / denom } else { 0.0 }
     }
 
     /// Checks every field.
@@ -224,10 +234,34 @@ impl NsConfig {
 
 /// Number of `f32` scratch elements [`newton_schulz`] needs for an `rows × cols` input:
 /// `2·rows·cols + 2·min(rows, cols)²` (the iterate, its successor, `A` and `B`).
+///
+/// Saturates at `usize::MAX` (which no slice satisfies) when the size overflows `usize`;
+/// [`ns_scratch_len_checked`] reports that as an error instead.
 #[must_use]
 pub const fn ns_scratch_len(rows: usize, cols: usize) -> usize {
+    match ns_scratch_len_checked(rows, cols) {
+        Ok(len) => len,
+        Err(_) => usize::MAX,
+    }
+}
+
+/// [`ns_scratch_len`], or [`MuonError::SizeOverflow`] when it overflows `usize`.
+///
+/// # Errors
+/// [`MuonError::SizeOverflow`].
+pub const fn ns_scratch_len_checked(rows: usize, cols: usize) -> Result<usize, MuonError> {
     let m = if rows < cols { rows } else { cols };
-    2 * rows * cols + 2 * m * m
+    // 2·r·c + 2·m² = 2·(r·c + m²), each step checked.
+    let (Some(rc), Some(mm)) = (rows.checked_mul(cols), m.checked_mul(m)) else {
+        return Err(MuonError::SizeOverflow);
+    };
+    let Some(sum) = rc.checked_add(mm) else {
+        return Err(MuonError::SizeOverflow);
+    };
+    match sum.checked_mul(2) {
+        Some(len) => Ok(len),
+        None => Err(MuonError::SizeOverflow),
+    }
 }
 
 /// Orthogonalises `input` into `out` (same shape).
@@ -237,7 +271,9 @@ pub const fn ns_scratch_len(rows: usize, cols: usize) -> usize {
 ///
 /// # Errors
 /// [`MuonError::ShapeMismatch`] if `out`'s shape differs, [`MuonError::ScratchTooSmall`],
-/// or [`MuonError::InvalidHyperParameter`] if `cfg` does not validate.
+/// [`MuonError::InvalidHyperParameter`] if `cfg` does not validate, or
+/// [`MuonError::NonFiniteResult`] if the iteration diverged (coefficients that do not keep
+/// the singular values bounded); on any error `out` is untouched.
 pub fn newton_schulz(
     input: MatRef<'_>,
     mut out: MatMut<'_>,
@@ -252,37 +288,65 @@ pub fn newton_schulz(
         });
     }
     cfg.validate()?;
-    validate::scratch(ns_scratch_len(input.rows(), input.cols()), scratch.len())?;
-    out.as_mut_slice().copy_from_slice(input.as_slice());
-    newton_schulz_in_place(out, scratch, cfg);
+    let (rows, cols) = input.shape();
+    validate::scratch(ns_scratch_len_checked(rows, cols)?, scratch.len())?;
+    let result = iterate(input.as_slice(), rows, cols, scratch, cfg)?;
+    write_result(result, out.as_mut_slice(), rows, cols);
     Ok(())
 }
 
-/// Orthogonalises `buf` in place. Shapes, scratch length and `cfg` are already checked.
-pub(crate) fn newton_schulz_in_place(mut buf: MatMut<'_>, scratch: &mut [f32], cfg: &NsConfig) {
-    let (rows, cols) = buf.shape();
+/// Writes [`iterate`]'s result into the `rows × cols` `out`: the iterate transposed back
+/// when `rows > cols`, copied otherwise, zeros for `None`.
+pub(crate) fn write_result(result: Option<&[f32]>, out: &mut [f32], rows: usize, cols: usize) {
+    match result {
+        None => out.fill(0.0),
+        Some(x) if rows > cols => transpose_raw(x, out, cols, rows),
+        Some(x) => copy(x, out),
+    }
+}
+
+/// Runs the iteration on the `rows × cols` `input` (shapes, scratch and `cfg` already
+/// checked) and returns its result inside `scratch`, as the `m × n` iterate (`input`
+/// transposed when `rows > cols`), or `None` when the input's norm is 0 (the result is
+/// zero). Only `scratch` is written.
+///
+/// # Errors
+/// [`MuonError::NonFiniteResult`] if the result holds a NaN or ±∞.
+pub(crate) fn iterate<'s>(
+    input: &[f32],
+    rows: usize,
+    cols: usize,
+    scratch: &'s mut [f32],
+    cfg: &NsConfig,
+) -> Result<Option<&'s [f32]>, MuonError> {
     let tall = rows > cols;
     let (m, n) = if tall { (cols, rows) } else { (rows, cols) };
     let Some((x, next, a_mat, b_mat)) = split_scratch(scratch, m, n) else {
-        debug_assert!(
-            false,
-            "newton_schulz_in_place: scratch shorter than ns_scratch_len"
-        );
-        return;
+        debug_assert!(false, "newton_schulz: scratch shorter than ns_scratch_len");
+        return Err(MuonError::ScratchTooSmall {
+            needed: ns_scratch_len(rows, cols),
+            found: 0,
+        });
     };
 
-    let scale = cfg.input_scale_f64(frobenius_norm_f64(buf.as_slice()));
-    let data = buf.as_mut_slice();
+    let scale = cfg.input_scale_f64(frobenius_norm_f64(input));
     if scale == 0.0 {
-        data.fill(0.0);
-        return;
+        return Ok(None);
     }
     if tall {
-        transpose_raw(data, x, rows, cols);
+        transpose_raw(input, x, rows, cols);
     } else {
-        copy(data, x);
+        copy(input, x);
     }
-    x.iter_mut().for_each(|v| *v *= scale);
+    let scale32 = scale as f32;
+    if scale32.is_normal() {
+        x.iter_mut().for_each(|v| *v *= scale32);
+    } else {
+        // The factor is not a normal f32 (a norm below ~3e-39 with eps as small, or beyond
+        // ~1e38): each |x|·scale ≤ 1/s is exact enough in f64 and fits f32.
+        x.iter_mut()
+            .for_each(|v| *v = (f64::from(*v) * scale) as f32);
+    }
 
     let mut x: &mut [f32] = x;
     let mut next: &mut [f32] = next;
@@ -301,14 +365,14 @@ pub(crate) fn newton_schulz_in_place(mut buf: MatMut<'_>, scratch: &mut [f32], c
         }
         core::mem::swap(&mut x, &mut next);
     }
-    if tall {
-        transpose_raw(x, data, m, n);
+    if x.iter().fold(true, |ok, v| ok & v.is_finite()) {
+        Ok(Some(x))
     } else {
-        copy(x, data);
+        Err(MuonError::NonFiniteResult)
     }
 }
 
-/// The four work areas of [`newton_schulz_in_place`] for an `m × n` (`m ≤ n`) iterate: `X`,
+/// The four work areas of [`iterate`] for an `m × n` (`m ≤ n`) iterate: `X`,
 /// the next `X` (`m·n` each), `A` and `B` (`m·m` each); `None` if `scratch` is too short.
 ///
 /// Written without panicking operations (here and in [`copy`]) so that no panic path is

@@ -4,8 +4,13 @@
 //! `g ← g + wd·w`; with momentum `μ > 0`: `b ← g` on the first step, else `b ← μ·b + g`;
 //! then `d = g + μ·b` (Nesterov) or `d = b`; without momentum `d = g`; `w ← w − lr·d`.
 //! Plain gradient descent is `momentum = 0`.
+//!
+//! # Finite in, finite out (where this differs from PyTorch)
+//! The decayed gradient, the momentum buffer, the Nesterov direction and the weight saturate
+//! at `±f32::MAX` instead of overflowing to ±∞ (crate docs); every result PyTorch computes
+//! finitely is unchanged.
 
-use crate::{MatMut, MatRef, Matrix, MuonError, validate};
+use crate::{MatMut, MatRef, Matrix, MuonError, math, validate};
 
 /// SGD hyper-parameters; [`SgdConfig::new`] gives torch's defaults except `lr`, which torch
 /// requires and this sets to 1e-3.
@@ -85,6 +90,15 @@ impl SgdConfig {
     }
 }
 
+/// Checks an SGD momentum buffer (SGD's state, with the step count) as a restore must: every
+/// element finite.
+///
+/// # Errors
+/// [`MuonError::InvalidState`] (`momentum_buf`) at the first NaN/±∞.
+pub fn validate_momentum(momentum_buf: &[f32]) -> Result<(), MuonError> {
+    validate::finite_state("momentum_buf", momentum_buf.iter().copied())
+}
+
 /// A validated SGD optimizer.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sgd {
@@ -120,14 +134,22 @@ impl Sgd {
         let first = *step == 0;
         *step = step.saturating_add(1);
         for ((w, &g), b) in param.iter_mut().zip(grad).zip(momentum.iter_mut()) {
-            let g = g + c.weight_decay * *w;
+            let g = math::saturate(g + c.weight_decay * *w);
             let d = if c.momentum > 0.0 {
-                *b = if first { g } else { c.momentum * *b + g };
-                if c.nesterov { g + c.momentum * *b } else { *b }
+                *b = if first {
+                    g
+                } else {
+                    math::saturate(c.momentum * *b + g)
+                };
+                if c.nesterov {
+                    math::saturate(g + c.momentum * *b)
+                } else {
+                    *b
+                }
             } else {
                 g
             };
-            *w -= c.lr * d;
+            *w = math::saturate(*w - c.lr * d);
         }
         Ok(())
     }

@@ -105,6 +105,49 @@ pub(crate) fn unit_interval(name: &'static str, value: f32) -> Result<(), MuonEr
     }
 }
 
+/// A decoupled weight decay: the factor `1 − lr·wd` that multiplies the weight each step must
+/// lie in `[0, 1]`, i.e. `lr·wd ≤ 1` (computed in `f32`, as the step computes it). Beyond 1
+/// the factor flips the weight's sign every step, and for huge values it is −∞ (NaN weights).
+pub(crate) fn decoupled_decay(lr: f32, weight_decay: f32) -> Result<(), MuonError> {
+    if lr * weight_decay <= 1.0 {
+        Ok(())
+    } else {
+        Err(MuonError::InvalidHyperParameter {
+            name: "weight_decay",
+            reason: "lr * weight_decay must be <= 1 (the decay factor 1 - lr*weight_decay in [0, 1])",
+        })
+    }
+}
+
+/// State that must be finite (first moments, momentum buffers): `Ok`, or
+/// [`MuonError::InvalidState`] at the first NaN/±∞.
+pub(crate) fn finite_state(
+    what: &'static str,
+    values: impl IntoIterator<Item = f32>,
+) -> Result<(), MuonError> {
+    state(what, values, f32::is_finite)
+}
+
+/// A second moment: finite and `≥ 0` (−0 allowed). [`MuonError::InvalidState`] at the first
+/// element that is not.
+pub(crate) fn second_moment(
+    what: &'static str,
+    values: impl IntoIterator<Item = f32>,
+) -> Result<(), MuonError> {
+    state(what, values, |x| x.is_finite() && x >= 0.0)
+}
+
+fn state(
+    what: &'static str,
+    values: impl IntoIterator<Item = f32>,
+    ok: impl Fn(f32) -> bool,
+) -> Result<(), MuonError> {
+    match values.into_iter().enumerate().find(|(_, x)| !ok(*x)) {
+        None => Ok(()),
+        Some((index, value)) => Err(MuonError::InvalidState { what, index, value }),
+    }
+}
+
 /// A hyper-parameter that must be finite and `> 0`.
 pub(crate) fn positive(name: &'static str, value: f32) -> Result<(), MuonError> {
     if value.is_finite() && value > 0.0 {
@@ -144,6 +187,58 @@ pub(crate) fn at_least_one(name: &'static str, value: u32) -> Result<(), MuonErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hyper_parameter_bounds_are_exact() {
+        assert!(positive("x", f32::MIN_POSITIVE * 1e-3).is_ok());
+        assert!(positive("x", 0.0).is_err());
+        assert!(positive("x", -0.0).is_err());
+        assert!(positive("x", f32::INFINITY).is_err());
+        assert!(positive("x", f32::NAN).is_err());
+        assert!(non_negative("x", 0.0).is_ok());
+        assert!(non_negative("x", f32::MAX).is_ok());
+        assert!(non_negative("x", -1e-45).is_err());
+        assert!(non_negative("x", f32::INFINITY).is_err());
+        assert!(unit_interval("x", 0.0).is_ok());
+        assert!(unit_interval("x", 1.0 - f32::EPSILON / 2.0).is_ok());
+        assert!(unit_interval("x", 1.0).is_err());
+        assert!(unit_interval("x", -1e-45).is_err());
+        assert!(decoupled_decay(0.5, 2.0).is_ok());
+        assert!(decoupled_decay(f32::MAX, 0.0).is_ok());
+        assert!(decoupled_decay(1.0, 1.0 + f32::EPSILON).is_err());
+        assert!(decoupled_decay(1e20, 1e20).is_err());
+        assert_eq!(
+            positive("norm_scale", 0.0),
+            Err(MuonError::InvalidHyperParameter {
+                name: "norm_scale",
+                reason: "must be finite and > 0",
+            })
+        );
+    }
+
+    #[test]
+    fn state_checks_report_the_first_bad_element() {
+        assert_eq!(second_moment("v", [0.0, -0.0, 1.0, f32::MAX]), Ok(()));
+        assert_eq!(finite_state("m", [-1.0, f32::MAX, -f32::MAX]), Ok(()));
+        assert_eq!(
+            second_moment("v", [1.0, -1e-45, f32::NAN]),
+            Err(MuonError::InvalidState {
+                what: "v",
+                index: 1,
+                value: -1e-45
+            })
+        );
+        assert!(matches!(
+            finite_state("m", [1.0, 2.0, f32::NEG_INFINITY, f32::NAN]),
+            Err(MuonError::InvalidState {
+                what: "m",
+                index: 2,
+                ..
+            })
+        ));
+        assert!(second_moment("v", [f32::INFINITY]).is_err());
+        assert!(finite_state("m", [-2.0]).is_ok());
+    }
 
     #[test]
     fn finite_gradient_reports_the_first_bad_index_in_any_block() {

@@ -70,7 +70,7 @@ fn step_scalars(t: u32) -> vec2<f32> {
         let tf = f32(t);
         e = vec2<f32>(1.0 / (1.0 - pow(params.beta1, tf)), sqrt(1.0 - pow(params.beta2, tf)));
     }
-    return vec2<f32>(params.lr * e.x, e.y);
+    return vec2<f32>(below(params.lr * e.x, F32_MAX), e.y);
 }
 
 // Binary16 bits (low 16 bits of `h`) to f32, exactly (subnormals included).
@@ -138,9 +138,12 @@ fn update(i: u32, s: vec2<f32>, m_old: f32, v_old: f32) -> vec2<f32> {
     let w = param[i];
     let g = grad[i] + params.l2 * w;
     let mf = above(below(m_old + (1.0 - params.beta1) * (g - m_old), F32_MAX), -F32_MAX);
-    let vf = below(params.beta2 * v_old + (1.0 - params.beta2) * g * g, F32_MAX);
+    let vf = below(above(params.beta2 * v_old + (1.0 - params.beta2) * g * g, 0.0), F32_MAX);
     let denom = sqrt(vf) / s.y + params.eps;
-    param[i] = w * params.decay - s.x * (mf / denom);
+    // As muon_core: the ratio saturates, and an element whose denominator is 0 (eps = 0 and
+    // v = 0) is not moved (0/0 would be NaN); the weight saturates.
+    let ratio = select(0.0, above(below(mf / denom, F32_MAX), -F32_MAX), denom > 0.0);
+    param[i] = above(below(w * params.decay - s.x * ratio, F32_MAX), -F32_MAX);
     return vec2<f32>(mf, vf);
 }
 

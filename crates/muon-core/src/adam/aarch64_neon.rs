@@ -8,8 +8,9 @@
 //! not measured (no such machine here).
 
 use core::arch::aarch64::{
-    float32x4_t, vaddq_f32, vdivq_f32, vdupq_n_f32, vld1q_f32, vmaxnmq_f32, vminnmq_f32, vmulq_f32,
-    vsqrtq_f32, vst1q_f32, vsubq_f32,
+    float32x4_t, vaddq_f32, vandq_u32, vcgtzq_f32, vdivq_f32, vdupq_n_f32, vld1q_f32, vmaxnmq_f32,
+    vminnmq_f32, vmulq_f32, vreinterpretq_f32_u32, vreinterpretq_u32_f32, vsqrtq_f32, vst1q_f32,
+    vsubq_f32,
 };
 
 use super::Update;
@@ -57,17 +58,21 @@ impl Lanes for float32x4_t {
         // SAFETY: as above.
         unsafe { vsqrtq_f32(self) }
     }
-    // `fminnm`/`fmaxnm` return the number when one operand is a (quiet) NaN; the kernel's
-    // second operand is always the finite bound, so this is `minps`/`maxps`'s result.
+    #[inline(always)]
+    unsafe fn max(self, b: Self) -> Self {
+        // `fmaxnm` (IEEE maxNum) returns the number where one operand is NaN, as `f32::max`.
+        // SAFETY: as above.
+        unsafe { vmaxnmq_f32(self, b) }
+    }
     #[inline(always)]
     unsafe fn min(self, b: Self) -> Self {
-        // SAFETY: as above.
+        // SAFETY: as above (`fminnm`).
         unsafe { vminnmq_f32(self, b) }
     }
     #[inline(always)]
-    unsafe fn max(self, b: Self) -> Self {
-        // SAFETY: as above.
-        unsafe { vmaxnmq_f32(self, b) }
+    unsafe fn where_positive(self, d: Self) -> Self {
+        // `fcmgt` against zero is false for NaN. SAFETY: as above.
+        unsafe { vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(self), vcgtzq_f32(d))) }
     }
 }
 

@@ -51,16 +51,21 @@ pub(super) trait Lanes: Copy {
     /// # Safety
     /// As [`Lanes::splat`].
     unsafe fn sqrt(self) -> Self;
-    /// `self < b ? self : b`, lane by lane (`b` when either is NaN, as `minps`).
-    ///
-    /// # Safety
-    /// As [`Lanes::splat`].
-    unsafe fn min(self, b: Self) -> Self;
-    /// `self > b ? self : b`, lane by lane (`b` when either is NaN, as `maxps`).
+    /// `max(self, b)` lane by lane, as `f32::max`: `b` where `self` is NaN.
     ///
     /// # Safety
     /// As [`Lanes::splat`].
     unsafe fn max(self, b: Self) -> Self;
+    /// `min(self, b)` lane by lane, as `f32::min`: `b` where `self` is NaN.
+    ///
+    /// # Safety
+    /// As [`Lanes::splat`].
+    unsafe fn min(self, b: Self) -> Self;
+    /// `self` where `d > 0`, `+0.0` elsewhere (NaN `d` included).
+    ///
+    /// # Safety
+    /// As [`Lanes::splat`].
+    unsafe fn where_positive(self, d: Self) -> Self;
 }
 
 /// Updates the first `chunks · V::N` elements. Always inlined, so that it is compiled with the
@@ -98,22 +103,32 @@ pub(super) unsafe fn update<V: Lanes>(
             V::splat(u.decay),
             V::splat(u.step_size),
         );
-        let (max, neg_max) = (V::splat(f32::MAX), V::splat(-f32::MAX));
+        let (zero, hi, lo) = (V::splat(0.0), V::splat(f32::MAX), V::splat(-f32::MAX));
         for c in 0..chunks {
             let o = c * V::N;
             let w = V::load(wp.add(o));
             // g ← g + l2·w
             let g = V::load(gp.add(o)).add(l2.mul(w));
-            // m ← m + (1 − β1)(g − m), saturated to ±f32::MAX
+            // m ← sat(m + (1 − β1)(g − m))
             let mo = V::load(mp.add(o));
-            let mf = mo.add(omb1.mul(g.sub(mo))).min(max).max(neg_max);
-            // v ← β2·v + ((1 − β2)·g)·g, saturated to f32::MAX
-            let vf = b2.mul(V::load(vp.add(o))).add(omb2.mul(g).mul(g)).min(max);
+            let mf = mo.add(omb1.mul(g.sub(mo))).max(lo).min(hi);
+            // v ← clamp(β2·v + ((1 − β2)·g)·g, 0, MAX)
+            let vf = b2
+                .mul(V::load(vp.add(o)))
+                .add(omb2.mul(g).mul(g))
+                .max(zero)
+                .min(hi);
             mf.store(mp.add(o));
             vf.store(vp.add(o));
-            // w ← w·decay − step·(m / (√v / √(1 − β2ᵗ) + eps))
+            // ratio = sat(m / (√v / √(1 − β2ᵗ) + eps)), 0 where the denominator is 0
             let denom = vf.sqrt().div(bc2).add(eps);
-            w.mul(decay).sub(step.mul(mf.div(denom))).store(wp.add(o));
+            let ratio = mf.div(denom).max(lo).min(hi).where_positive(denom);
+            // w ← sat(w·decay − step·ratio)
+            w.mul(decay)
+                .sub(step.mul(ratio))
+                .max(lo)
+                .min(hi)
+                .store(wp.add(o));
         }
     }
 }

@@ -9,6 +9,28 @@
 //! Defaults equal PyTorch's: lr 1e-3, betas (0.9, 0.999), eps 1e-8; weight decay 0 for Adam
 //! and 0.01 for AdamW.
 //!
+//! # Finite in, finite out (where this differs from PyTorch)
+//! Every step keeps the crate's rule (crate docs): from finite weights, gradients and state,
+//! an `Ok` step leaves them finite. PyTorch computes the same formulas and gets NaN or ±∞ in
+//! the cases below; everywhere PyTorch's result is finite, this one is the same (the
+//! recording in `tests/torch_reference.rs`):
+//! - **`eps = 0`** (PyTorch accepts it, and so does this): an element whose denominator
+//!   `√v / √(1 − β2ᵗ) + eps` is 0 (its `v` is 0, e.g. a zero gradient, or one below ~1e-19
+//!   whose square underflows) is not moved by the update (PyTorch: 0/0 = NaN, or ±∞ for a
+//!   gradient of 1e-40).
+//! - **Overflow**: `m`, `v` and the weight saturate at `±f32::MAX` instead of becoming ±∞
+//!   (a gradient above ~1e19 squares past `f32::MAX`; huge learning rates or weight decays).
+//!   The update `m / (√v̂ + eps)` and the step size `lr / (1 − β1ᵗ)` saturate likewise.
+//! - **Decoupled decay**: AdamW's factor `1 − lr·wd` must lie in `[0, 1]` (`lr·wd ≤ 1`,
+//!   refused by [`AdamConfig::build`]); PyTorch accepts any product, which for `lr·wd > 1`
+//!   flips the weights' sign every step and for huge ones multiplies them by −∞.
+//! - **State**: a negative `v` (no step makes one; restored state) counts as 0. Restore
+//!   state with [`AdamState::from_bytes`] or check it with [`AdamState::validate`] /
+//!   [`AdamSlots::validate`], which refuse NaN, ±∞ and negative `v`.
+//!
+//! With `f16`/`bf16` moments the stored values are further limited by the format's range
+//! (f16: 65504); saturation here is to `f32::MAX`.
+//!
 //! The moments can be stored as `f32`, [`half::f16`](struct@half::f16) or [`half::bf16`] ([`MomentStorage`]):
 //! arithmetic is always `f32`, the 16-bit formats halve the state's memory at the cost of
 //! rounding the stored moments (relative 2⁻¹¹ for f16, 2⁻⁸ for bf16). `f16` stores `√v`
@@ -172,12 +194,6 @@ fn saturate(x: f32, max: f32) -> f32 {
     if below > -max { below } else { -max }
 }
 
-/// `x` limited to `max` from above, as [`saturate`] (for `v`, which is never negative).
-#[inline]
-fn at_most(x: f32, max: f32) -> f32 {
-    if x < max { x } else { max }
-}
-
 /// Adam/AdamW hyper-parameters. [`AdamConfig::adam`] and [`AdamConfig::adamw`] give
 /// PyTorch's defaults; [`AdamConfig::build`] validates them once.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -253,12 +269,20 @@ impl AdamConfig {
     ///
     /// # Errors
     /// [`MuonError::InvalidHyperParameter`] naming the first bad one.
+    ///
+    /// Bounds: `lr`, `eps`, `weight_decay` finite and `≥ 0`; `beta1`, `beta2` in `[0, 1)`;
+    /// for AdamW (decoupled) also `lr · weight_decay ≤ 1`, so that the decay factor
+    /// `1 − lr·wd` lies in `[0, 1]`.
     pub fn validate(&self) -> Result<(), MuonError> {
         validate::non_negative("lr", self.lr)?;
         validate::unit_interval("beta1", self.beta1)?;
         validate::unit_interval("beta2", self.beta2)?;
         validate::non_negative("eps", self.eps)?;
-        validate::non_negative("weight_decay", self.weight_decay)
+        validate::non_negative("weight_decay", self.weight_decay)?;
+        if self.decoupled_weight_decay {
+            validate::decoupled_decay(self.lr, self.weight_decay)?;
+        }
+        Ok(())
     }
 
     /// Validates and returns the optimizer.
@@ -280,6 +304,20 @@ pub struct AdamSlots<'a, S: MomentStorage = f32> {
     pub m: &'a mut [S],
     /// Second moment `v`, one per parameter element.
     pub v: &'a mut [S],
+}
+
+impl<S: MomentStorage> AdamSlots<'_, S> {
+    /// Checks the state as a restore must: `m` and `v` equally long, `m` finite, `v` finite
+    /// and `≥ 0` (every step keeps them so).
+    ///
+    /// # Errors
+    /// [`MuonError::LengthMismatch`] (`v` against `m`), or [`MuonError::InvalidState`]
+    /// naming `m` or `v` and the first bad element.
+    pub fn validate(&self) -> Result<(), MuonError> {
+        validate::length("v", self.m.len(), self.v.len())?;
+        validate::finite_state("m", self.m.iter().map(|x| x.load()))?;
+        validate::second_moment("v", self.v.iter().map(|x| x.load()))
+    }
 }
 
 /// The scalars of one Adam step, shared by the CPU kernel and GPU uniforms.
@@ -313,6 +351,7 @@ impl Adam {
     }
 
     /// The per-step scalars for step `t` (1-based), bias corrections computed in `f64`.
+    /// The step size saturates at `f32::MAX` (a huge `lr` divided by `1 − β1ᵗ`).
     #[must_use]
     pub fn scalars(&self, t: u32) -> AdamStepScalars {
         let c = &self.config;
@@ -325,7 +364,7 @@ impl Adam {
         };
         let inv_bias_correction1 = (1.0 / bc1) as f32;
         AdamStepScalars {
-            step_size: c.lr * inv_bias_correction1,
+            step_size: math::saturate(c.lr * inv_bias_correction1),
             inv_bias_correction1,
             bias_correction2_sqrt: math::sqrt(bc2) as f32,
             decay,
@@ -443,6 +482,10 @@ impl Update {
 
 /// The element-wise update (the reference; the SIMD kernel, `lanes::update` for AVX and NEON,
 /// computes the same operations in the same order, a vector at a time). Slices are equally long (checked by [`Adam::step`]).
+///
+/// The clamps keep finite input finite (module docs): `m` and the weight saturate at
+/// `±f32::MAX`, `v` is clamped to `[0, f32::MAX]`, the ratio `m / denom` saturates and is 0
+/// where `denom` is 0 (`eps = 0`). None of them changes a value that was finite before.
 fn update_portable<S: MomentStorage>(
     param: &mut [f32],
     grad: &[f32],
@@ -457,15 +500,22 @@ fn update_portable<S: MomentStorage>(
         .zip(v.iter_mut())
     {
         let g = g + u.l2 * *w;
-        let m_old = m.load();
-        // Both moments saturate at f32::MAX: `g − m` and `g²` overflow for |g| near 1e38 and
-        // 1e19 (torch's `v` becomes inf there); every finite value is untouched.
-        let mf = saturate(m_old + u.one_minus_b1 * (g - m_old), f32::MAX);
-        let vf = at_most(u.b2 * v.load_v() + u.one_minus_b2 * g * g, f32::MAX);
+        let mo = m.load();
+        let mf = math::saturate(mo + u.one_minus_b1 * (g - mo));
+        // max then min as the SIMD kernels compute it (see `math::saturate`).
+        #[allow(clippy::manual_clamp)]
+        let vf = (u.b2 * v.load_v() + u.one_minus_b2 * g * g)
+            .max(0.0)
+            .min(f32::MAX);
         *m = S::store(mf);
         *v = S::store_v(vf);
         let denom = math::sqrtf(vf) / u.bc2_sqrt + u.eps;
-        *w = *w * u.decay - u.step_size * (mf / denom);
+        let ratio = if denom > 0.0 {
+            math::saturate(mf / denom)
+        } else {
+            0.0
+        };
+        *w = math::saturate(*w * u.decay - u.step_size * ratio);
     }
 }
 
@@ -522,6 +572,29 @@ impl<const R: usize, const C: usize, S: MomentStorage> AdamState<R, C, S> {
             step: 0,
         }
     }
+
+    /// Checks the state as a restore must: `m` finite, `v` finite and `≥ 0` (every step
+    /// keeps them so; any `step` is valid).
+    ///
+    /// # Errors
+    /// [`MuonError::InvalidState`] naming `m` or `v` and the first bad element (row-major).
+    pub fn validate(&self) -> Result<(), MuonError> {
+        validate::finite_state("m", self.m.as_flattened().iter().map(|x| x.load()))?;
+        validate::second_moment("v", self.v.as_flattened().iter().map(|x| x.load()))
+    }
+
+    /// Restores a state saved with `bytemuck::bytes_of` (any alignment), refusing invalid
+    /// values ([`AdamState::validate`]).
+    ///
+    /// # Errors
+    /// [`MuonError::LengthMismatch`] (`state bytes`) if `bytes` is not exactly the state's
+    /// size, else [`AdamState::validate`]'s errors.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, MuonError> {
+        validate::length("state bytes", core::mem::size_of::<Self>(), bytes.len())?;
+        let state: Self = bytemuck::pod_read_unaligned(bytes);
+        state.validate()?;
+        Ok(state)
+    }
 }
 
 #[cfg(test)]
@@ -552,6 +625,7 @@ mod tests {
                     g[0] = 0.0;
                     g[len / 2] = 1e-30;
                     g[len - 1] = if t % 2 == 0 { 3e20 } else { -1e-3 };
+                    g[len / 3] = if t % 3 == 0 { -f32::MAX } else { 1e-40 };
                     let u = Update::new(adam.config(), &adam.scalars(t));
                     update_portable(&mut w_ref, &g, &mut m_ref, &mut v_ref, &u);
                     let done = update_f32_simd(&mut w, &g, &mut m, &mut v, &u);
@@ -565,6 +639,14 @@ mod tests {
                     );
                     let bits =
                         |x: &[f32]| x.iter().map(|f| f.to_bits()).collect::<std::vec::Vec<_>>();
+                    // Bit equality alone would pass for NaN = NaN (eps = 0 with a zero
+                    // gradient gave 0/0 before the update guarded it): everything is finite.
+                    for (name, x) in [("w", &w_ref), ("m", &m_ref), ("v", &v_ref)] {
+                        assert!(
+                            x.iter().all(|f| f.is_finite()),
+                            "{config:?} len {len} step {t}: {name} not finite"
+                        );
+                    }
                     assert_eq!(bits(&w), bits(&w_ref), "{config:?} len {len} step {t}: w");
                     assert_eq!(bits(&m), bits(&m_ref), "m");
                     assert_eq!(bits(&v), bits(&v_ref), "v");

@@ -6,8 +6,9 @@
 //! inline assembly, which blocks auto-vectorisation); here `vsqrtps` and `vdivps` do eight.
 
 use core::arch::x86_64::{
-    __m256, _mm256_add_ps, _mm256_div_ps, _mm256_loadu_ps, _mm256_max_ps, _mm256_min_ps,
-    _mm256_mul_ps, _mm256_set1_ps, _mm256_sqrt_ps, _mm256_storeu_ps, _mm256_sub_ps,
+    __m256, _CMP_GT_OQ, _mm256_add_ps, _mm256_and_ps, _mm256_cmp_ps, _mm256_div_ps,
+    _mm256_loadu_ps, _mm256_max_ps, _mm256_min_ps, _mm256_mul_ps, _mm256_set1_ps,
+    _mm256_setzero_ps, _mm256_sqrt_ps, _mm256_storeu_ps, _mm256_sub_ps,
 };
 
 use super::Update;
@@ -56,14 +57,20 @@ impl Lanes for __m256 {
         unsafe { _mm256_sqrt_ps(self) }
     }
     #[inline(always)]
+    unsafe fn max(self, b: Self) -> Self {
+        // `vmaxps` returns its second operand where either is NaN: `b` for a NaN `self`, as
+        // `f32::max`. SAFETY: as above.
+        unsafe { _mm256_max_ps(self, b) }
+    }
+    #[inline(always)]
     unsafe fn min(self, b: Self) -> Self {
-        // SAFETY: as above.
+        // SAFETY: as above (`vminps`, NaN handling as `max`).
         unsafe { _mm256_min_ps(self, b) }
     }
     #[inline(always)]
-    unsafe fn max(self, b: Self) -> Self {
-        // SAFETY: as above.
-        unsafe { _mm256_max_ps(self, b) }
+    unsafe fn where_positive(self, d: Self) -> Self {
+        // SAFETY: as above. The ordered compare is false for NaN.
+        unsafe { _mm256_and_ps(self, _mm256_cmp_ps::<_CMP_GT_OQ>(d, _mm256_setzero_ps())) }
     }
 }
 
