@@ -7,6 +7,8 @@
 
 #[path = "../examples/tail_memory/cli.rs"]
 mod cli;
+#[path = "../examples/tail_memory/device.rs"]
+mod device;
 #[path = "../examples/tail_memory/error.rs"]
 mod error;
 #[path = "../examples/tail_memory/memory.rs"]
@@ -17,10 +19,14 @@ mod multi_step;
 mod one_step;
 #[path = "../examples/tail_memory/optim.rs"]
 mod optim;
+#[path = "../examples/tail_memory/paper.rs"]
+mod paper;
 #[path = "../examples/tail_memory/progress.rs"]
 mod progress;
 #[path = "../examples/tail_memory/rng.rs"]
 mod rng;
+#[path = "../examples/tail_memory/sgd_kernel.rs"]
+mod sgd_kernel;
 #[path = "../examples/tail_memory/spectrum.rs"]
 mod spectrum;
 #[path = "../examples/tail_memory/zipf.rs"]

@@ -8,14 +8,17 @@
 //! on the GPU when an adapter exists (`--backend auto`), else on the CPU core.
 
 mod cli;
+mod device;
 mod error;
 mod memory;
 mod multi_step;
 mod one_step;
 mod optim;
+mod paper;
 mod progress;
 mod report;
 mod rng;
+mod sgd_kernel;
 mod spectrum;
 mod zipf;
 
@@ -166,6 +169,21 @@ fn run(args: &Args) -> Result<(), ExampleError> {
         doc.insert("zipf".into(), Value::Object(json_passes));
     }
 
+    let mut paper_result = None;
+    if args.experiments.zipf_paper {
+        let t = Instant::now();
+        let p = &args.paper;
+        let bar = Progress::new("zipf-paper", p.total_steps());
+        let result = paper::run(p, &backend, &bar)?;
+        bar.finish();
+        let (table, mut json) = report::zipf_paper(&result);
+        let seconds = t.elapsed().as_secs_f64();
+        println!("{table}({seconds:.1} s)\n");
+        json["seconds"] = json!(seconds);
+        doc.insert("zipf_paper".into(), json);
+        paper_result = Some(result);
+    }
+
     let seconds = start.elapsed().as_secs_f64();
     println!("total: {seconds:.1} s on {}", backend.describe());
     doc.insert(
@@ -178,6 +196,10 @@ fn run(args: &Args) -> Result<(), ExampleError> {
             multi.as_ref(),
             zipf_runs.as_ref().map(|(p, r)| (p, r.as_slice())),
         )?;
+        let mut written = written;
+        if let Some(r) = &paper_result {
+            written.extend(report::write_paper_files(dir, r)?);
+        }
         println!("wrote {} files to {}", written.len(), dir.display());
     }
     if let Some(path) = &args.json {
