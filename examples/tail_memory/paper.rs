@@ -15,6 +15,14 @@ use crate::zipf::{self, Task, ZipfParams, ZipfRun, frequencies};
 /// Multipliers of each optimizer's base rate swept on the sweep seed (half-decade grid).
 pub const GRID: [f32; 5] = [0.1, 0.316, 1.0, 3.16, 10.0];
 
+/// Half-decade points the sweep may add beyond either end of [`GRID`] while the best rate sits
+/// at an end (the same rule for every optimizer), so a chosen rate is a grid interior point
+/// unless this many extensions were not enough.
+pub const MAX_EXTENSIONS: usize = 4;
+
+/// The grid step (`√10`).
+const HALF_DECADE: f32 = 3.162_277_7;
+
 /// The paper's rarest-group accuracy after 10k steps (2^15 classes in 16 groups, a
 /// transformer): `(method, mean, std)`, as restated in the project's paper summary.
 pub const PAPER_TAIL: [(&str, f64, f64); 3] = [
@@ -140,7 +148,8 @@ pub struct MethodResult {
     pub sweep: Vec<SweepPoint>,
     /// The chosen rate (lowest mean population loss).
     pub lr: f32,
-    /// Whether the chosen rate is the grid's first or last point (the optimum may lie beyond).
+    /// Whether the chosen rate is still the sweep's first or last point after
+    /// [`MAX_EXTENSIONS`] extensions (the optimum may lie beyond).
     pub at_edge: bool,
     /// `(seed, run)` at the chosen rate.
     pub runs: Vec<(u64, ZipfRun)>,
@@ -271,26 +280,43 @@ fn run_method(
     progress: &Progress,
 ) -> Result<MethodResult, ExampleError> {
     let sweep_task = Task::new(&p.run_params(0, p.base));
-    let mut sweep = Vec::with_capacity(GRID.len());
-    let mut method = "";
-    for m in GRID {
-        let lr = p.base[index] * m;
+    let method = zipf::methods(&p.run_params(0, p.base))[index].0;
+    let point = |lr: f32| -> Result<SweepPoint, ExampleError> {
         let (zp, name, spec) = spec_at(p, index, 0, lr);
-        method = name;
         let run = zipf::train(&zp, &sweep_task, name, spec, backend, progress)?;
-        sweep.push(SweepPoint {
+        Ok(SweepPoint {
             lr,
             mean_population_loss: mean_population_loss(&run),
-        });
-    }
-    let best = sweep
-        .iter()
-        .enumerate()
-        .min_by(|a, b| {
-            a.1.mean_population_loss
-                .total_cmp(&b.1.mean_population_loss)
         })
-        .map_or(0, |(i, _)| i);
+    };
+    let mut sweep = GRID
+        .iter()
+        .map(|m| point(p.base[index] * m))
+        .collect::<Result<Vec<_>, _>>()?;
+    let argmin = |sweep: &[SweepPoint]| {
+        sweep
+            .iter()
+            .enumerate()
+            .min_by(|a, b| {
+                a.1.mean_population_loss
+                    .total_cmp(&b.1.mean_population_loss)
+            })
+            .map_or(0, |(i, _)| i)
+    };
+    for _ in 0..MAX_EXTENSIONS {
+        let best = argmin(&sweep);
+        if best == 0 {
+            let lr = sweep[0].lr / HALF_DECADE;
+            sweep.insert(0, point(lr)?);
+        } else if best + 1 == sweep.len() {
+            let lr = sweep[best].lr * HALF_DECADE;
+            sweep.push(point(lr)?);
+        } else {
+            break;
+        }
+    }
+    let best = argmin(&sweep);
+    let at_edge = best == 0 || best + 1 == sweep.len();
     let lr = sweep[best].lr;
     let mut runs = Vec::with_capacity(p.seeds);
     for seed in 1..=p.seeds as u64 {
@@ -305,7 +331,7 @@ fn run_method(
         method,
         sweep,
         lr,
-        at_edge: best == 0 || best + 1 == GRID.len(),
+        at_edge,
         runs,
     })
 }

@@ -10,7 +10,7 @@ use crate::error::ExampleError;
 use crate::memory::head_count;
 use crate::multi_step::{LOSS_LEVELS, MultiStepParams, MultiStepRun};
 use crate::one_step::{OneStepParams, OneStepResult};
-use crate::paper::{GRID, MethodResult, PAPER_TAIL, PaperResult, mean_std};
+use crate::paper::{GRID, MAX_EXTENSIONS, MethodResult, PAPER_TAIL, PaperResult, mean_std};
 use crate::zipf::{ZipfParams, ZipfRun};
 
 /// Results of the one-step experiment per embedding kind.
@@ -313,8 +313,9 @@ pub fn zipf_paper(r: &PaperResult) -> (String, Value) {
         "zipf-paper (paper §4.3's regime on the linear memory): {} classes in {} groups (group g \
          has 2^(g-1) classes, Zipf s = 1), d = {}, batch {}, {} steps\n\
          each rarest-group class is drawn {lo:.2}–{hi:.2} times over the run (mean {mean:.2})\n\
-         lr grid = base × {{{}}}, swept on seed 0, chosen by the lowest mean population loss over \
-         the run (same rule for all); then seeds 1..={} at the chosen rate, mean ± std",
+         lr grid = base × {{{}}}, extended by half-decades (up to {}) while the best rate is at an \
+         end, swept on seed 0, chosen by the lowest mean population loss over the run (same rule \
+         for all); then seeds 1..={} at the chosen rate, mean ± std",
         p.classes(),
         p.groups,
         p.dim,
@@ -324,6 +325,7 @@ pub fn zipf_paper(r: &PaperResult) -> (String, Value) {
             .map(|g| format!("{g}"))
             .collect::<Vec<_>>()
             .join(", "),
+        MAX_EXTENSIONS,
         p.seeds
     );
     for m in &r.methods {
