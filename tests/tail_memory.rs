@@ -11,6 +11,8 @@ mod cli;
 mod device;
 #[path = "../examples/tail_memory/error.rs"]
 mod error;
+#[path = "../examples/tail_memory/ffn.rs"]
+mod ffn;
 #[path = "../examples/tail_memory/memory.rs"]
 mod memory;
 #[path = "../examples/tail_memory/multi_step.rs"]
@@ -311,72 +313,142 @@ fn zipf_paper_structure() {
     );
     let r = paper::run(&p, &Backend::Cpu, &Progress::hidden()).expect("paper run");
     let steps = p.steps();
-    assert_eq!(r.methods.len(), 3);
+    assert_eq!(r.models.len(), 2);
     let (table, json) = report::zipf_paper(&r);
     assert!(
         table.contains(&format!("drawn {lo:.2}–{hi:.2} times")),
         "{table}"
     );
-    for g in 1..=p.groups {
-        assert!(
-            table.lines().any(|l| l.starts_with(&format!("{g:<6}"))),
-            "group {g} missing:\n{table}"
-        );
-    }
-    for (m, jm) in r
-        .methods
-        .iter()
-        .zip(json["methods"].as_array().expect("methods"))
-    {
-        assert!(m.sweep.len() >= paper::GRID.len(), "{}: sweep", m.method);
-        let best = m
-            .sweep
+    for mr in &r.models {
+        let name = mr.model.name();
+        assert!(table.contains(&format!("[{name} memory]")), "{table}");
+        assert_eq!(mr.methods.len(), 3);
+        let block = &json["models"][name];
+        for (m, jm) in mr
+            .methods
             .iter()
-            .min_by(|a, b| a.mean_population_loss.total_cmp(&b.mean_population_loss))
-            .expect("sweep");
-        assert_eq!(
-            best.lr, m.lr,
-            "{}: chosen rate is not the sweep's minimum",
-            m.method
-        );
-        assert_eq!(m.runs.len(), p.seeds);
-        let seeds = jm["seeds"].as_array().expect("seeds");
-        assert_eq!(seeds.len(), p.seeds);
-        for (ci, &c) in report::paper_checkpoints(steps).iter().enumerate() {
-            let agg = jm["accuracy"][ci]["groups"].as_array().expect("groups");
-            assert_eq!(agg.len(), p.groups, "{} @ {c}", m.method);
-            for g in 0..p.groups {
-                // The per-seed value at checkpoint c, from each seed's JSON series.
-                let vals: Vec<f64> = seeds
-                    .iter()
-                    .map(|sd| {
-                        let series = sd["series"].as_array().expect("series");
-                        let pt = series
-                            .iter()
-                            .min_by_key(|pt| pt["step"].as_u64().expect("step").abs_diff(c as u64))
-                            .expect("point");
-                        pt["accuracy"][g].as_f64().expect("accuracy")
-                    })
-                    .collect();
-                let mean = vals.iter().sum::<f64>() / vals.len() as f64;
-                let std = (vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>()
-                    / (vals.len() - 1) as f64)
-                    .sqrt();
-                let (jm_mean, jm_std) = (
-                    agg[g]["mean"].as_f64().expect("mean"),
-                    agg[g]["std"].as_f64().expect("std"),
-                );
-                assert!(
-                    (jm_mean - mean).abs() < 1e-12 && (jm_std - std).abs() < 1e-12,
-                    "{} group {g} step {c}: {jm_mean}±{jm_std} vs {mean}±{std}",
-                    m.method
-                );
-                assert!((0.0..=1.0).contains(&mean));
+            .zip(block["methods"].as_array().expect("methods"))
+        {
+            assert!(
+                m.sweep.len() >= paper::GRID.len(),
+                "{name} {}: sweep",
+                m.method
+            );
+            let best = m
+                .sweep
+                .iter()
+                .min_by(|a, b| a.mean_population_loss.total_cmp(&b.mean_population_loss))
+                .expect("sweep");
+            assert_eq!(
+                best.lr, m.lr,
+                "{name} {}: chosen rate is not the sweep's minimum",
+                m.method
+            );
+            assert_eq!(m.runs.len(), p.seeds);
+            let seeds = jm["seeds"].as_array().expect("seeds");
+            assert_eq!(seeds.len(), p.seeds);
+            for (ci, &c) in report::paper_checkpoints(steps).iter().enumerate() {
+                let agg = jm["accuracy"][ci]["groups"].as_array().expect("groups");
+                assert_eq!(agg.len(), p.groups, "{name} {} @ {c}", m.method);
+                for g in 0..p.groups {
+                    // The per-seed value at checkpoint c, from each seed's JSON series.
+                    let vals: Vec<f64> = seeds
+                        .iter()
+                        .map(|sd| {
+                            let series = sd["series"].as_array().expect("series");
+                            let pt = series
+                                .iter()
+                                .min_by_key(|pt| {
+                                    pt["step"].as_u64().expect("step").abs_diff(c as u64)
+                                })
+                                .expect("point");
+                            pt["accuracy"][g].as_f64().expect("accuracy")
+                        })
+                        .collect();
+                    let mean = vals.iter().sum::<f64>() / vals.len() as f64;
+                    let std = (vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>()
+                        / (vals.len() - 1) as f64)
+                        .sqrt();
+                    let (j_mean, j_std) = (
+                        agg[g]["mean"].as_f64().expect("mean"),
+                        agg[g]["std"].as_f64().expect("std"),
+                    );
+                    assert!(
+                        (j_mean - mean).abs() < 1e-12 && (j_std - std).abs() < 1e-12,
+                        "{name} {} group {g} step {c}: {j_mean}±{j_std} vs {mean}±{std}",
+                        m.method
+                    );
+                    assert!((0.0..=1.0).contains(&mean));
+                }
             }
+            // The last evaluation is at the end of the run.
+            assert_eq!(m.runs[0].1.series.last().map(|pt| pt.step), Some(steps));
         }
-        // The last evaluation is at the end of the run.
-        assert_eq!(m.runs[0].1.series.last().map(|pt| pt.step), Some(steps));
     }
+    // Every group has a row in each model's table (two tables).
+    for g in 1..=p.groups {
+        let rows = table
+            .lines()
+            .filter(|l| l.starts_with(&format!("{g:<6}")))
+            .count();
+        assert_eq!(rows, 2, "group {g}:\n{table}");
+    }
+}
+
+/// The FFN memory's gradients (keys, W₁, W₂) agree with central finite differences of its
+/// loss, with a repeated class in the batch (its key gradient is the sum of both rows).
+#[test]
+fn ffn_gradients_match_finite_differences() {
+    let (d, n, m) = (6, 9, 5);
+    let mut rng = rng::Rng::new(7);
+    let keys = memory::random_unit_columns(d, n, &mut rng);
+    let values = memory::random_unit_columns(d, n, &mut rng);
+    let mem = ffn::FfnMemory::new(values, m);
+    let mut wts = mem.init(&keys, &mut rng);
+    for x in &mut wts.w2.data {
+        *x = (rng.normal() * 0.7) as f32;
+    }
+    let batch = [3usize, 0, 3, 7];
+    let weights = [0.25f32, 0.5, 0.25, 0.3];
+    let g = mem
+        .loss_and_gradient(&wts, &batch, &weights)
+        .expect("gradient");
+    let loss = |w: &ffn::FfnWeights| {
+        mem.loss_and_gradient(w, &batch, &weights)
+            .expect("loss")
+            .loss
+    };
+    let eps = 1e-2f32;
+    type Pick = fn(&mut ffn::FfnWeights) -> &mut memory::Dense;
+    let params: [(&str, Pick, &memory::Dense); 3] = [
+        ("keys", |w| &mut w.keys, &g.keys),
+        ("w1", |w| &mut w.w1, &g.w1),
+        ("w2", |w| &mut w.w2, &g.w2),
+    ];
+    for (name, pick, grad) in params {
+        let len = pick(&mut wts.clone()).data.len();
+        assert_eq!(grad.data.len(), len, "{name}");
+        for i in 0..len {
+            let mut plus = wts.clone();
+            pick(&mut plus).data[i] += eps;
+            let mut minus = wts.clone();
+            pick(&mut minus).data[i] -= eps;
+            let fd = (loss(&plus) - loss(&minus)) / (2.0 * f64::from(eps));
+            let an = f64::from(grad.data[i]);
+            assert!(
+                (fd - an).abs() <= 1e-3 + 2e-2 * an.abs(),
+                "{name}[{i}]: finite difference {fd}, gradient {an}"
+            );
+        }
+    }
+    // Rows of classes outside the batch get no gradient.
+    for c in [1usize, 2, 4, 5, 6, 8] {
+        assert!(
+            g.keys.data[c * d..(c + 1) * d].iter().all(|x| *x == 0.0),
+            "row {c}"
+        );
+    }
+    assert!(g.keys.data[3 * d..4 * d].iter().any(|x| *x != 0.0));
 }
 
 /// GPU-resident training reads nothing back inside a step: every readback is an evaluation
@@ -469,8 +541,10 @@ fn gpu_and_cpu_paper_tables_agree() {
     let p = paper::PaperParams::QUICK;
     let cpu = paper::run(&p, &Backend::Cpu, &bar).expect("cpu");
     let gpu = paper::run(&p, &Backend::Gpu(Box::new(ctx)), &bar).expect("gpu");
-    for (c, g) in cpu.methods.iter().zip(&gpu.methods) {
-        assert_eq!(c.lr, g.lr, "{}: chosen rates differ", c.method);
+    for (cm, gm) in cpu.models.iter().zip(&gpu.models) {
+        for (c, g) in cm.methods.iter().zip(&gm.methods) {
+            assert_eq!(c.lr, g.lr, "{}: chosen rates differ", c.method);
+        }
     }
     let without_sweeps = |r: &paper::PaperResult| {
         report::zipf_paper(r)

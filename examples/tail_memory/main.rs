@@ -10,6 +10,7 @@
 mod cli;
 mod device;
 mod error;
+mod ffn;
 mod memory;
 mod multi_step;
 mod one_step;

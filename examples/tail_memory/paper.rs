@@ -4,9 +4,11 @@
 //! grid is swept on one seed and the rate with the lowest mean population loss over the run is
 //! chosen (the same rule for every optimizer); then several fresh seeds run at that rate and
 //! the per-group accuracy is reported as mean ± standard deviation, with the spectrum isotropy
-//! of the final `W`. The model is the linear memory of the Zipf experiment ([`crate::zipf`]).
+//! of the final `W`. Two models run in the same regime, on the same tasks and batches: the
+//! linear memory of the Zipf experiment ([`crate::zipf`]) and the FFN memory ([`crate::ffn`]).
 
 use crate::error::ExampleError;
+use crate::ffn;
 use crate::optim::{Backend, OptimizerSpec};
 use crate::progress::Progress;
 use crate::spectrum::Isotropy;
@@ -124,9 +126,10 @@ impl PaperParams {
         }
     }
 
-    /// Training steps over the whole experiment (for the progress bar).
+    /// Training steps over the whole experiment without grid extensions (for the progress
+    /// bar).
     pub fn total_steps(&self) -> usize {
-        3 * (GRID.len() + self.seeds) * self.steps()
+        Model::ALL.len() * 3 * (GRID.len() + self.seeds) * self.steps()
     }
 }
 
@@ -222,13 +225,60 @@ impl MethodResult {
     }
 }
 
+/// The memory model a run trains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Model {
+    /// `W` (`d × d`) between fixed key and value embeddings.
+    Linear,
+    /// Learned keys (AdamW), `W₂ σ(W₁ x)`, fixed value read-out.
+    Ffn,
+}
+
+impl Model {
+    /// Both, in report order.
+    pub const ALL: [Self; 2] = [Self::Linear, Self::Ffn];
+
+    /// `"linear"` or `"ffn"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Linear => "linear",
+            Self::Ffn => "ffn",
+        }
+    }
+
+    /// Trains one run of this model.
+    fn train(
+        self,
+        p: &ZipfParams,
+        task: &Task,
+        name: &'static str,
+        spec: OptimizerSpec,
+        backend: &Backend,
+        progress: &Progress,
+    ) -> Result<ZipfRun, ExampleError> {
+        match self {
+            Self::Linear => zipf::train(p, task, name, spec, backend, progress),
+            Self::Ffn => ffn::train(p, task, name, spec, progress),
+        }
+    }
+}
+
+/// One model's results.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelResult {
+    /// The model.
+    pub model: Model,
+    /// Per optimizer, in [`zipf::methods`] order.
+    pub methods: Vec<MethodResult>,
+}
+
 /// Everything the experiment measured.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PaperResult {
     /// The settings.
     pub params: PaperParams,
-    /// Per optimizer, in [`zipf::methods`] order.
-    pub methods: Vec<MethodResult>,
+    /// Per model, in [`Model::ALL`] order.
+    pub models: Vec<ModelResult>,
 }
 
 /// Mean population loss over a run's evaluations; a non-finite loss counts as `inf`.
@@ -238,25 +288,33 @@ fn mean_population_loss(run: &ZipfRun) -> f64 {
     if m.is_finite() { m } else { f64::INFINITY }
 }
 
-/// Runs the sweep and the seeds of every optimizer, one thread per optimizer.
+/// Runs the sweep and the seeds of every optimizer for every model, one thread per model and
+/// optimizer.
 pub fn run(
     p: &PaperParams,
     backend: &Backend,
     progress: &Progress,
 ) -> Result<PaperResult, ExampleError> {
-    let methods = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..3)
-            .map(|i| s.spawn(move || run_method(p, i, backend, progress)))
+    let mut results = std::thread::scope(|s| {
+        let handles: Vec<_> = Model::ALL
+            .into_iter()
+            .flat_map(|model| (0..3).map(move |i| (model, i)))
+            .map(|(model, i)| s.spawn(move || run_method(p, model, i, backend, progress)))
             .collect();
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect::<Result<Vec<_>, _>>()
-    })?;
-    Ok(PaperResult {
-        params: *p,
-        methods,
-    })
+    })?
+    .into_iter();
+    let models = Model::ALL
+        .into_iter()
+        .map(|model| ModelResult {
+            model,
+            methods: results.by_ref().take(3).collect(),
+        })
+        .collect();
+    Ok(PaperResult { params: *p, models })
 }
 
 /// The spec of method `index` (0 Adam, 1 Muon, 2 SGD) at rate `lr`.
@@ -275,6 +333,7 @@ fn spec_at(
 
 fn run_method(
     p: &PaperParams,
+    model: Model,
     index: usize,
     backend: &Backend,
     progress: &Progress,
@@ -283,10 +342,14 @@ fn run_method(
     let method = zipf::methods(&p.run_params(0, p.base))[index].0;
     let point = |lr: f32| -> Result<SweepPoint, ExampleError> {
         let (zp, name, spec) = spec_at(p, index, 0, lr);
-        let run = zipf::train(&zp, &sweep_task, name, spec, backend, progress)?;
+        let loss = match model.train(&zp, &sweep_task, name, spec, backend, progress) {
+            Ok(run) => mean_population_loss(&run),
+            Err(e) if e.is_divergence() => f64::INFINITY,
+            Err(e) => return Err(e),
+        };
         Ok(SweepPoint {
             lr,
-            mean_population_loss: mean_population_loss(&run),
+            mean_population_loss: loss,
         })
     };
     let mut sweep = GRID

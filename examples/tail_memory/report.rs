@@ -10,7 +10,9 @@ use crate::error::ExampleError;
 use crate::memory::head_count;
 use crate::multi_step::{LOSS_LEVELS, MultiStepParams, MultiStepRun};
 use crate::one_step::{OneStepParams, OneStepResult};
-use crate::paper::{GRID, MAX_EXTENSIONS, MethodResult, PAPER_TAIL, PaperResult, mean_std};
+use crate::paper::{
+    GRID, MAX_EXTENSIONS, MethodResult, ModelResult, PAPER_TAIL, PaperResult, mean_std,
+};
 use crate::zipf::{ZipfParams, ZipfRun};
 
 /// Results of the one-step experiment per embedding kind.
@@ -302,7 +304,8 @@ fn verdict(a: &MethodResult, b: &MethodResult, steps: usize) -> (f64, f64, &'sta
     (diff, spread, word)
 }
 
-/// The paper-regime table and its JSON (every seed's series, the sweeps and the aggregates).
+/// The paper-regime tables (one per model, then both side by side) and their JSON (every
+/// seed's series, the sweeps and the aggregates).
 pub fn zipf_paper(r: &PaperResult) -> (String, Value) {
     let p = &r.params;
     let steps = p.steps();
@@ -310,8 +313,10 @@ pub fn zipf_paper(r: &PaperResult) -> (String, Value) {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "zipf-paper (paper §4.3's regime on the linear memory): {} classes in {} groups (group g \
-         has 2^(g-1) classes, Zipf s = 1), d = {}, batch {}, {} steps\n\
+        "zipf-paper (paper §4.3's regime): {} classes in {} groups (group g has 2^(g-1) classes, \
+         Zipf s = 1), d = {}, batch {}, {} steps\n\
+         models: linear (W, d×d, fixed random unit key/value embeddings) and ffn (learned keys \
+         with AdamW lr {} in every arm, W2 SiLU(W1 x) with {} hidden units, fixed values)\n\
          each rarest-group class is drawn {lo:.2}–{hi:.2} times over the run (mean {mean:.2})\n\
          lr grid = base × {{{}}}, extended by half-decades (up to {}) while the best rate is at an \
          end, swept on seed 0, chosen by the lowest mean population loss over the run (same rule \
@@ -321,6 +326,8 @@ pub fn zipf_paper(r: &PaperResult) -> (String, Value) {
         p.dim,
         p.batch,
         steps,
+        crate::ffn::EMBEDDING_LR,
+        crate::ffn::hidden_width(p.dim),
         GRID.iter()
             .map(|g| format!("{g}"))
             .collect::<Vec<_>>()
@@ -328,10 +335,65 @@ pub fn zipf_paper(r: &PaperResult) -> (String, Value) {
         MAX_EXTENSIONS,
         p.seeds
     );
+    let mut models = serde_json::Map::new();
+    for mr in &r.models {
+        let (block, json) = paper_model(p, mr);
+        let _ = write!(t, "\n[{} memory]\n{}", mr.model.name(), block);
+        models.insert(mr.model.name().into(), json);
+    }
+    let cps = paper_checkpoints(steps);
+    let _ = writeln!(
+        t,
+        "\nrarest group's accuracy at the end, both models (mean±std), and the paper's:"
+    );
+    let _ = write!(t, "{:<8}", "");
+    for mr in &r.models {
+        let _ = write!(t, " {:>13}", mr.model.name());
+    }
+    let _ = writeln!(t, " {:>13}", "paper");
+    for (i, (name, pm_, ps)) in PAPER_TAIL.iter().enumerate() {
+        let _ = write!(t, "{name:<8}");
+        for mr in &r.models {
+            let v = mr
+                .methods
+                .iter()
+                .find(|m| m.method == *name)
+                .or_else(|| mr.methods.get(i))
+                .and_then(|m| m.accuracy_at(steps).last().copied())
+                .unwrap_or((f64::NAN, f64::NAN));
+            let _ = write!(t, " {:>13}", pm(v));
+        }
+        let _ = writeln!(t, " {:>13}", format!("{pm_:.3}±{ps:.3}"));
+    }
+    let (lo, mean, hi) = p.exposure_range();
+    let doc = json!({
+        "params": {"groups": p.groups, "classes": p.classes(), "dim": p.dim, "batch": p.batch,
+                   "steps": steps, "target_exposure": p.exposure, "seeds": p.seeds,
+                   "hidden": crate::ffn::hidden_width(p.dim), "embedding_lr": crate::ffn::EMBEDDING_LR,
+                   "base_lr": {"adam": short(p.base[0]), "muon": short(p.base[1]), "sgd": short(p.base[2])},
+                   "grid": GRID, "max_extensions": MAX_EXTENSIONS},
+        "rarest_group_exposure": {"least": lo, "mean": mean, "most": hi},
+        "checkpoints": cps,
+        "models": models,
+        "paper_rarest_group": PAPER_TAIL.iter().map(|(n, m, s)| json!({"method": n, "mean": m, "std": s})).collect::<Vec<_>>(),
+    });
+    (t, doc)
+}
+
+/// One model's block of the paper-regime table and its JSON.
+fn paper_model(p: &crate::paper::PaperParams, r: &ModelResult) -> (String, Value) {
+    let steps = p.steps();
+    let mut t = String::new();
     for m in &r.methods {
         let _ = write!(t, "  {:<5} sweep (lr: mean pop. loss)", m.method);
         for s in &m.sweep {
-            let _ = write!(t, "  {}: {:.3}", short(s.lr), s.mean_population_loss);
+            let loss = s.mean_population_loss;
+            let loss = if loss.abs() < 1e4 {
+                format!("{loss:.3}")
+            } else {
+                format!("{loss:.2e}")
+            };
+            let _ = write!(t, "  {}: {loss}", short(s.lr));
         }
         let _ = writeln!(
             t,
@@ -384,8 +446,16 @@ pub fn zipf_paper(r: &PaperResult) -> (String, Value) {
     }
     let _ = writeln!(
         t,
-        "isotropy of final W (mean±std): {:<5} {:>13} {:>13} {:>13} {:>13}",
-        "", "entropy", "eff. rank", "top-10 energy", "Q75/Q25"
+        "isotropy of final {:<6} (mean±std):  {:>13} {:>13} {:>13} {:>13}",
+        if r.model == crate::paper::Model::Ffn {
+            "W2"
+        } else {
+            "W"
+        },
+        "entropy",
+        "eff. rank",
+        "top-10 energy",
+        "Q75/Q25"
     );
     for m in &r.methods {
         let iso = m.isotropy();
@@ -456,17 +526,7 @@ pub fn zipf_paper(r: &PaperResult) -> (String, Value) {
             })
         })
         .collect();
-    let doc = json!({
-        "params": {"groups": p.groups, "classes": p.classes(), "dim": p.dim, "batch": p.batch,
-                   "steps": steps, "target_exposure": p.exposure, "seeds": p.seeds,
-                   "base_lr": {"adam": short(p.base[0]), "muon": short(p.base[1]), "sgd": short(p.base[2])},
-                   "grid": GRID},
-        "rarest_group_exposure": {"least": lo, "mean": mean, "most": hi},
-        "checkpoints": cps,
-        "methods": methods,
-        "muon_vs": verdicts,
-        "paper_rarest_group": PAPER_TAIL.iter().map(|(n, m, s)| json!({"method": n, "mean": m, "std": s})).collect::<Vec<_>>(),
-    });
+    let doc = json!({"methods": methods, "muon_vs": verdicts});
     (t, doc)
 }
 
@@ -528,19 +588,23 @@ fn band_plot(
     root.present().map_err(plot_err)
 }
 
-/// Writes the paper-regime curves: one SVG per optimizer (per-group accuracy, mean ± std
-/// bands) and a CSV of every seed's series.
+/// Writes the paper-regime curves: one SVG per model and optimizer (per-group accuracy,
+/// mean ± std bands) and a CSV of every seed's series.
 pub fn write_paper_files(dir: &Path, r: &PaperResult) -> Result<Vec<String>, ExampleError> {
     std::fs::create_dir_all(dir)?;
     let mut written = Vec::new();
-    let mut csv = String::from("optimizer,lr,seed,step,group,accuracy,loss\n");
-    for m in &r.methods {
+    let mut csv = String::from("model,optimizer,lr,seed,step,group,accuracy,loss\n");
+    for (model, m) in r
+        .models
+        .iter()
+        .flat_map(|mr| mr.methods.iter().map(move |m| (mr.model.name(), m)))
+    {
         for (seed, run) in &m.runs {
             for pt in &run.series {
                 for g in 0..r.params.groups {
                     let _ = writeln!(
                         csv,
-                        "{},{},{seed},{},{},{},{}",
+                        "{model},{},{},{seed},{},{},{},{}",
                         m.method,
                         short(m.lr),
                         pt.step,
@@ -568,11 +632,11 @@ pub fn write_paper_files(dir: &Path, r: &PaperResult) -> Result<Vec<String>, Exa
                 (format!("group {}", g + 1), pts)
             })
             .collect();
-        let name = format!("zipf_paper_accuracy_{}.svg", m.method);
+        let name = format!("zipf_paper_accuracy_{model}_{}.svg", m.method);
         band_plot(
             &dir.join(&name),
             &format!(
-                "per-group accuracy, {} (lr {}, {} seeds)",
+                "per-group accuracy, {model} memory, {} (lr {}, {} seeds)",
                 m.method,
                 short(m.lr),
                 m.runs.len()

@@ -193,7 +193,7 @@ impl Task {
     }
 
     /// A class drawn by frequency.
-    fn sample(&self, rng: &mut Rng) -> usize {
+    pub fn sample(&self, rng: &mut Rng) -> usize {
         let u = rng.uniform();
         self.cdf
             .partition_point(|c| *c <= u)
@@ -205,8 +205,13 @@ impl Task {
         Ok(self.group_point(&self.memory.evaluate(w)?, step))
     }
 
+    /// The linear memory (embeddings) of the task.
+    pub fn memory(&self) -> &Memory {
+        &self.memory
+    }
+
     /// Per-group accuracy and loss from a per-class evaluation.
-    fn group_point(&self, eval: &Evaluation, step: usize) -> GroupPoint {
+    pub fn group_point(&self, eval: &Evaluation, step: usize) -> GroupPoint {
         let mut acc = vec![0.0; self.groups];
         let mut loss = vec![0.0; self.groups];
         let mut count = vec![0usize; self.groups];
