@@ -9,8 +9,8 @@ use muon_core::newton_schulz::NsConfig;
 use wgpu::util::DeviceExt;
 
 use crate::kernels::{
-    GatherParams, GramParams, MAX_PARTIALS, MatmulParams, NormParams, XENT_STATS_PER_ROW,
-    XentParams, storage_buffer_zeroed, uniform_buffer,
+    GatherParams, GramParams, MAX_PARTIALS, MatmulParams, NormParams, ScatterParams, SiluParams,
+    XENT_STATS_PER_ROW, XentParams, storage_buffer_zeroed, uniform_buffer,
 };
 use crate::readback::read_f32;
 use crate::{GpuContext, GpuError, GpuMatrix, GpuNewtonSchulz};
@@ -322,4 +322,85 @@ pub fn softmax_cross_entropy(
             weighted_loss: s[3],
         })
         .collect())
+}
+
+/// `out[c] = Σ_{j: index[j] = c} src[j]` for every row `c` of `out` (`out_rows × src.cols()`;
+/// rows no index names become zero): the backward pass of [`gather_rows`]. Does not wait.
+///
+/// # Errors
+/// [`MuonError::ShapeMismatch`] (as [`GpuError::Core`]; also for an index at or past
+/// `out.rows()`), [`GpuError::AliasedBuffers`], [`GpuError::ForeignContext`].
+pub fn scatter_add_rows(
+    ctx: &GpuContext,
+    src: &GpuMatrix,
+    index: &[u32],
+    out: &GpuMatrix,
+) -> Result<(), GpuError> {
+    src.check_context(ctx, "src")?;
+    out.check_context(ctx, "out")?;
+    expect_shape("src", src, (index.len(), out.cols()))?;
+    distinct(out, &[src])?;
+    if let Some(&bad) = index.iter().find(|&&i| i as usize >= out.rows()) {
+        return Err(MuonError::ShapeMismatch {
+            what: "index",
+            expected: out.shape(),
+            found: (bad as usize + 1, out.cols()),
+        }
+        .into());
+    }
+    if out.is_empty() {
+        return Ok(());
+    }
+    let params = ScatterParams {
+        rows: index.len() as u32,
+        cols: out.cols() as u32,
+        out_rows: out.rows() as u32,
+        _pad: 0,
+    };
+    let device = ctx.device();
+    let u = uniform_buffer(device, "scatter params", &params);
+    let idx = storage_init(ctx, "scatter index", index);
+    let kern = &ctx.kernels().scatter_add_rows;
+    let bg = kern.bind_group(device, &u, &idx, src.buffer(), out.buffer());
+    submit(ctx, "scatter-add rows", |pass| {
+        kern.dispatch(pass, &bg, params.out_rows, params.cols)
+    });
+    Ok(())
+}
+
+/// `x = SiLU(h)` (`backward = false`) or `x ← x · SiLU'(h)` (`backward = true`, `x` holding
+/// the gradient with respect to the activation), element-wise. Does not wait.
+///
+/// # Errors
+/// [`MuonError::ShapeMismatch`] (as [`GpuError::Core`]), [`GpuError::AliasedBuffers`],
+/// [`GpuError::ForeignContext`].
+pub fn silu(
+    ctx: &GpuContext,
+    h: &GpuMatrix,
+    x: &GpuMatrix,
+    backward: bool,
+) -> Result<(), GpuError> {
+    h.check_context(ctx, "h")?;
+    x.check_context(ctx, "x")?;
+    expect_shape("x", x, h.shape())?;
+    distinct(x, &[h])?;
+    if x.is_empty() {
+        return Ok(());
+    }
+    let params = SiluParams {
+        len: x.len_u32(),
+        _pad: [0; 3],
+    };
+    let device = ctx.device();
+    let u = uniform_buffer(device, "silu params", &params);
+    let kern = &ctx.kernels().silu;
+    let bg = kern.bind_group(device, &u, h.buffer(), x.buffer());
+    submit(ctx, "silu", |pass| {
+        if backward {
+            kern.dispatch_backward(pass, &bg, params.len);
+        } else {
+            kern.dispatch_forward(pass, &bg, params.len);
+        }
+    });
+    Ok(())
 }

@@ -142,3 +142,66 @@ fn softmax_cross_entropy_arg_max_is_strict_and_loss_survives_underflow() {
         }))
     ));
 }
+
+#[test]
+fn scatter_add_rows_sums_repeats_and_zeroes_the_rest() {
+    let Some(ctx) = context() else { return };
+    for (out_rows, cols, index) in [
+        (5usize, 3usize, vec![4u32, 0, 0, 2]),
+        (
+            300,
+            70,
+            (0..517).map(|i| (i * 37 % 290) as u32).collect::<Vec<_>>(),
+        ),
+    ] {
+        let src = data(index.len() * cols, cols as u64);
+        let g_src = GpuMatrix::from_slice(ctx, index.len(), cols, &src).unwrap();
+        let out = GpuMatrix::from_slice(ctx, out_rows, cols, &vec![9.0; out_rows * cols]).unwrap();
+        ops::scatter_add_rows(ctx, &g_src, &index, &out).unwrap();
+        let mut want = vec![0.0f32; out_rows * cols];
+        for (j, &c) in index.iter().enumerate() {
+            for k in 0..cols {
+                want[c as usize * cols + k] += src[j * cols + k];
+            }
+        }
+        assert_eq!(out.read(ctx).unwrap(), want, "{out_rows}×{cols}");
+    }
+    let src = GpuMatrix::zeros(ctx, 2, 2).unwrap();
+    let out = GpuMatrix::zeros(ctx, 3, 2).unwrap();
+    assert!(matches!(
+        ops::scatter_add_rows(ctx, &src, &[0, 3], &out),
+        Err(GpuError::Core(MuonError::ShapeMismatch {
+            what: "index",
+            ..
+        }))
+    ));
+}
+
+#[test]
+fn silu_forward_and_backward_match_reference() {
+    let Some(ctx) = context() else { return };
+    let len = 1000;
+    let h: Vec<f32> = data(len, 3).iter().map(|x| x * 12.0).collect();
+    let up = data(len, 4);
+    let g_h = GpuMatrix::from_slice(ctx, 10, 100, &h).unwrap();
+    let a = GpuMatrix::zeros(ctx, 10, 100).unwrap();
+    ops::silu(ctx, &g_h, &a, false).unwrap();
+    let g = GpuMatrix::from_slice(ctx, 10, 100, &up).unwrap();
+    ops::silu(ctx, &g_h, &g, true).unwrap();
+    let (a, g) = (a.read(ctx).unwrap(), g.read(ctx).unwrap());
+    for i in 0..len {
+        let x = f64::from(h[i]);
+        let s = 1.0 / (1.0 + (-x).exp());
+        let (fa, fg) = (x * s, f64::from(up[i]) * s * (1.0 + x * (1.0 - s)));
+        assert!(
+            (f64::from(a[i]) - fa).abs() <= 1e-6 * (1.0 + fa.abs()),
+            "silu({x}) = {}, want {fa}",
+            a[i]
+        );
+        assert!(
+            (f64::from(g[i]) - fg).abs() <= 1e-6 * (1.0 + fg.abs()),
+            "silu'({x}) = {}, want {fg}",
+            g[i]
+        );
+    }
+}

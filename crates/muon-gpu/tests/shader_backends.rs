@@ -50,6 +50,8 @@ const TARGETS: &[(&str, &[Backend])] = &[
     ("muon_update", ALL),
     ("ns_normalize", ALL),
     ("ns_step", ALL),
+    ("scatter_add_rows", ALL),
+    ("silu", ALL),
     ("softmax_xent", ALL),
 ];
 

@@ -17,6 +17,8 @@ mod matmul;
 mod muon_update;
 mod ns_normalize;
 mod ns_step;
+mod scatter_add_rows;
+mod silu;
 mod softmax_xent;
 mod sources;
 
@@ -30,6 +32,8 @@ pub use matmul::{Matmul, MatmulParams, TensorMatmul};
 pub use muon_update::{MuonParams, MuonUpdate};
 pub use ns_normalize::{NormalizeParams, NsNormalize};
 pub use ns_step::{NsStep, NsStepParams};
+pub use scatter_add_rows::{ScatterAddRows, ScatterParams};
+pub use silu::{Silu, SiluParams};
 pub use softmax_xent::{SoftmaxXent, XENT_STATS_PER_ROW, XentParams};
 
 use crate::{FastEngine, GpuError};
@@ -67,6 +71,10 @@ pub struct Kernels {
     pub gather_rows: GatherRows,
     /// `softmax_xent.wgsl`.
     pub softmax_xent: SoftmaxXent,
+    /// `scatter_add_rows.wgsl`.
+    pub scatter_add_rows: ScatterAddRows,
+    /// `silu.wgsl`.
+    pub silu: Silu,
 }
 
 impl Kernels {
@@ -107,6 +115,8 @@ impl Kernels {
             adam_update: AdamUpdate::new(device),
             gather_rows: GatherRows::new(device),
             softmax_xent: SoftmaxXent::new(device),
+            scatter_add_rows: ScatterAddRows::new(device),
+            silu: Silu::new(device),
         };
         match pollster::block_on(scope.pop()) {
             Some(e) => Err(GpuError::Shader(e.to_string())),

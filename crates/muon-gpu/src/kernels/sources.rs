@@ -52,6 +52,12 @@ pub(crate) const MUON_UPDATE: &str = include_str!("../../shaders/muon_update.wgs
 /// `shaders/ns_normalize.wgsl`.
 pub(crate) const NS_NORMALIZE: &str = include_str!("../../shaders/ns_normalize.wgsl");
 
+/// `shaders/scatter_add_rows.wgsl`.
+pub(crate) const SCATTER_ADD_ROWS: &str = include_str!("../../shaders/scatter_add_rows.wgsl");
+
+/// `shaders/silu.wgsl`.
+pub(crate) const SILU: &str = include_str!("../../shaders/silu.wgsl");
+
 /// `shaders/softmax_xent.wgsl`.
 pub(crate) const SOFTMAX_XENT: &str = include_str!("../../shaders/softmax_xent.wgsl");
 
@@ -66,7 +72,7 @@ pub(crate) const NS_STEP: &str = concat!(
     dead_code,
     reason = "read by tests/shaders.rs, which includes this file"
 )]
-pub(crate) const PROGRAMS: [(&str, &str); 11] = [
+pub(crate) const PROGRAMS: [(&str, &str); 13] = [
     ("adam_update", ADAM_UPDATE),
     ("check_finite", CHECK_FINITE),
     ("frobenius_norm", FROBENIUS_NORM),
@@ -77,5 +83,7 @@ pub(crate) const PROGRAMS: [(&str, &str); 11] = [
     ("muon_update", MUON_UPDATE),
     ("ns_normalize", NS_NORMALIZE),
     ("ns_step", NS_STEP),
+    ("scatter_add_rows", SCATTER_ADD_ROWS),
+    ("silu", SILU),
     ("softmax_xent", SOFTMAX_XENT),
 ];
