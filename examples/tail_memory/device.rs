@@ -66,7 +66,8 @@ struct Shapes {
     d: u32,
 }
 
-fn storage(ctx: &GpuContext, label: &str, bytes: &[u8]) -> wgpu::Buffer {
+/// A storage buffer holding `bytes` (indices, weights).
+pub fn storage(ctx: &GpuContext, label: &str, bytes: &[u8]) -> wgpu::Buffer {
     ctx.device()
         .create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),
@@ -75,7 +76,8 @@ fn storage(ctx: &GpuContext, label: &str, bytes: &[u8]) -> wgpu::Buffer {
         })
 }
 
-fn product(m: usize, n: usize, k: usize, flags: u32) -> MatmulParams {
+/// The uniforms of `C = op(A)·op(B)` for an `m × n` output over `k` terms.
+pub fn product(m: usize, n: usize, k: usize, flags: u32) -> MatmulParams {
     MatmulParams {
         m: m as u32,
         n: n as u32,
@@ -99,17 +101,7 @@ impl Batch {
     ) -> Result<Self, ExampleError> {
         let (n, d) = (mem.n, mem.d);
         let b = classes.len();
-        let longest = d.max(n).max(b);
-        if let Some(max) = ctx.max_tiled_inner() {
-            if longest > max {
-                return Err(GpuError::InnerDimensionTooLong {
-                    what: "tail_memory product",
-                    inner: longest,
-                    max,
-                }
-                .into());
-            }
-        }
+        check_inner(ctx, d.max(n).max(b))?;
         let device = ctx.device();
         let k = ctx.kernels();
         let index = storage(ctx, "batch classes", bytemuck::cast_slice(classes));
@@ -489,8 +481,27 @@ impl DeviceMemory {
     }
 }
 
-fn upload(ctx: &GpuContext, m: &Dense) -> Result<GpuMatrix, ExampleError> {
+/// `m` as a device matrix.
+pub fn upload(ctx: &GpuContext, m: &Dense) -> Result<GpuMatrix, ExampleError> {
     Ok(GpuMatrix::from_slice(ctx, m.rows, m.cols, &m.data)?)
+}
+
+/// Checks that products summing `longest` terms run on this adapter (llvmpipe caps them).
+///
+/// # Errors
+/// [`GpuError::InnerDimensionTooLong`].
+pub fn check_inner(ctx: &GpuContext, longest: usize) -> Result<(), ExampleError> {
+    if let Some(max) = ctx.max_tiled_inner() {
+        if longest > max {
+            return Err(GpuError::InnerDimensionTooLong {
+                what: "tail_memory product",
+                inner: longest,
+                max,
+            }
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// Classes per evaluation pass for `n` classes: all of them while the `chunk × n` logits stay

@@ -24,6 +24,8 @@
 use muon::core::MuonError;
 use muon::core::adam::AdamConfig;
 
+use crate::device::Counters;
+use crate::device_ffn::DeviceFfn;
 use crate::error::ExampleError;
 use crate::memory::{Dense, Evaluation};
 use crate::optim::{Backend, OptimizerSpec};
@@ -217,20 +219,41 @@ pub fn hidden_width(dim: usize) -> usize {
 
 /// Trains the FFN memory with `spec` on `W₁` and `W₂` and AdamW on the embeddings, on the
 /// Zipf task's batches (same sampling as the linear memory); isotropy is that of the final
-/// `W₂`.
+/// `W₂`. On the GPU the whole step runs on the device ([`train_device`]).
 ///
 /// # Errors
-/// Invalid hyper-parameters; [`ExampleError::Diverged`] when the loss stops being finite.
+/// Invalid hyper-parameters; [`ExampleError::Diverged`] when the loss stops being finite
+/// (on the GPU: a non-finite gradient reported at the end).
 pub fn train(
+    p: &ZipfParams,
+    task: &Task,
+    method: &'static str,
+    spec: OptimizerSpec,
+    backend: &Backend,
+    progress: &Progress,
+) -> Result<ZipfRun, ExampleError> {
+    match backend {
+        Backend::Cpu => train_cpu(p, task, method, spec, progress),
+        Backend::Gpu(ctx) => Ok(train_device(p, task, method, spec, ctx, progress)?.0),
+    }
+}
+
+/// The memory and initial weights of a run (deterministic in `p.seed`).
+fn setup(p: &ZipfParams, task: &Task) -> (FfnMemory, FfnWeights) {
+    let mem = FfnMemory::new(task.memory().values.clone(), hidden_width(p.dim));
+    let mut init = Rng::new(p.seed.wrapping_add(2));
+    let wts = mem.init(&task.memory().keys, &mut init);
+    (mem, wts)
+}
+
+fn train_cpu(
     p: &ZipfParams,
     task: &Task,
     method: &'static str,
     spec: OptimizerSpec,
     progress: &Progress,
 ) -> Result<ZipfRun, ExampleError> {
-    let mem = FfnMemory::new(task.memory().values.clone(), hidden_width(p.dim));
-    let mut init = Rng::new(p.seed.wrapping_add(2));
-    let mut wts = mem.init(&task.memory().keys, &mut init);
+    let (mem, mut wts) = setup(p, task);
     let cpu = Backend::Cpu;
     let mut s1 = spec.build(&cpu, &wts.w1)?;
     let mut s2 = spec.build(&cpu, &wts.w2)?;
@@ -267,4 +290,52 @@ pub fn train(
         series,
         isotropy: Isotropy::of(&singular_values(&wts.w2)?),
     })
+}
+
+/// [`train`] on the GPU with the model resident ([`DeviceFfn`]); returns the run and what
+/// crossed between host and device.
+///
+/// # Errors
+/// GPU errors, invalid hyper-parameters, a non-finite gradient (divergence).
+pub fn train_device(
+    p: &ZipfParams,
+    task: &Task,
+    method: &'static str,
+    spec: OptimizerSpec,
+    ctx: &muon::gpu::GpuContext,
+    progress: &Progress,
+) -> Result<(ZipfRun, Counters), ExampleError> {
+    let (mem, wts) = setup(p, task);
+    let weights = vec![1.0 / p.batch as f32; p.batch];
+    let mut dev = DeviceFfn::new(ctx, &mem.values, &wts, spec, &weights)?;
+    let mut rng = Rng::new(p.seed.wrapping_add(1));
+    let every = (p.steps / 20).max(1);
+    let mut series = Vec::new();
+    let mut batch = vec![0u32; p.batch];
+    for step in 0..p.steps {
+        if step % every == 0 {
+            series.push(task.group_point(&dev.evaluate()?, step));
+        }
+        batch
+            .iter_mut()
+            .for_each(|c| *c = task.sample(&mut rng) as u32);
+        dev.step(&batch)?;
+        progress.tick();
+    }
+    dev.finish()?;
+    let last = task.group_point(&dev.evaluate()?, p.steps);
+    if !last.population_loss.is_finite() {
+        return Err(ExampleError::Diverged(format!(
+            "ffn {method}: final loss {}",
+            last.population_loss
+        )));
+    }
+    series.push(last);
+    let w2 = dev.w2()?;
+    let run = ZipfRun {
+        method,
+        series,
+        isotropy: Isotropy::of(&singular_values(&w2)?),
+    };
+    Ok((run, dev.counters()))
 }

@@ -9,6 +9,7 @@
 
 mod cli;
 mod device;
+mod device_ffn;
 mod error;
 mod ffn;
 mod memory;

@@ -258,7 +258,7 @@ impl Model {
     ) -> Result<ZipfRun, ExampleError> {
         match self {
             Self::Linear => zipf::train(p, task, name, spec, backend, progress),
-            Self::Ffn => ffn::train(p, task, name, spec, progress),
+            Self::Ffn => ffn::train(p, task, name, spec, backend, progress),
         }
     }
 }
