@@ -473,6 +473,13 @@ fn gpu_resident_steps_do_not_read_back() {
             assert_eq!(c.step_submissions, steps, "{name}");
             assert_eq!(c.step_uploads, steps, "{name}");
             assert_eq!(c.eval_readbacks, run.series.len() + 2, "{name} {c:?}");
+            let (run, c) = ffn::train_device(&p, &task, name, spec, &ctx, &bar).expect("ffn");
+            assert_eq!(
+                (c.steps, c.step_submissions, c.step_uploads),
+                (steps, steps, steps),
+                "ffn {name}"
+            );
+            assert_eq!(c.eval_readbacks, run.series.len() + 2, "ffn {name} {c:?}");
         }
     }
     let p = multi_step::MultiStepParams {

@@ -26,7 +26,10 @@ use crate::error::ExampleError;
 use crate::memory::{Dense, Evaluation, Memory};
 use crate::optim::{DeviceStepper, OptimizerSpec};
 
-/// What crossed between host and device, by kind.
+/// What crossed between host and device, by kind. Every readback of the resident models
+/// goes through a method that counts it; `step` has no path that reads (it writes the batch's
+/// indices and submits one command buffer), so tests check that readbacks depend only on the
+/// number of evaluations, never on the number of steps.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Training steps taken.
@@ -35,8 +38,6 @@ pub struct Counters {
     pub step_submissions: usize,
     /// Buffer writes made by training steps (the class indices; zero for a fixed batch).
     pub step_uploads: usize,
-    /// Readbacks made by training steps (zero by construction: `step` has no read path).
-    pub step_readbacks: usize,
     /// Readbacks at evaluation points and at the end (metrics, `W`, optimizer flags).
     pub eval_readbacks: usize,
 }

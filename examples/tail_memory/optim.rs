@@ -201,7 +201,7 @@ pub struct DeviceStepper {
 }
 
 enum Resident {
-    Gpu(GpuOpt),
+    Gpu(Box<GpuOpt>),
     Sgd(SgdKernel),
 }
 
@@ -221,12 +221,12 @@ impl OptimizerSpec {
             Self::Adam(c) => {
                 let mut opt = GpuAdam::from_config(ctx, c)?;
                 opt.add_param(w, g)?;
-                Resident::Gpu(GpuOpt::Adam(opt))
+                Resident::Gpu(Box::new(GpuOpt::Adam(opt)))
             }
             Self::Muon(c) => {
                 let mut opt = GpuMuon::from_config(ctx, c)?;
                 opt.add_param(w, g)?;
-                Resident::Gpu(GpuOpt::Muon(opt))
+                Resident::Gpu(Box::new(GpuOpt::Muon(opt)))
             }
         };
         Ok(DeviceStepper { opt })
@@ -237,8 +237,10 @@ impl DeviceStepper {
     /// Records one step into `pass`.
     pub fn encode(&self, pass: &mut muon::gpu::wgpu::ComputePass<'_>) {
         match &self.opt {
-            Resident::Gpu(GpuOpt::Adam(o)) => o.encode(pass),
-            Resident::Gpu(GpuOpt::Muon(o)) => o.encode(pass),
+            Resident::Gpu(opt) => match opt.as_ref() {
+                GpuOpt::Adam(o) => o.encode(pass),
+                GpuOpt::Muon(o) => o.encode(pass),
+            },
             Resident::Sgd(k) => k.encode(pass),
         }
     }
@@ -249,8 +251,10 @@ impl DeviceStepper {
     /// [`muon::gpu::GpuError::NonFiniteGradient`] or a readback error.
     pub fn finish(&mut self) -> Result<(), ExampleError> {
         match &mut self.opt {
-            Resident::Gpu(GpuOpt::Adam(o)) => o.check()?,
-            Resident::Gpu(GpuOpt::Muon(o)) => o.check()?,
+            Resident::Gpu(opt) => match opt.as_mut() {
+                GpuOpt::Adam(o) => o.check()?,
+                GpuOpt::Muon(o) => o.check()?,
+            },
             Resident::Sgd(_) => {}
         }
         Ok(())

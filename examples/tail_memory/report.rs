@@ -530,12 +530,11 @@ fn paper_model(p: &crate::paper::PaperParams, r: &ModelResult) -> (String, Value
     (t, doc)
 }
 
+/// Named curves of `(x, mean, std)` points.
+type BandSeries = [(String, Vec<(f64, f64, f64)>)];
+
 /// Draws per-group mean accuracy curves with ± std bands (one SVG per optimizer).
-fn band_plot(
-    path: &Path,
-    title: &str,
-    series: &[(String, Vec<(f64, f64, f64)>)],
-) -> Result<(), ExampleError> {
+fn band_plot(path: &Path, title: &str, series: &BandSeries) -> Result<(), ExampleError> {
     let x1 = series
         .iter()
         .flat_map(|(_, s)| s.iter().map(|p| p.0))
@@ -620,7 +619,7 @@ pub fn write_paper_files(dir: &Path, r: &PaperResult) -> Result<Vec<String>, Exa
             .first()
             .map(|(_, run)| run.series.iter().map(|pt| pt.step).collect())
             .unwrap_or_default();
-        let curves: Vec<(String, Vec<(f64, f64, f64)>)> = (0..r.params.groups)
+        let curves: Vec<_> = (0..r.params.groups)
             .map(|g| {
                 let pts = steps
                     .iter()
