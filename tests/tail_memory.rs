@@ -279,6 +279,10 @@ fn bad_arguments_are_clear_errors() {
         (&["--steps"][..], "needs a value"),
         (&["--groups", "40"][..], "--groups"),
         (&["--lr-muon", "-1"][..], "--lr-muon"),
+        (&["--paper-groups", "1"][..], "--paper-groups"),
+        (&["--paper-size", "huge"][..], "--paper-size"),
+        (&["--paper-exposure", "0"][..], "--paper-exposure"),
+        (&["--paper-seeds", "0"][..], "--paper-seeds"),
     ] {
         match cli::parse(&args(bad)) {
             Err(ExampleError::Args(msg)) => assert!(msg.contains(needle), "{bad:?}: {msg}"),
@@ -288,6 +292,16 @@ fn bad_arguments_are_clear_errors() {
     let ok = cli::parse(&args(&["--experiment=zipf", "--dim", "16"])).expect("valid");
     assert!(ok.experiments.zipf && !ok.experiments.one_step);
     assert_eq!(ok.zipf.dim, 16);
+    let quick = cli::parse(&args(&["--experiment", "zipf-paper", "--paper-seeds", "4", "--quick"]))
+        .expect("valid");
+    assert!(quick.experiments.zipf_paper && !quick.experiments.zipf);
+    assert_eq!(
+        quick.paper,
+        paper::PaperParams {
+            seeds: 4,
+            ..paper::PaperParams::QUICK
+        }
+    );
 }
 
 /// The GPU context, or `None` when there is no adapter and `MUON_REQUIRE_ADAPTER` is unset.

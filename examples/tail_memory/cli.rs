@@ -18,7 +18,7 @@ tail_memory: Muon vs Adam on linear associative memories with heavy-tailed class
 usage: cargo run --release --example tail_memory -- [options]
 
   --experiment one-step|multi-step|zipf|zipf-paper|all   (default all)
-  --backend cpu|gpu|auto      where optimizer steps run (default auto: a hardware GPU if
+  --backend cpu|gpu|auto      where training runs (default auto: a hardware GPU if
                               wgpu finds one, else the CPU core; gpu also takes lavapipe)
   --json PATH                 write every printed number as one JSON document
   --out DIR                   write CSV series and SVG plots
