@@ -292,8 +292,14 @@ fn bad_arguments_are_clear_errors() {
     let ok = cli::parse(&args(&["--experiment=zipf", "--dim", "16"])).expect("valid");
     assert!(ok.experiments.zipf && !ok.experiments.one_step);
     assert_eq!(ok.zipf.dim, 16);
-    let quick = cli::parse(&args(&["--experiment", "zipf-paper", "--paper-seeds", "4", "--quick"]))
-        .expect("valid");
+    let quick = cli::parse(&args(&[
+        "--experiment",
+        "zipf-paper",
+        "--paper-seeds",
+        "4",
+        "--quick",
+    ]))
+    .expect("valid");
     assert!(quick.experiments.zipf_paper && !quick.experiments.zipf);
     assert_eq!(
         quick.paper,
