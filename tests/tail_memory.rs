@@ -7,8 +7,14 @@
 
 #[path = "../examples/tail_memory/cli.rs"]
 mod cli;
+#[path = "../examples/tail_memory/device.rs"]
+mod device;
+#[path = "../examples/tail_memory/device_ffn.rs"]
+mod device_ffn;
 #[path = "../examples/tail_memory/error.rs"]
 mod error;
+#[path = "../examples/tail_memory/ffn.rs"]
+mod ffn;
 #[path = "../examples/tail_memory/memory.rs"]
 mod memory;
 #[path = "../examples/tail_memory/multi_step.rs"]
@@ -17,10 +23,16 @@ mod multi_step;
 mod one_step;
 #[path = "../examples/tail_memory/optim.rs"]
 mod optim;
+#[path = "../examples/tail_memory/paper.rs"]
+mod paper;
 #[path = "../examples/tail_memory/progress.rs"]
 mod progress;
+#[path = "../examples/tail_memory/report.rs"]
+mod report;
 #[path = "../examples/tail_memory/rng.rs"]
 mod rng;
+#[path = "../examples/tail_memory/sgd_kernel.rs"]
+mod sgd_kernel;
 #[path = "../examples/tail_memory/spectrum.rs"]
 mod spectrum;
 #[path = "../examples/tail_memory/zipf.rs"]
@@ -267,6 +279,10 @@ fn bad_arguments_are_clear_errors() {
         (&["--steps"][..], "needs a value"),
         (&["--groups", "40"][..], "--groups"),
         (&["--lr-muon", "-1"][..], "--lr-muon"),
+        (&["--paper-groups", "1"][..], "--paper-groups"),
+        (&["--paper-size", "huge"][..], "--paper-size"),
+        (&["--paper-exposure", "0"][..], "--paper-exposure"),
+        (&["--paper-seeds", "0"][..], "--paper-seeds"),
     ] {
         match cli::parse(&args(bad)) {
             Err(ExampleError::Args(msg)) => assert!(msg.contains(needle), "{bad:?}: {msg}"),
@@ -276,6 +292,299 @@ fn bad_arguments_are_clear_errors() {
     let ok = cli::parse(&args(&["--experiment=zipf", "--dim", "16"])).expect("valid");
     assert!(ok.experiments.zipf && !ok.experiments.one_step);
     assert_eq!(ok.zipf.dim, 16);
+    let quick = cli::parse(&args(&[
+        "--experiment",
+        "zipf-paper",
+        "--paper-seeds",
+        "4",
+        "--quick",
+    ]))
+    .expect("valid");
+    assert!(quick.experiments.zipf_paper && !quick.experiments.zipf);
+    assert_eq!(
+        quick.paper,
+        paper::PaperParams {
+            seeds: 4,
+            ..paper::PaperParams::QUICK
+        }
+    );
+}
+
+/// The GPU context, or `None` when there is no adapter and `MUON_REQUIRE_ADAPTER` is unset.
+fn gpu() -> Option<muon::gpu::GpuContext> {
+    match muon::gpu::GpuContext::new() {
+        Ok(ctx) => Some(ctx),
+        Err(e) if std::env::var_os("MUON_REQUIRE_ADAPTER").is_none() => {
+            eprintln!("skipping: no GPU adapter ({e}); set MUON_REQUIRE_ADAPTER=1 to fail instead");
+            None
+        }
+        Err(e) => panic!("MUON_REQUIRE_ADAPTER is set but no adapter: {e}"),
+    }
+}
+
+/// The paper-regime experiment at its quick size: every group reported at every checkpoint,
+/// the aggregates are the mean and std of the per-seed values, the chosen rate is the sweep's
+/// minimum, and each rarest-group class is drawn between 1 and 4 times over the run.
+#[test]
+fn zipf_paper_structure() {
+    let p = paper::PaperParams::QUICK;
+    let (lo, mean, hi) = p.exposure_range();
+    assert!(
+        (1.0..=4.0).contains(&lo) && (1.0..=4.0).contains(&hi) && lo <= mean && mean <= hi,
+        "rarest-group exposure {lo}..{hi} (mean {mean})"
+    );
+    let r = paper::run(&p, &Backend::Cpu, &Progress::hidden()).expect("paper run");
+    let steps = p.steps();
+    assert_eq!(r.models.len(), 2);
+    let (table, json) = report::zipf_paper(&r);
+    assert!(
+        table.contains(&format!("drawn {lo:.2}–{hi:.2} times")),
+        "{table}"
+    );
+    for mr in &r.models {
+        let name = mr.model.name();
+        assert!(table.contains(&format!("[{name} memory]")), "{table}");
+        assert_eq!(mr.methods.len(), 3);
+        let block = &json["models"][name];
+        for (m, jm) in mr
+            .methods
+            .iter()
+            .zip(block["methods"].as_array().expect("methods"))
+        {
+            assert!(
+                m.sweep.len() >= paper::GRID.len(),
+                "{name} {}: sweep",
+                m.method
+            );
+            let best = m
+                .sweep
+                .iter()
+                .min_by(|a, b| a.mean_population_loss.total_cmp(&b.mean_population_loss))
+                .expect("sweep");
+            assert_eq!(
+                best.lr, m.lr,
+                "{name} {}: chosen rate is not the sweep's minimum",
+                m.method
+            );
+            assert_eq!(m.runs.len(), p.seeds);
+            let seeds = jm["seeds"].as_array().expect("seeds");
+            assert_eq!(seeds.len(), p.seeds);
+            for (ci, &c) in report::paper_checkpoints(steps).iter().enumerate() {
+                let agg = jm["accuracy"][ci]["groups"].as_array().expect("groups");
+                assert_eq!(agg.len(), p.groups, "{name} {} @ {c}", m.method);
+                for g in 0..p.groups {
+                    // The per-seed value at checkpoint c, from each seed's JSON series.
+                    let vals: Vec<f64> = seeds
+                        .iter()
+                        .map(|sd| {
+                            let series = sd["series"].as_array().expect("series");
+                            let pt = series
+                                .iter()
+                                .min_by_key(|pt| {
+                                    pt["step"].as_u64().expect("step").abs_diff(c as u64)
+                                })
+                                .expect("point");
+                            pt["accuracy"][g].as_f64().expect("accuracy")
+                        })
+                        .collect();
+                    let mean = vals.iter().sum::<f64>() / vals.len() as f64;
+                    let std = (vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>()
+                        / (vals.len() - 1) as f64)
+                        .sqrt();
+                    let (j_mean, j_std) = (
+                        agg[g]["mean"].as_f64().expect("mean"),
+                        agg[g]["std"].as_f64().expect("std"),
+                    );
+                    assert!(
+                        (j_mean - mean).abs() < 1e-12 && (j_std - std).abs() < 1e-12,
+                        "{name} {} group {g} step {c}: {j_mean}±{j_std} vs {mean}±{std}",
+                        m.method
+                    );
+                    assert!((0.0..=1.0).contains(&mean));
+                }
+            }
+            // The last evaluation is at the end of the run.
+            assert_eq!(m.runs[0].1.series.last().map(|pt| pt.step), Some(steps));
+        }
+    }
+    // Every group has a row in each model's table (two tables).
+    for g in 1..=p.groups {
+        let rows = table
+            .lines()
+            .filter(|l| l.starts_with(&format!("{g:<6}")))
+            .count();
+        assert_eq!(rows, 2, "group {g}:\n{table}");
+    }
+}
+
+/// The FFN memory's gradients (keys, W₁, W₂) agree with central finite differences of its
+/// loss, with a repeated class in the batch (its key gradient is the sum of both rows).
+#[test]
+fn ffn_gradients_match_finite_differences() {
+    let (d, n, m) = (6, 9, 5);
+    let mut rng = rng::Rng::new(7);
+    let keys = memory::random_unit_columns(d, n, &mut rng);
+    let values = memory::random_unit_columns(d, n, &mut rng);
+    let mem = ffn::FfnMemory::new(values, m);
+    let mut wts = mem.init(&keys, &mut rng);
+    for x in &mut wts.w2.data {
+        *x = (rng.normal() * 0.7) as f32;
+    }
+    let batch = [3usize, 0, 3, 7];
+    let weights = [0.25f32, 0.5, 0.25, 0.3];
+    let g = mem
+        .loss_and_gradient(&wts, &batch, &weights)
+        .expect("gradient");
+    let loss = |w: &ffn::FfnWeights| {
+        mem.loss_and_gradient(w, &batch, &weights)
+            .expect("loss")
+            .loss
+    };
+    let eps = 1e-2f32;
+    type Pick = fn(&mut ffn::FfnWeights) -> &mut memory::Dense;
+    let params: [(&str, Pick, &memory::Dense); 3] = [
+        ("keys", |w| &mut w.keys, &g.keys),
+        ("w1", |w| &mut w.w1, &g.w1),
+        ("w2", |w| &mut w.w2, &g.w2),
+    ];
+    for (name, pick, grad) in params {
+        let len = pick(&mut wts.clone()).data.len();
+        assert_eq!(grad.data.len(), len, "{name}");
+        for i in 0..len {
+            let mut plus = wts.clone();
+            pick(&mut plus).data[i] += eps;
+            let mut minus = wts.clone();
+            pick(&mut minus).data[i] -= eps;
+            let fd = (loss(&plus) - loss(&minus)) / (2.0 * f64::from(eps));
+            let an = f64::from(grad.data[i]);
+            assert!(
+                (fd - an).abs() <= 1e-3 + 2e-2 * an.abs(),
+                "{name}[{i}]: finite difference {fd}, gradient {an}"
+            );
+        }
+    }
+    // Rows of classes outside the batch get no gradient.
+    for c in [1usize, 2, 4, 5, 6, 8] {
+        assert!(
+            g.keys.data[c * d..(c + 1) * d].iter().all(|x| *x == 0.0),
+            "row {c}"
+        );
+    }
+    assert!(g.keys.data[3 * d..4 * d].iter().any(|x| *x != 0.0));
+}
+
+/// GPU-resident training reads nothing back inside a step: every readback is an evaluation
+/// (one per evaluation point at these sizes) or one of the two at the end (`W`, the
+/// optimizer's flags), whatever the number of steps; a Zipf step uploads only its class
+/// indices, a full-batch step nothing; each step is one submission.
+#[test]
+fn gpu_resident_steps_do_not_read_back() {
+    let Some(ctx) = gpu() else { return };
+    let bar = Progress::hidden();
+    for steps in [20, 60] {
+        let p = zipf::ZipfParams {
+            steps,
+            ..small_zipf(1.0)
+        };
+        let task = zipf::Task::new(&p);
+        for (name, spec) in zipf::methods(&p) {
+            let (run, c) = zipf::train_device(&p, &task, name, spec, &ctx, &bar).expect("zipf");
+            assert_eq!(c.steps, steps, "{name}");
+            assert_eq!(c.step_submissions, steps, "{name}");
+            assert_eq!(c.step_uploads, steps, "{name}");
+            assert_eq!(c.eval_readbacks, run.series.len() + 2, "{name} {c:?}");
+            let (run, c) = ffn::train_device(&p, &task, name, spec, &ctx, &bar).expect("ffn");
+            assert_eq!(
+                (c.steps, c.step_submissions, c.step_uploads),
+                (steps, steps, steps),
+                "ffn {name}"
+            );
+            assert_eq!(c.eval_readbacks, run.series.len() + 2, "ffn {name} {c:?}");
+        }
+    }
+    let p = multi_step::MultiStepParams {
+        classes: 30,
+        alpha: 0.8,
+        beta: 0.2,
+        steps: 25,
+        lr_gd: 50.0,
+        lr_adam: 0.05,
+        lr_muon: 0.1,
+    };
+    for (name, spec) in multi_step::methods(&p) {
+        let (run, c) = multi_step::train_device(&p, EmbeddingKind::Coupled, name, spec, &ctx, &bar)
+            .expect("multi-step");
+        assert_eq!(run.series.len(), p.steps + 1);
+        assert_eq!((c.steps, c.step_submissions, c.step_uploads), (25, 25, 0));
+        // The statistics history, W and the optimizer's flags.
+        assert_eq!(c.eval_readbacks, 3, "{name} {c:?}");
+    }
+}
+
+/// The CPU core and the GPU-resident model print the same Zipf and multi-step tables.
+#[test]
+fn gpu_and_cpu_tables_agree() {
+    let Some(ctx) = gpu() else { return };
+    let gpu = Backend::Gpu(Box::new(ctx));
+    let bar = Progress::hidden();
+    let p = small_zipf(1.0);
+    let task = zipf::Task::new(&p);
+    let cpu_t = report::zipf(&p, &zipf::run(&p, &task, &Backend::Cpu, &bar).expect("cpu")).0;
+    let gpu_t = report::zipf(&p, &zipf::run(&p, &task, &gpu, &bar).expect("gpu")).0;
+    assert_eq!(
+        cpu_t, gpu_t,
+        "zipf tables differ:\ncpu\n{cpu_t}\ngpu\n{gpu_t}"
+    );
+    let mp = multi_step::MultiStepParams {
+        classes: 30,
+        alpha: 0.8,
+        beta: 0.2,
+        steps: 40,
+        lr_gd: 50.0,
+        lr_adam: 0.05,
+        lr_muon: 0.1,
+    };
+    let table = |backend: &Backend| {
+        let results: Vec<_> = EmbeddingKind::ALL
+            .into_iter()
+            .map(|kind| {
+                let runs = multi_step::run(&mp, kind, backend, &bar).expect("multi-step");
+                (kind.name(), runs)
+            })
+            .collect();
+        report::multi_step(&mp, &results).0
+    };
+    let (cpu_m, gpu_m) = (table(&Backend::Cpu), table(&gpu));
+    assert_eq!(
+        cpu_m, gpu_m,
+        "multi-step tables differ:\ncpu\n{cpu_m}\ngpu\n{gpu_m}"
+    );
+}
+
+/// The paper-regime table at its quick size is the same on both backends, but for the sweep
+/// losses of diverging rates (chaotic, hence backend-dependent digits; the chosen rates agree).
+#[test]
+fn gpu_and_cpu_paper_tables_agree() {
+    let Some(ctx) = gpu() else { return };
+    let bar = Progress::hidden();
+    let p = paper::PaperParams::QUICK;
+    let cpu = paper::run(&p, &Backend::Cpu, &bar).expect("cpu");
+    let gpu = paper::run(&p, &Backend::Gpu(Box::new(ctx)), &bar).expect("gpu");
+    for (cm, gm) in cpu.models.iter().zip(&gpu.models) {
+        for (c, g) in cm.methods.iter().zip(&gm.methods) {
+            assert_eq!(c.lr, g.lr, "{}: chosen rates differ", c.method);
+        }
+    }
+    let without_sweeps = |r: &paper::PaperResult| {
+        report::zipf_paper(r)
+            .0
+            .lines()
+            .filter(|l| !l.contains(" sweep (lr"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let (ct, gt) = (without_sweeps(&cpu), without_sweeps(&gpu));
+    assert_eq!(ct, gt, "paper tables differ:\ncpu\n{ct}\ngpu\n{gt}");
 }
 
 /// A short multi-step run agrees between the GPU kernels and the CPU core.

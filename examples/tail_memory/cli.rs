@@ -7,6 +7,7 @@ use crate::error::ExampleError;
 use crate::memory::head_count;
 use crate::multi_step::MultiStepParams;
 use crate::one_step::OneStepParams;
+use crate::paper::PaperParams;
 use crate::zipf::ZipfParams;
 
 /// Usage text for `--help`.
@@ -16,8 +17,8 @@ tail_memory: Muon vs Adam on linear associative memories with heavy-tailed class
 
 usage: cargo run --release --example tail_memory -- [options]
 
-  --experiment one-step|multi-step|zipf|all   (default all)
-  --backend cpu|gpu|auto      where optimizer steps run (default auto: a hardware GPU if
+  --experiment one-step|multi-step|zipf|zipf-paper|all   (default all)
+  --backend cpu|gpu|auto      where training runs (default auto: a hardware GPU if
                               wgpu finds one, else the CPU core; gpu also takes lavapipe)
   --json PATH                 write every printed number as one JSON document
   --out DIR                   write CSV series and SVG plots
@@ -41,6 +42,15 @@ zipf (paper §4.3 on a linear memory):
   --seed S            embeddings and batches (default 0)
   --lr-adam X --lr-muon X --lr-sgd X   (defaults 0.3, 1.0, 30: each the best of a x~3 grid
                       for the mean population loss over the run; SGD momentum 0.9; no weight decay)
+zipf-paper (paper §4.3's regime: rare tail classes, lr sweep, seeds):
+  --paper-size cpu|quick|paper   preset (default cpu: 1023 classes, d 128, batch 32;
+                      quick: 63 classes, d 16, batch 8; paper: 65535 classes, d 512,
+                      batch 128, for a hardware GPU)
+  --quick             same as --paper-size quick
+  --paper-groups G --paper-dim D --paper-batch B   override the preset
+  --paper-exposure X  mean draws of each rarest-group class over the run; sets the step
+                      count (default 2)
+  --paper-seeds N     seeds at each chosen rate (default 3)
 ";
 
 /// Which experiments to run.
@@ -52,6 +62,8 @@ pub struct Experiments {
     pub multi_step: bool,
     /// Run the Zipf experiment.
     pub zipf: bool,
+    /// Run the paper-regime Zipf experiment.
+    pub zipf_paper: bool,
 }
 
 /// `--backend`.
@@ -82,6 +94,8 @@ pub struct Args {
     pub multi_step: MultiStepParams,
     /// Zipf settings.
     pub zipf: ZipfParams,
+    /// Paper-regime settings.
+    pub paper: PaperParams,
     /// `--help` was given.
     pub help: bool,
 }
@@ -93,6 +107,7 @@ impl Default for Args {
                 one_step: true,
                 multi_step: true,
                 zipf: true,
+                zipf_paper: true,
             },
             backend: BackendChoice::Auto,
             json: None,
@@ -124,6 +139,7 @@ impl Default for Args {
                 lr_muon: 1.0,
                 lr_sgd: 30.0,
             },
+            paper: PaperParams::CPU,
             help: false,
         }
     }
@@ -153,6 +169,13 @@ pub fn parse(args: &[String]) -> Result<Args, ExampleError> {
             a.help = true;
             continue;
         }
+        if flag == "--quick" {
+            a.paper = PaperParams {
+                seeds: a.paper.seeds,
+                ..PaperParams::QUICK
+            };
+            continue;
+        }
         let value = match inline {
             Some(v) => v,
             None => {
@@ -172,21 +195,31 @@ pub fn parse(args: &[String]) -> Result<Args, ExampleError> {
                         one_step: true,
                         multi_step: false,
                         zipf: false,
+                        zipf_paper: false,
                     },
                     "multi-step" => Experiments {
                         one_step: false,
                         multi_step: true,
                         zipf: false,
+                        zipf_paper: false,
                     },
                     "zipf" => Experiments {
                         one_step: false,
                         multi_step: false,
                         zipf: true,
+                        zipf_paper: false,
+                    },
+                    "zipf-paper" => Experiments {
+                        one_step: false,
+                        multi_step: false,
+                        zipf: false,
+                        zipf_paper: true,
                     },
                     "all" => Experiments {
                         one_step: true,
                         multi_step: true,
                         zipf: true,
+                        zipf_paper: true,
                     },
                     _ => return Err(bad(format!("unknown experiment {v:?}"))),
                 }
@@ -226,6 +259,27 @@ pub fn parse(args: &[String]) -> Result<Args, ExampleError> {
             "--lr-adam" => a.zipf.lr_adam = number(&flag, v)?,
             "--lr-muon" => a.zipf.lr_muon = number(&flag, v)?,
             "--lr-sgd" => a.zipf.lr_sgd = number(&flag, v)?,
+            "--paper-size" => {
+                let preset = match v {
+                    "cpu" => PaperParams::CPU,
+                    "quick" => PaperParams::QUICK,
+                    "paper" => PaperParams::PAPER,
+                    _ => {
+                        return Err(bad(format!(
+                            "unknown --paper-size {v:?} (cpu, quick or paper)"
+                        )));
+                    }
+                };
+                a.paper = PaperParams {
+                    seeds: a.paper.seeds,
+                    ..preset
+                };
+            }
+            "--paper-groups" => a.paper.groups = number(&flag, v)?,
+            "--paper-dim" => a.paper.dim = number(&flag, v)?,
+            "--paper-batch" => a.paper.batch = number(&flag, v)?,
+            "--paper-exposure" => a.paper.exposure = number(&flag, v)?,
+            "--paper-seeds" => a.paper.seeds = number(&flag, v)?,
             _ => return Err(bad(format!("unknown option {flag:?}"))),
         }
     }
@@ -291,6 +345,23 @@ fn validate(a: &Args) -> Result<(), ExampleError> {
     }
     if a.zipf.dim == 0 || a.zipf.batch == 0 {
         return Err(bad("--dim and --batch must be at least 1"));
+    }
+    if !(2..=16).contains(&a.paper.groups) {
+        return Err(bad(format!(
+            "--paper-groups must be in 2..=16, got {}",
+            a.paper.groups
+        )));
+    }
+    if a.paper.dim == 0 || a.paper.batch == 0 || a.paper.seeds == 0 {
+        return Err(bad(
+            "--paper-dim, --paper-batch and --paper-seeds must be at least 1",
+        ));
+    }
+    if !(a.paper.exposure.is_finite() && a.paper.exposure > 0.0) {
+        return Err(bad(format!(
+            "--paper-exposure must be a positive number, got {}",
+            a.paper.exposure
+        )));
     }
     for (name, x) in [
         ("--multi-lr-gd", a.multi_step.lr_gd),

@@ -16,6 +16,8 @@ pub enum ExampleError {
     Gpu(GpuError),
     /// Writing `--json` or `--out` files failed.
     Output(String),
+    /// A training run's loss became NaN or infinite (a learning rate too large).
+    Diverged(String),
 }
 
 impl fmt::Display for ExampleError {
@@ -25,6 +27,7 @@ impl fmt::Display for ExampleError {
             Self::Core(e) => write!(f, "muon-core: {e}"),
             Self::Gpu(e) => write!(f, "GPU: {e}"),
             Self::Output(m) => write!(f, "output: {m}"),
+            Self::Diverged(m) => write!(f, "diverged: {m}"),
         }
     }
 }
@@ -46,5 +49,18 @@ impl From<GpuError> for ExampleError {
 impl From<std::io::Error> for ExampleError {
     fn from(e: std::io::Error) -> Self {
         Self::Output(e.to_string())
+    }
+}
+
+impl ExampleError {
+    /// Whether this error means the run diverged (a non-finite loss or gradient), which a
+    /// learning-rate sweep records as an infinite loss rather than a failure.
+    pub fn is_divergence(&self) -> bool {
+        matches!(
+            self,
+            Self::Diverged(_)
+                | Self::Core(MuonError::NonFiniteGradient { .. })
+                | Self::Gpu(GpuError::NonFiniteGradient { .. })
+        )
     }
 }

@@ -6,6 +6,7 @@ use muon::cpu::adam::AdamConfig;
 use muon::cpu::muon::MuonConfig;
 use muon::cpu::sgd::SgdConfig;
 
+use crate::device::{Counters, DeviceMemory};
 use crate::error::ExampleError;
 use crate::memory::{Dense, EmbeddingKind, Memory, head_count, two_level_distribution};
 use crate::optim::{Backend, OptimizerSpec};
@@ -115,7 +116,8 @@ pub fn run(
 }
 
 /// Trains one optimizer on one embedding kind for `p.steps` full-batch steps; the loss and
-/// `Δ(W)` are recorded at every step (they come with the gradient, at no extra cost).
+/// `Δ(W)` are recorded at every step (they come with the gradient, at no extra cost). On the
+/// GPU the whole step runs on the device ([`train_device`]).
 pub fn train(
     p: &MultiStepParams,
     kind: EmbeddingKind,
@@ -124,12 +126,25 @@ pub fn train(
     backend: &Backend,
     progress: &Progress,
 ) -> Result<MultiStepRun, ExampleError> {
+    match backend {
+        Backend::Cpu => train_cpu(p, kind, method, spec, progress),
+        Backend::Gpu(ctx) => Ok(train_device(p, kind, method, spec, ctx, progress)?.0),
+    }
+}
+
+fn train_cpu(
+    p: &MultiStepParams,
+    kind: EmbeddingKind,
+    method: &'static str,
+    spec: OptimizerSpec,
+    progress: &Progress,
+) -> Result<MultiStepRun, ExampleError> {
     let (keys, values) = kind.embeddings(p.classes);
     let memory = Memory::new(keys, values);
     let weights = two_level_distribution(p.classes, p.alpha, p.beta);
     let all: Vec<usize> = (0..p.classes).collect();
     let mut w = Dense::zeros(p.classes, p.classes);
-    let mut stepper = spec.build(backend, &w)?;
+    let mut stepper = spec.build(&Backend::Cpu, &w)?;
     let mut series = Vec::with_capacity(p.steps + 1);
     let mut last_probs = Vec::new();
     for step in 0..=p.steps {
@@ -148,9 +163,68 @@ pub fn train(
         }
     }
     stepper.finish()?;
-    let head = head_count(p.classes, p.beta);
+    finish_run(p, method, series, &last_probs, &w)
+}
+
+/// [`train`] on the GPU with the model resident ([`DeviceMemory`]): the full batch is fixed,
+/// so a step uploads nothing; each step's per-class statistics are copied into a device
+/// history that is read once at the end. Returns the run and what crossed.
+///
+/// # Errors
+/// GPU errors, invalid hyper-parameters.
+pub fn train_device(
+    p: &MultiStepParams,
+    kind: EmbeddingKind,
+    method: &'static str,
+    spec: OptimizerSpec,
+    ctx: &muon::gpu::GpuContext,
+    progress: &Progress,
+) -> Result<(MultiStepRun, Counters), ExampleError> {
+    let (keys, values) = kind.embeddings(p.classes);
+    let memory = Memory::new(keys, values);
+    let weights = two_level_distribution(p.classes, p.alpha, p.beta);
+    let all: Vec<u32> = (0..p.classes as u32).collect();
+    let mut dev = DeviceMemory::new(ctx, &memory, spec, &all, &weights, Some(p.steps + 1))?;
+    for _ in 0..p.steps {
+        dev.step(None)?;
+        progress.tick();
+    }
+    dev.record_final(p.steps);
+    dev.finish()?;
+    let history = dev.history()?;
+    let series = history
+        .iter()
+        .enumerate()
+        .map(|(step, rows)| {
+            let probs: Vec<f32> = rows.iter().map(|s| s[0]).collect();
+            let (lo, hi) = min_max(&probs);
+            Point {
+                step,
+                loss: rows.iter().map(|s| f64::from(s[3])).sum(),
+                gap: hi - lo,
+            }
+        })
+        .collect();
+    let last_probs: Vec<f32> = history
+        .last()
+        .map(|rows| rows.iter().map(|s| s[0]).collect())
+        .unwrap_or_default();
+    let w = dev.weights()?;
+    let run = finish_run(p, method, series, &last_probs, &w)?;
+    Ok((run, dev.counters()))
+}
+
+/// The run's summary from its curve, the final correct probabilities and the final `W`.
+fn finish_run(
+    p: &MultiStepParams,
+    method: &'static str,
+    series: Vec<Point>,
+    last_probs: &[f32],
+    w: &Dense,
+) -> Result<MultiStepRun, ExampleError> {
+    let head = head_count(p.classes, p.beta).min(last_probs.len());
     let mean = |s: &[f32]| s.iter().map(|x| f64::from(*x)).sum::<f64>() / s.len().max(1) as f64;
-    let spectrum = singular_values(&w)?;
+    let spectrum = singular_values(w)?;
     Ok(MultiStepRun {
         method,
         series,

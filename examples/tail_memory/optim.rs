@@ -1,10 +1,11 @@
 //! The optimizers the experiments compare, each on the CPU core or on the GPU.
 //!
-//! The model math (logits, softmax, gradient) runs on the CPU; the optimizer step runs where
-//! the backend says. On the GPU, `W`, its momentum/moments and the gradient buffer stay
-//! resident: each step uploads the gradient, runs one submission and reads `W` back for the
-//! next forward pass (the example's model is on the CPU; a GPU model would skip both copies).
-//! SGD has no GPU kernel, so GD/SGD always step on the CPU core.
+//! [`Stepper`] steps a host matrix: the core on the CPU, or (one-step experiment) the GPU
+//! optimizer with an upload of the gradient and a readback of `W` per step; SGD there always
+//! steps on the CPU core. [`DeviceStepper`] is the resident form the multi-step and Zipf
+//! experiments use on the GPU (`crate::device`): parameter, gradient and state stay on the
+//! device and a step is recorded into the caller's pass; SGD runs the example's own kernel
+//! (`crate::sgd_kernel`).
 
 use muon::cpu::adam::AdamConfig;
 use muon::cpu::muon::MuonConfig;
@@ -14,6 +15,7 @@ use muon::gpu::{GpuAdam, GpuContext, GpuMatrix, GpuMuon, GpuParamGroup};
 
 use crate::error::ExampleError;
 use crate::memory::Dense;
+use crate::sgd_kernel::SgdKernel;
 
 /// Where optimizer steps run.
 #[derive(Clone, Debug)]
@@ -131,5 +133,73 @@ impl Stepper for GpuStepper {
 
     fn finish(&mut self) -> Result<(), ExampleError> {
         Ok(self.group.check()?)
+    }
+}
+
+/// An optimizer bound to one device-resident parameter and gradient: [`DeviceStepper::encode`]
+/// records a step into a compute pass the caller owns (so the model's kernels and the step
+/// share one submission), nothing is uploaded or read back.
+pub struct DeviceStepper {
+    opt: Resident,
+}
+
+enum Resident {
+    Gpu(Box<GpuOpt>),
+    Sgd(SgdKernel),
+}
+
+impl OptimizerSpec {
+    /// The resident stepper for parameter `w` and its gradient buffer `g` (same shape).
+    ///
+    /// # Errors
+    /// Invalid hyper-parameters, a shape mismatch or a GPU error.
+    pub fn build_resident(
+        self,
+        ctx: &GpuContext,
+        w: &GpuMatrix,
+        g: &GpuMatrix,
+    ) -> Result<DeviceStepper, ExampleError> {
+        let opt = match self {
+            Self::Sgd(c) => Resident::Sgd(SgdKernel::new(ctx, c, w, g)?),
+            Self::Adam(c) => {
+                let mut opt = GpuAdam::from_config(ctx, c)?;
+                opt.add_param(w, g)?;
+                Resident::Gpu(Box::new(GpuOpt::Adam(opt)))
+            }
+            Self::Muon(c) => {
+                let mut opt = GpuMuon::from_config(ctx, c)?;
+                opt.add_param(w, g)?;
+                Resident::Gpu(Box::new(GpuOpt::Muon(opt)))
+            }
+        };
+        Ok(DeviceStepper { opt })
+    }
+}
+
+impl DeviceStepper {
+    /// Records one step into `pass`.
+    pub fn encode(&self, pass: &mut muon::gpu::wgpu::ComputePass<'_>) {
+        match &self.opt {
+            Resident::Gpu(opt) => match opt.as_ref() {
+                GpuOpt::Adam(o) => o.encode(pass),
+                GpuOpt::Muon(o) => o.encode(pass),
+            },
+            Resident::Sgd(k) => k.encode(pass),
+        }
+    }
+
+    /// Reports steps skipped for a non-finite gradient (Adam, Muon; reads flags back).
+    ///
+    /// # Errors
+    /// [`muon::gpu::GpuError::NonFiniteGradient`] or a readback error.
+    pub fn finish(&mut self) -> Result<(), ExampleError> {
+        match &mut self.opt {
+            Resident::Gpu(opt) => match opt.as_mut() {
+                GpuOpt::Adam(o) => o.check()?,
+                GpuOpt::Muon(o) => o.check()?,
+            },
+            Resident::Sgd(_) => {}
+        }
+        Ok(())
     }
 }

@@ -10,6 +10,9 @@ use crate::error::ExampleError;
 use crate::memory::head_count;
 use crate::multi_step::{LOSS_LEVELS, MultiStepParams, MultiStepRun};
 use crate::one_step::{OneStepParams, OneStepResult};
+use crate::paper::{
+    GRID, MAX_EXTENSIONS, MethodResult, ModelResult, PAPER_TAIL, PaperResult, mean_std,
+};
 use crate::zipf::{ZipfParams, ZipfRun};
 
 /// Results of the one-step experiment per embedding kind.
@@ -268,6 +271,382 @@ pub fn zipf(p: &ZipfParams, runs: &[ZipfRun]) -> (String, Value) {
         );
     }
     (t, Value::Object(doc))
+}
+
+/// Steps at which the paper-regime table reports accuracy: a tenth, a quarter, half, the end.
+pub fn paper_checkpoints(steps: usize) -> [usize; 4] {
+    [steps / 10, steps / 4, steps / 2, steps]
+}
+
+/// `mean±std` with three decimals.
+fn pm((m, s): (f64, f64)) -> String {
+    format!("{m:.3}±{s:.3}")
+}
+
+/// How two optimizers' rarest-group accuracies at the end compare: the difference of means
+/// and whether it exceeds the combined standard deviation.
+fn verdict(a: &MethodResult, b: &MethodResult, steps: usize) -> (f64, f64, &'static str) {
+    let last = |m: &MethodResult| {
+        m.accuracy_samples(steps)
+            .last()
+            .map_or((f64::NAN, f64::NAN), |s| mean_std(s))
+    };
+    let ((ma, sa), (mb, sb)) = (last(a), last(b));
+    let diff = ma - mb;
+    let spread = (sa * sa + sb * sb).sqrt();
+    let word = if diff > spread {
+        "ahead"
+    } else if diff < -spread {
+        "behind"
+    } else {
+        "no clear difference"
+    };
+    (diff, spread, word)
+}
+
+/// The paper-regime tables (one per model, then both side by side) and their JSON (every
+/// seed's series, the sweeps and the aggregates).
+pub fn zipf_paper(r: &PaperResult) -> (String, Value) {
+    let p = &r.params;
+    let steps = p.steps();
+    let (lo, mean, hi) = p.exposure_range();
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "zipf-paper (paper §4.3's regime): {} classes in {} groups (group g has 2^(g-1) classes, \
+         Zipf s = 1), d = {}, batch {}, {} steps\n\
+         models: linear (W, d×d, fixed random unit key/value embeddings) and ffn (learned keys \
+         with AdamW lr {} in every arm, W2 SiLU(W1 x) with {} hidden units, fixed values)\n\
+         each rarest-group class is drawn {lo:.2}–{hi:.2} times over the run (mean {mean:.2})\n\
+         lr grid = base × {{{}}}, extended by half-decades (up to {}) while the best rate is at an \
+         end, swept on seed 0, chosen by the lowest mean population loss over the run (same rule \
+         for all); then seeds 1..={} at the chosen rate, mean ± std",
+        p.classes(),
+        p.groups,
+        p.dim,
+        p.batch,
+        steps,
+        crate::ffn::EMBEDDING_LR,
+        crate::ffn::hidden_width(p.dim),
+        GRID.iter()
+            .map(|g| format!("{g}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        MAX_EXTENSIONS,
+        p.seeds
+    );
+    let mut models = serde_json::Map::new();
+    for mr in &r.models {
+        let (block, json) = paper_model(p, mr);
+        let _ = write!(t, "\n[{} memory]\n{}", mr.model.name(), block);
+        models.insert(mr.model.name().into(), json);
+    }
+    let cps = paper_checkpoints(steps);
+    let _ = writeln!(
+        t,
+        "\nrarest group's accuracy at the end, both models (mean±std), and the paper's:"
+    );
+    let _ = write!(t, "{:<8}", "");
+    for mr in &r.models {
+        let _ = write!(t, " {:>13}", mr.model.name());
+    }
+    let _ = writeln!(t, " {:>13}", "paper");
+    for (i, (name, pm_, ps)) in PAPER_TAIL.iter().enumerate() {
+        let _ = write!(t, "{name:<8}");
+        for mr in &r.models {
+            let v = mr
+                .methods
+                .iter()
+                .find(|m| m.method == *name)
+                .or_else(|| mr.methods.get(i))
+                .and_then(|m| m.accuracy_at(steps).last().copied())
+                .unwrap_or((f64::NAN, f64::NAN));
+            let _ = write!(t, " {:>13}", pm(v));
+        }
+        let _ = writeln!(t, " {:>13}", format!("{pm_:.3}±{ps:.3}"));
+    }
+    let (lo, mean, hi) = p.exposure_range();
+    let doc = json!({
+        "params": {"groups": p.groups, "classes": p.classes(), "dim": p.dim, "batch": p.batch,
+                   "steps": steps, "target_exposure": p.exposure, "seeds": p.seeds,
+                   "hidden": crate::ffn::hidden_width(p.dim), "embedding_lr": crate::ffn::EMBEDDING_LR,
+                   "base_lr": {"adam": short(p.base[0]), "muon": short(p.base[1]), "sgd": short(p.base[2])},
+                   "grid": GRID, "max_extensions": MAX_EXTENSIONS},
+        "rarest_group_exposure": {"least": lo, "mean": mean, "most": hi},
+        "checkpoints": cps,
+        "models": models,
+        "paper_rarest_group": PAPER_TAIL.iter().map(|(n, m, s)| json!({"method": n, "mean": m, "std": s})).collect::<Vec<_>>(),
+    });
+    (t, doc)
+}
+
+/// One model's block of the paper-regime table and its JSON.
+fn paper_model(p: &crate::paper::PaperParams, r: &ModelResult) -> (String, Value) {
+    let steps = p.steps();
+    let mut t = String::new();
+    for m in &r.methods {
+        let _ = write!(t, "  {:<5} sweep (lr: mean pop. loss)", m.method);
+        for s in &m.sweep {
+            let loss = s.mean_population_loss;
+            let loss = if loss.abs() < 1e4 {
+                format!("{loss:.3}")
+            } else {
+                format!("{loss:.2e}")
+            };
+            let _ = write!(t, "  {}: {loss}", short(s.lr));
+        }
+        let _ = writeln!(
+            t,
+            "  -> lr {}{}",
+            short(m.lr),
+            if m.at_edge { " (grid edge)" } else { "" }
+        );
+    }
+    let cps = paper_checkpoints(steps);
+    let _ = write!(t, "{:<6}", "group");
+    for m in &r.methods {
+        let _ = write!(
+            t,
+            " {:>13} {:>13}",
+            format!("{}@{}", m.method, cps[0]),
+            format!("{}@end", m.method)
+        );
+    }
+    let _ = writeln!(t);
+    let early: Vec<_> = r.methods.iter().map(|m| m.accuracy_at(cps[0])).collect();
+    let end: Vec<_> = r.methods.iter().map(|m| m.accuracy_at(steps)).collect();
+    for g in 0..p.groups {
+        let _ = write!(t, "{:<6}", g + 1);
+        for (e, f) in early.iter().zip(&end) {
+            let _ = write!(t, " {:>13} {:>13}", pm(e[g]), pm(f[g]));
+        }
+        let _ = writeln!(t);
+    }
+    let _ = write!(t, "rarest group's accuracy at step");
+    for c in cps {
+        let _ = write!(t, " {c:>13}");
+    }
+    let _ = writeln!(t, "  paper (10k steps, 16 groups)");
+    for m in &r.methods {
+        let _ = write!(t, "  {:<29}", m.method);
+        for c in cps {
+            let last = m
+                .accuracy_at(c)
+                .last()
+                .copied()
+                .unwrap_or((f64::NAN, f64::NAN));
+            let _ = write!(t, " {:>13}", pm(last));
+        }
+        let paper = PAPER_TAIL.iter().find(|(n, _, _)| *n == m.method);
+        let _ = writeln!(
+            t,
+            "  {}",
+            paper.map_or("n/a".into(), |(_, pm_, ps)| format!("{pm_:.3}±{ps:.3}"))
+        );
+    }
+    let _ = writeln!(
+        t,
+        "isotropy of final {:<6} (mean±std):  {:>13} {:>13} {:>13} {:>13}",
+        if r.model == crate::paper::Model::Ffn {
+            "W2"
+        } else {
+            "W"
+        },
+        "entropy",
+        "eff. rank",
+        "top-10 energy",
+        "Q75/Q25"
+    );
+    for m in &r.methods {
+        let iso = m.isotropy();
+        let _ = writeln!(
+            t,
+            "  {:<34} {:>13} {:>13} {:>13} {:>13}",
+            m.method,
+            pm(iso[0]),
+            format!("{:.1}±{:.1}", iso[1].0, iso[1].1),
+            pm(iso[2]),
+            format!("{:.2}±{:.2}", iso[3].0, iso[3].1)
+        );
+    }
+    let find = |n: &str| r.methods.iter().find(|m| m.method == n);
+    let mut verdicts = serde_json::Map::new();
+    if let Some(muon) = find("muon") {
+        for other in ["adam", "sgd"] {
+            if let Some(o) = find(other) {
+                let (d, spread, word) = verdict(muon, o, steps);
+                let paper = |n: &str| {
+                    PAPER_TAIL
+                        .iter()
+                        .find(|x| x.0 == n)
+                        .map_or(f64::NAN, |x| x.1)
+                };
+                let _ = writeln!(
+                    t,
+                    "rarest group at the end, muon - {other}: {d:+.3} (combined std {spread:.3}): \
+                     muon {word}; paper: {:+.3} (muon ahead)",
+                    paper("muon") - paper(other)
+                );
+                verdicts.insert(
+                    format!("muon_minus_{other}"),
+                    json!({"difference": d, "combined_std": spread, "verdict": word}),
+                );
+            }
+        }
+    }
+    let methods: Vec<Value> = r
+        .methods
+        .iter()
+        .map(|m| {
+            let agg = |step: usize| {
+                m.accuracy_at(step)
+                    .iter()
+                    .map(|(a, b)| json!({"mean": a, "std": b}))
+                    .collect::<Vec<_>>()
+            };
+            let iso = m.isotropy();
+            json!({
+                "method": m.method,
+                "sweep": m.sweep.iter().map(|s| json!({"lr": short(s.lr), "mean_population_loss": s.mean_population_loss})).collect::<Vec<_>>(),
+                "lr": short(m.lr),
+                "lr_at_grid_edge": m.at_edge,
+                "accuracy": cps.iter().map(|&c| json!({"step": c, "groups": agg(c)})).collect::<Vec<_>>(),
+                "isotropy": {
+                    "entropy": {"mean": iso[0].0, "std": iso[0].1},
+                    "effective_rank": {"mean": iso[1].0, "std": iso[1].1},
+                    "top10_energy": {"mean": iso[2].0, "std": iso[2].1},
+                    "q75_q25": {"mean": iso[3].0, "std": iso[3].1},
+                },
+                "seeds": m.runs.iter().map(|(seed, run)| json!({
+                    "seed": seed,
+                    "isotropy": {"entropy": run.isotropy.entropy, "effective_rank": run.isotropy.effective_rank,
+                                 "top10_energy": run.isotropy.top10_energy, "q75_q25": run.isotropy.q75_q25},
+                    "series": run.series.iter().map(|s| json!({"step": s.step, "accuracy": s.accuracy, "loss": s.loss, "population_loss": s.population_loss})).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let doc = json!({"methods": methods, "muon_vs": verdicts});
+    (t, doc)
+}
+
+/// Named curves of `(x, mean, std)` points.
+type BandSeries = [(String, Vec<(f64, f64, f64)>)];
+
+/// Draws per-group mean accuracy curves with ± std bands (one SVG per optimizer).
+fn band_plot(path: &Path, title: &str, series: &BandSeries) -> Result<(), ExampleError> {
+    let x1 = series
+        .iter()
+        .flat_map(|(_, s)| s.iter().map(|p| p.0))
+        .fold(1.0, f64::max);
+    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..x1, -0.02..1.02)
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .y_desc("accuracy (mean ± std over seeds)")
+        .draw()
+        .map_err(plot_err)?;
+    for (i, (name, s)) in series.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let band: Vec<(f64, f64)> = s
+            .iter()
+            .map(|&(x, m, sd)| (x, (m + sd).min(1.0)))
+            .chain(s.iter().rev().map(|&(x, m, sd)| (x, (m - sd).max(0.0))))
+            .collect();
+        chart
+            .draw_series(std::iter::once(Polygon::new(
+                band,
+                color.mix(0.18).filled(),
+            )))
+            .map_err(plot_err)?;
+        chart
+            .draw_series(LineSeries::new(
+                s.iter().map(|&(x, m, _)| (x, m)),
+                color.stroke_width(2),
+            ))
+            .map_err(plot_err)?
+            .label(name.as_str())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(plot_err)?;
+    root.present().map_err(plot_err)
+}
+
+/// Writes the paper-regime curves: one SVG per model and optimizer (per-group accuracy,
+/// mean ± std bands) and a CSV of every seed's series.
+pub fn write_paper_files(dir: &Path, r: &PaperResult) -> Result<Vec<String>, ExampleError> {
+    std::fs::create_dir_all(dir)?;
+    let mut written = Vec::new();
+    let mut csv = String::from("model,optimizer,lr,seed,step,group,accuracy,loss\n");
+    for (model, m) in r
+        .models
+        .iter()
+        .flat_map(|mr| mr.methods.iter().map(move |m| (mr.model.name(), m)))
+    {
+        for (seed, run) in &m.runs {
+            for pt in &run.series {
+                for g in 0..r.params.groups {
+                    let _ = writeln!(
+                        csv,
+                        "{model},{},{},{seed},{},{},{},{}",
+                        m.method,
+                        short(m.lr),
+                        pt.step,
+                        g + 1,
+                        pt.accuracy[g],
+                        pt.loss[g]
+                    );
+                }
+            }
+        }
+        let steps: Vec<usize> = m
+            .runs
+            .first()
+            .map(|(_, run)| run.series.iter().map(|pt| pt.step).collect())
+            .unwrap_or_default();
+        let curves: Vec<_> = (0..r.params.groups)
+            .map(|g| {
+                let pts = steps
+                    .iter()
+                    .map(|&s| {
+                        let (mean, sd) = m.accuracy_at(s)[g];
+                        (s as f64, mean, sd)
+                    })
+                    .collect();
+                (format!("group {}", g + 1), pts)
+            })
+            .collect();
+        let name = format!("zipf_paper_accuracy_{model}_{}.svg", m.method);
+        band_plot(
+            &dir.join(&name),
+            &format!(
+                "per-group accuracy, {model} memory, {} (lr {}, {} seeds)",
+                m.method,
+                short(m.lr),
+                m.runs.len()
+            ),
+            &curves,
+        )?;
+        written.push(name);
+    }
+    std::fs::write(dir.join("zipf_paper.csv"), csv)?;
+    written.push("zipf_paper.csv".into());
+    Ok(written)
 }
 
 /// Maps a plotting error to [`ExampleError::Output`].

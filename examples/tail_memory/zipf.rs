@@ -9,11 +9,13 @@ use muon::cpu::adam::AdamConfig;
 use muon::cpu::muon::MuonConfig;
 use muon::cpu::sgd::SgdConfig;
 
+use crate::device::{Counters, DeviceMemory};
 use crate::error::ExampleError;
-use crate::memory::{Dense, Memory, random_unit_columns};
+use crate::memory::{Dense, Evaluation, Memory, random_unit_columns};
 use crate::optim::{Backend, OptimizerSpec};
 use crate::progress::Progress;
 use crate::rng::Rng;
+use crate::spectrum::{Isotropy, singular_values};
 
 /// Settings of the Zipf experiment.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -64,6 +66,8 @@ pub struct GroupPoint {
     pub accuracy: Vec<f64>,
     /// Mean cross-entropy over the group's classes.
     pub loss: Vec<f64>,
+    /// Population loss: the cross-entropy of every class weighted by its frequency.
+    pub population_loss: f64,
 }
 
 /// One optimizer's run.
@@ -73,6 +77,8 @@ pub struct ZipfRun {
     pub method: &'static str,
     /// Evaluations at about 20 evenly spaced steps and at the end.
     pub series: Vec<GroupPoint>,
+    /// Spectrum isotropy of the final `W`.
+    pub isotropy: Isotropy,
 }
 
 impl ZipfRun {
@@ -142,6 +148,13 @@ pub fn methods(p: &ZipfParams) -> [(&'static str, OptimizerSpec); 3] {
     ]
 }
 
+/// Class frequencies `p_r ∝ r^(−s)` for ranks `r = 1 … n`, summing to one.
+pub fn frequencies(n: usize, exponent: f64) -> Vec<f64> {
+    let raw: Vec<f64> = (1..=n).map(|r| (r as f64).powf(-exponent)).collect();
+    let total: f64 = raw.iter().sum();
+    raw.iter().map(|f| f / total).collect()
+}
+
 /// Group (0-based) of the class at 0-based index `c` (rank `c + 1`).
 pub fn group_of(c: usize) -> usize {
     (usize::BITS - 1 - (c + 1).leading_zeros()) as usize
@@ -150,6 +163,7 @@ pub fn group_of(c: usize) -> usize {
 /// The task: embeddings and class frequencies, shared by every optimizer.
 pub struct Task {
     memory: Memory,
+    freq: Vec<f64>,
     cdf: Vec<f64>,
     groups: usize,
 }
@@ -161,25 +175,25 @@ impl Task {
         let mut rng = Rng::new(p.seed);
         let keys = random_unit_columns(p.dim, n, &mut rng);
         let values = random_unit_columns(p.dim, n, &mut rng);
-        let freq: Vec<f64> = (1..=n).map(|r| (r as f64).powf(-p.exponent)).collect();
-        let total: f64 = freq.iter().sum();
+        let freq = frequencies(n, p.exponent);
         let mut acc = 0.0;
         let cdf = freq
             .iter()
             .map(|f| {
-                acc += f / total;
+                acc += f;
                 acc
             })
             .collect();
         Self {
             memory: Memory::new(keys, values),
+            freq,
             cdf,
             groups: p.groups,
         }
     }
 
     /// A class drawn by frequency.
-    fn sample(&self, rng: &mut Rng) -> usize {
+    pub fn sample(&self, rng: &mut Rng) -> usize {
         let u = rng.uniform();
         self.cdf
             .partition_point(|c| *c <= u)
@@ -188,13 +202,24 @@ impl Task {
 
     /// Per-group accuracy and loss of `w` over every class.
     fn evaluate(&self, w: &Dense, step: usize) -> Result<GroupPoint, ExampleError> {
-        let eval = self.memory.evaluate(w)?;
+        Ok(self.group_point(&self.memory.evaluate(w)?, step))
+    }
+
+    /// The linear memory (embeddings) of the task.
+    pub fn memory(&self) -> &Memory {
+        &self.memory
+    }
+
+    /// Per-group accuracy and loss from a per-class evaluation.
+    pub fn group_point(&self, eval: &Evaluation, step: usize) -> GroupPoint {
         let mut acc = vec![0.0; self.groups];
         let mut loss = vec![0.0; self.groups];
         let mut count = vec![0usize; self.groups];
+        let mut population_loss = 0.0;
         for c in 0..self.memory.classes() {
             let g = group_of(c);
             count[g] += 1;
+            population_loss += self.freq[c] * f64::from(eval.loss[c]);
             acc[g] += f64::from(u8::from(eval.correct[c]));
             loss[g] += f64::from(eval.loss[c]);
         }
@@ -202,16 +227,17 @@ impl Task {
             acc[g] /= count[g].max(1) as f64;
             loss[g] /= count[g].max(1) as f64;
         }
-        Ok(GroupPoint {
+        GroupPoint {
             step,
             accuracy: acc,
             loss,
-        })
+            population_loss,
+        }
     }
 }
 
 /// Trains one optimizer; every optimizer sees the same batches (the batch RNG restarts from
-/// `seed + 1`).
+/// `seed + 1`). On the GPU the whole step runs on the device ([`train_device`]).
 pub fn train(
     p: &ZipfParams,
     task: &Task,
@@ -220,11 +246,29 @@ pub fn train(
     backend: &Backend,
     progress: &Progress,
 ) -> Result<ZipfRun, ExampleError> {
+    match backend {
+        Backend::Cpu => train_cpu(p, task, method, spec, progress),
+        Backend::Gpu(ctx) => Ok(train_device(p, task, method, spec, ctx, progress)?.0),
+    }
+}
+
+/// Steps between evaluations (about 20 per run).
+fn eval_every(p: &ZipfParams) -> usize {
+    (p.steps / 20).max(1)
+}
+
+fn train_cpu(
+    p: &ZipfParams,
+    task: &Task,
+    method: &'static str,
+    spec: OptimizerSpec,
+    progress: &Progress,
+) -> Result<ZipfRun, ExampleError> {
     let mut w = Dense::zeros(p.dim, p.dim);
-    let mut stepper = spec.build(backend, &w)?;
+    let mut stepper = spec.build(&Backend::Cpu, &w)?;
     let mut rng = Rng::new(p.seed.wrapping_add(1));
     let weights = vec![1.0 / p.batch as f32; p.batch];
-    let every = (p.steps / 20).max(1);
+    let every = eval_every(p);
     let mut series = Vec::new();
     let mut batch = vec![0usize; p.batch];
     for step in 0..p.steps {
@@ -238,5 +282,50 @@ pub fn train(
     }
     stepper.finish()?;
     series.push(task.evaluate(&w, p.steps)?);
-    Ok(ZipfRun { method, series })
+    Ok(ZipfRun {
+        method,
+        series,
+        isotropy: Isotropy::of(&singular_values(&w)?),
+    })
+}
+
+/// [`train`] on the GPU with the model resident ([`DeviceMemory`]): the host samples each
+/// batch (the same RNG stream as the CPU) and uploads its class indices; evaluations read
+/// the per-class statistics. Returns the run and what crossed between host and device.
+///
+/// # Errors
+/// GPU errors, invalid hyper-parameters.
+pub fn train_device(
+    p: &ZipfParams,
+    task: &Task,
+    method: &'static str,
+    spec: OptimizerSpec,
+    ctx: &muon::gpu::GpuContext,
+    progress: &Progress,
+) -> Result<(ZipfRun, Counters), ExampleError> {
+    let weights = vec![1.0 / p.batch as f32; p.batch];
+    let mut batch = vec![0u32; p.batch];
+    let mut dev = DeviceMemory::new(ctx, &task.memory, spec, &batch, &weights, None)?;
+    let mut rng = Rng::new(p.seed.wrapping_add(1));
+    let every = eval_every(p);
+    let mut series = Vec::new();
+    for step in 0..p.steps {
+        if step % every == 0 {
+            series.push(task.group_point(&dev.evaluate()?, step));
+        }
+        batch
+            .iter_mut()
+            .for_each(|c| *c = task.sample(&mut rng) as u32);
+        dev.step(Some(&batch))?;
+        progress.tick();
+    }
+    dev.finish()?;
+    series.push(task.group_point(&dev.evaluate()?, p.steps));
+    let w = dev.weights()?;
+    let run = ZipfRun {
+        method,
+        series,
+        isotropy: Isotropy::of(&singular_values(&w)?),
+    };
+    Ok((run, dev.counters()))
 }

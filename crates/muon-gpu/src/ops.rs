@@ -6,8 +6,11 @@
 use muon_core::MuonError;
 use muon_core::newton_schulz::NsConfig;
 
+use wgpu::util::DeviceExt;
+
 use crate::kernels::{
-    GramParams, MAX_PARTIALS, MatmulParams, NormParams, storage_buffer_zeroed, uniform_buffer,
+    GatherParams, GramParams, MAX_PARTIALS, MatmulParams, NormParams, ScatterParams, SiluParams,
+    XENT_STATS_PER_ROW, XentParams, storage_buffer_zeroed, uniform_buffer,
 };
 use crate::readback::read_f32;
 use crate::{GpuContext, GpuError, GpuMatrix, GpuNewtonSchulz};
@@ -171,4 +174,240 @@ pub fn newton_schulz(
 ) -> Result<(), GpuError> {
     let (rows, cols) = input.shape();
     GpuNewtonSchulz::new(ctx, rows, cols, cfg)?.run(ctx, input, out)
+}
+
+/// A read-only storage buffer holding `data` (`u32` or `f32` values, for the index, target
+/// and weight inputs of [`gather_rows`] and [`softmax_cross_entropy`]).
+fn storage_init<T: bytemuck::Pod>(ctx: &GpuContext, label: &str, data: &[T]) -> wgpu::Buffer {
+    // wgpu rejects zero-sized bindings: an empty list binds one unused element.
+    let bytes: &[u8] = bytemuck::cast_slice(data);
+    let padded;
+    let contents = if bytes.is_empty() {
+        padded = [0u8; 4];
+        &padded[..]
+    } else {
+        bytes
+    };
+    ctx.device()
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        })
+}
+
+/// `out[r] = src[index[r]]` for every row `r` of `out` (`index.len() × src.cols()`): an
+/// embedding lookup. Does not wait.
+///
+/// # Errors
+/// [`MuonError::ShapeMismatch`] or [`MuonError::LengthMismatch`] (as [`GpuError::Core`]),
+/// [`GpuError::AliasedBuffers`], [`GpuError::ForeignContext`]; an index at or past
+/// `src.rows()` is [`MuonError::ShapeMismatch`] here (the kernel itself writes a zero row).
+pub fn gather_rows(
+    ctx: &GpuContext,
+    src: &GpuMatrix,
+    index: &[u32],
+    out: &GpuMatrix,
+) -> Result<(), GpuError> {
+    src.check_context(ctx, "src")?;
+    out.check_context(ctx, "out")?;
+    expect_shape("out", out, (index.len(), src.cols()))?;
+    distinct(out, &[src])?;
+    if let Some(&bad) = index.iter().find(|&&i| i as usize >= src.rows()) {
+        return Err(MuonError::ShapeMismatch {
+            what: "index",
+            expected: (src.rows(), src.cols()),
+            found: (bad as usize + 1, src.cols()),
+        }
+        .into());
+    }
+    if out.is_empty() {
+        return Ok(());
+    }
+    let params = GatherParams {
+        rows: index.len() as u32,
+        cols: src.cols() as u32,
+        src_rows: src.rows() as u32,
+        _pad: 0,
+    };
+    let device = ctx.device();
+    let u = uniform_buffer(device, "gather params", &params);
+    let idx = storage_init(ctx, "gather index", index);
+    let kern = &ctx.kernels().gather_rows;
+    let bg = kern.bind_group(device, &u, &idx, src.buffer(), out.buffer());
+    submit(ctx, "gather rows", |pass| {
+        kern.dispatch(pass, &bg, params.rows, params.cols)
+    });
+    Ok(())
+}
+
+/// What [`softmax_cross_entropy`] reports for one row.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct XentRow {
+    /// `softmax(Z[r])[t_r]`.
+    pub target_prob: f32,
+    /// `−ln softmax(Z[r])[t_r]`, computed as `ln Σ exp(z − max) + max − z_t`.
+    pub loss: f32,
+    /// Whether `t_r` scores strictly above every other class.
+    pub is_argmax: bool,
+    /// `w_r · loss`.
+    pub weighted_loss: f32,
+}
+
+/// Row-wise softmax cross-entropy of `logits` (`rows × cols`, row `r` one sample's scores)
+/// against classes `targets` with weights `weights`: writes
+/// `grad[r] = w_r (softmax(Z[r]) − onehot(t_r))` and returns each row's [`XentRow`] (waits for
+/// the device, to read them).
+///
+/// # Errors
+/// [`MuonError::ShapeMismatch`] or [`MuonError::LengthMismatch`] (as [`GpuError::Core`]; a
+/// target at or past `cols` is a shape mismatch), [`GpuError::AliasedBuffers`],
+/// [`GpuError::ForeignContext`], [`GpuError::Readback`].
+pub fn softmax_cross_entropy(
+    ctx: &GpuContext,
+    logits: &GpuMatrix,
+    targets: &[u32],
+    weights: &[f32],
+    grad: &GpuMatrix,
+) -> Result<Vec<XentRow>, GpuError> {
+    logits.check_context(ctx, "logits")?;
+    grad.check_context(ctx, "grad")?;
+    let (rows, cols) = logits.shape();
+    for (what, len) in [("targets", targets.len()), ("weights", weights.len())] {
+        if len != rows {
+            return Err(MuonError::LengthMismatch {
+                what,
+                expected: rows,
+                found: len,
+            }
+            .into());
+        }
+    }
+    if let Some(&bad) = targets.iter().find(|&&t| t as usize >= cols) {
+        return Err(MuonError::ShapeMismatch {
+            what: "targets",
+            expected: (rows, cols),
+            found: (rows, bad as usize + 1),
+        }
+        .into());
+    }
+    expect_shape("grad", grad, (rows, cols))?;
+    distinct(grad, &[logits])?;
+    if rows == 0 || cols == 0 {
+        return Ok(Vec::new());
+    }
+    let params = XentParams {
+        rows: rows as u32,
+        cols: cols as u32,
+        _pad: [0; 2],
+    };
+    let device = ctx.device();
+    let u = uniform_buffer(device, "xent params", &params);
+    let t = storage_init(ctx, "xent targets", targets);
+    let w = storage_init(ctx, "xent weights", weights);
+    let stats = GpuMatrix::zeros(ctx, rows, XENT_STATS_PER_ROW)?;
+    let kern = &ctx.kernels().softmax_xent;
+    let bg = kern.bind_group(
+        device,
+        &u,
+        logits.buffer(),
+        &t,
+        &w,
+        grad.buffer(),
+        stats.buffer(),
+    );
+    submit(ctx, "softmax cross-entropy", |pass| {
+        kern.dispatch(pass, &bg, params.rows)
+    });
+    Ok(stats
+        .read(ctx)?
+        .chunks_exact(XENT_STATS_PER_ROW)
+        .map(|s| XentRow {
+            target_prob: s[0],
+            loss: s[1],
+            is_argmax: s[2] > 0.5,
+            weighted_loss: s[3],
+        })
+        .collect())
+}
+
+/// `out[c] = Σ_{j: index[j] = c} src[j]` for every row `c` of `out` (`out_rows × src.cols()`;
+/// rows no index names become zero): the backward pass of [`gather_rows`]. Does not wait.
+///
+/// # Errors
+/// [`MuonError::ShapeMismatch`] (as [`GpuError::Core`]; also for an index at or past
+/// `out.rows()`), [`GpuError::AliasedBuffers`], [`GpuError::ForeignContext`].
+pub fn scatter_add_rows(
+    ctx: &GpuContext,
+    src: &GpuMatrix,
+    index: &[u32],
+    out: &GpuMatrix,
+) -> Result<(), GpuError> {
+    src.check_context(ctx, "src")?;
+    out.check_context(ctx, "out")?;
+    expect_shape("src", src, (index.len(), out.cols()))?;
+    distinct(out, &[src])?;
+    if let Some(&bad) = index.iter().find(|&&i| i as usize >= out.rows()) {
+        return Err(MuonError::ShapeMismatch {
+            what: "index",
+            expected: out.shape(),
+            found: (bad as usize + 1, out.cols()),
+        }
+        .into());
+    }
+    if out.is_empty() {
+        return Ok(());
+    }
+    let params = ScatterParams {
+        rows: index.len() as u32,
+        cols: out.cols() as u32,
+        out_rows: out.rows() as u32,
+        _pad: 0,
+    };
+    let device = ctx.device();
+    let u = uniform_buffer(device, "scatter params", &params);
+    let idx = storage_init(ctx, "scatter index", index);
+    let kern = &ctx.kernels().scatter_add_rows;
+    let bg = kern.bind_group(device, &u, &idx, src.buffer(), out.buffer());
+    submit(ctx, "scatter-add rows", |pass| {
+        kern.dispatch(pass, &bg, params.out_rows, params.cols)
+    });
+    Ok(())
+}
+
+/// `x = SiLU(h)` (`backward = false`) or `x ← x · SiLU'(h)` (`backward = true`, `x` holding
+/// the gradient with respect to the activation), element-wise. Does not wait.
+///
+/// # Errors
+/// [`MuonError::ShapeMismatch`] (as [`GpuError::Core`]), [`GpuError::AliasedBuffers`],
+/// [`GpuError::ForeignContext`].
+pub fn silu(
+    ctx: &GpuContext,
+    h: &GpuMatrix,
+    x: &GpuMatrix,
+    backward: bool,
+) -> Result<(), GpuError> {
+    h.check_context(ctx, "h")?;
+    x.check_context(ctx, "x")?;
+    expect_shape("x", x, h.shape())?;
+    distinct(x, &[h])?;
+    if x.is_empty() {
+        return Ok(());
+    }
+    let params = SiluParams {
+        len: x.len_u32(),
+        _pad: [0; 3],
+    };
+    let device = ctx.device();
+    let u = uniform_buffer(device, "silu params", &params);
+    let kern = &ctx.kernels().silu;
+    let bg = kern.bind_group(device, &u, h.buffer(), x.buffer());
+    submit(ctx, "silu", |pass| {
+        if backward {
+            kern.dispatch_backward(pass, &bg, params.len);
+        } else {
+            kern.dispatch_forward(pass, &bg, params.len);
+        }
+    });
+    Ok(())
 }

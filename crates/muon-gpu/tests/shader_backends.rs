@@ -41,6 +41,7 @@ const TARGETS: &[(&str, &[Backend])] = &[
     ("adam_update", ALL),
     ("check_finite", ALL),
     ("frobenius_norm", ALL),
+    ("gather_rows", ALL),
     ("gram", ALL),
     ("matmul", ALL),
     // Compiled only on Vulkan adapters that report 16×16×16 f16 cooperative matrices
@@ -49,6 +50,9 @@ const TARGETS: &[(&str, &[Backend])] = &[
     ("muon_update", ALL),
     ("ns_normalize", ALL),
     ("ns_step", ALL),
+    ("scatter_add_rows", ALL),
+    ("silu", ALL),
+    ("softmax_xent", ALL),
 ];
 
 /// Pipeline-overridable constants that the crate sets for a program, one set per pipeline

@@ -11,22 +11,30 @@ mod adam_update;
 mod check_finite;
 mod common;
 mod frobenius_norm;
+mod gather_rows;
 mod gram;
 mod matmul;
 mod muon_update;
 mod ns_normalize;
 mod ns_step;
+mod scatter_add_rows;
+mod silu;
+mod softmax_xent;
 mod sources;
 
 pub use adam_update::{AdamParams, AdamUpdate, MAX_SCALAR_TABLE, scalar_table};
 pub use check_finite::{CheckFinite, CheckParams};
 pub use frobenius_norm::{FrobeniusNorm, MAX_PARTIALS, NormParams};
+pub use gather_rows::{GatherParams, GatherRows};
 pub use gram::{Gram, GramParams};
 pub(crate) use matmul::COOP_WORKGROUP_THREADS;
 pub use matmul::{Matmul, MatmulParams, TensorMatmul};
 pub use muon_update::{MuonParams, MuonUpdate};
 pub use ns_normalize::{NormalizeParams, NsNormalize};
 pub use ns_step::{NsStep, NsStepParams};
+pub use scatter_add_rows::{ScatterAddRows, ScatterParams};
+pub use silu::{Silu, SiluParams};
+pub use softmax_xent::{SoftmaxXent, XENT_STATS_PER_ROW, XentParams};
 
 use crate::{FastEngine, GpuError};
 
@@ -59,6 +67,14 @@ pub struct Kernels {
     pub muon_update: MuonUpdate,
     /// `adam_update.wgsl`.
     pub adam_update: AdamUpdate,
+    /// `gather_rows.wgsl`.
+    pub gather_rows: GatherRows,
+    /// `softmax_xent.wgsl`.
+    pub softmax_xent: SoftmaxXent,
+    /// `scatter_add_rows.wgsl`.
+    pub scatter_add_rows: ScatterAddRows,
+    /// `silu.wgsl`.
+    pub silu: Silu,
 }
 
 impl Kernels {
@@ -97,6 +113,10 @@ impl Kernels {
             check_finite: CheckFinite::new(device),
             muon_update: MuonUpdate::new(device),
             adam_update: AdamUpdate::new(device),
+            gather_rows: GatherRows::new(device),
+            softmax_xent: SoftmaxXent::new(device),
+            scatter_add_rows: ScatterAddRows::new(device),
+            silu: Silu::new(device),
         };
         match pollster::block_on(scope.pop()) {
             Some(e) => Err(GpuError::Shader(e.to_string())),

@@ -20,6 +20,9 @@ pub(crate) const CHECK_FINITE: &str = include_str!("../../shaders/check_finite.w
 /// `shaders/frobenius_norm.wgsl`.
 pub(crate) const FROBENIUS_NORM: &str = include_str!("../../shaders/frobenius_norm.wgsl");
 
+/// `shaders/gather_rows.wgsl`.
+pub(crate) const GATHER_ROWS: &str = include_str!("../../shaders/gather_rows.wgsl");
+
 /// `shaders/tile_product.wgsl` + `shaders/gram.wgsl`.
 pub(crate) const GRAM: &str = concat!(
     include_str!("../../shaders/tile_product.wgsl"),
@@ -49,6 +52,15 @@ pub(crate) const MUON_UPDATE: &str = include_str!("../../shaders/muon_update.wgs
 /// `shaders/ns_normalize.wgsl`.
 pub(crate) const NS_NORMALIZE: &str = include_str!("../../shaders/ns_normalize.wgsl");
 
+/// `shaders/scatter_add_rows.wgsl`.
+pub(crate) const SCATTER_ADD_ROWS: &str = include_str!("../../shaders/scatter_add_rows.wgsl");
+
+/// `shaders/silu.wgsl`.
+pub(crate) const SILU: &str = include_str!("../../shaders/silu.wgsl");
+
+/// `shaders/softmax_xent.wgsl`.
+pub(crate) const SOFTMAX_XENT: &str = include_str!("../../shaders/softmax_xent.wgsl");
+
 /// `shaders/tile_product.wgsl` + `shaders/ns_step.wgsl`.
 pub(crate) const NS_STEP: &str = concat!(
     include_str!("../../shaders/tile_product.wgsl"),
@@ -60,14 +72,18 @@ pub(crate) const NS_STEP: &str = concat!(
     dead_code,
     reason = "read by tests/shaders.rs, which includes this file"
 )]
-pub(crate) const PROGRAMS: [(&str, &str); 9] = [
+pub(crate) const PROGRAMS: [(&str, &str); 13] = [
     ("adam_update", ADAM_UPDATE),
     ("check_finite", CHECK_FINITE),
     ("frobenius_norm", FROBENIUS_NORM),
+    ("gather_rows", GATHER_ROWS),
     ("gram", GRAM),
     ("matmul", MATMUL),
     ("matmul_coop", MATMUL_COOP),
     ("muon_update", MUON_UPDATE),
     ("ns_normalize", NS_NORMALIZE),
     ("ns_step", NS_STEP),
+    ("scatter_add_rows", SCATTER_ADD_ROWS),
+    ("silu", SILU),
+    ("softmax_xent", SOFTMAX_XENT),
 ];
