@@ -122,26 +122,30 @@ impl Batch {
                 _pad: 0,
             },
         );
-        let gather_bg =
-            k.gather_rows
-                .bind_group(device, &gather_u, &index, mem.keys_t.buffer(), kb.buffer());
+        let gather_bg = k.gather_rows.bind_group(
+            device,
+            &gather_u,
+            &index,
+            mem.keys_t.binding(),
+            kb.binding(),
+        );
         let ht_u = uniform_buffer(device, "H", &product(b, d, d, MatmulParams::TRANS_B));
         let ht_bg = k.matmul.bind_group(
             device,
             &ht_u,
-            kb.buffer(),
-            mem.w.buffer(),
-            kb.buffer(),
-            ht.buffer(),
+            kb.binding(),
+            mem.w.binding(),
+            kb.binding(),
+            ht.binding(),
         );
         let z_u = uniform_buffer(device, "Z", &product(b, n, d, 0));
         let z_bg = k.matmul.bind_group(
             device,
             &z_u,
-            ht.buffer(),
-            mem.values.buffer(),
-            ht.buffer(),
-            z.buffer(),
+            ht.binding(),
+            mem.values.binding(),
+            ht.binding(),
+            z.binding(),
         );
         let xent_u = uniform_buffer(
             device,
@@ -155,11 +159,11 @@ impl Batch {
         let xent_bg = k.softmax_xent.bind_group(
             device,
             &xent_u,
-            z.buffer(),
+            z.binding(),
             &index,
             &weights,
-            r.buffer(),
-            stats.buffer(),
+            r.binding(),
+            stats.binding(),
         );
         let mut uniforms = vec![gather_u, ht_u, z_u, xent_u];
         let mut buffers = vec![kb, ht, z, r];
@@ -171,19 +175,19 @@ impl Batch {
                 let t_bg = k.matmul.bind_group(
                     device,
                     &t_u,
-                    mem.values.buffer(),
-                    buffers[3].buffer(),
-                    mem.values.buffer(),
-                    t.buffer(),
+                    mem.values.binding(),
+                    buffers[3].binding(),
+                    mem.values.binding(),
+                    t.binding(),
                 );
                 let g_u = uniform_buffer(device, "grad", &product(d, d, b, 0));
                 let g_bg = k.matmul.bind_group(
                     device,
                     &g_u,
-                    t.buffer(),
-                    buffers[0].buffer(),
-                    t.buffer(),
-                    grad.buffer(),
+                    t.binding(),
+                    buffers[0].binding(),
+                    t.binding(),
+                    grad.binding(),
                 );
                 uniforms.extend([t_u, g_u]);
                 buffers.push(t);
@@ -353,9 +357,9 @@ impl DeviceMemory {
                 let bytes = (history.cols() * 4) as u64;
                 encoder.copy_buffer_to_buffer(
                     self.train.stats.buffer(),
-                    0,
+                    self.train.stats.offset(),
                     history.buffer(),
-                    slot as u64 * bytes,
+                    history.offset() + slot as u64 * bytes,
                     bytes,
                 );
             }

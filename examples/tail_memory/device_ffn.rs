@@ -12,7 +12,7 @@
 //!
 //! submitted once with no readback; evaluations read per-class statistics.
 
-use muon::core::adam::AdamConfig;
+use muon::cpu::adam::AdamConfig;
 use muon::gpu::kernels::{
     GatherParams, MatmulParams, ScatterParams, SiluParams, XENT_STATS_PER_ROW, XentParams,
     uniform_buffer,
@@ -81,9 +81,14 @@ impl Batch {
         let mut uniforms = Vec::new();
         let mut mm = |params: MatmulParams, a_: &GpuMatrix, b_: &GpuMatrix, c_: &GpuMatrix| {
             let u = uniform_buffer(dev, "ffn product", &params);
-            let bg =
-                k.matmul
-                    .bind_group(dev, &u, a_.buffer(), b_.buffer(), a_.buffer(), c_.buffer());
+            let bg = k.matmul.bind_group(
+                dev,
+                &u,
+                a_.binding(),
+                b_.binding(),
+                a_.binding(),
+                c_.binding(),
+            );
             uniforms.push(u);
             bg
         };
@@ -107,7 +112,7 @@ impl Batch {
                     _pad: [0; 3],
                 },
             );
-            let silu_bwd = k.silu.bind_group(dev, &silu_u, h.buffer(), d_a.buffer());
+            let silu_bwd = k.silu.bind_group(dev, &silu_u, h.binding(), d_a.binding());
             let sc_u = uniform_buffer(
                 dev,
                 "ffn scatter",
@@ -120,7 +125,7 @@ impl Batch {
             );
             let scatter =
                 k.scatter_add_rows
-                    .bind_group(dev, &sc_u, &index, d_kb.buffer(), g.keys.buffer());
+                    .bind_group(dev, &sc_u, &index, d_kb.binding(), g.keys.binding());
             uniforms.extend([silu_u, sc_u]);
             backward = Some([do_bg, gw2_bg, da_bg, silu_bwd, gw1_bg, dkb_bg, scatter]);
             extra.extend([d_o, d_a, d_kb]);
@@ -135,9 +140,9 @@ impl Batch {
                 _pad: 0,
             },
         );
-        let gather = k
-            .gather_rows
-            .bind_group(dev, &gather_u, &index, p.keys.buffer(), kb.buffer());
+        let gather =
+            k.gather_rows
+                .bind_group(dev, &gather_u, &index, p.keys.binding(), kb.binding());
         let silu_u = uniform_buffer(
             dev,
             "ffn silu",
@@ -146,7 +151,7 @@ impl Batch {
                 _pad: [0; 3],
             },
         );
-        let silu_fwd = k.silu.bind_group(dev, &silu_u, h.buffer(), a.buffer());
+        let silu_fwd = k.silu.bind_group(dev, &silu_u, h.binding(), a.binding());
         let xent_u = uniform_buffer(
             dev,
             "ffn xent",
@@ -159,11 +164,11 @@ impl Batch {
         let xent = k.softmax_xent.bind_group(
             dev,
             &xent_u,
-            zl.buffer(),
+            zl.binding(),
             &index,
             &wbuf,
-            r.buffer(),
-            stats.buffer(),
+            r.binding(),
+            stats.binding(),
         );
         uniforms.extend([gather_u, silu_u, xent_u, wbuf]);
         let mut keep = vec![kb, h, a, o, zl, r];

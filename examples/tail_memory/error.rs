@@ -60,7 +60,7 @@ impl ExampleError {
             self,
             Self::Diverged(_)
                 | Self::Core(MuonError::NonFiniteGradient { .. })
-                | Self::Gpu(GpuError::NonFiniteGradient { .. })
+                | Self::Gpu(GpuError::NonFiniteGradients(_))
         )
     }
 }

@@ -21,8 +21,8 @@
 //! variance `1/d` (so `h` has unit scale) and `W₂` at zero (so the first logits are zero, as
 //! the linear memory's `W₀ = 0`).
 
-use muon::core::MuonError;
-use muon::core::adam::AdamConfig;
+use muon::cpu::MuonError;
+use muon::cpu::adam::AdamConfig;
 
 use crate::device::Counters;
 use crate::device_ffn::DeviceFfn;

@@ -143,8 +143,9 @@ pub struct DeviceStepper {
     opt: Resident,
 }
 
+/// A muon-gpu parameter group, or the example's own SGD kernel (muon-gpu has no SGD).
 enum Resident {
-    Gpu(Box<GpuOpt>),
+    Group(Box<dyn GpuParamGroup>),
     Sgd(SgdKernel),
 }
 
@@ -161,16 +162,8 @@ impl OptimizerSpec {
     ) -> Result<DeviceStepper, ExampleError> {
         let opt = match self {
             Self::Sgd(c) => Resident::Sgd(SgdKernel::new(ctx, c, w, g)?),
-            Self::Adam(c) => {
-                let mut opt = GpuAdam::from_config(ctx, c)?;
-                opt.add_param(w, g)?;
-                Resident::Gpu(Box::new(GpuOpt::Adam(opt)))
-            }
-            Self::Muon(c) => {
-                let mut opt = GpuMuon::from_config(ctx, c)?;
-                opt.add_param(w, g)?;
-                Resident::Gpu(Box::new(GpuOpt::Muon(opt)))
-            }
+            Self::Adam(c) => Resident::group(GpuAdam::from_config(ctx, c)?, w, g)?,
+            Self::Muon(c) => Resident::group(GpuMuon::from_config(ctx, c)?, w, g)?,
         };
         Ok(DeviceStepper { opt })
     }
@@ -180,10 +173,7 @@ impl DeviceStepper {
     /// Records one step into `pass`.
     pub fn encode(&self, pass: &mut muon::gpu::wgpu::ComputePass<'_>) {
         match &self.opt {
-            Resident::Gpu(opt) => match opt.as_ref() {
-                GpuOpt::Adam(o) => o.encode(pass),
-                GpuOpt::Muon(o) => o.encode(pass),
-            },
+            Resident::Group(group) => group.encode(pass),
             Resident::Sgd(k) => k.encode(pass),
         }
     }
@@ -191,15 +181,23 @@ impl DeviceStepper {
     /// Reports steps skipped for a non-finite gradient (Adam, Muon; reads flags back).
     ///
     /// # Errors
-    /// [`muon::gpu::GpuError::NonFiniteGradient`] or a readback error.
+    /// [`muon::gpu::GpuError::NonFiniteGradients`] or a readback error.
     pub fn finish(&mut self) -> Result<(), ExampleError> {
-        match &mut self.opt {
-            Resident::Gpu(opt) => match opt.as_mut() {
-                GpuOpt::Adam(o) => o.check()?,
-                GpuOpt::Muon(o) => o.check()?,
-            },
-            Resident::Sgd(_) => {}
+        if let Resident::Group(group) = &mut self.opt {
+            group.check()?;
         }
         Ok(())
+    }
+}
+
+impl Resident {
+    /// `group` with `w` (gradient `g`) registered.
+    fn group(
+        mut group: impl GpuParamGroup + 'static,
+        w: &GpuMatrix,
+        g: &GpuMatrix,
+    ) -> Result<Self, ExampleError> {
+        group.add_param(w, g)?;
+        Ok(Self::Group(Box::new(group)))
     }
 }

@@ -4,7 +4,7 @@
 //! Unlike the crate's optimizers it has no non-finite check: a NaN gradient propagates into
 //! `W` and shows in the next evaluation.
 
-use muon::core::sgd::SgdConfig;
+use muon::cpu::sgd::SgdConfig;
 use muon::gpu::kernels::{grid_2d, uniform_buffer};
 use muon::gpu::{GpuContext, GpuMatrix, wgpu};
 
@@ -44,7 +44,7 @@ impl SgdKernel {
     ) -> Result<Self, ExampleError> {
         let c = *config.build()?.config();
         if w.shape() != g.shape() {
-            return Err(muon::core::MuonError::ShapeMismatch {
+            return Err(muon::cpu::MuonError::ShapeMismatch {
                 what: "grad",
                 expected: w.shape(),
                 found: g.shape(),
@@ -81,9 +81,9 @@ impl SgdKernel {
         let layout = pipeline.get_bind_group_layout(0);
         let entries = [
             params.as_entire_binding(),
-            w.buffer().as_entire_binding(),
-            g.buffer().as_entire_binding(),
-            momentum.buffer().as_entire_binding(),
+            wgpu::BindingResource::Buffer(w.binding()),
+            wgpu::BindingResource::Buffer(g.binding()),
+            wgpu::BindingResource::Buffer(momentum.binding()),
         ];
         let entries: Vec<wgpu::BindGroupEntry<'_>> = entries
             .into_iter()

@@ -234,7 +234,7 @@ pub fn gather_rows(
     let u = uniform_buffer(device, "gather params", &params);
     let idx = storage_init(ctx, "gather index", index);
     let kern = &ctx.kernels().gather_rows;
-    let bg = kern.bind_group(device, &u, &idx, src.buffer(), out.buffer());
+    let bg = kern.bind_group(device, &u, &idx, src.binding(), out.binding());
     submit(ctx, "gather rows", |pass| {
         kern.dispatch(pass, &bg, params.rows, params.cols)
     });
@@ -310,11 +310,11 @@ pub fn softmax_cross_entropy(
     let bg = kern.bind_group(
         device,
         &u,
-        logits.buffer(),
+        logits.binding(),
         &t,
         &w,
-        grad.buffer(),
-        stats.buffer(),
+        grad.binding(),
+        stats.binding(),
     );
     submit(ctx, "softmax cross-entropy", |pass| {
         kern.dispatch(pass, &bg, params.rows)
@@ -368,7 +368,7 @@ pub fn scatter_add_rows(
     let u = uniform_buffer(device, "scatter params", &params);
     let idx = storage_init(ctx, "scatter index", index);
     let kern = &ctx.kernels().scatter_add_rows;
-    let bg = kern.bind_group(device, &u, &idx, src.buffer(), out.buffer());
+    let bg = kern.bind_group(device, &u, &idx, src.binding(), out.binding());
     submit(ctx, "scatter-add rows", |pass| {
         kern.dispatch(pass, &bg, params.out_rows, params.cols)
     });
@@ -401,7 +401,7 @@ pub fn silu(
     let device = ctx.device();
     let u = uniform_buffer(device, "silu params", &params);
     let kern = &ctx.kernels().silu;
-    let bg = kern.bind_group(device, &u, h.buffer(), x.buffer());
+    let bg = kern.bind_group(device, &u, h.binding(), x.binding());
     submit(ctx, "silu", |pass| {
         if backward {
             kern.dispatch_backward(pass, &bg, params.len);

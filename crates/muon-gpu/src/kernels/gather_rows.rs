@@ -1,6 +1,6 @@
 //! Host half of `shaders/gather_rows.wgsl`: `out[r] = src[index[r]]`, row by row.
 
-use super::common::{Access, Program, elementwise_groups, record};
+use super::common::{Access, Program, elementwise_groups, record, whole};
 use super::sources;
 
 /// Uniforms of `gather_rows.wgsl` (`GatherParams`).
@@ -46,10 +46,11 @@ impl GatherRows {
         device: &wgpu::Device,
         params: &wgpu::Buffer,
         index: &wgpu::Buffer,
-        src: &wgpu::Buffer,
-        out: &wgpu::Buffer,
+        src: wgpu::BufferBinding<'_>,
+        out: wgpu::BufferBinding<'_>,
     ) -> wgpu::BindGroup {
-        self.program.bind(device, &[params, index, src, out])
+        self.program
+            .bind(device, &[whole(params), whole(index), src, out])
     }
 
     /// Records the gather of `rows × cols` elements.

@@ -1,7 +1,7 @@
 //! Host half of `shaders/scatter_add_rows.wgsl`: `out[c] = Σ_{j: index[j] = c} src[j]`, the
 //! backward pass of [`super::GatherRows`].
 
-use super::common::{Access, Program, elementwise_groups, record};
+use super::common::{Access, Program, elementwise_groups, record, whole};
 use super::sources;
 
 /// Uniforms of `scatter_add_rows.wgsl` (`ScatterParams`).
@@ -48,10 +48,11 @@ impl ScatterAddRows {
         device: &wgpu::Device,
         params: &wgpu::Buffer,
         index: &wgpu::Buffer,
-        src: &wgpu::Buffer,
-        out: &wgpu::Buffer,
+        src: wgpu::BufferBinding<'_>,
+        out: wgpu::BufferBinding<'_>,
     ) -> wgpu::BindGroup {
-        self.program.bind(device, &[params, index, src, out])
+        self.program
+            .bind(device, &[whole(params), whole(index), src, out])
     }
 
     /// Records the scatter into an `out_rows × cols` output.

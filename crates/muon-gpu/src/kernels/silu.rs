@@ -1,7 +1,7 @@
 //! Host half of `shaders/silu.wgsl`: the SiLU activation (`x = h·sigmoid(h)`) and its
 //! backward pass (`x ← x · SiLU'(h)`), element-wise.
 
-use super::common::{Access, Program, elementwise_groups, record};
+use super::common::{Access, Program, elementwise_groups, record, whole};
 use super::sources;
 
 /// Uniforms of `silu.wgsl` (`SiluParams`).
@@ -43,10 +43,10 @@ impl Silu {
         &self,
         device: &wgpu::Device,
         params: &wgpu::Buffer,
-        h: &wgpu::Buffer,
-        x: &wgpu::Buffer,
+        h: wgpu::BufferBinding<'_>,
+        x: wgpu::BufferBinding<'_>,
     ) -> wgpu::BindGroup {
-        self.program.bind(device, &[params, h, x])
+        self.program.bind(device, &[whole(params), h, x])
     }
 
     /// Records `x = SiLU(h)` over `len` elements.

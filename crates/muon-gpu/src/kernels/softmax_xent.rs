@@ -1,7 +1,7 @@
 //! Host half of `shaders/softmax_xent.wgsl`: row-wise softmax cross-entropy, its gradient
 //! with respect to the logits and per-row statistics.
 
-use super::common::{Access, Program, record};
+use super::common::{Access, Program, record, whole};
 use super::sources;
 
 /// Uniforms of `softmax_xent.wgsl` (`XentParams`).
@@ -52,14 +52,23 @@ impl SoftmaxXent {
         &self,
         device: &wgpu::Device,
         params: &wgpu::Buffer,
-        logits: &wgpu::Buffer,
+        logits: wgpu::BufferBinding<'_>,
         targets: &wgpu::Buffer,
         weights: &wgpu::Buffer,
-        grad: &wgpu::Buffer,
-        stats: &wgpu::Buffer,
+        grad: wgpu::BufferBinding<'_>,
+        stats: wgpu::BufferBinding<'_>,
     ) -> wgpu::BindGroup {
-        self.program
-            .bind(device, &[params, logits, targets, weights, grad, stats])
+        self.program.bind(
+            device,
+            &[
+                whole(params),
+                logits,
+                whole(targets),
+                whole(weights),
+                grad,
+                stats,
+            ],
+        )
     }
 
     /// Records the kernel over `rows` rows (one workgroup each).
