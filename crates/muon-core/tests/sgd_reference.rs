@@ -20,7 +20,10 @@
 //! parameter *change* is compared (relative to its norm) within 1e-5, which catches any wrong
 //! term (a missing μ, decay or Nesterov term changes it by ≥ 1%).
 
+mod rule;
+
 use muon_core::sgd::SgdConfig;
+use rule::sgd_step;
 
 /// torch's SGD in f64 over `steps` gradients; returns the parameters after each step.
 #[allow(clippy::too_many_arguments)]
@@ -226,20 +229,4 @@ fn sgd_config_is_validated() {
         Err(MuonError::NonFiniteGradient { index: 1 })
     ));
     assert_eq!((w, b, t), ([1.0; 3], [2.0; 3], 4));
-}
-
-/// One SGD step on flat slices (a `1 × n` parameter); an empty slice is the views' error.
-fn sgd_step(
-    sgd: &muon_core::sgd::Sgd,
-    w: &mut [f32],
-    g: &[f32],
-    momentum: &mut [f32],
-    step: &mut u32,
-) -> Result<(), muon_core::MuonError> {
-    let slots = muon_core::sgd::SgdSlots { momentum, step };
-    sgd.step(
-        muon_core::MatMut::vector(w)?,
-        muon_core::MatRef::vector(g)?,
-        slots,
-    )
 }

@@ -554,7 +554,7 @@ pub fn check_restore(data: &[u8]) {
 }
 
 /// One SGD step on flat slices (a `1 × n` parameter); an empty slice is the views' error.
-fn sgd_step(
+pub fn sgd_step(
     sgd: &muon_core::sgd::Sgd,
     w: &mut [f32],
     g: &[f32],
@@ -570,7 +570,7 @@ fn sgd_step(
 }
 
 /// One Adam step on flat slices (a `1 × n` parameter); an empty slice is the views' error.
-fn adam_step<S: muon_core::adam::MomentStorage>(
+pub fn adam_step<S: muon_core::adam::MomentStorage>(
     adam: &muon_core::adam::Adam,
     w: &mut [f32],
     g: &[f32],
