@@ -140,8 +140,12 @@ run() {
         --ops matmul,adam_step,matmul_f16,newton_schulz_f16,muon_step_f16 \
         --cpu-max 0 --crossover-max 0 --reps 10 --budget-s "$budget" \
         --json "$work/bench_big.json" "${torch_arg[@]}"
-    [[ $mode == kernels ]] || run_step "tail_memory --backend gpu" 90 .devrun/tail_memory \
-        --backend gpu --json "$work/tail_memory.json"
+    # The dry run checks the GPU-resident path end to end at the paper regime's quick size (the
+    # default sizes take minutes on lavapipe); the real run takes every experiment.
+    tail_args=(--backend gpu --json "$work/tail_memory.json")
+    [[ $mode != dry-run ]] || tail_args+=(--experiment zipf-paper --quick)
+    [[ $mode == kernels ]] || run_step "tail_memory --backend gpu" 150 .devrun/tail_memory \
+        "${tail_args[@]}"
     python3 - "$work" "$out/gpu_run.json" "$mode" <<'EOF'
 import json, pathlib, sys
 work, dest, mode = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
