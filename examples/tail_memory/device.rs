@@ -425,41 +425,16 @@ impl DeviceMemory {
         let Some(eval) = &self.eval else {
             return Err(ExampleError::Args("evaluation batch missing".into()));
         };
-        let mut out = Evaluation {
-            correct_prob: Vec::with_capacity(n),
-            loss: Vec::with_capacity(n),
-            correct: Vec::with_capacity(n),
-        };
-        for start in (0..n).step_by(chunk) {
-            if chunk < n {
-                // Past the last class the gather gives a zero row and the row has no target:
-                // its statistics are zero and ignored.
-                let index: Vec<u32> = (start..start + chunk).map(|c| c as u32).collect();
-                self.ctx
-                    .queue()
-                    .write_buffer(&eval.index, 0, bytemuck::cast_slice(&index));
-            }
-            let device = self.ctx.device();
-            let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("tail_memory eval"),
-            });
-            {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("tail_memory eval"),
-                    timestamp_writes: None,
-                });
-                eval.encode(&self.ctx, &mut pass);
-            }
-            self.ctx.queue().submit([encoder.finish()]);
-            let stats = eval.stats.read(&self.ctx)?;
-            self.counters.eval_readbacks += 1;
-            for s in stats.chunks_exact(XENT_STATS_PER_ROW).take(n - start) {
-                out.correct_prob.push(s[0]);
-                out.loss.push(s[1]);
-                out.correct.push(s[2] > 0.5);
-            }
-        }
-        Ok(out)
+        let ctx = &self.ctx;
+        evaluate_in_chunks(
+            ctx,
+            n,
+            chunk,
+            &eval.index,
+            &eval.stats,
+            &mut self.counters,
+            |pass| eval.encode(ctx, pass),
+        )
     }
 
     /// Reads `W` back (one readback).
@@ -507,6 +482,54 @@ pub fn check_inner(ctx: &GpuContext, longest: usize) -> Result<(), ExampleError>
         }
     }
     Ok(())
+}
+
+/// Evaluates `n` classes `chunk` at a time (the linear and the FFN memory alike): writes each
+/// chunk's class indices into `index` (past the last class the gather gives a zero row with no
+/// target, whose statistics are ignored), records `encode` into one submission, and reads the
+/// per-row statistics `stats` back, one readback per chunk (counted in `counters`).
+pub fn evaluate_in_chunks(
+    ctx: &GpuContext,
+    n: usize,
+    chunk: usize,
+    index: &wgpu::Buffer,
+    stats: &GpuMatrix,
+    counters: &mut Counters,
+    encode: impl Fn(&mut wgpu::ComputePass<'_>),
+) -> Result<Evaluation, ExampleError> {
+    let mut out = Evaluation {
+        correct_prob: Vec::with_capacity(n),
+        loss: Vec::with_capacity(n),
+        correct: Vec::with_capacity(n),
+    };
+    for start in (0..n).step_by(chunk) {
+        if chunk < n {
+            let classes: Vec<u32> = (start..start + chunk).map(|c| c as u32).collect();
+            ctx.queue()
+                .write_buffer(index, 0, bytemuck::cast_slice(&classes));
+        }
+        let mut encoder = ctx
+            .device()
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("tail_memory eval"),
+            });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("tail_memory eval"),
+                timestamp_writes: None,
+            });
+            encode(&mut pass);
+        }
+        ctx.queue().submit([encoder.finish()]);
+        let data = stats.read(ctx)?;
+        counters.eval_readbacks += 1;
+        for s in data.chunks_exact(XENT_STATS_PER_ROW).take(n - start) {
+            out.correct_prob.push(s[0]);
+            out.loss.push(s[1]);
+            out.correct.push(s[2] > 0.5);
+        }
+    }
+    Ok(out)
 }
 
 /// Classes per evaluation pass for `n` classes: all of them while the `chunk × n` logits stay

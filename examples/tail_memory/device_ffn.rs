@@ -19,7 +19,9 @@ use muon::gpu::kernels::{
 };
 use muon::gpu::{GpuContext, GpuMatrix, wgpu};
 
-use crate::device::{Counters, check_inner, eval_chunk, product, storage, upload};
+use crate::device::{
+    Counters, check_inner, eval_chunk, evaluate_in_chunks, product, storage, upload,
+};
 use crate::error::ExampleError;
 use crate::ffn::{EMBEDDING_LR, FfnWeights};
 use crate::memory::{Dense, Evaluation};
@@ -322,41 +324,16 @@ impl DeviceFfn {
         let Some(eval) = &self.eval else {
             return Err(ExampleError::Args("evaluation batch missing".into()));
         };
-        let mut out = Evaluation {
-            correct_prob: Vec::with_capacity(n),
-            loss: Vec::with_capacity(n),
-            correct: Vec::with_capacity(n),
-        };
-        for start in (0..n).step_by(chunk) {
-            if chunk < n {
-                let index: Vec<u32> = (start..start + chunk).map(|c| c as u32).collect();
-                self.ctx
-                    .queue()
-                    .write_buffer(&eval.index, 0, bytemuck::cast_slice(&index));
-            }
-            let mut encoder =
-                self.ctx
-                    .device()
-                    .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                        label: Some("ffn eval"),
-                    });
-            {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("ffn eval"),
-                    timestamp_writes: None,
-                });
-                eval.encode(&self.ctx, &mut pass);
-            }
-            self.ctx.queue().submit([encoder.finish()]);
-            let stats = eval.stats.read(&self.ctx)?;
-            self.counters.eval_readbacks += 1;
-            for s in stats.chunks_exact(XENT_STATS_PER_ROW).take(n - start) {
-                out.correct_prob.push(s[0]);
-                out.loss.push(s[1]);
-                out.correct.push(s[2] > 0.5);
-            }
-        }
-        Ok(out)
+        let ctx = &self.ctx;
+        evaluate_in_chunks(
+            ctx,
+            n,
+            chunk,
+            &eval.index,
+            &eval.stats,
+            &mut self.counters,
+            |pass| eval.encode(ctx, pass),
+        )
     }
 
     /// Reads `W₂` back (one readback).

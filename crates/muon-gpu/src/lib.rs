@@ -69,7 +69,7 @@
 //! [`GpuMuon::momentum`], [`GpuAdam::moments`] and [`GpuAdam::status`] (for Adam's step
 //! count) read each parameter's optimizer state; [`GpuMuon::set_momentum`] and
 //! [`GpuAdam::set_moments`] restore it, validated ([`GpuError::InvalidState`]);
-//! [`GpuOptimizer::state`] and [`GpuOptimizer::set_state`] do both for either group by the
+//! [`GpuOptimizer::state`] and [`GpuOptimizer::set_state`] do both for any group by the
 //! optimizer's own index ([`ParamState`]). The values are the core's own state, so training
 //! can move between `muon-core` and the device.
 //!

@@ -213,14 +213,7 @@ pub fn gather_rows(
     out.check_context(ctx, "out")?;
     expect_shape("out", out, (index.len(), src.cols()))?;
     distinct(out, &[src])?;
-    if let Some(&bad) = index.iter().find(|&&i| i as usize >= src.rows()) {
-        return Err(MuonError::ShapeMismatch {
-            what: "index",
-            expected: (src.rows(), src.cols()),
-            found: (bad as usize + 1, src.cols()),
-        }
-        .into());
-    }
+    rows_in_range(index, src)?;
     if out.is_empty() {
         return Ok(());
     }
@@ -239,6 +232,21 @@ pub fn gather_rows(
         kern.dispatch(pass, &bg, params.rows, params.cols)
     });
     Ok(())
+}
+
+/// `Ok` if every row index names a row of `m`, else [`MuonError::ShapeMismatch`] (`index`)
+/// with the smallest shape that would hold the first bad one (for [`gather_rows`] and
+/// [`scatter_add_rows`]).
+fn rows_in_range(index: &[u32], m: &GpuMatrix) -> Result<(), GpuError> {
+    match index.iter().find(|&&i| i as usize >= m.rows()) {
+        None => Ok(()),
+        Some(&bad) => Err(MuonError::ShapeMismatch {
+            what: "index",
+            expected: m.shape(),
+            found: (bad as usize + 1, m.cols()),
+        }
+        .into()),
+    }
 }
 
 /// What [`softmax_cross_entropy`] reports for one row.
@@ -347,14 +355,7 @@ pub fn scatter_add_rows(
     out.check_context(ctx, "out")?;
     expect_shape("src", src, (index.len(), out.cols()))?;
     distinct(out, &[src])?;
-    if let Some(&bad) = index.iter().find(|&&i| i as usize >= out.rows()) {
-        return Err(MuonError::ShapeMismatch {
-            what: "index",
-            expected: out.shape(),
-            found: (bad as usize + 1, out.cols()),
-        }
-        .into());
-    }
+    rows_in_range(index, out)?;
     if out.is_empty() {
         return Ok(());
     }
