@@ -21,7 +21,8 @@ use crate::adam::{Adam, AdamSlots};
 use crate::muon::{Muon, MuonSlots};
 use crate::{MatMut, MatRef, MuonError, validate};
 
-/// Which optimizer a parameter goes to (as muon-gpu's `ParamRole`).
+/// Which optimizer a parameter goes to: here and in muon-gpu's `GpuOptimizer` (which
+/// re-exports this type), one routing rule.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ParamRole {
     /// Muon if the parameter has at least 2 rows and 2 columns, else AdamW.

@@ -104,8 +104,9 @@ pub use fast_path::{FastEngine, FastPathStatus, Precision};
 pub use group::GpuParamGroup;
 pub use matrix::{GpuMatrix, MATRIX_USAGES, storage_offset_alignment};
 pub use muon::GpuMuon;
+pub use muon_core::mixed::ParamRole;
 pub use newton_schulz::GpuNewtonSchulz;
-pub use optimizer::{Assigned, GpuGroup, GpuOptimizer, ParamRole, ParamState};
+pub use optimizer::{Assigned, GpuGroup, GpuOptimizer, ParamState};
 pub use status::ParamStatus;
 pub use timing::GpuTimer;
 

@@ -6,22 +6,11 @@
 //! the output head), all stepped in one command submission.
 
 use muon_core::adam::Adam;
+use muon_core::mixed::ParamRole;
 use muon_core::muon::Muon;
 
 use crate::status::{GuardedParam, check_statuses, check_unregistered};
 use crate::{GpuAdam, GpuContext, GpuError, GpuMatrix, GpuMuon, GpuParamGroup, MomentFormat};
-
-/// Which optimizer a parameter goes to.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ParamRole {
-    /// Muon if the parameter is a matrix with at least 2 rows and 2 columns, else AdamW.
-    #[default]
-    Auto,
-    /// Muon, whatever the shape.
-    Muon,
-    /// AdamW: for embeddings, output heads and any parameter the caller marks.
-    AdamW,
-}
 
 /// Where a parameter went: its group and its index in that group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -177,12 +166,11 @@ impl GpuOptimizer {
         grad: &GpuMatrix,
         role: ParamRole,
     ) -> Result<usize, GpuError> {
-        let to_muon = match role {
-            ParamRole::Muon => true,
-            ParamRole::AdamW => false,
-            ParamRole::Auto => param.rows() >= 2 && param.cols() >= 2,
+        let group = match role.resolve(param.rows(), param.cols()) {
+            ParamRole::Muon => Self::MUON,
+            _ => Self::ADAMW,
         };
-        self.add_to(if to_muon { Self::MUON } else { Self::ADAMW }, param, grad)
+        self.add_to(group, param, grad)
     }
 
     /// Registers a parameter and its gradient buffer in group `group`; returns its index in
