@@ -40,6 +40,7 @@ mod zipf;
 
 use error::ExampleError;
 use memory::EmbeddingKind;
+use muon::cpu::linalg::CpuKernel;
 use optim::Backend;
 use progress::Progress;
 
@@ -276,6 +277,7 @@ fn bad_arguments_are_clear_errors() {
         (&["--frobnicate", "1"][..], "unknown option"),
         (&["--experiment", "two-step"][..], "unknown experiment"),
         (&["--backend", "tpu"][..], "unknown backend"),
+        (&["--cpu-kernel", "avx512"][..], "unknown CPU kernel"),
         (&["--steps"][..], "needs a value"),
         (&["--groups", "40"][..], "--groups"),
         (&["--lr-muon", "-1"][..], "--lr-muon"),
@@ -292,6 +294,23 @@ fn bad_arguments_are_clear_errors() {
     let ok = cli::parse(&args(&["--experiment=zipf", "--dim", "16"])).expect("valid");
     assert!(ok.experiments.zipf && !ok.experiments.one_step);
     assert_eq!(ok.zipf.dim, 16);
+    assert_eq!(ok.cpu_kernel, None);
+    let portable = cli::parse(&args(&["--cpu-kernel", "portable"])).expect("valid");
+    assert_eq!(portable.cpu_kernel, Some(CpuKernel::Portable));
+    // A kernel this CPU cannot run is refused, not silently replaced by another.
+    for kernel in CpuKernel::ALL {
+        let parsed = cli::parse(&args(&["--cpu-kernel", kernel.name()]));
+        match parsed {
+            Ok(a) => assert!(kernel.is_supported() && a.cpu_kernel == Some(kernel)),
+            Err(ExampleError::Args(msg)) => {
+                assert!(
+                    !kernel.is_supported() && msg.contains("cannot run"),
+                    "{msg}"
+                );
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
     let quick = cli::parse(&args(&[
         "--experiment",
         "zipf-paper",

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use muon::cpu::linalg::CpuKernel;
+
 use crate::error::ExampleError;
 use crate::memory::head_count;
 use crate::multi_step::MultiStepParams;
@@ -20,6 +22,9 @@ usage: cargo run --release --example tail_memory -- [options]
   --experiment one-step|multi-step|zipf|zipf-paper|all   (default all)
   --backend cpu|gpu|auto      where training runs (default auto: a hardware GPU if
                               wgpu finds one, else the CPU core; gpu also takes lavapipe)
+  --cpu-kernel portable|avx2|neon
+                              force muon-core's product kernel (default: the best this
+                              CPU supports); the CPU backend and every CPU-side product
   --json PATH                 write every printed number as one JSON document
   --out DIR                   write CSV series and SVG plots
 
@@ -84,6 +89,8 @@ pub struct Args {
     pub experiments: Experiments,
     /// Backend choice.
     pub backend: BackendChoice,
+    /// `--cpu-kernel`: muon-core's product kernel, forced (`None`: the best this CPU supports).
+    pub cpu_kernel: Option<CpuKernel>,
     /// `--json`.
     pub json: Option<PathBuf>,
     /// `--out`.
@@ -110,6 +117,7 @@ impl Default for Args {
                 zipf_paper: true,
             },
             backend: BackendChoice::Auto,
+            cpu_kernel: None,
             json: None,
             out: None,
             one_step: OneStepParams {
@@ -231,6 +239,15 @@ pub fn parse(args: &[String]) -> Result<Args, ExampleError> {
                     "auto" => BackendChoice::Auto,
                     _ => return Err(bad(format!("unknown backend {v:?} (cpu, gpu or auto)"))),
                 }
+            }
+            "--cpu-kernel" => {
+                let kernel = CpuKernel::from_name(v).ok_or_else(|| {
+                    bad(format!("unknown CPU kernel {v:?} (portable, avx2 or neon)"))
+                })?;
+                if !kernel.is_supported() {
+                    return Err(bad(format!("this CPU cannot run the {v} kernel")));
+                }
+                a.cpu_kernel = Some(kernel);
             }
             "--json" => a.json = Some(PathBuf::from(v)),
             "--out" => a.out = Some(PathBuf::from(v)),

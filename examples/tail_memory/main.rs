@@ -114,8 +114,13 @@ fn per_kind<T: Send>(
 /// Runs the chosen experiments, prints their tables and writes `--json` / `--out`.
 fn run(args: &Args) -> Result<(), ExampleError> {
     let start = Instant::now();
+    muon::cpu::linalg::force_cpu_kernel(args.cpu_kernel)?;
     let backend = backend(args.backend)?;
-    println!("backend: {}\n", backend.describe());
+    println!(
+        "backend: {} (CPU products on muon-core's {} kernel)\n",
+        backend.describe(),
+        muon::cpu::linalg::cpu_kernel().name()
+    );
     let mut doc = serde_json::Map::new();
 
     if args.experiments.one_step {
@@ -192,7 +197,11 @@ fn run(args: &Args) -> Result<(), ExampleError> {
     println!("total: {seconds:.1} s on {}", backend.describe());
     doc.insert(
         "meta".into(),
-        json!({"backend": backend.describe(), "seconds": seconds}),
+        json!({
+            "backend": backend.describe(),
+            "cpu_kernel": muon::cpu::linalg::cpu_kernel().name(),
+            "seconds": seconds,
+        }),
     );
     if let Some(dir) = &args.out {
         let written = report::write_files(
