@@ -200,7 +200,58 @@ impl NsConfig {
             NsNormalization::ClampMax => scaled.max(eps),
             NsNormalization::AddEps => scaled + eps,
         };
+        // A validated config has `denom > 0`; an unvalidated one (`norm_scale` ≤ 0) gets 0.
         if denom > 0.0 { 1.0 / denom } else { 0.0 }
+    }
+
+    /// An upper bound, in exact arithmetic, on the spectral norm of every matrix the
+    /// iteration forms (`X`, `A = X Xᵀ`, `A²`, `B = bA + cA²`, `B X`, `a X`), hence on the
+    /// magnitude of every entry it computes, for any input: the normalisation leaves the
+    /// iterate with Frobenius norm, hence spectral norm, at most `1 / norm_scale`.
+    ///
+    /// Each step maps every singular value `σ` of `X` to `|p(σ)|`, `p(x) = ax + bx³ + cx⁵`,
+    /// so the largest one after a step is at most `max |p|` over `[0, M]` for the bound `M`
+    /// before it (found exactly from `p`'s critical points). `+∞` when the bound does not fit
+    /// an `f64`. Host-side arithmetic (no step calls it): a backend whose number format is
+    /// narrower than the core's can refuse coefficients whose iterates it cannot hold
+    /// (muon-gpu does); the core itself reports a diverged iteration per call
+    /// ([`MuonError::NonFiniteResult`]). About 13 for the quintic, where `B`'s two terms,
+    /// bounded separately, dominate.
+    #[must_use]
+    pub fn magnitude_bound(&self) -> f64 {
+        // The bound M on the iterate's spectral norm is monotone in the step (each step's
+        // image of [0, M] grows with M), so once a repeating polynomial leaves M unchanged,
+        // or M has stopped growing, no later step raises the bound: stop there. More than
+        // CAP steps without settling (a bound still creeping up) give +∞, conservatively.
+        const CAP: u32 = 10_000;
+        let repeats_from = match self.coefficients {
+            NsCoefficients::Fixed(..) => 0,
+            NsCoefficients::Schedule(t) => t.len().saturating_sub(1) as u32,
+        };
+        // The normalised input's Frobenius norm, hence its spectral norm, is at most 1/s.
+        let mut m = 1.0 / f64::from(self.norm_scale);
+        let mut bound = m;
+        for step in 0..self.steps {
+            if step == CAP {
+                return f64::INFINITY;
+            }
+            let (a, b, c) = self.coefficients_at(step);
+            let (a, b, c) = (f64::from(a), f64::from(b), f64::from(c));
+            let m2 = m * m;
+            let poly = b.abs() * m2 + c.abs() * m2 * m2;
+            bound = bound.max(m2.max(m2 * m2).max(poly).max(poly * m).max(a.abs() * m));
+            let next = odd_quintic_max(a, b, c, m);
+            // `next` is never NaN for a finite `m` (no ∞ − ∞ arises in `p`), so `max` keeps it.
+            bound = bound.max(next);
+            if !bound.is_finite() {
+                return f64::INFINITY;
+            }
+            if step >= repeats_from && next <= m {
+                return bound;
+            }
+            m = next;
+        }
+        bound
     }
 
     /// Checks every field.
@@ -230,6 +281,35 @@ impl NsConfig {
             })
         }
     }
+}
+
+/// `max |p(x)|` over `x ∈ [0, m]` for `p(x) = ax + bx³ + cx⁵`: the larger of `|p|` at `m`
+/// and at `p`'s critical points inside the interval (`p(0) = 0`). `p'(x) = a + 3bx² + 5cx⁴`
+/// is a quadratic in `y = x²`.
+fn odd_quintic_max(a: f64, b: f64, c: f64, m: f64) -> f64 {
+    let p = |x: f64| x * (a + x * x * (b + c * x * x));
+    let mut best = p(m).abs();
+    // Critical points strictly inside: `y = 0` is `x = 0` (`p = 0`) and `y = m²` is `x = m`.
+    let inside = 0.0..m * m;
+    let mut consider = |y: f64| {
+        if inside.contains(&y) {
+            best = best.max(p(libm::sqrt(y)).abs());
+        }
+    };
+    if c == 0.0 {
+        if b != 0.0 {
+            consider(-a / (3.0 * b));
+        }
+    } else {
+        // 5c·y² + 3b·y + a = 0.
+        let disc = 9.0 * b * b - 20.0 * a * c;
+        if disc >= 0.0 {
+            let root = libm::sqrt(disc);
+            consider((-3.0 * b + root) / (10.0 * c));
+            consider((-3.0 * b - root) / (10.0 * c));
+        }
+    }
+    best
 }
 
 /// Number of `f32` scratch elements [`newton_schulz`] needs for an `rows × cols` input:
@@ -321,7 +401,13 @@ pub(crate) fn iterate<'s>(
 ) -> Result<Option<&'s [f32]>, MuonError> {
     let tall = rows > cols;
     let (m, n) = if tall { (cols, rows) } else { (rows, cols) };
-    let Some((x, next, a_mat, b_mat)) = split_scratch(scratch, m, n) else {
+    let Some(WorkAreas {
+        x,
+        next,
+        gram: a_mat,
+        poly: b_mat,
+    }) = split_scratch(scratch, m, n)
+    else {
         debug_assert!(false, "newton_schulz: scratch shorter than ns_scratch_len");
         return Err(MuonError::ScratchTooSmall {
             needed: ns_scratch_len(rows, cols),
@@ -372,23 +458,36 @@ pub(crate) fn iterate<'s>(
     }
 }
 
-/// The four work areas of [`iterate`] for an `m × n` (`m ≤ n`) iterate: `X`,
-/// the next `X` (`m·n` each), `A` and `B` (`m·m` each); `None` if `scratch` is too short.
+/// The four work areas of [`iterate`], carved out of its scratch by [`split_scratch`].
+struct WorkAreas<'s> {
+    /// The iterate `X`, `m × n`.
+    x: &'s mut [f32],
+    /// The next iterate, `m × n`.
+    next: &'s mut [f32],
+    /// `A = X Xᵀ`, `m × m`.
+    gram: &'s mut [f32],
+    /// `B = bA + cA²`, `m × m`.
+    poly: &'s mut [f32],
+}
+
+/// The [`WorkAreas`] of [`iterate`] for an `m × n` (`m ≤ n`) iterate, in this order in
+/// `scratch`: `X`, the next `X` (`m·n` each), `A` and `B` (`m·m` each); `None` if `scratch` is
+/// too short.
 ///
 /// Written without panicking operations (here and in [`copy`]) so that no panic path is
 /// compiled into a step whatever the optimiser inlines: the firmware check in
 /// `examples/cortex-m/measure.sh` relies on it.
-#[allow(clippy::type_complexity)]
-fn split_scratch(
-    scratch: &mut [f32],
-    m: usize,
-    n: usize,
-) -> Option<(&mut [f32], &mut [f32], &mut [f32], &mut [f32])> {
+fn split_scratch(scratch: &mut [f32], m: usize, n: usize) -> Option<WorkAreas<'_>> {
     let (x, rest) = scratch.split_at_mut_checked(m.checked_mul(n)?)?;
     let (next, rest) = rest.split_at_mut_checked(x.len())?;
-    let (a_mat, rest) = rest.split_at_mut_checked(m.checked_mul(m)?)?;
-    let b_mat = rest.get_mut(..a_mat.len())?;
-    Some((x, next, a_mat, b_mat))
+    let (gram, rest) = rest.split_at_mut_checked(m.checked_mul(m)?)?;
+    let poly = rest.get_mut(..gram.len())?;
+    Some(WorkAreas {
+        x,
+        next,
+        gram,
+        poly,
+    })
 }
 
 /// `dst ← src` over their common length (equal here; a zip, so it cannot panic).
@@ -409,6 +508,169 @@ mod tests {
         assert!((b0 - (-23.595886519098837 / 1.030301) as f32).abs() < 1e-5);
         assert!((c0 - (17.300387312530933 / 1.0510100501) as f32).abs() < 1e-5);
         assert_eq!(POLAR_EXPRESS[7], (1.875, -1.25, 0.375));
+    }
+
+    /// What the schedule is for (Amsel et al., Algorithm 1 with `ℓ = 10⁻³`): its eight
+    /// polynomials, composed, send every singular value in `[10⁻³, 1]` to within `10⁻³` of 1.
+    /// A wrong sign, digit or row order in any entry breaks this.
+    #[test]
+    fn polar_express_schedule_converges_every_singular_value_to_one() {
+        for k in 0..=3000 {
+            let mut x = 10f64.powf(-3.0 + f64::from(k) / 1000.0);
+            for &(a, b, c) in &POLAR_EXPRESS {
+                let (a, b, c) = (f64::from(a), f64::from(b), f64::from(c));
+                x = a * x + b * x * x * x + c * x * x * x * x * x;
+            }
+            assert!(
+                (x - 1.0).abs() < 1e-3,
+                "sigma 1e{}: {x}",
+                -3.0 + f64::from(k) / 1000.0
+            );
+        }
+    }
+
+    /// Every singular value `σ ≤ 1/s` of the normalised input follows `σ → |p(σ)|`; the bound
+    /// must cover every value (and each matrix's norm) that orbit reaches, at every step.
+    fn assert_bounds_every_orbit(cfg: &NsConfig) -> f64 {
+        let bound = cfg.magnitude_bound();
+        let start = 1.0 / f64::from(cfg.norm_scale);
+        for k in 0..=2000 {
+            let mut x = start * f64::from(k) / 2000.0;
+            for step in 0..cfg.steps.min(50) {
+                let (a, b, c) = cfg.coefficients_at(step);
+                let (a, b, c) = (f64::from(a), f64::from(b), f64::from(c));
+                let x2 = x * x;
+                let poly = b * x2 + c * x2 * x2;
+                for v in [x, x2, x2 * x2, poly, poly * x, a * x] {
+                    assert!(v.abs() <= bound * (1.0 + 1e-12), "{cfg:?}: {v} > {bound}");
+                }
+                x = a * x + poly * x;
+            }
+            assert!(x.abs() <= bound * (1.0 + 1e-12), "{cfg:?}: {x} > {bound}");
+        }
+        bound
+    }
+
+    #[test]
+    fn magnitude_bound_covers_the_iteration_and_is_tight_for_the_presets() {
+        let quintic = assert_bounds_every_orbit(&NsConfig::default());
+        assert!((13.0..14.0).contains(&quintic), "{quintic}");
+        let pe = assert_bounds_every_orbit(&NsConfig::polar_express(8).unwrap());
+        assert!((10.0..100.0).contains(&pe), "{pe}");
+        // Growth: x → 2x for 10 steps: the last step's iterate has norm 2⁹, its A² 2³⁶.
+        let double = NsConfig {
+            coefficients: NsCoefficients::Fixed(2.0, 0.0, 0.0),
+            steps: 10,
+            ..NsConfig::default()
+        };
+        assert_eq!(assert_bounds_every_orbit(&double), 2f64.powi(36));
+        // A norm scale below 1 leaves a larger input: 1/0.5 = 2, squared in A.
+        let half = NsConfig {
+            coefficients: NsCoefficients::Fixed(1.0, 0.0, 0.0),
+            steps: 3,
+            norm_scale: 0.5,
+            ..NsConfig::default()
+        };
+        assert_eq!(assert_bounds_every_orbit(&half), 16.0);
+        // A cubic (c = 0): 3x − x³ peaks at its critical point x = 1 (value 2) and is 2 at
+        // x = 2 again, so the iterate's norm settles at 2 and A² at 16.
+        let cubic = NsConfig {
+            coefficients: NsCoefficients::Fixed(3.0, -1.0, 0.0),
+            steps: 4,
+            ..NsConfig::default()
+        };
+        assert_eq!(assert_bounds_every_orbit(&cubic), 16.0);
+        // The linear term dominating: m = 2, a·X = 200 (p(2) = 192, A² = 16, B·X = 8).
+        let linear = NsConfig {
+            coefficients: NsCoefficients::Fixed(100.0, -1.0, 0.0),
+            steps: 1,
+            norm_scale: 0.5,
+            ..NsConfig::default()
+        };
+        assert_eq!(assert_bounds_every_orbit(&linear), 200.0);
+    }
+
+    /// `odd_quintic_max` against a dense sampling of `|p|` on `[0, m]`: never below it, and
+    /// above it by no more than the sampling's own error (the maximum may fall between
+    /// samples). Covers critical points inside and outside the interval, none (negative
+    /// discriminant), a cubic (`c = 0`), a linear map and negative leading terms.
+    #[test]
+    fn odd_quintic_max_is_the_maximum_of_p_on_the_interval() {
+        let polys = [
+            (QUINTIC.0, QUINTIC.1, QUINTIC.2),
+            POLAR_EXPRESS[0],
+            POLAR_EXPRESS[3],
+            (3.0, -1.0, 0.0),
+            (-2.0, 3.0, 0.0),
+            (1.0, 0.0, -0.7),
+            (0.5, 1.0, 2.0),
+            (0.0, 1.0, -1.0),
+            (2.0, 0.0, 0.0),
+            (-1.0, 4.0, -2.5),
+            // The larger critical point is the extremum: p dips to −0.93 at x ≈ 0.943,
+            // below p(1) = −0.9 (and the local maximum near x = 0.106 is tiny).
+            (0.1, -3.0, 2.0),
+        ];
+        for (a, b, c) in polys {
+            let (a, b, c) = (f64::from(a), f64::from(b), f64::from(c));
+            let p = |x: f64| x * (a + x * x * (b + c * x * x));
+            for m in [0.3, 0.8, 1.0, 1.3, 2.5] {
+                let n = 200_000;
+                let sampled = (0..=n)
+                    .map(|i| p(m * f64::from(i) / f64::from(n)).abs())
+                    .fold(0.0f64, f64::max);
+                let exact = odd_quintic_max(a, b, c, m);
+                assert!(
+                    exact >= sampled * (1.0 - 1e-12) && exact <= sampled * (1.0 + 1e-6) + 1e-12,
+                    "p = ({a}, {b}, {c}) on [0, {m}]: {exact} vs sampled {sampled}"
+                );
+            }
+        }
+    }
+
+    /// Each term of the bound, alone in front: `B·X` (`|b|m² + |c|m⁴` times `m`) here.
+    #[test]
+    fn magnitude_bound_counts_each_term() {
+        // m = 2: A² = 16, B·X = (4 + 16)·2 = 40, |p(2)| = |8 − 32| = 24.
+        let cfg = NsConfig {
+            coefficients: NsCoefficients::Fixed(0.0, 1.0, -1.0),
+            steps: 1,
+            norm_scale: 0.5,
+            ..NsConfig::default()
+        };
+        assert_eq!(assert_bounds_every_orbit(&cfg), 40.0);
+    }
+
+    #[test]
+    fn magnitude_bound_of_diverging_or_endless_iterations() {
+        let huge = NsConfig {
+            coefficients: NsCoefficients::Fixed(1e30, 0.0, 0.0),
+            steps: 20,
+            ..NsConfig::default()
+        };
+        assert_eq!(huge.magnitude_bound(), f64::INFINITY);
+        // u32::MAX steps of a settling polynomial: answered at once, as for 5 steps.
+        let long = NsConfig::default().with_steps(u32::MAX);
+        assert_eq!(
+            long.magnitude_bound(),
+            NsConfig::default().magnitude_bound()
+        );
+        let long_pe = NsConfig::polar_express(u32::MAX).unwrap();
+        assert_eq!(
+            long_pe.magnitude_bound(),
+            NsConfig::polar_express(8).unwrap().magnitude_bound()
+        );
+        // Growth without end: past 10 000 steps the answer is +∞ rather than a loop of
+        // u32::MAX steps; up to there, the bound ((1 + 1e-6)^4e4 ≈ 1.04 for A²).
+        let creeping = |steps| NsConfig {
+            coefficients: NsCoefficients::Fixed(1.0 + 1e-6, 0.0, 0.0),
+            steps,
+            ..NsConfig::default()
+        };
+        assert_eq!(creeping(u32::MAX).magnitude_bound(), f64::INFINITY);
+        assert_eq!(creeping(10_001).magnitude_bound(), f64::INFINITY);
+        let capped = creeping(10_000).magnitude_bound();
+        assert!((1.03..1.05).contains(&capped), "{capped}");
     }
 
     #[test]

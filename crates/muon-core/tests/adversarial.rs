@@ -6,7 +6,7 @@
 //! `MUON_ADVERSARIAL_CASES` sets the number of random inputs per check (default 3000, a few
 //! seconds in all); the seed is fixed, so a failure reproduces.
 
-mod rule;
+use crate::rule;
 
 use muon_core::adam::AdamConfig;
 use muon_core::muon::{Muon, MuonConfig};

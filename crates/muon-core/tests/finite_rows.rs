@@ -2,7 +2,7 @@
 //! 8), scratch sizes that overflowed (row 12), state restored from bytes that was accepted
 //! whatever it held (row 13). Each test failed before the fix it names.
 
-mod rule;
+use crate::rule;
 
 use muon_core::adam::{AdamConfig, AdamSlots, AdamState};
 use muon_core::muon::{Muon, MuonConfig, MuonState};

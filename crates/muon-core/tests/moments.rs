@@ -1,7 +1,7 @@
 //! Adam's stored moments stay finite for a gradient of any finite size (issue 17 row 3), in
 //! every storage format, and the 16-bit formats' accuracy against `f32` moments, measured.
 //!
-//! `cargo test -p muon-core --test moments -- --nocapture` prints the accuracy table that
+//! `cargo test -p muon-core --test integration moments:: -- --nocapture` prints the accuracy table that
 //! `docs/moments.md` records.
 
 use half::{bf16, f16};

@@ -95,6 +95,13 @@ fn input_scale_follows_the_normalisation() {
     };
     assert_eq!(zero_eps.input_scale(1e-40), f32::INFINITY);
     assert_eq!(zero_eps.input_scale(4.0), 0.25);
+    // A config `validate` would refuse (scale 0, eps 0): no division by zero, factor 0.
+    let unvalidated = NsConfig {
+        norm_scale: 0.0,
+        ..zero_eps
+    };
+    assert!(unvalidated.validate().is_err());
+    assert_eq!(unvalidated.input_scale(4.0), 0.0);
 }
 
 #[test]

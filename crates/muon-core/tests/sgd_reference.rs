@@ -20,7 +20,7 @@
 //! parameter *change* is compared (relative to its norm) within 1e-5, which catches any wrong
 //! term (a missing μ, decay or Nesterov term changes it by ≥ 1%).
 
-mod rule;
+use crate::rule;
 
 use muon_core::sgd::SgdConfig;
 use rule::sgd_step;

@@ -1,6 +1,8 @@
 // The element-wise halves of a Muon step (muon_core::muon::Muon::step), around Newton–Schulz:
 //   `momentum`: B ← B + (1 − μ)(G − B);  U = G + μ(B − G) (Nesterov) or U = B  → written to `update`
 //   `apply`:    W ← W·(1 − lr·wd) − lr'·O, with O the Newton–Schulz output in `update`
+// B, U and W saturate at ±f32::MAX as the core's do (muon_core's `saturate`): finite gradients
+// of any size (±3e38) leave the momentum and the weight finite.
 // Both are no-ops while the parameter's status says its gradient has a NaN/Inf this step
 // (check_finite.wgsl runs first), so the parameter and the momentum stay untouched.
 // One element per thread, 256 threads per workgroup, grid folded into 2-D.
@@ -30,6 +32,16 @@ struct Status {
 @group(0) @binding(4) var<storage, read_write> param: array<f32>;    // W
 @group(0) @binding(5) var<storage, read> status: Status;             // the parameter's status
 
+// The largest finite f32.
+const F32_MAX: f32 = 0x1.fffffep+127f;
+
+// x clamped to [−f32::MAX, f32::MAX], written as the core's `x.max(−MAX).min(MAX)`: ±∞ becomes
+// ±f32::MAX, finite values keep their bits.
+fn saturate_f32(x: f32) -> f32 {
+    let lo = select(-F32_MAX, x, x > -F32_MAX);
+    return select(F32_MAX, lo, lo < F32_MAX);
+}
+
 fn index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wid.x + wid.y * nwg.x) * 256u + lid;
 }
@@ -44,10 +56,10 @@ fn momentum(
     if (i >= params.len || status.bad != 0u) { return; }
     let g = grad[i];
     let mu = params.momentum;
-    let b = mom[i] + (1.0 - mu) * (g - mom[i]);
+    let b = saturate_f32(mom[i] + (1.0 - mu) * (g - mom[i]));
     mom[i] = b;
     if (params.nesterov != 0u) {
-        update[i] = g + mu * (b - g);
+        update[i] = saturate_f32(g + mu * (b - g));
     } else {
         update[i] = b;
     }
@@ -61,5 +73,5 @@ fn apply(
 ) {
     let i = index(wid, nwg, lid);
     if (i >= params.len || status.bad != 0u) { return; }
-    param[i] = param[i] * params.decay - params.lr * update[i];
+    param[i] = saturate_f32(param[i] * params.decay - params.lr * update[i]);
 }

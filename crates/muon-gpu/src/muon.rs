@@ -6,7 +6,7 @@ use muon_core::muon::{Muon, MuonConfig};
 
 use crate::fast_path::Precision;
 use crate::kernels::{MuonParams, storage_buffer_zeroed, uniform_buffer};
-use crate::newton_schulz::{GpuNewtonSchulz, NsScratch};
+use crate::newton_schulz::{GpuNewtonSchulz, NsScratch, check_magnitude};
 use crate::readback::read_f32;
 use crate::status::{GuardedParam, ParamStatus, check_statuses, check_unregistered, read_statuses};
 use crate::{GpuContext, GpuError, GpuMatrix};
@@ -61,9 +61,12 @@ impl GpuMuon {
     /// ([`GpuMuon::precision`] then says `F32`).
     ///
     /// # Errors
-    /// A [`GpuError`] from the device during the self-check; as [`GpuMuon::add_param`] for
+    /// [`GpuError::Core`] (`ns_coefficients`) if the Newton–Schulz coefficients could
+    /// outgrow `precision`'s numbers (see [`GpuNewtonSchulz::with_precision`]); a
+    /// [`GpuError`] from the device during the self-check; as [`GpuMuon::add_param`] for
     /// the rebuilt plans. On an error the optimizer keeps its previous precision and plans.
     pub fn set_precision(&mut self, precision: Precision) -> Result<(), GpuError> {
+        check_magnitude(&self.muon.config().ns, precision)?;
         if precision == Precision::F16 {
             // The verdict, even with no parameter yet, so that `precision()` only reads it.
             self.ctx.check_fast_path()?;
@@ -159,7 +162,10 @@ impl GpuMuon {
     /// Registers `param` and the buffer its gradient will be written to; returns its index.
     ///
     /// # Errors
-    /// [`MuonError::ShapeMismatch`] (as [`GpuError::Core`]) if the shapes differ,
+    /// [`MuonError::ShapeMismatch`] (as [`GpuError::Core`]) if the shapes differ, or
+    /// `InvalidHyperParameter { name: "ns_coefficients", .. }` if the configuration's
+    /// Newton–Schulz coefficients could outgrow the device's numbers
+    /// ([`GpuNewtonSchulz::with_precision`]),
     /// [`GpuError::AliasedBuffers`] if they share a buffer, [`GpuError::AlreadyRegistered`]
     /// if either is already a parameter or gradient of this optimizer, [`GpuError::OutOfMemory`],
     /// [`GpuError::DeviceLost`] or another device error (the parameter is then not

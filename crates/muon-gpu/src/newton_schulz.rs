@@ -161,6 +161,35 @@ impl NsScratch {
     }
 }
 
+/// The largest [`NsConfig::magnitude_bound`] a plan in `precision` accepts: far inside the
+/// format's range (`f32` to 3.4e38; `f16` operands to 65504), so rounding cannot reach it.
+fn magnitude_limit(precision: Precision) -> f64 {
+    match precision {
+        Precision::F32 => 1e30,
+        Precision::F16 => 1e4,
+    }
+}
+
+/// Refuses coefficients whose iterates could overflow the device's numbers. The core, in
+/// wider arithmetic, reports a diverged iteration per call and leaves the state untouched;
+/// a device step cannot be undone once queued, so the device refuses such coefficients up
+/// front instead of writing non-finite (or saturated) weights.
+pub(crate) fn check_magnitude(cfg: &NsConfig, precision: Precision) -> Result<(), GpuError> {
+    if cfg.magnitude_bound() <= magnitude_limit(precision) {
+        Ok(())
+    } else {
+        Err(GpuError::Core(MuonError::InvalidHyperParameter {
+            name: "ns_coefficients",
+            reason: match precision {
+                Precision::F32 => "let the iterates outgrow f32 (NsConfig::magnitude_bound > 1e30)",
+                Precision::F16 => {
+                    "let the iterates outgrow f16 operands (NsConfig::magnitude_bound > 1e4)"
+                }
+            },
+        }))
+    }
+}
+
 /// Newton–Schulz for one `rows × cols` shape: its scratch ([`GpuNewtonSchulz::new`] allocates
 /// `2·rows·cols + 2·min(rows,cols)²` floats, as the core's `ns_scratch_len`), uniforms and bind
 /// groups, all made at creation.
@@ -194,7 +223,10 @@ impl GpuNewtonSchulz {
     /// and gives an `f32` plan if it failed ([`GpuNewtonSchulz::precision`] says which).
     ///
     /// # Errors
-    /// [`GpuError::Core`] for an invalid `cfg` or an empty shape,
+    /// [`GpuError::Core`] for an invalid `cfg`, an empty shape, or coefficients whose
+    /// iterates could outgrow `precision`'s numbers
+    /// ([`NsConfig::magnitude_bound`] above 1e30 for `f32`, 1e4 for `f16`:
+    /// `InvalidHyperParameter { name: "ns_coefficients", .. }`),
     /// [`GpuError::BufferTooLarge`] beyond the device's limits,
     /// [`GpuError::InnerDimensionTooLong`] when `X·Xᵀ` sums more terms than this adapter's
     /// tiled products allow (llvmpipe only, and only for `min(rows, cols) > 64`).
@@ -218,6 +250,7 @@ impl GpuNewtonSchulz {
         scratch: NsScratch,
     ) -> Result<Self, GpuError> {
         cfg.validate()?;
+        check_magnitude(cfg, precision)?;
         let (rows, cols) = scratch.shape();
         let m = rows.min(cols);
         // X·Xᵀ sums max(rows, cols) terms; the other two products sum min(rows, cols).

@@ -302,7 +302,8 @@ impl GpuOptimizer {
     /// # Errors
     /// [`GpuError::UnknownParam`], [`GpuError::Readback`] or a device error;
     /// [`GpuError::InvalidState`] if the device holds a state `set_state` would refuse (a
-    /// Muon momentum that overflowed: Muon's momentum, like the core's, does not saturate).
+    /// guard: the kernels saturate the moments and the momentum, so a step from valid state
+    /// keeps it valid).
     pub fn state(&self, index: usize) -> Result<ParamState, GpuError> {
         let a = self.assigned(index).ok_or(GpuError::UnknownParam(index))?;
         self.groups[a.group]

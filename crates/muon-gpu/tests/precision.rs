@@ -149,3 +149,60 @@ fn set_precision_rebuilds_registered_params_and_keeps_their_momentum() {
     let (w_back, _) = run(Some(Precision::F32));
     assert_eq!(w_back, w32);
 }
+
+/// Coefficients the core accepts (finite) but whose iterates could outgrow the device's
+/// numbers: the core reports such an iteration per call and leaves its state untouched, a
+/// queued device step cannot be undone, so the device refuses them up front, per precision,
+/// and registers nothing.
+#[test]
+fn coefficients_that_could_outgrow_the_device_numbers_are_refused() {
+    use muon_core::MuonError;
+    use muon_core::newton_schulz::NsCoefficients;
+    use muon_gpu::GpuError;
+    let Some(ctx) = context() else { return };
+    let ns_with = |a: f32| NsConfig {
+        coefficients: NsCoefficients::Fixed(a, 0.0, 0.0),
+        ..NsConfig::default()
+    };
+    // a = 1e7, 5 steps: the iterate grows to 1e28 and A² beyond f32: refused in f32.
+    // a = 10: bound 1e16 (A² at the last step), fine in f32 but not for f16 operands.
+    let (diverging, large) = (ns_with(1e7), ns_with(10.0));
+    assert!(diverging.magnitude_bound() > 1e30);
+    assert!((1e4..1e30).contains(&large.magnitude_bound()));
+    fn refused<T>(r: Result<T, GpuError>) -> bool {
+        matches!(
+            r,
+            Err(GpuError::Core(MuonError::InvalidHyperParameter {
+                name: "ns_coefficients",
+                ..
+            }))
+        )
+    }
+    assert!(refused(GpuNewtonSchulz::with_precision(
+        ctx,
+        8,
+        8,
+        &diverging,
+        Precision::F32
+    )));
+    assert!(refused(GpuNewtonSchulz::with_precision(
+        ctx,
+        8,
+        8,
+        &large,
+        Precision::F16
+    )));
+    GpuNewtonSchulz::with_precision(ctx, 8, 8, &large, Precision::F32).unwrap();
+
+    // Through the optimizer: `add_param` refuses and registers nothing; `set_precision`
+    // refuses f16 for coefficients only f32 holds, and keeps f32.
+    let p = GpuMatrix::zeros(ctx, 8, 8).unwrap();
+    let g = GpuMatrix::zeros(ctx, 8, 8).unwrap();
+    let mut muon = GpuMuon::from_config(ctx, MuonConfig::new().with_ns(diverging)).unwrap();
+    assert!(refused(muon.add_param(&p, &g)));
+    assert!(muon.is_empty());
+    let mut muon = GpuMuon::from_config(ctx, MuonConfig::new().with_ns(large)).unwrap();
+    muon.add_param(&p, &g).unwrap();
+    assert!(refused(muon.set_precision(Precision::F16)));
+    assert_eq!(muon.precision(), Precision::F32);
+}

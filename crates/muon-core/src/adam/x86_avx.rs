@@ -97,7 +97,7 @@ pub(super) fn update_f32(
 ) -> usize {
     let n = param.len().min(grad.len()).min(m.len()).min(v.len());
     let chunks = n / <__m256 as Lanes>::N;
-    if chunks == 0 || !crate::x86_features::avx2_fma() {
+    if !crate::x86_features::avx2_fma() {
         return 0;
     }
     // SAFETY: AVX is available (checked above; AVX2 implies it) and every slice holds at

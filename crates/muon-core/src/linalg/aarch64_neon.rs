@@ -31,7 +31,7 @@ const MC: usize = 240;
 const DIRECT_MAX_COLS: usize = 128;
 
 /// Products with fewer multiply-adds than this stay on the portable path.
-pub(super) const MIN_WORK: usize = 8 * 8 * 8;
+pub(super) const MIN_WORK: usize = 512; // 8³
 
 /// One packed `KC × NR` panel, row-major, left uninitialised: [`pack`] writes the first `kc`
 /// rows and [`kernel`] reads only those.

@@ -108,16 +108,20 @@ pub fn force_cpu_kernel(kernel: Option<CpuKernel>) -> Result<(), MuonError> {
     Ok(())
 }
 
+/// The kernel [`force_cpu_kernel`] set, if any (`None`: the products use
+/// [`CpuKernel::best`]).
+#[must_use]
+pub fn forced_cpu_kernel() -> Option<CpuKernel> {
+    match FORCED.load(Ordering::Relaxed) {
+        0 => None,
+        code => CpuKernel::ALL.get(usize::from(code - 1)).copied(),
+    }
+}
+
 /// The kernel the products run on now: the forced one, else [`CpuKernel::best`].
 #[must_use]
 pub fn cpu_kernel() -> CpuKernel {
-    match FORCED.load(Ordering::Relaxed) {
-        0 => CpuKernel::best(),
-        code => CpuKernel::ALL
-            .get(usize::from(code - 1))
-            .copied()
-            .unwrap_or(CpuKernel::Portable),
-    }
+    forced_cpu_kernel().unwrap_or_else(CpuKernel::best)
 }
 
 /// The kernel for the next product. Targets with no accelerated kernel (the Cortex-M
@@ -186,6 +190,22 @@ pub(crate) fn matmul_raw(a: &[f32], b: &[f32], out: &mut [f32], m: usize, k: usi
     matmul_with(kernel, a, b, out, m, k, n);
 }
 
+/// Runs an accelerated product (`run`, which says whether it could) when `kernel` is its
+/// `family` and the product's `m·k·n` multiply-adds reach the family's `min_work` (below it
+/// the portable kernel is as fast); returns whether it ran. One rule for every family and
+/// product.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline]
+fn accelerated(
+    kernel: CpuKernel,
+    family: CpuKernel,
+    (m, k, n): (usize, usize, usize),
+    min_work: usize,
+    run: impl FnOnce() -> bool,
+) -> bool {
+    kernel == family && m.saturating_mul(k).saturating_mul(n) >= min_work && run()
+}
+
 /// [`matmul_raw`] on `kernel` (which must be supported; an unsupported one falls back to the
 /// portable kernel).
 #[inline]
@@ -200,17 +220,23 @@ fn matmul_with(
 ) {
     let _ = kernel;
     #[cfg(target_arch = "x86_64")]
-    if kernel == CpuKernel::Avx2Fma
-        && m.saturating_mul(k).saturating_mul(n) >= x86_avx2::MIN_WORK
-        && x86_avx2::matmul(a, b, out, m, k, n)
-    {
+    if accelerated(
+        kernel,
+        CpuKernel::Avx2Fma,
+        (m, k, n),
+        x86_avx2::MIN_WORK,
+        || x86_avx2::matmul(a, b, out, m, k, n),
+    ) {
         return;
     }
     #[cfg(target_arch = "aarch64")]
-    if kernel == CpuKernel::Neon
-        && m.saturating_mul(k).saturating_mul(n) >= aarch64_neon::MIN_WORK
-        && aarch64_neon::matmul(a, b, out, m, k, n)
-    {
+    if accelerated(
+        kernel,
+        CpuKernel::Neon,
+        (m, k, n),
+        aarch64_neon::MIN_WORK,
+        || aarch64_neon::matmul(a, b, out, m, k, n),
+    ) {
         return;
     }
     matmul_portable(a, b, out, m, k, n);
@@ -295,17 +321,23 @@ pub(crate) fn gram_raw(x: &[f32], out: &mut [f32], m: usize, n: usize) {
 fn gram_with(kernel: CpuKernel, x: &[f32], out: &mut [f32], m: usize, n: usize) {
     let _ = kernel;
     #[cfg(target_arch = "x86_64")]
-    if kernel == CpuKernel::Avx2Fma
-        && m.saturating_mul(m).saturating_mul(n) >= x86_avx2::MIN_WORK
-        && x86_avx2::gram(x, out, m, n)
-    {
+    if accelerated(
+        kernel,
+        CpuKernel::Avx2Fma,
+        (m, m, n),
+        x86_avx2::MIN_WORK,
+        || x86_avx2::gram(x, out, m, n),
+    ) {
         return;
     }
     #[cfg(target_arch = "aarch64")]
-    if kernel == CpuKernel::Neon
-        && m.saturating_mul(m).saturating_mul(n) >= aarch64_neon::MIN_WORK
-        && aarch64_neon::gram(x, out, m, n)
-    {
+    if accelerated(
+        kernel,
+        CpuKernel::Neon,
+        (m, m, n),
+        aarch64_neon::MIN_WORK,
+        || aarch64_neon::gram(x, out, m, n),
+    ) {
         return;
     }
     gram_portable(x, out, m, n);
@@ -331,17 +363,23 @@ pub(crate) fn square_symmetric_raw(s: &[f32], out: &mut [f32], m: usize) {
 fn square_symmetric_with(kernel: CpuKernel, s: &[f32], out: &mut [f32], m: usize) {
     let _ = kernel;
     #[cfg(target_arch = "x86_64")]
-    if kernel == CpuKernel::Avx2Fma
-        && m.saturating_mul(m).saturating_mul(m) >= x86_avx2::MIN_WORK
-        && x86_avx2::square_symmetric(s, out, m)
-    {
+    if accelerated(
+        kernel,
+        CpuKernel::Avx2Fma,
+        (m, m, m),
+        x86_avx2::MIN_WORK,
+        || x86_avx2::square_symmetric(s, out, m),
+    ) {
         return;
     }
     #[cfg(target_arch = "aarch64")]
-    if kernel == CpuKernel::Neon
-        && m.saturating_mul(m).saturating_mul(m) >= aarch64_neon::MIN_WORK
-        && aarch64_neon::square_symmetric(s, out, m)
-    {
+    if accelerated(
+        kernel,
+        CpuKernel::Neon,
+        (m, m, m),
+        aarch64_neon::MIN_WORK,
+        || aarch64_neon::square_symmetric(s, out, m),
+    ) {
         return;
     }
     gram_portable(s, out, m, m);
@@ -640,6 +678,28 @@ mod tests {
         assert_eq!(cpu_kernel(), CpuKernel::Portable);
         force_cpu_kernel(None).unwrap();
         assert_eq!(cpu_kernel(), CpuKernel::best());
+        assert_eq!(forced_cpu_kernel(), None);
+        // Exactly the kernels this architecture and CPU have are supported.
+        #[cfg(target_arch = "x86_64")]
+        let supported = [
+            true,
+            std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"),
+            false,
+        ];
+        #[cfg(target_arch = "aarch64")]
+        let supported = [true, false, true];
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        let supported = [true, false, false];
+        for (kernel, want) in CpuKernel::ALL.into_iter().zip(supported) {
+            assert_eq!(kernel.is_supported(), want, "{}", kernel.name());
+            if want {
+                // Forcing a kernel is reported as forced, even the one `best` would pick.
+                force_cpu_kernel(Some(kernel)).unwrap();
+                assert_eq!(forced_cpu_kernel(), Some(kernel));
+                assert_eq!(cpu_kernel(), kernel);
+            }
+        }
+        force_cpu_kernel(None).unwrap();
         for kernel in CpuKernel::ALL {
             if !kernel.is_supported() {
                 assert_eq!(
@@ -660,6 +720,70 @@ mod tests {
             CpuKernel::Portable
         };
         assert_eq!(CpuKernel::best(), expected);
+    }
+
+    /// Dispatch: `*_with(kernel)` gives exactly the bits of the kernel it names (the portable
+    /// one below the accelerated kernels' size threshold), so a forced kernel really runs.
+    /// The kernels' results differ in rounding (FMA, summation order), so running the wrong
+    /// one shows.
+    #[test]
+    fn products_run_on_the_kernel_they_are_given() {
+        use crate::test_data::data;
+        let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<std::vec::Vec<_>>();
+        for (m, k) in [(24, 40), (4, 4)] {
+            let a = data(m * k, 11);
+            let b = data(k * m, 12);
+            let mut portable = std::vec![0.0f32; m * m];
+            let mut routed = std::vec![f32::NAN; m * m];
+            matmul_portable(&a, &b, &mut portable, m, k, m);
+            matmul_with(CpuKernel::Portable, &a, &b, &mut routed, m, k, m);
+            assert_eq!(bits(&routed), bits(&portable), "matmul {m}x{k}");
+            let mut gram_p = std::vec![0.0f32; m * m];
+            gram_portable(&a, &mut gram_p, m, k);
+            gram_with(CpuKernel::Portable, &a, &mut routed, m, k);
+            assert_eq!(bits(&routed), bits(&gram_p), "gram {m}x{k}");
+            let mut square_p = std::vec![0.0f32; m * m];
+            gram_portable(&gram_p, &mut square_p, m, m);
+            square_symmetric_with(CpuKernel::Portable, &gram_p, &mut routed, m);
+            assert_eq!(bits(&routed), bits(&square_p), "square {m}");
+            #[cfg(target_arch = "x86_64")]
+            if CpuKernel::Avx2Fma.is_supported() {
+                let big = m * m * k >= x86_avx2::MIN_WORK;
+                let mut avx = std::vec![0.0f32; m * m];
+                assert!(x86_avx2::matmul(&a, &b, &mut avx, m, k, m));
+                matmul_with(CpuKernel::Avx2Fma, &a, &b, &mut routed, m, k, m);
+                let want = if big { &avx } else { &portable };
+                assert_eq!(bits(&routed), bits(want), "avx2 matmul {m}x{k}");
+                if big {
+                    assert_ne!(bits(&avx), bits(&portable), "the kernels must differ here");
+                }
+                assert!(x86_avx2::gram(&a, &mut avx, m, k));
+                gram_with(CpuKernel::Avx2Fma, &a, &mut routed, m, k);
+                let want = if big { &avx } else { &gram_p };
+                assert_eq!(bits(&routed), bits(want), "avx2 gram {m}x{k}");
+                assert!(x86_avx2::square_symmetric(&gram_p, &mut avx, m));
+                square_symmetric_with(CpuKernel::Avx2Fma, &gram_p, &mut routed, m);
+                let want = if m * m * m >= x86_avx2::MIN_WORK {
+                    &avx
+                } else {
+                    &square_p
+                };
+                assert_eq!(bits(&routed), bits(want), "avx2 square {m}");
+            }
+        }
+    }
+
+    /// An empty inner or outer dimension: zeros (or nothing), no panic.
+    #[test]
+    fn products_with_an_empty_dimension() {
+        let mut out = [f32::NAN; 6];
+        matmul_portable(&[], &[], &mut out, 2, 0, 3);
+        assert_eq!(out, [0.0; 6]);
+        let mut none: [f32; 0] = [];
+        matmul_portable(&[1.0, 2.0], &[], &mut none, 2, 1, 0);
+        let mut g = [f32::NAN; 4];
+        gram_portable(&[], &mut g, 2, 0);
+        assert_eq!(g, [0.0; 4]);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::CpuKernel;
 /// Products with fewer multiply-adds than this (`192³`, about 1–2 ms on one core) run on one
 /// thread, where starting threads (tens of microseconds each) would eat much of the gain. A
 /// conservative setting, not yet tuned by measurement (see `docs/performance.md`).
-pub(super) const MIN_WORK: usize = 192 * 192 * 192;
+pub(super) const MIN_WORK: usize = 7_077_888; // 192³
 
 /// Rows in a band are a multiple of this (the accelerated kernels' row tile), so bands line
 /// up with the tiles of a single-threaded product.
@@ -55,7 +55,7 @@ fn bands(rows: usize, t: usize, triangle: bool) -> impl Iterator<Item = (usize, 
     };
     (0..t)
         .map(move |b| (cut(b), cut(b + 1)))
-        .filter(|(a, b)| a < b)
+        .filter(|(a, b)| a != b) // cuts never decrease: drop the empty bands
 }
 
 /// How many threads a product of `work` multiply-adds over `rows` output rows gets (1: don't
@@ -78,8 +78,9 @@ pub(super) fn matmul(
     k: usize,
     n: usize,
 ) -> bool {
+    // An empty dimension is no work, so `t` is 1 then.
     let t = split_for(m.saturating_mul(k).saturating_mul(n), m);
-    if t < 2 || k == 0 || n == 0 || a.len() < m * k || b.len() < k * n || out.len() < m * n {
+    if t < 2 || a.len() < m * k || b.len() < k * n || out.len() < m * n {
         return false;
     }
     std::thread::scope(|scope| {
@@ -129,7 +130,9 @@ pub(super) fn symmetric(
     };
     // The triangle is about half the product's work.
     let t = split_for(m.saturating_mul(m).saturating_mul(depth) / 2, m);
-    if t < 2 || depth == 0 || x.len() < m * depth || out.len() < m * m {
+    // A short `x` is refused by every band's kernel (the same length check in each), so
+    // nothing is written then either; `out` is split here and must be checked here.
+    if t < 2 || out.len() < m * m {
         return false;
     }
     let upper_rows = match upper_rows_fn(kernel, what) {
@@ -167,37 +170,34 @@ type UpperRows = fn(&[f32], &mut [f32], usize, usize, usize, usize) -> bool;
 
 #[allow(unused_variables)]
 fn upper_rows_fn(kernel: CpuKernel, what: Symmetric) -> Option<UpperRows> {
-    #[cfg(target_arch = "x86_64")]
-    if kernel == CpuKernel::Avx2Fma {
-        return Some(match what {
+    match kernel {
+        #[cfg(target_arch = "x86_64")]
+        CpuKernel::Avx2Fma => Some(match what {
             Symmetric::Gram { .. } => super::x86_avx2::gram_upper_rows,
             Symmetric::Square => |s, out, m, _, row0, rows| {
                 super::x86_avx2::square_symmetric_upper_rows(s, out, m, row0, rows)
             },
-        });
-    }
-    #[cfg(target_arch = "aarch64")]
-    if kernel == CpuKernel::Neon {
-        return Some(match what {
+        }),
+        #[cfg(target_arch = "aarch64")]
+        CpuKernel::Neon => Some(match what {
             Symmetric::Gram { .. } => super::aarch64_neon::gram_upper_rows,
             Symmetric::Square => |s, out, m, _, row0, rows| {
                 super::aarch64_neon::square_symmetric_upper_rows(s, out, m, row0, rows)
             },
-        });
+        }),
+        _ => None,
     }
-    None
 }
 
 /// The mirror step of `kernel` (only called after its row bands succeeded).
 #[allow(unused_variables)]
 fn mirror(kernel: CpuKernel, out: &mut [f32], m: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if kernel == CpuKernel::Avx2Fma {
-        super::x86_avx2::mirror_skipped(out, m);
-    }
-    #[cfg(target_arch = "aarch64")]
-    if kernel == CpuKernel::Neon {
-        super::aarch64_neon::mirror_skipped(out, m);
+    match kernel {
+        #[cfg(target_arch = "x86_64")]
+        CpuKernel::Avx2Fma => super::x86_avx2::mirror_skipped(out, m),
+        #[cfg(target_arch = "aarch64")]
+        CpuKernel::Neon => super::aarch64_neon::mirror_skipped(out, m),
+        _ => {}
     }
 }
 
@@ -224,5 +224,60 @@ mod tests {
         // Equal triangle area: the first of two bands is the shorter one (~29% of the rows).
         let b: std::vec::Vec<_> = bands(1200, 2, true).collect();
         assert_eq!(b[0], (0, 348));
+        // More threads than row tiles: no empty band.
+        assert!(bands(12, 8, false).all(|(r0, r1)| r0 < r1));
+    }
+
+    /// When `matmul` splits: from `MIN_WORK` multiply-adds on, with at least two row-tile
+    /// pairs per thread, and only on a machine with several threads; otherwise, and for short
+    /// slices or an empty dimension, it declines (`false`) and writes nothing.
+    #[test]
+    fn matmul_splits_exactly_when_it_pays() {
+        use crate::test_data::data;
+        let kernel = super::super::selected();
+        let several = threads() >= 2;
+        let run = |m: usize, k: usize, n: usize, short: usize| {
+            let a = data(m * k, 1);
+            let b = data(k * n, 2);
+            let mut out = std::vec![7.0f32; m * n];
+            let split = matmul(kernel, &a[short..], &b, &mut out, m, k, n);
+            if !split {
+                assert!(out.iter().all(|&x| x == 7.0), "{m}x{k}x{n}: written");
+            }
+            split
+        };
+        assert_eq!(run(192, 192, 192, 0), several); // exactly MIN_WORK
+        assert!(!run(191, 192, 192, 0)); // one row short of it
+        assert!(!run(48, 8, 48, 0)); // rows enough, work far too little
+        assert!(!run(16, 700, 700, 0)); // work enough, one row-tile pair only
+        assert!(!run(192, 192, 192, 1)); // A one element short
+        let (m, k, n) = (192, 192, 192);
+        let (a, b) = (data(m * k, 1), data(k * n, 2));
+        let mut out = std::vec![7.0f32; m * n];
+        assert!(!matmul(kernel, &a, &b[1..], &mut out, m, k, n));
+        assert!(!matmul(kernel, &a, &b, &mut out[1..], m, k, n));
+        assert!(!matmul(kernel, &[], &[], &mut out, m, 0, n));
+        assert!(!matmul(kernel, &a, &[], &mut [], m, k, 0));
+        assert!(out.iter().all(|&x| x == 7.0));
+        // A symmetric product does half the multiply-adds (the upper triangle): 192² · 384 / 2
+        // is exactly MIN_WORK, 192³ / 2 below it. The portable kernel never splits them.
+        let x = data(192 * 384, 3);
+        let mut g = std::vec![7.0f32; 192 * 192];
+        assert!(!symmetric(
+            kernel,
+            &x,
+            &mut g,
+            192,
+            Symmetric::Gram { n: 192 }
+        ));
+        assert!(g.iter().all(|&v| v == 7.0));
+        let splits = several && kernel != CpuKernel::Portable;
+        assert_eq!(
+            symmetric(kernel, &x, &mut g, 192, Symmetric::Gram { n: 384 }),
+            splits
+        );
+        let gram = Symmetric::Gram { n: 384 };
+        assert!(!symmetric(kernel, &x[1..], &mut g, 192, gram));
+        assert!(!symmetric(kernel, &x, &mut g[1..], 192, gram));
     }
 }

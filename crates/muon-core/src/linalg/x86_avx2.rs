@@ -44,8 +44,8 @@ const MC: usize = 240;
 /// 1024 columns), where L1 associativity thrashes; packing makes the panel contiguous.
 const DIRECT_MAX_COLS: usize = 128;
 
-/// Products with fewer multiply-adds than this stay on the portable path.
-pub(super) const MIN_WORK: usize = 8 * 8 * 8;
+/// Products with fewer multiply-adds than this (8³) stay on the portable path.
+pub(super) const MIN_WORK: usize = 512;
 
 /// One packed `KC × NR` panel, row-major. Left uninitialised (16 KiB of zeroing per product
 /// would dominate small sizes): [`pack`] writes the first `kc` rows and [`kernel`] reads only
@@ -393,6 +393,41 @@ mod tests {
         got.iter()
             .zip(want)
             .all(|(g, w)| (g - w).abs() <= 4.0 * f32::EPSILON * k as f32)
+    }
+
+    /// Every guard on its own: a slice too short for its shape, or rows outside the matrix or
+    /// not on a row-tile boundary, returns `false` and writes nothing (the kernels would read
+    /// or write out of bounds otherwise).
+    #[test]
+    fn kernels_refuse_short_slices_and_bad_row_ranges() {
+        if !crate::x86_features::avx2_fma() {
+            return;
+        }
+        let (m, k, n) = (12, 10, 14);
+        let a = data(m * k, 1);
+        let b = data(k * n, 2);
+        let mut out = vec![7.0f32; m * n];
+        assert!(!matmul(&a[1..], &b, &mut out, m, k, n));
+        assert!(!matmul(&a, &b[1..], &mut out, m, k, n));
+        assert!(!matmul(&a, &b, &mut out[1..], m, k, n));
+        assert!(!matmul(&a, &b, &mut out, usize::MAX, 2, n));
+        assert!(out.iter().all(|&x| x == 7.0));
+        assert!(matmul(&a, &b, &mut out, m, k, n));
+
+        let mut g = vec![7.0f32; m * m];
+        assert!(!gram_upper_rows(&a[1..], &mut g, m, k, 0, m));
+        assert!(!gram_upper_rows(&a, &mut g[1..], m, k, 0, m));
+        assert!(!gram_upper_rows(&a, &mut g, m, k, 6, m)); // rows past m
+        assert!(!gram_upper_rows(&a, &mut g, m, k, 3, 6)); // not a multiple of MR
+        assert!(!gram_upper_rows(&a, &mut g, m, k, usize::MAX, 1)); // overflow
+        let sq = data(m * m, 3);
+        assert!(!square_symmetric_upper_rows(&sq[1..], &mut g, m, 0, m));
+        assert!(!square_symmetric_upper_rows(&sq, &mut g[1..], m, 0, m));
+        assert!(!square_symmetric_upper_rows(&sq, &mut g, m, 6, m));
+        assert!(!square_symmetric_upper_rows(&sq, &mut g, m, 3, 6));
+        assert!(g.iter().all(|&x| x == 7.0));
+        assert!(gram_upper_rows(&a, &mut g, m, k, 0, m));
+        assert!(square_symmetric_upper_rows(&sq, &mut g, m, 6, 6));
     }
 
     #[test]

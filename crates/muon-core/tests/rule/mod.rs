@@ -356,10 +356,17 @@ pub fn run_newton_schulz(
         cfg,
     );
     if cfg.validate().is_ok() && out_shape == (r, c) && scratch.len() >= ns_scratch_len(r, c) {
-        // Only a diverging iteration may fail, and never the built-in polynomials.
+        // Only a diverging iteration may fail: never the built-in polynomials, and never
+        // coefficients whose exact-arithmetic bound leaves f32 eight orders of headroom
+        // (the limit muon-gpu accepts).
         if let Err(e) = res {
             assert_eq!(e, MuonError::NonFiniteResult, "{cfg:?}");
             assert!(!converges(cfg), "{cfg:?} diverged");
+            let bound = cfg.magnitude_bound();
+            assert!(
+                bound > 1e30,
+                "{cfg:?} diverged with magnitude_bound {bound}"
+            );
         }
     }
     assert_rule(
