@@ -140,9 +140,10 @@ pub(super) fn symmetric(
         None => return false,
     };
     let out = &mut out[..m * m];
-    let mut ok = true;
-    std::thread::scope(|scope| {
+    // Every band done (the last one on this thread), then one verdict over all of them.
+    let ok = std::thread::scope(|scope| {
         let mut handles = std::vec::Vec::new();
+        let mut here = std::vec::Vec::new();
         let mut rest = &mut *out;
         let mut jobs = bands(m, t, true).peekable();
         while let Some((r0, r1)) = jobs.next() {
@@ -152,13 +153,14 @@ pub(super) fn symmetric(
             if jobs.peek().is_some() {
                 handles.push(scope.spawn(job));
             } else {
-                ok &= job();
+                here.push(job());
             }
         }
-        for h in handles {
-            ok &= h.join().unwrap_or(false);
-        }
-    });
+        let joined = handles.into_iter().map(|h| h.join().unwrap_or(false));
+        joined.chain(here).collect::<std::vec::Vec<bool>>()
+    })
+    .into_iter()
+    .all(|band_ok| band_ok);
     if ok {
         mirror(kernel, out, m);
     }
