@@ -25,8 +25,11 @@ pub enum Precision {
     F32,
     /// `f16` operands, `f32` sums: tensor cores where the adapter has them (like
     /// `torch.optim.Muon`'s bf16 Newton–Schulz, with 3 more mantissa bits and `f32`
-    /// accumulation). After the Frobenius normalisation every entry is at most 1 in magnitude,
-    /// so `f16`'s range is no limit; its 11-bit mantissa is. Checked once per context
+    /// accumulation). After the Frobenius normalisation every entry of the input is at most 1
+    /// in magnitude, and for the preset coefficients nothing the iteration forms exceeds ~40
+    /// (`NsConfig::magnitude_bound`: 13.4 for the quintic, 38.9 for Polar Express), so `f16`'s
+    /// range is no limit there; coefficients whose bound exceeds 1e4 are refused for `F16`.
+    /// Its 11-bit mantissa is the limit. Checked once per context
     /// ([`crate::GpuContext::fast_path_status`]); falls back to `F32` if the check fails.
     F16,
 }
