@@ -91,14 +91,15 @@ pub fn configure_for_size(group: &mut BenchmarkGroup<'_, WallTime>, n: usize, me
     }
 }
 
-/// Applies `MUON_CPU_KERNEL` (`portable`, `avx2`, `neon`; unset: the best this CPU supports)
+/// Applies `MUON_CPU_KERNEL` (`portable`, `avx2`, `avx512`, `neon`; unset: the best this CPU supports)
 /// to muon-core's products and prints the kernel the `cpu` ids run on. Panics on an unknown
 /// or unsupported name, so a forced run never silently measures another path.
 pub fn select_cpu_kernel() {
     use muon::cpu::linalg::{CpuKernel, cpu_kernel, force_cpu_kernel};
     if let Ok(name) = std::env::var("MUON_CPU_KERNEL") {
-        let kernel = CpuKernel::from_name(&name)
-            .unwrap_or_else(|| panic!("MUON_CPU_KERNEL={name}: not portable, avx2 or neon"));
+        let kernel = CpuKernel::from_name(&name).unwrap_or_else(|| {
+            panic!("MUON_CPU_KERNEL={name}: not portable, avx2, avx512 or neon")
+        });
         force_cpu_kernel(Some(kernel)).unwrap_or_else(|e| panic!("MUON_CPU_KERNEL={name}: {e}"));
     }
     eprintln!(

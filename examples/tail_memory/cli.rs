@@ -22,7 +22,7 @@ usage: cargo run --release --example tail_memory -- [options]
   --experiment one-step|multi-step|zipf|zipf-paper|all   (default all)
   --backend cpu|gpu|auto      where training runs (default auto: a hardware GPU if
                               wgpu finds one, else the CPU core; gpu also takes lavapipe)
-  --cpu-kernel portable|avx2|neon
+  --cpu-kernel portable|avx2|avx512|neon
                               force muon-core's product kernel (default: the best this
                               CPU supports); the CPU backend and every CPU-side product
   --json PATH                 write every printed number as one JSON document
@@ -242,7 +242,9 @@ pub fn parse(args: &[String]) -> Result<Args, ExampleError> {
             }
             "--cpu-kernel" => {
                 let kernel = CpuKernel::from_name(v).ok_or_else(|| {
-                    bad(format!("unknown CPU kernel {v:?} (portable, avx2 or neon)"))
+                    bad(format!(
+                        "unknown CPU kernel {v:?} (portable, avx2, avx512 or neon)"
+                    ))
                 })?;
                 if !kernel.is_supported() {
                     return Err(bad(format!("this CPU cannot run the {v} kernel")));

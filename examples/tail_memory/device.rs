@@ -352,17 +352,17 @@ impl DeviceMemory {
                 self.forward_only(&mut pass);
             }
         }
-        if let (Some(history), Some(slot)) = (&self.history, slot) {
-            if slot < history.rows() {
-                let bytes = (history.cols() * 4) as u64;
-                encoder.copy_buffer_to_buffer(
-                    self.train.stats.buffer(),
-                    self.train.stats.offset(),
-                    history.buffer(),
-                    history.offset() + slot as u64 * bytes,
-                    bytes,
-                );
-            }
+        if let (Some(history), Some(slot)) = (&self.history, slot)
+            && slot < history.rows()
+        {
+            let bytes = (history.cols() * 4) as u64;
+            encoder.copy_buffer_to_buffer(
+                self.train.stats.buffer(),
+                self.train.stats.offset(),
+                history.buffer(),
+                history.offset() + slot as u64 * bytes,
+                bytes,
+            );
         }
         self.ctx.queue().submit([encoder.finish()]);
     }
@@ -471,15 +471,15 @@ pub fn upload(ctx: &GpuContext, m: &Dense) -> Result<GpuMatrix, ExampleError> {
 /// # Errors
 /// [`GpuError::InnerDimensionTooLong`].
 pub fn check_inner(ctx: &GpuContext, longest: usize) -> Result<(), ExampleError> {
-    if let Some(max) = ctx.max_tiled_inner() {
-        if longest > max {
-            return Err(GpuError::InnerDimensionTooLong {
-                what: "tail_memory product",
-                inner: longest,
-                max,
-            }
-            .into());
+    if let Some(max) = ctx.max_tiled_inner()
+        && longest > max
+    {
+        return Err(GpuError::InnerDimensionTooLong {
+            what: "tail_memory product",
+            inner: longest,
+            max,
         }
+        .into());
     }
     Ok(())
 }

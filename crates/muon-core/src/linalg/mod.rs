@@ -6,19 +6,27 @@
 //!
 //! # Kernels
 //! The products run on one of several [`CpuKernel`]s: the portable one (every target, the
-//! reference), AVX2 + FMA on x86-64 CPUs that have them (detected at run time with `cpuid`),
-//! NEON on AArch64. The best supported one is used unless [`force_cpu_kernel`] picks another,
-//! which keeps every path testable and measurable on one machine (the benches read
-//! `MUON_CPU_KERNEL=portable|avx2|neon`).
+//! reference), AVX-512F or AVX2 + FMA on x86-64 CPUs that have them (detected at run time with
+//! `cpuid`), NEON on AArch64. The best supported one is used unless [`force_cpu_kernel`] picks
+//! another, which keeps every path testable and measurable on one machine (the benches read
+//! `MUON_CPU_KERNEL=portable|avx2|avx512|neon`).
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
 use crate::{MatMut, MatRef, MuonError};
 
 // SIMD intrinsics and raw pointers, confined to these modules (the crate denies unsafe code).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[allow(unsafe_code)]
+mod blocked;
+
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod x86_avx2;
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod x86_avx512;
 
 #[cfg(target_arch = "aarch64")]
 #[allow(unsafe_code)]
@@ -37,19 +45,29 @@ pub enum CpuKernel {
     Avx2Fma,
     /// AArch64 NEON (part of every AArch64 application target): a blocked 6×16 kernel.
     Neon,
+    /// x86-64 with AVX-512F (detected at run time, with the OS saving the `zmm` registers): a
+    /// blocked 12×32 register-tile kernel. Gives the same bits as [`CpuKernel::Avx2Fma`].
+    Avx512,
 }
 
 impl CpuKernel {
     /// Every kernel family, supported here or not.
-    pub const ALL: [CpuKernel; 3] = [CpuKernel::Portable, CpuKernel::Avx2Fma, CpuKernel::Neon];
+    pub const ALL: [CpuKernel; 4] = [
+        CpuKernel::Portable,
+        CpuKernel::Avx2Fma,
+        CpuKernel::Neon,
+        CpuKernel::Avx512,
+    ];
 
-    /// A short name: `portable`, `avx2`, `neon` (what `MUON_CPU_KERNEL` accepts in the benches).
+    /// A short name: `portable`, `avx2`, `neon`, `avx512` (what `MUON_CPU_KERNEL` accepts in
+    /// the benches).
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             CpuKernel::Portable => "portable",
             CpuKernel::Avx2Fma => "avx2",
             CpuKernel::Neon => "neon",
+            CpuKernel::Avx512 => "avx512",
         }
     }
 
@@ -66,6 +84,8 @@ impl CpuKernel {
             CpuKernel::Portable => true,
             #[cfg(target_arch = "x86_64")]
             CpuKernel::Avx2Fma => crate::x86_features::avx2_fma(),
+            #[cfg(target_arch = "x86_64")]
+            CpuKernel::Avx512 => crate::x86_features::avx512f(),
             #[cfg(target_arch = "aarch64")]
             CpuKernel::Neon => true,
             #[allow(unreachable_patterns)]
@@ -76,7 +96,9 @@ impl CpuKernel {
     /// The fastest kernel this CPU supports.
     #[must_use]
     pub fn best() -> CpuKernel {
-        if CpuKernel::Avx2Fma.is_supported() {
+        if CpuKernel::Avx512.is_supported() {
+            CpuKernel::Avx512
+        } else if CpuKernel::Avx2Fma.is_supported() {
             CpuKernel::Avx2Fma
         } else if CpuKernel::Neon.is_supported() {
             CpuKernel::Neon
@@ -190,20 +212,73 @@ pub(crate) fn matmul_raw(a: &[f32], b: &[f32], out: &mut [f32], m: usize, k: usi
     matmul_with(kernel, a, b, out, m, k, n);
 }
 
-/// Runs an accelerated product (`run`, which says whether it could) when `kernel` is its
-/// `family` and the product's `m·k·n` multiply-adds reach the family's `min_work` (below it
-/// the portable kernel is as fast); returns whether it ran. One rule for every family and
-/// product.
+/// `(a, b, out, m, k, n)`: `out (m×n) = A (m×k) · B (k×n)`; `false` if it could not run.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+type MatmulFn = fn(&[f32], &[f32], &mut [f32], usize, usize, usize) -> bool;
+
+/// `(x, out_rows, m, n, row0, rows)`: rows `row0..row0 + rows` of the upper triangle of
+/// `X (m×n) · Xᵀ`; `false` if it could not run.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+type GramRowsFn = fn(&[f32], &mut [f32], usize, usize, usize, usize) -> bool;
+
+/// The blocked driver's products on one accelerated kernel (see [`blocked`]).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[derive(Clone, Copy)]
+struct Blocked {
+    matmul: MatmulFn,
+    gram: fn(&[f32], &mut [f32], usize, usize) -> bool,
+    square_symmetric: fn(&[f32], &mut [f32], usize) -> bool,
+    #[cfg_attr(not(feature = "parallel"), allow(dead_code))]
+    gram_upper_rows: GramRowsFn,
+    /// `(s, out_rows, m, row0, rows)`: rows of the upper triangle of `S·S`.
+    #[cfg_attr(not(feature = "parallel"), allow(dead_code))]
+    square_symmetric_upper_rows: fn(&[f32], &mut [f32], usize, usize, usize) -> bool,
+    /// Mirrors what the upper-row products skipped.
+    #[cfg_attr(not(feature = "parallel"), allow(dead_code))]
+    mirror_skipped: fn(&mut [f32], usize),
+}
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+impl Blocked {
+    /// The products of micro-kernel `K`.
+    fn of<K: blocked::MicroKernel>() -> Blocked {
+        Blocked {
+            matmul: blocked::matmul::<K>,
+            gram: blocked::gram::<K>,
+            square_symmetric: blocked::square_symmetric::<K>,
+            gram_upper_rows: blocked::gram_upper_rows::<K>,
+            square_symmetric_upper_rows: blocked::square_symmetric_upper_rows::<K>,
+            mirror_skipped: blocked::mirror_skipped::<K>,
+        }
+    }
+}
+
+/// The blocked products of an accelerated `kernel`; `None` for the portable one (and for a
+/// kernel of another architecture).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn blocked(kernel: CpuKernel) -> Option<Blocked> {
+    match kernel {
+        #[cfg(target_arch = "x86_64")]
+        CpuKernel::Avx2Fma => Some(Blocked::of::<x86_avx2::Avx2>()),
+        #[cfg(target_arch = "x86_64")]
+        CpuKernel::Avx512 => Some(Blocked::of::<x86_avx512::Avx512>()),
+        #[cfg(target_arch = "aarch64")]
+        CpuKernel::Neon => Some(Blocked::of::<aarch64_neon::Neon>()),
+        _ => None,
+    }
+}
+
+/// Runs an accelerated product (`run`, which says whether it could) when `kernel` has one
+/// and the product's `m·k·n` multiply-adds reach [`blocked::MIN_WORK`] (below it the portable
+/// kernel is as fast); returns whether it ran. One rule for every kernel and product.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline]
 fn accelerated(
     kernel: CpuKernel,
-    family: CpuKernel,
     (m, k, n): (usize, usize, usize),
-    min_work: usize,
-    run: impl FnOnce() -> bool,
+    run: impl FnOnce(Blocked) -> bool,
 ) -> bool {
-    kernel == family && m.saturating_mul(k).saturating_mul(n) >= min_work && run()
+    m.saturating_mul(k).saturating_mul(n) >= blocked::MIN_WORK && blocked(kernel).is_some_and(run)
 }
 
 /// [`matmul_raw`] on `kernel` (which must be supported; an unsupported one falls back to the
@@ -219,24 +294,8 @@ fn matmul_with(
     n: usize,
 ) {
     let _ = kernel;
-    #[cfg(target_arch = "x86_64")]
-    if accelerated(
-        kernel,
-        CpuKernel::Avx2Fma,
-        (m, k, n),
-        x86_avx2::MIN_WORK,
-        || x86_avx2::matmul(a, b, out, m, k, n),
-    ) {
-        return;
-    }
-    #[cfg(target_arch = "aarch64")]
-    if accelerated(
-        kernel,
-        CpuKernel::Neon,
-        (m, k, n),
-        aarch64_neon::MIN_WORK,
-        || aarch64_neon::matmul(a, b, out, m, k, n),
-    ) {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    if accelerated(kernel, (m, k, n), |p| (p.matmul)(a, b, out, m, k, n)) {
         return;
     }
     matmul_portable(a, b, out, m, k, n);
@@ -320,24 +379,8 @@ pub(crate) fn gram_raw(x: &[f32], out: &mut [f32], m: usize, n: usize) {
 #[inline]
 fn gram_with(kernel: CpuKernel, x: &[f32], out: &mut [f32], m: usize, n: usize) {
     let _ = kernel;
-    #[cfg(target_arch = "x86_64")]
-    if accelerated(
-        kernel,
-        CpuKernel::Avx2Fma,
-        (m, m, n),
-        x86_avx2::MIN_WORK,
-        || x86_avx2::gram(x, out, m, n),
-    ) {
-        return;
-    }
-    #[cfg(target_arch = "aarch64")]
-    if accelerated(
-        kernel,
-        CpuKernel::Neon,
-        (m, m, n),
-        aarch64_neon::MIN_WORK,
-        || aarch64_neon::gram(x, out, m, n),
-    ) {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    if accelerated(kernel, (m, m, n), |p| (p.gram)(x, out, m, n)) {
         return;
     }
     gram_portable(x, out, m, n);
@@ -362,24 +405,8 @@ pub(crate) fn square_symmetric_raw(s: &[f32], out: &mut [f32], m: usize) {
 #[inline]
 fn square_symmetric_with(kernel: CpuKernel, s: &[f32], out: &mut [f32], m: usize) {
     let _ = kernel;
-    #[cfg(target_arch = "x86_64")]
-    if accelerated(
-        kernel,
-        CpuKernel::Avx2Fma,
-        (m, m, m),
-        x86_avx2::MIN_WORK,
-        || x86_avx2::square_symmetric(s, out, m),
-    ) {
-        return;
-    }
-    #[cfg(target_arch = "aarch64")]
-    if accelerated(
-        kernel,
-        CpuKernel::Neon,
-        (m, m, m),
-        aarch64_neon::MIN_WORK,
-        || aarch64_neon::square_symmetric(s, out, m),
-    ) {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    if accelerated(kernel, (m, m, m), |p| (p.square_symmetric)(s, out, m)) {
         return;
     }
     gram_portable(s, out, m, m);
@@ -639,7 +666,9 @@ mod tests {
     fn threaded_products_equal_single_threaded() {
         use crate::test_data::data;
         let kernel = selected();
-        let (m, k, n) = (300, 200, 190);
+        // Each product at least `parallel::MIN_WORK` (384³) multiply-adds: matmul m·k·n, the
+        // Gram and square products half of m²·k and m³.
+        let (m, k, n) = (492, 480, 240);
         let a = data(m * k, 4);
         let b = data(k * n, 5);
         let mut got = std::vec![f32::NAN; m * n];
@@ -673,7 +702,8 @@ mod tests {
     #[test]
     fn forcing_a_kernel_selects_it_and_unsupported_ones_are_refused() {
         assert_eq!(CpuKernel::from_name("portable"), Some(CpuKernel::Portable));
-        assert_eq!(CpuKernel::from_name("avx512"), None);
+        assert_eq!(CpuKernel::from_name("avx512"), Some(CpuKernel::Avx512));
+        assert_eq!(CpuKernel::from_name("sse"), None);
         force_cpu_kernel(Some(CpuKernel::Portable)).unwrap();
         assert_eq!(cpu_kernel(), CpuKernel::Portable);
         force_cpu_kernel(None).unwrap();
@@ -685,11 +715,12 @@ mod tests {
             true,
             std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"),
             false,
+            std::is_x86_feature_detected!("avx512f"),
         ];
         #[cfg(target_arch = "aarch64")]
-        let supported = [true, false, true];
+        let supported = [true, false, true, false];
         #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-        let supported = [true, false, false];
+        let supported = [true, false, false, false];
         for (kernel, want) in CpuKernel::ALL.into_iter().zip(supported) {
             assert_eq!(kernel.is_supported(), want, "{}", kernel.name());
             if want {
@@ -711,8 +742,10 @@ mod tests {
                 assert_eq!(cpu_kernel(), CpuKernel::best());
             }
         }
-        // Exactly one accelerated kernel family exists per architecture.
-        let expected = if cfg!(target_arch = "x86_64") && CpuKernel::Avx2Fma.is_supported() {
+        // The widest kernel the CPU supports is the default.
+        let expected = if cfg!(target_arch = "x86_64") && CpuKernel::Avx512.is_supported() {
+            CpuKernel::Avx512
+        } else if cfg!(target_arch = "x86_64") && CpuKernel::Avx2Fma.is_supported() {
             CpuKernel::Avx2Fma
         } else if cfg!(target_arch = "aarch64") {
             CpuKernel::Neon
@@ -746,29 +779,34 @@ mod tests {
             gram_portable(&gram_p, &mut square_p, m, m);
             square_symmetric_with(CpuKernel::Portable, &gram_p, &mut routed, m);
             assert_eq!(bits(&routed), bits(&square_p), "square {m}");
-            #[cfg(target_arch = "x86_64")]
-            if CpuKernel::Avx2Fma.is_supported() {
-                let big = m * m * k >= x86_avx2::MIN_WORK;
-                let mut avx = std::vec![0.0f32; m * m];
-                assert!(x86_avx2::matmul(&a, &b, &mut avx, m, k, m));
-                matmul_with(CpuKernel::Avx2Fma, &a, &b, &mut routed, m, k, m);
-                let want = if big { &avx } else { &portable };
-                assert_eq!(bits(&routed), bits(want), "avx2 matmul {m}x{k}");
+            #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+            for kernel in CpuKernel::ALL.into_iter().filter(|k| k.is_supported()) {
+                let Some(products) = blocked(kernel) else {
+                    assert_eq!(kernel, CpuKernel::Portable);
+                    continue;
+                };
+                let name = kernel.name();
+                let big = m * m * k >= blocked::MIN_WORK;
+                let mut fast = std::vec![0.0f32; m * m];
+                assert!((products.matmul)(&a, &b, &mut fast, m, k, m));
+                matmul_with(kernel, &a, &b, &mut routed, m, k, m);
+                let want = if big { &fast } else { &portable };
+                assert_eq!(bits(&routed), bits(want), "{name} matmul {m}x{k}");
                 if big {
-                    assert_ne!(bits(&avx), bits(&portable), "the kernels must differ here");
+                    assert_ne!(bits(&fast), bits(&portable), "the kernels must differ here");
                 }
-                assert!(x86_avx2::gram(&a, &mut avx, m, k));
-                gram_with(CpuKernel::Avx2Fma, &a, &mut routed, m, k);
-                let want = if big { &avx } else { &gram_p };
-                assert_eq!(bits(&routed), bits(want), "avx2 gram {m}x{k}");
-                assert!(x86_avx2::square_symmetric(&gram_p, &mut avx, m));
-                square_symmetric_with(CpuKernel::Avx2Fma, &gram_p, &mut routed, m);
-                let want = if m * m * m >= x86_avx2::MIN_WORK {
-                    &avx
+                assert!((products.gram)(&a, &mut fast, m, k));
+                gram_with(kernel, &a, &mut routed, m, k);
+                let want = if big { &fast } else { &gram_p };
+                assert_eq!(bits(&routed), bits(want), "{name} gram {m}x{k}");
+                assert!((products.square_symmetric)(&gram_p, &mut fast, m));
+                square_symmetric_with(kernel, &gram_p, &mut routed, m);
+                let want = if m * m * m >= blocked::MIN_WORK {
+                    &fast
                 } else {
                     &square_p
                 };
-                assert_eq!(bits(&routed), bits(want), "avx2 square {m}");
+                assert_eq!(bits(&routed), bits(want), "{name} square {m}");
             }
         }
     }

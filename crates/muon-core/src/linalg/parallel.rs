@@ -14,14 +14,15 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use super::CpuKernel;
 
-/// Products with fewer multiply-adds than this (`192³`, about 1–2 ms on one core) run on one
-/// thread, where starting threads (tens of microseconds each) would eat much of the gain. A
-/// conservative setting, not yet tuned by measurement (see `docs/performance.md`).
-pub(super) const MIN_WORK: usize = 7_077_888; // 192³
+/// Products with fewer multiply-adds than this (`384³`, about 5 ms on one core) run on one
+/// thread, where starting threads would eat the gain. Measured on 2 vCPUs
+/// (`docs/performance.md`, 2026-11-30): a 256³ product gained 10% from two threads and a 256²
+/// Newton–Schulz lost 10%, while 512³ ran 2.1× faster.
+pub(super) const MIN_WORK: usize = 56_623_104; // 384³
 
-/// Rows in a band are a multiple of this (the accelerated kernels' row tile), so bands line
-/// up with the tiles of a single-threaded product.
-const ROW_STEP: usize = 6;
+/// Rows in a band are a multiple of this (of every accelerated kernel's row tile: 6 for AVX2
+/// and NEON, 12 for AVX-512), so bands line up with the tiles of a single-threaded product.
+const ROW_STEP: usize = 12;
 
 /// The number of threads to use: `std::thread::available_parallelism`, read once.
 fn threads() -> usize {
@@ -135,10 +136,16 @@ pub(super) fn symmetric(
     if t < 2 || out.len() < m * m {
         return false;
     }
-    let upper_rows = match upper_rows_fn(kernel, what) {
-        Some(f) => f,
-        None => return false,
+    let Some(products) = super::blocked(kernel) else {
+        return false;
     };
+    let upper_rows =
+        move |x: &[f32], band: &mut [f32], m: usize, depth: usize, r0: usize, rows: usize| {
+            match what {
+                Symmetric::Gram { .. } => (products.gram_upper_rows)(x, band, m, depth, r0, rows),
+                Symmetric::Square => (products.square_symmetric_upper_rows)(x, band, m, r0, rows),
+            }
+        };
     let out = &mut out[..m * m];
     // Every band done (the last one on this thread), then one verdict over all of them.
     let ok = std::thread::scope(|scope| {
@@ -162,45 +169,9 @@ pub(super) fn symmetric(
     .into_iter()
     .all(|band_ok| band_ok);
     if ok {
-        mirror(kernel, out, m);
+        (products.mirror_skipped)(out, m);
     }
     ok
-}
-
-/// The row-band function of `kernel` for `what`: `(x, out_band, m, depth, row0, rows)`.
-type UpperRows = fn(&[f32], &mut [f32], usize, usize, usize, usize) -> bool;
-
-#[allow(unused_variables)]
-fn upper_rows_fn(kernel: CpuKernel, what: Symmetric) -> Option<UpperRows> {
-    match kernel {
-        #[cfg(target_arch = "x86_64")]
-        CpuKernel::Avx2Fma => Some(match what {
-            Symmetric::Gram { .. } => super::x86_avx2::gram_upper_rows,
-            Symmetric::Square => |s, out, m, _, row0, rows| {
-                super::x86_avx2::square_symmetric_upper_rows(s, out, m, row0, rows)
-            },
-        }),
-        #[cfg(target_arch = "aarch64")]
-        CpuKernel::Neon => Some(match what {
-            Symmetric::Gram { .. } => super::aarch64_neon::gram_upper_rows,
-            Symmetric::Square => |s, out, m, _, row0, rows| {
-                super::aarch64_neon::square_symmetric_upper_rows(s, out, m, row0, rows)
-            },
-        }),
-        _ => None,
-    }
-}
-
-/// The mirror step of `kernel` (only called after its row bands succeeded).
-#[allow(unused_variables)]
-fn mirror(kernel: CpuKernel, out: &mut [f32], m: usize) {
-    match kernel {
-        #[cfg(target_arch = "x86_64")]
-        CpuKernel::Avx2Fma => super::x86_avx2::mirror_skipped(out, m),
-        #[cfg(target_arch = "aarch64")]
-        CpuKernel::Neon => super::aarch64_neon::mirror_skipped(out, m),
-        _ => {}
-    }
 }
 
 #[cfg(test)]
@@ -248,12 +219,12 @@ mod tests {
             }
             split
         };
-        assert_eq!(run(192, 192, 192, 0), several); // exactly MIN_WORK
-        assert!(!run(191, 192, 192, 0)); // one row short of it
+        assert_eq!(run(384, 384, 384, 0), several); // exactly MIN_WORK
+        assert!(!run(383, 384, 384, 0)); // one row short of it
         assert!(!run(48, 8, 48, 0)); // rows enough, work far too little
-        assert!(!run(16, 700, 700, 0)); // work enough, one row-tile pair only
-        assert!(!run(192, 192, 192, 1)); // A one element short
-        let (m, k, n) = (192, 192, 192);
+        assert!(!run(16, 2000, 2000, 0)); // work enough, under one row-tile pair
+        assert!(!run(384, 384, 384, 1)); // A one element short
+        let (m, k, n) = (384, 384, 384);
         let (a, b) = (data(m * k, 1), data(k * n, 2));
         let mut out = std::vec![7.0f32; m * n];
         assert!(!matmul(kernel, &a, &b[1..], &mut out, m, k, n));
@@ -261,25 +232,25 @@ mod tests {
         assert!(!matmul(kernel, &[], &[], &mut out, m, 0, n));
         assert!(!matmul(kernel, &a, &[], &mut [], m, k, 0));
         assert!(out.iter().all(|&x| x == 7.0));
-        // A symmetric product does half the multiply-adds (the upper triangle): 192² · 384 / 2
-        // is exactly MIN_WORK, 192³ / 2 below it. The portable kernel never splits them.
-        let x = data(192 * 384, 3);
-        let mut g = std::vec![7.0f32; 192 * 192];
+        // A symmetric product does half the multiply-adds (the upper triangle): 384² · 768 / 2
+        // is exactly MIN_WORK, 384³ / 2 below it. The portable kernel never splits them.
+        let x = data(384 * 768, 3);
+        let mut g = std::vec![7.0f32; 384 * 384];
         assert!(!symmetric(
             kernel,
             &x,
             &mut g,
-            192,
-            Symmetric::Gram { n: 192 }
+            384,
+            Symmetric::Gram { n: 384 }
         ));
         assert!(g.iter().all(|&v| v == 7.0));
         let splits = several && kernel != CpuKernel::Portable;
         assert_eq!(
-            symmetric(kernel, &x, &mut g, 192, Symmetric::Gram { n: 384 }),
+            symmetric(kernel, &x, &mut g, 384, Symmetric::Gram { n: 768 }),
             splits
         );
-        let gram = Symmetric::Gram { n: 384 };
-        assert!(!symmetric(kernel, &x[1..], &mut g, 192, gram));
-        assert!(!symmetric(kernel, &x, &mut g[1..], 192, gram));
+        let gram = Symmetric::Gram { n: 768 };
+        assert!(!symmetric(kernel, &x[1..], &mut g, 384, gram));
+        assert!(!symmetric(kernel, &x, &mut g[1..], 384, gram));
     }
 }

@@ -1,0 +1,638 @@
+//! The blocked product driver shared by the SIMD kernels (AVX2, AVX-512, NEON).
+//!
+//! The portable kernels in the parent module are the reference; this driver computes the same
+//! products (`A·B`, the upper triangle of `X·Xᵀ`, and of `S·S` for a symmetric `S`) in the
+//! layout of a BLAS-style blocked GEMM. Each instruction set contributes only a
+//! [`MicroKernel`]: the register tile (`MR` rows × `NR` columns), its loads and stores, and how
+//! it copies a row-major panel. Everything else (the blocking, the in-place or packed right
+//! operand, the triangle of a symmetric product and its mirroring, the shape checks) is here,
+//! once.
+//!
+//! Blocking, for one core:
+//! - the depth is cut into `KC = 256` slices;
+//! - for each slice, `MC = 240` rows of `A` (240 KiB) stay in L2 while every `NR`-column panel
+//!   of the right operand is fed to the micro-kernel: read in place when the operand is
+//!   row-major and at most [`DIRECT_MAX_COLS`] wide (small products: the whole slice sits in
+//!   L1/L2 and copying it would cost as much as the arithmetic), otherwise packed into a stack
+//!   buffer (`KC × NR` floats, 64-byte aligned, zero-padded past the last column);
+//! - an `R × NR` micro-kernel (`R ≤ MR`, a compile-time constant in each kernel, so a short
+//!   last row tile costs no wasted work) keeps its accumulators in registers, broadcasting one
+//!   element of each of `R` rows of `A` against the vectors of the panel per depth step.
+//!
+//! Every kernel computes each output element as a sequential fused multiply-add over its depth
+//! slice, added to the previous slices' sum. The order depends only on `KC`, not on the tile
+//! shape, so all of them give the same bits (tested), and agree with the portable path (which
+//! sums eight partial dot products) to a few ulps of the sum of `|terms|`. Because a fused
+//! multiply-add's product is exact, element `(i, j)` and `(j, i)` of a symmetric product come
+//! out bit-identical wherever both are computed, so only the tiles the triangle skips are
+//! mirrored.
+
+use core::mem::MaybeUninit;
+
+/// Depth of one panel. Shared by every kernel: it fixes the rounding order.
+const KC: usize = 256;
+/// Rows of `A` swept per panel (a multiple of every kernel's `MR`); `MC × KC` floats stay in L2.
+const MC: usize = 240;
+/// Row-major right operands at most this many columns wide are read in place, not packed.
+/// Wider rows put each depth step of a panel on its own page-aligned stride (4 KiB apart at
+/// 1024 columns), where L1 associativity thrashes; packing makes the panel contiguous.
+const DIRECT_MAX_COLS: usize = 128;
+/// The widest panel of any kernel (AVX-512's two `__m512`).
+const MAX_NR: usize = 32;
+
+/// Products with fewer multiply-adds than this (8³) stay on the portable path.
+pub(super) const MIN_WORK: usize = 512;
+
+/// A register-tile kernel for one instruction set.
+///
+/// # Safety
+/// Implementations must do exactly what [`MicroKernel::tile`] and [`MicroKernel::pack_rows`]
+/// document and touch no other memory; [`MicroKernel::supported`] must be `false` on a CPU
+/// that cannot run them.
+pub(super) unsafe trait MicroKernel {
+    /// Rows of `A` per micro-kernel call (at most); a divisor of `MC`.
+    const MR: usize;
+    /// Columns of the right operand per panel; at most `MAX_NR`.
+    const NR: usize;
+    /// Whether the kernel masks its loads, so a panel narrower than `NR` may be read in place
+    /// (otherwise it is packed, zero-padded).
+    const MASKED_TAIL: bool;
+
+    /// Whether this CPU runs the kernel.
+    fn supported() -> bool;
+
+    /// `C[..rows, ..t.cols] (+)= A[..rows, ..t.kc] · B[..t.kc, ..t.cols]`, `1 ≤ rows ≤ MR`.
+    ///
+    /// # Safety
+    /// [`MicroKernel::supported`], and `t`'s pointers as [`Tile`] describes them for `rows`
+    /// rows (`t.b`'s rows with `NR` readable floats unless [`MicroKernel::MASKED_TAIL`]).
+    unsafe fn tile(rows: usize, t: Tile);
+
+    /// Copies `kc` rows of `cols ≤ NR` floats (rows `ld` apart in `src`) into `dst` as `kc`
+    /// rows of `NR`, zero past `cols`. The default is a plain loop.
+    ///
+    /// # Safety
+    /// [`MicroKernel::supported`]; `src` holds the `kc × cols` elements, `dst` `kc × NR`.
+    unsafe fn pack_rows(dst: *mut f32, src: *const f32, ld: usize, kc: usize, cols: usize) {
+        for p in 0..kc {
+            for c in 0..Self::NR {
+                // SAFETY: the caller's contract.
+                unsafe {
+                    *dst.add(p * Self::NR + c) = if c < cols { *src.add(p * ld + c) } else { 0.0 };
+                }
+            }
+        }
+    }
+}
+
+/// One micro-kernel call: where its operands are, its depth and width, and whether to
+/// overwrite or accumulate into the output.
+#[derive(Clone, Copy)]
+pub(super) struct Tile {
+    /// The tile's first row of `A`: each row has `kc` readable floats.
+    pub a: *const f32,
+    /// Floats between rows of `A`.
+    pub lda: usize,
+    /// The panel's first row of `B`: `kc` rows with `cols` readable floats each.
+    pub b: *const f32,
+    /// Floats between rows of `B`.
+    pub ldb: usize,
+    /// The tile's first output row: each row has `cols` writable floats.
+    pub c: *mut f32,
+    /// Floats between rows of `C`.
+    pub ldc: usize,
+    /// Depth of the slice (≤ `KC`).
+    pub kc: usize,
+    /// Columns of the tile (≤ `NR`).
+    pub cols: usize,
+    /// `true` for the first depth slice (store), `false` after (add to what is there).
+    pub overwrite: bool,
+}
+
+/// One packed `KC × NR` panel, row-major. Left uninitialised (the zeroing would dominate small
+/// sizes): [`pack`] writes the first `kc` rows and the kernels read only those.
+#[repr(C, align(64))]
+struct Panel([MaybeUninit<f32>; KC * MAX_NR]);
+
+/// Where the right operand's element `(p, j)` lives: `data[p * row_stride + j * col_stride]`.
+#[derive(Clone, Copy)]
+struct Operand<'a> {
+    data: &'a [f32],
+    row_stride: usize,
+    col_stride: usize,
+}
+
+/// `out (m×n) = A (m×k) · B (k×n)`, all row-major. Returns `false`, leaving `out` untouched,
+/// when the CPU cannot run `K` or a slice is shorter than its shape.
+pub(super) fn matmul<K: MicroKernel>(
+    a: &[f32],
+    b: &[f32],
+    out: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+) -> bool {
+    if !K::supported() || !fits(a, m, k) || !fits(b, k, n) || !fits(out, m, n) {
+        return false;
+    }
+    let b = Operand {
+        data: b,
+        row_stride: n,
+        col_stride: 1,
+    };
+    // SAFETY: K runs on this CPU (checked above) and the slices hold their shapes.
+    unsafe { gemm::<K>(a, k, b, out, m, k, n, None) };
+    true
+}
+
+/// `out (m×m) = X (m×n) · Xᵀ`: the upper triangle by the blocked kernel, mirrored. Returns
+/// `false`, leaving `out` untouched, when the CPU cannot run `K` or a slice is too short.
+pub(super) fn gram<K: MicroKernel>(x: &[f32], out: &mut [f32], m: usize, n: usize) -> bool {
+    if !gram_upper_rows::<K>(x, out, m, n, 0, m) {
+        return false;
+    }
+    mirror_skipped::<K>(out, m);
+    true
+}
+
+/// Rows `row0..row0 + rows` of the upper triangle of `X (m×n) · Xᵀ` (and of whatever lower
+/// part the tiles cover) into `out`, which holds just those rows (`rows × m`); the caller
+/// mirrors the whole matrix with [`mirror_skipped`] once every row is done. `row0` must be a
+/// multiple of the row tile `K::MR`, so the tiles line up with a single-call product. Returns
+/// `false`, leaving `out` untouched, when the CPU cannot run `K`, a slice is too short or the
+/// rows are out of range.
+pub(super) fn gram_upper_rows<K: MicroKernel>(
+    x: &[f32],
+    out: &mut [f32],
+    m: usize,
+    n: usize,
+    row0: usize,
+    rows: usize,
+) -> bool {
+    if !K::supported() || !rows_in_range::<K>(m, row0, rows) {
+        return false;
+    }
+    if !fits(x, m, n) || !fits(out, rows, m) {
+        return false;
+    }
+    // Xᵀ as the right operand: its element (p, j) is X[j][p].
+    let xt = Operand {
+        data: x,
+        row_stride: 1,
+        col_stride: n,
+    };
+    // SAFETY: K runs on this CPU (checked above) and rows row0..row0+rows of X exist; out holds rows × m.
+    unsafe { gemm::<K>(&x[row0 * n..], n, xt, out, rows, n, m, Some(row0)) };
+    true
+}
+
+/// `out (m×m) = S · S` for an exactly symmetric `S (m×m)` (so `S·S = S·Sᵀ`, its Gram matrix):
+/// the upper triangle with `S` itself as the row-major right operand (no transposed reads),
+/// mirrored. Returns `false`, leaving `out` untouched, when the CPU cannot run `K` or a slice
+/// is too short.
+pub(super) fn square_symmetric<K: MicroKernel>(s: &[f32], out: &mut [f32], m: usize) -> bool {
+    if !square_symmetric_upper_rows::<K>(s, out, m, 0, m) {
+        return false;
+    }
+    mirror_skipped::<K>(out, m);
+    true
+}
+
+/// Rows `row0..row0 + rows` of [`square_symmetric`]'s upper triangle, as
+/// [`gram_upper_rows`] for `X·Xᵀ`.
+pub(super) fn square_symmetric_upper_rows<K: MicroKernel>(
+    s: &[f32],
+    out: &mut [f32],
+    m: usize,
+    row0: usize,
+    rows: usize,
+) -> bool {
+    if !K::supported() || !rows_in_range::<K>(m, row0, rows) {
+        return false;
+    }
+    if !fits(s, m, m) || !fits(out, rows, m) {
+        return false;
+    }
+    let right = Operand {
+        data: s,
+        row_stride: m,
+        col_stride: 1,
+    };
+    // SAFETY: K runs on this CPU (checked above) and rows row0..row0+rows of S exist; out holds rows × m.
+    unsafe { gemm::<K>(&s[row0 * m..], m, right, out, rows, m, m, Some(row0)) };
+    true
+}
+
+/// Whether rows `row0..row0 + rows` lie inside `m` and start on a row-tile boundary.
+fn rows_in_range<K: MicroKernel>(m: usize, row0: usize, rows: usize) -> bool {
+    row0.checked_add(rows).is_some_and(|end| end <= m) && row0.is_multiple_of(K::MR)
+}
+
+/// Whether `s` holds a `rows × cols` matrix (without overflow).
+fn fits(s: &[f32], rows: usize, cols: usize) -> bool {
+    rows.checked_mul(cols).is_some_and(|len| s.len() >= len)
+}
+
+/// Copies the upper triangle onto the lower one where [`gemm`] in `upper` mode skipped a tile.
+///
+/// Row `i` lies in the row tile starting at `⌊i/MR⌋·MR` (MC is a multiple of MR); a panel of
+/// columns `j0..j0+NR` is computed for that tile iff `j0 + NR > ⌊i/MR⌋·MR`. So the skipped
+/// columns of row `i` are exactly those below `⌊⌊i/MR⌋·MR / NR⌋·NR` (never past `i`).
+pub(super) fn mirror_skipped<K: MicroKernel>(out: &mut [f32], m: usize) {
+    for i in 0..m {
+        let cut = (i / K::MR * K::MR) / K::NR * K::NR;
+        for j in 0..cut {
+            out[i * m + j] = out[j * m + i];
+        }
+    }
+}
+
+/// The blocked product `out (m×n) = A (m×k, row stride lda) · B`; with `upper = Some(row0)`
+/// (`row0`: the index of `a`'s first row in the whole symmetric product), only tiles that
+/// touch the upper triangle (`i ≤ j`) are computed and the rest of `out` is left for the
+/// caller to mirror.
+///
+/// # Safety
+/// The CPU runs `K`; `a` holds `m` rows of stride `lda ≥ k`, `b` holds `k × n` under its
+/// strides, and `out` holds `m × n`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm<K: MicroKernel>(
+    a: &[f32],
+    lda: usize,
+    b: Operand<'_>,
+    out: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    upper: Option<usize>,
+) {
+    const { assert!(K::NR <= MAX_NR && MC.is_multiple_of(K::MR)) };
+    if k == 0 {
+        out[..m * n].fill(0.0);
+        return;
+    }
+    let direct = b.col_stride == 1 && n <= DIRECT_MAX_COLS;
+    let mut panel = Panel([MaybeUninit::uninit(); KC * MAX_NR]);
+    for p0 in (0..k).step_by(KC) {
+        let kc = KC.min(k - p0);
+        for i_blk in (0..m).step_by(MC) {
+            let i_end = (i_blk + MC).min(m);
+            for j0 in (0..n).step_by(K::NR) {
+                let cols = K::NR.min(n - j0);
+                // A tile touches the upper triangle iff its first row ≤ its last column.
+                if upper.is_some_and(|row0| row0 + i_blk >= j0 + cols) {
+                    continue;
+                }
+                let (bp, ldb) = if direct && (K::MASKED_TAIL || cols == K::NR) {
+                    // SAFETY: row p0, column j0 of B lie inside its k × n elements.
+                    (
+                        unsafe { b.data.as_ptr().add(p0 * b.row_stride + j0) },
+                        b.row_stride,
+                    )
+                } else {
+                    // SAFETY: the caller's contract on b's shape.
+                    unsafe { pack::<K>(&mut panel, b, p0, kc, j0, cols) };
+                    (panel.0.as_ptr().cast::<f32>(), K::NR)
+                };
+                for i0 in (i_blk..i_end).step_by(K::MR) {
+                    if upper.is_some_and(|row0| row0 + i0 >= j0 + cols) {
+                        break;
+                    }
+                    // SAFETY: rows i0..i0+rows of A have lda ≥ p0 + kc columns; bp points at kc
+                    // rows of stride ldb with `cols` readable floats each (NR unless the kernel
+                    // masks: B in place, or the panel `pack` just wrote); out holds rows
+                    // i0..i0+rows with n ≥ j0 + cols columns (the caller's contract).
+                    unsafe {
+                        let tile = Tile {
+                            a: a.as_ptr().add(i0 * lda + p0),
+                            lda,
+                            b: bp,
+                            ldb,
+                            c: out.as_mut_ptr().add(i0 * n + j0),
+                            ldc: n,
+                            kc,
+                            cols,
+                            overwrite: p0 == 0,
+                        };
+                        K::tile(K::MR.min(i_end - i0), tile);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Copies `B[p0..p0+kc, j0..j0+cols]` into the panel as `kc` rows of `NR`, zero-padding
+/// columns past `cols`.
+///
+/// # Safety
+/// The CPU runs `K`; `b` holds every element `(p, j)` with `p < p0 + kc`, `j < j0 + cols`
+/// under its strides.
+unsafe fn pack<K: MicroKernel>(
+    panel: &mut Panel,
+    b: Operand<'_>,
+    p0: usize,
+    kc: usize,
+    j0: usize,
+    cols: usize,
+) {
+    let dst = panel.0.as_mut_ptr().cast::<f32>();
+    let src = b.data.as_ptr();
+    // SAFETY: the panel has KC ≥ kc rows of MAX_NR ≥ NR floats; source indices are the caller's.
+    unsafe {
+        if b.col_stride == 1 {
+            K::pack_rows(dst, src.add(p0 * b.row_stride + j0), b.row_stride, kc, cols);
+        } else {
+            // Transposed B (the Gram product): column c of the panel is a contiguous run of
+            // `kc` floats in the source (`b.row_stride == 1`).
+            for c in 0..K::NR {
+                let d = dst.add(c);
+                if c < cols {
+                    let s = src.add(p0 * b.row_stride + (j0 + c) * b.col_stride);
+                    for p in 0..kc {
+                        *d.add(p * K::NR) = *s.add(p * b.row_stride);
+                    }
+                } else {
+                    for p in 0..kc {
+                        *d.add(p * K::NR) = 0.0;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{gram_portable, matmul_portable};
+    use super::*;
+    use crate::test_data::data;
+    use std::vec;
+    use std::vec::Vec;
+
+    /// Runs `$check::<K>(name)` for every micro-kernel of this architecture that this CPU
+    /// supports, and prints which ran and which did not (`.ci/run` shows it with
+    /// `--nocapture`; an AVX-512 machine, or the emulator run, covers the AVX-512 kernel).
+    macro_rules! each_kernel {
+        ($test:literal, $check:ident) => {{
+            #[cfg(target_arch = "x86_64")]
+            {
+                each_kernel!(@one $test, $check, super::super::x86_avx2::Avx2, "avx2");
+                each_kernel!(@one $test, $check, super::super::x86_avx512::Avx512, "avx512");
+            }
+            #[cfg(target_arch = "aarch64")]
+            each_kernel!(@one $test, $check, super::super::aarch64_neon::Neon, "neon");
+        }};
+        (@one $test:literal, $check:ident, $k:ty, $name:literal) => {
+            if <$k as MicroKernel>::supported() {
+                $check::<$k>($name);
+                std::println!("{}: ran the {} kernel", $test, $name);
+            } else {
+                std::println!("{}: the {} kernel is not supported here", $test, $name);
+            }
+        };
+    }
+
+    /// Agreement with the portable kernel to a few ulps of the sum of |terms| (≤ k).
+    fn close(got: &[f32], want: &[f32], k: usize) -> bool {
+        got.iter()
+            .zip(want)
+            .all(|(g, w)| (g - w).abs() <= 4.0 * f32::EPSILON * k as f32)
+    }
+
+    fn bits(x: &[f32]) -> Vec<u32> {
+        x.iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// Every guard on its own: a slice too short for its shape, or rows outside the matrix or
+    /// not on a row-tile boundary, returns `false` and writes nothing (the kernels would read
+    /// or write out of bounds otherwise).
+    fn refuses<K: MicroKernel>(name: &str) {
+        let mr = K::MR;
+        let (m, k, n) = (2 * mr, 10, 14);
+        let a = data(m * k, 1);
+        let b = data(k * n, 2);
+        let mut out = vec![7.0f32; m * n];
+        assert!(!matmul::<K>(&a[1..], &b, &mut out, m, k, n), "{name}");
+        assert!(!matmul::<K>(&a, &b[1..], &mut out, m, k, n), "{name}");
+        assert!(!matmul::<K>(&a, &b, &mut out[1..], m, k, n), "{name}");
+        assert!(!matmul::<K>(&a, &b, &mut out, usize::MAX, 2, n), "{name}");
+        assert!(out.iter().all(|&x| x == 7.0), "{name}");
+        assert!(matmul::<K>(&a, &b, &mut out, m, k, n), "{name}");
+
+        let mut g = vec![7.0f32; m * m];
+        assert!(!gram_upper_rows::<K>(&a[1..], &mut g, m, k, 0, m));
+        assert!(!gram_upper_rows::<K>(&a, &mut g[1..], m, k, 0, m));
+        assert!(!gram_upper_rows::<K>(&a, &mut g, m, k, mr, m)); // rows past m
+        assert!(!gram_upper_rows::<K>(&a, &mut g, m, k, mr / 2, mr)); // not a multiple of MR
+        assert!(!gram_upper_rows::<K>(&a, &mut g, m, k, usize::MAX, 1)); // overflow
+        let sq = data(m * m, 3);
+        assert!(!square_symmetric_upper_rows::<K>(&sq[1..], &mut g, m, 0, m));
+        assert!(!square_symmetric_upper_rows::<K>(&sq, &mut g[1..], m, 0, m));
+        assert!(!square_symmetric_upper_rows::<K>(&sq, &mut g, m, mr, m));
+        assert!(!square_symmetric_upper_rows::<K>(
+            &sq,
+            &mut g,
+            m,
+            mr / 2,
+            mr
+        ));
+        assert!(g.iter().all(|&x| x == 7.0), "{name}");
+        assert!(gram_upper_rows::<K>(&a, &mut g, m, k, 0, m), "{name}");
+        assert!(
+            square_symmetric_upper_rows::<K>(&sq, &mut g, m, mr, mr),
+            "{name}"
+        );
+    }
+
+    #[test]
+    fn kernels_refuse_short_slices_and_bad_row_ranges() {
+        each_kernel!("kernels_refuse_short_slices_and_bad_row_ranges", refuses);
+    }
+
+    /// Row tails (m % MR), column tails (n % NR) read in place and packed, several depth
+    /// slices (k > 256) and row blocks (m > 240).
+    const NATIVE_SHAPES: [(usize, usize, usize); 10] = [
+        (7, 3, 5),
+        (13, 300, 17),
+        (12, 100, 32),
+        (6, 513, 16),
+        (1, 600, 33),
+        (40, 70, 1),
+        (25, 40, 100),
+        (250, 520, 19),
+        (30, 20, 150),
+        (14, 30, 161),
+    ];
+
+    /// Under Miri (`.ci/run` runs these tests there with AVX-512 enabled, the one way this
+    /// project's machines execute that kernel), smaller shapes with the same features: row
+    /// tails of both tile heights, column tails in place and packed, two depth slices.
+    const MIRI_SHAPES: [(usize, usize, usize); 5] = [
+        (7, 3, 5),
+        (13, 260, 33),
+        (12, 20, 32),
+        (25, 9, 150),
+        (40, 10, 1),
+    ];
+
+    fn shapes() -> &'static [(usize, usize, usize)] {
+        if cfg!(miri) {
+            &MIRI_SHAPES
+        } else {
+            &NATIVE_SHAPES
+        }
+    }
+
+    fn matmul_matches<K: MicroKernel>(name: &str) {
+        for &(m, k, n) in shapes() {
+            let a = data(m * k, 1);
+            let b = data(k * n, 2);
+            let mut got = vec![f32::NAN; m * n];
+            let mut want = vec![f32::NAN; m * n];
+            assert!(matmul::<K>(&a, &b, &mut got, m, k, n));
+            matmul_portable(&a, &b, &mut want, m, k, n);
+            assert!(close(&got, &want, k), "{name} {m}x{k}x{n}");
+        }
+    }
+
+    #[test]
+    fn matmul_matches_portable_on_ragged_shapes() {
+        each_kernel!("matmul_matches_portable_on_ragged_shapes", matmul_matches);
+    }
+
+    fn gram_matches<K: MicroKernel>(name: &str) {
+        let native: &[(usize, usize)] =
+            &[(1, 9), (5, 300), (17, 64), (33, 100), (50, 80), (251, 270)];
+        let miri: &[(usize, usize)] = &[(1, 9), (5, 260), (17, 40), (37, 20)];
+        for &(m, n) in if cfg!(miri) { miri } else { native } {
+            let x = data(m * n, 3);
+            let mut got = vec![f32::NAN; m * m];
+            let mut want = vec![f32::NAN; m * m];
+            assert!(gram::<K>(&x, &mut got, m, n));
+            gram_portable(&x, &mut want, m, n);
+            assert!(close(&got, &want, n), "{name} {m}x{n}");
+            for i in 0..m {
+                for j in 0..m {
+                    assert_eq!(got[i * m + j], got[j * m + i], "{name} {m}x{n}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gram_matches_portable_and_is_symmetric() {
+        each_kernel!("gram_matches_portable_and_is_symmetric", gram_matches);
+    }
+
+    /// A symmetric product computed in row bands (as the threaded products do), then mirrored
+    /// once, equals the one-call product bit for bit.
+    fn bands_match<K: MicroKernel>(name: &str) {
+        let (m, n) = if cfg!(miri) {
+            (4 * K::MR + 5, 40)
+        } else {
+            (7 * K::MR + 5, 90)
+        };
+        let x = data(m * n, 4);
+        let mut whole = vec![f32::NAN; m * m];
+        assert!(gram::<K>(&x, &mut whole, m, n));
+        let mut banded = vec![f32::NAN; m * m];
+        let cut = 2 * K::MR;
+        let (top, bottom) = banded.split_at_mut(cut * m);
+        assert!(gram_upper_rows::<K>(&x, top, m, n, 0, cut));
+        assert!(gram_upper_rows::<K>(&x, bottom, m, n, cut, m - cut));
+        mirror_skipped::<K>(&mut banded, m);
+        assert_eq!(bits(&banded), bits(&whole), "{name} gram bands");
+
+        let mut square = vec![f32::NAN; m * m];
+        assert!(square_symmetric::<K>(&whole, &mut square, m));
+        let (top, bottom) = banded.split_at_mut(cut * m);
+        assert!(square_symmetric_upper_rows::<K>(&whole, top, m, 0, cut));
+        assert!(square_symmetric_upper_rows::<K>(
+            &whole,
+            bottom,
+            m,
+            cut,
+            m - cut
+        ));
+        mirror_skipped::<K>(&mut banded, m);
+        assert_eq!(bits(&banded), bits(&square), "{name} square bands");
+    }
+
+    #[test]
+    fn row_bands_equal_the_one_call_product() {
+        each_kernel!("row_bands_equal_the_one_call_product", bands_match);
+    }
+
+    fn zero_depth<K: MicroKernel>(name: &str) {
+        let mut out = [f32::NAN; 6];
+        assert!(matmul::<K>(&[], &[], &mut out, 2, 0, 3), "{name}");
+        assert_eq!(out, [0.0; 6], "{name}");
+        let mut out = [1.0f32; 4];
+        assert!(
+            !matmul::<K>(&[0.0; 3], &[0.0; 4], &mut out, 2, 2, 2),
+            "{name}"
+        );
+        assert_eq!(out, [1.0; 4], "{name}");
+    }
+
+    #[test]
+    fn zero_depth_gives_zeros_and_short_slices_are_refused() {
+        each_kernel!(
+            "zero_depth_gives_zeros_and_short_slices_are_refused",
+            zero_depth
+        );
+    }
+
+    /// The products of one kernel, for [`every_kernel_gives_the_same_bits`].
+    fn products<K: MicroKernel>() -> Vec<Vec<u32>> {
+        let mut all = Vec::new();
+        for &(m, k, n) in shapes() {
+            let a = data(m * k, 5);
+            let b = data(k * n, 6);
+            let mut c = vec![f32::NAN; m * n];
+            assert!(matmul::<K>(&a, &b, &mut c, m, k, n));
+            all.push(bits(&c));
+            let mut g = vec![f32::NAN; m * m];
+            assert!(gram::<K>(&a, &mut g, m, k));
+            all.push(bits(&g));
+            let mut sq = vec![f32::NAN; m * m];
+            assert!(square_symmetric::<K>(&g, &mut sq, m));
+            all.push(bits(&sq));
+        }
+        all
+    }
+
+    /// Every kernel runs each element's fused multiply-adds in the same order (the driver's
+    /// depth slices), so all of them give the same bits, whatever their tile shape.
+    #[test]
+    fn every_kernel_gives_the_same_bits() {
+        let mut results: Vec<(&str, Vec<Vec<u32>>)> = Vec::new();
+        let mut record = |name, supported: bool, run: fn() -> Vec<Vec<u32>>| {
+            if supported {
+                results.push((name, run()));
+            }
+        };
+        #[cfg(target_arch = "x86_64")]
+        {
+            use super::super::{x86_avx2::Avx2, x86_avx512::Avx512};
+            record("avx2", Avx2::supported(), products::<Avx2>);
+            record("avx512", Avx512::supported(), products::<Avx512>);
+        }
+        #[cfg(target_arch = "aarch64")]
+        {
+            use super::super::aarch64_neon::Neon;
+            record("neon", Neon::supported(), products::<Neon>);
+        }
+        let names: Vec<&str> = results.iter().map(|r| r.0).collect();
+        std::println!("every_kernel_gives_the_same_bits: compared {names:?}");
+        for pair in results.windows(2) {
+            assert!(
+                pair[0].1 == pair[1].1,
+                "{} and {} differ",
+                pair[0].0,
+                pair[1].0
+            );
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! The AVX-512 micro-kernel for x86-64, chosen at run time.
+//!
+//! The blocking is the shared driver's ([`super::blocked`]); this module is the `R`×32
+//! register tile (`R ≤ 12`, a compile-time constant): `2R ≤ 24` of the 32 `zmm` registers hold
+//! accumulators, and each depth step loads two `__m512` of the panel and broadcasts one element
+//! of each of `R` rows of `A` against them. A panel narrower than 32 columns is loaded and
+//! stored under `__mmask16` lane masks (masked-off lanes are never touched, so nothing past the
+//! last column is read), so it is read in place like a full one. Used only when the CPU reports
+//! AVX-512F and the OS saves the `zmm` and mask registers ([`crate::x86_features`]) and
+//! [`super::CpuKernel::Avx512`] is selected.
+//!
+//! Each element is the same sequence of fused multiply-adds as in the AVX2 kernel (the shared
+//! driver fixes the depth slices), so the two give the same bits. The tests check that, and
+//! agreement with the portable kernel, on every CPU that has AVX-512, and under Miri with
+//! AVX-512 enabled in `.ci/run` (no machine of this project has AVX-512).
+
+use core::arch::x86_64::{
+    __m512, __mmask16, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps,
+    _mm512_maskz_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+};
+
+use super::blocked::{MicroKernel, Tile};
+
+/// Rows of `A` per micro-kernel call (at most).
+const MR: usize = 12;
+/// Columns of the right operand per panel (two `__m512`).
+const NR: usize = 32;
+
+/// The AVX-512F register tile.
+pub(super) struct Avx512;
+
+// SAFETY: `tile` and `pack_rows` touch exactly the elements their contract names (lane masks
+// keep loads and stores inside `cols`), and `supported` is the CPU's and OS's AVX-512F answer.
+unsafe impl MicroKernel for Avx512 {
+    const MR: usize = MR;
+    const NR: usize = NR;
+    const MASKED_TAIL: bool = true;
+
+    fn supported() -> bool {
+        crate::x86_features::avx512f()
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn tile(rows: usize, t: Tile) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            match rows {
+                12 => kernel::<12>(t),
+                11 => kernel::<11>(t),
+                10 => kernel::<10>(t),
+                9 => kernel::<9>(t),
+                8 => kernel::<8>(t),
+                7 => kernel::<7>(t),
+                6 => kernel::<6>(t),
+                5 => kernel::<5>(t),
+                4 => kernel::<4>(t),
+                3 => kernel::<3>(t),
+                2 => kernel::<2>(t),
+                _ => kernel::<1>(t),
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn pack_rows(dst: *mut f32, src: *const f32, ld: usize, kc: usize, cols: usize) {
+        let [m0, m1] = lane_masks(cols);
+        // SAFETY: the caller's contract; masked loads touch only the `cols` existing columns (the
+        // second half's address, possibly past the row's end, is formed with `wrapping_add`).
+        unsafe {
+            for p in 0..kc {
+                let s = src.add(p * ld);
+                let d = dst.add(p * NR);
+                _mm512_storeu_ps(d, _mm512_maskz_loadu_ps(m0, s));
+                _mm512_storeu_ps(d.add(16), _mm512_maskz_loadu_ps(m1, s.wrapping_add(16)));
+            }
+        }
+    }
+}
+
+/// Lane masks for a panel `cols` wide (`≤ NR`): bit `l` of half `h` is set iff `16h + l < cols`.
+fn lane_masks(cols: usize) -> [__mmask16; 2] {
+    let bits: u32 = if cols >= NR {
+        u32::MAX
+    } else {
+        (1u32 << cols) - 1
+    };
+    [bits as __mmask16, (bits >> 16) as __mmask16]
+}
+
+/// `C[..R, ..cols] (+)= A[..R, ..kc] · B[..kc, ..cols]`, `B` rows `ldb` apart.
+///
+/// # Safety
+/// AVX-512F is available; `tile`'s pointers as [`Tile`] describes them, for `R` rows.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn kernel<const R: usize>(tile: Tile) {
+    let Tile {
+        a,
+        lda,
+        b,
+        ldb,
+        c,
+        ldc,
+        ..
+    } = tile;
+    let mut acc: [[__m512; 2]; R] = [[_mm512_setzero_ps(); 2]; R];
+    // SAFETY (both loops and the stores): the caller's contract; masked loads and stores touch
+    // only the `cols` existing columns. The second half of a narrow tile may start past the end
+    // of its row's allocation, so its address is formed with `wrapping_add` (no access happens
+    // there: its lanes are all masked off).
+    unsafe {
+        if tile.cols == NR {
+            for p in 0..tile.kc {
+                let b0 = _mm512_loadu_ps(b.add(p * ldb));
+                let b1 = _mm512_loadu_ps(b.add(p * ldb + 16));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let av = _mm512_set1_ps(*a.add(r * lda + p));
+                    acc[0] = _mm512_fmadd_ps(av, b0, acc[0]);
+                    acc[1] = _mm512_fmadd_ps(av, b1, acc[1]);
+                }
+            }
+            for (r, acc) in acc.iter().enumerate() {
+                let dst = c.add(r * ldc);
+                if tile.overwrite {
+                    _mm512_storeu_ps(dst, acc[0]);
+                    _mm512_storeu_ps(dst.add(16), acc[1]);
+                } else {
+                    _mm512_storeu_ps(dst, _mm512_add_ps(_mm512_loadu_ps(dst), acc[0]));
+                    _mm512_storeu_ps(
+                        dst.add(16),
+                        _mm512_add_ps(_mm512_loadu_ps(dst.add(16)), acc[1]),
+                    );
+                }
+            }
+        } else {
+            let [m0, m1] = lane_masks(tile.cols);
+            for p in 0..tile.kc {
+                let b0 = _mm512_maskz_loadu_ps(m0, b.add(p * ldb));
+                let b1 = _mm512_maskz_loadu_ps(m1, b.add(p * ldb).wrapping_add(16));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let av = _mm512_set1_ps(*a.add(r * lda + p));
+                    acc[0] = _mm512_fmadd_ps(av, b0, acc[0]);
+                    acc[1] = _mm512_fmadd_ps(av, b1, acc[1]);
+                }
+            }
+            for (r, acc) in acc.iter().enumerate() {
+                let dst = c.add(r * ldc);
+                let (v0, v1) = if tile.overwrite {
+                    (acc[0], acc[1])
+                } else {
+                    (
+                        _mm512_add_ps(_mm512_maskz_loadu_ps(m0, dst), acc[0]),
+                        _mm512_add_ps(_mm512_maskz_loadu_ps(m1, dst.wrapping_add(16)), acc[1]),
+                    )
+                };
+                _mm512_mask_storeu_ps(dst, m0, v0);
+                _mm512_mask_storeu_ps(dst.wrapping_add(16), m1, v1);
+            }
+        }
+    }
+}
