@@ -277,7 +277,7 @@ fn bad_arguments_are_clear_errors() {
         (&["--frobnicate", "1"][..], "unknown option"),
         (&["--experiment", "two-step"][..], "unknown experiment"),
         (&["--backend", "tpu"][..], "unknown backend"),
-        (&["--cpu-kernel", "avx512"][..], "unknown CPU kernel"),
+        (&["--cpu-kernel", "sse4"][..], "unknown CPU kernel"),
         (&["--steps"][..], "needs a value"),
         (&["--groups", "40"][..], "--groups"),
         (&["--lr-muon", "-1"][..], "--lr-muon"),
