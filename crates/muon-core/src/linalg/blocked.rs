@@ -13,8 +13,9 @@
 //! - for each slice, `MC = 240` rows of `A` (240 KiB) stay in L2 while every `NR`-column panel
 //!   of the right operand is fed to the micro-kernel: read in place when the operand is
 //!   row-major and at most [`DIRECT_MAX_COLS`] wide (small products: the whole slice sits in
-//!   L1/L2 and copying it would cost as much as the arithmetic), otherwise packed into a stack
-//!   buffer (`KC × NR` floats, 64-byte aligned, zero-padded past the last column);
+//!   L1/L2 and copying it would cost as much as the arithmetic), otherwise packed into a 32 KiB
+//!   stack buffer (`KC × MAX_NR` floats, sized for the widest tile, of which a kernel uses
+//!   `KC × NR`; 64-byte aligned, zero-padded past the last column);
 //! - an `R × NR` micro-kernel (`R ≤ MR`, a compile-time constant in each kernel, so a short
 //!   last row tile costs no wasted work) keeps its accumulators in registers, broadcasting one
 //!   element of each of `R` rows of `A` against the vectors of the panel per depth step.
@@ -169,21 +170,13 @@ pub(super) fn gram_upper_rows<K: MicroKernel>(
     row0: usize,
     rows: usize,
 ) -> bool {
-    if !K::supported() || !rows_in_range::<K>(m, row0, rows) {
-        return false;
-    }
-    if !fits(x, m, n) || !fits(out, rows, m) {
-        return false;
-    }
     // Xᵀ as the right operand: its element (p, j) is X[j][p].
     let xt = Operand {
         data: x,
         row_stride: 1,
         col_stride: n,
     };
-    // SAFETY: K runs on this CPU (checked above) and rows row0..row0+rows of X exist; out holds rows × m.
-    unsafe { gemm::<K>(&x[row0 * n..], n, xt, out, rows, n, m, Some(row0)) };
-    true
+    upper_rows::<K>(x, n, xt, out, m, row0, rows)
 }
 
 /// `out (m×m) = S · S` for an exactly symmetric `S (m×m)` (so `S·S = S·Sᵀ`, its Gram matrix):
@@ -207,19 +200,47 @@ pub(super) fn square_symmetric_upper_rows<K: MicroKernel>(
     row0: usize,
     rows: usize,
 ) -> bool {
-    if !K::supported() || !rows_in_range::<K>(m, row0, rows) {
-        return false;
-    }
-    if !fits(s, m, m) || !fits(out, rows, m) {
-        return false;
-    }
+    // S itself as the row-major right operand.
     let right = Operand {
         data: s,
         row_stride: m,
         col_stride: 1,
     };
-    // SAFETY: K runs on this CPU (checked above) and rows row0..row0+rows of S exist; out holds rows × m.
-    unsafe { gemm::<K>(&s[row0 * m..], m, right, out, rows, m, m, Some(row0)) };
+    upper_rows::<K>(s, m, right, out, m, row0, rows)
+}
+
+/// Rows `row0..row0 + rows` of the upper triangle of `X (m×depth) · right` into `out`
+/// (`rows × m`), where `right` (`depth × m`) is `Xᵀ` or, for a symmetric `X`, `X` itself: the
+/// checks and the call both symmetric products share.
+fn upper_rows<K: MicroKernel>(
+    x: &[f32],
+    depth: usize,
+    right: Operand<'_>,
+    out: &mut [f32],
+    m: usize,
+    row0: usize,
+    rows: usize,
+) -> bool {
+    if !K::supported() || !rows_in_range::<K>(m, row0, rows) {
+        return false;
+    }
+    if !fits(x, m, depth) || !fits(out, rows, m) {
+        return false;
+    }
+    // SAFETY: K runs on this CPU (checked above), rows row0..row0+rows of X exist, `right`
+    // views all of X (depth × m under its strides), and out holds rows × m.
+    unsafe {
+        gemm::<K>(
+            &x[row0 * depth..],
+            depth,
+            right,
+            out,
+            rows,
+            depth,
+            m,
+            Some(row0),
+        )
+    };
     true
 }
 
@@ -584,45 +605,30 @@ mod tests {
         );
     }
 
-    /// The products of one kernel, for [`every_kernel_gives_the_same_bits`].
-    fn products<K: MicroKernel>() -> Vec<Vec<u32>> {
-        let mut all = Vec::new();
-        for &(m, k, n) in shapes() {
-            let a = data(m * k, 5);
-            let b = data(k * n, 6);
-            let mut c = vec![f32::NAN; m * n];
-            assert!(matmul::<K>(&a, &b, &mut c, m, k, n));
-            all.push(bits(&c));
-            let mut g = vec![f32::NAN; m * m];
-            assert!(gram::<K>(&a, &mut g, m, k));
-            all.push(bits(&g));
-            let mut sq = vec![f32::NAN; m * m];
-            assert!(square_symmetric::<K>(&g, &mut sq, m));
-            all.push(bits(&sq));
-        }
-        all
-    }
-
     /// Every kernel runs each element's fused multiply-adds in the same order (the driver's
-    /// depth slices), so all of them give the same bits, whatever their tile shape.
+    /// depth slices), so all of them give the same bits, whatever their tile shape. The
+    /// kernels are the dispatch's own table (`CpuKernel::ALL` through `blocked`).
     #[test]
     fn every_kernel_gives_the_same_bits() {
+        use super::super::{CpuKernel, blocked};
         let mut results: Vec<(&str, Vec<Vec<u32>>)> = Vec::new();
-        let mut record = |name, supported: bool, run: fn() -> Vec<Vec<u32>>| {
-            if supported {
-                results.push((name, run()));
+        for kernel in CpuKernel::ALL.into_iter().filter(|k| k.is_supported()) {
+            let Some(p) = blocked(kernel) else { continue };
+            let mut all = Vec::new();
+            for &(m, k, n) in shapes() {
+                let a = data(m * k, 5);
+                let b = data(k * n, 6);
+                let mut c = vec![f32::NAN; m * n];
+                assert!((p.matmul)(&a, &b, &mut c, m, k, n));
+                all.push(bits(&c));
+                let mut g = vec![f32::NAN; m * m];
+                assert!((p.gram)(&a, &mut g, m, k));
+                all.push(bits(&g));
+                let mut sq = vec![f32::NAN; m * m];
+                assert!((p.square_symmetric)(&g, &mut sq, m));
+                all.push(bits(&sq));
             }
-        };
-        #[cfg(target_arch = "x86_64")]
-        {
-            use super::super::{x86_avx2::Avx2, x86_avx512::Avx512};
-            record("avx2", Avx2::supported(), products::<Avx2>);
-            record("avx512", Avx512::supported(), products::<Avx512>);
-        }
-        #[cfg(target_arch = "aarch64")]
-        {
-            use super::super::aarch64_neon::Neon;
-            record("neon", Neon::supported(), products::<Neon>);
+            results.push((kernel.name(), all));
         }
         let names: Vec<&str> = results.iter().map(|r| r.0).collect();
         std::println!("every_kernel_gives_the_same_bits: compared {names:?}");

@@ -14,7 +14,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use super::CpuKernel;
 
-/// Products with fewer multiply-adds than this (`384³`, about 5 ms on one core) run on one
+/// Products with fewer multiply-adds than this (`384³`, about 2 ms on one core) run on one
 /// thread, where starting threads would eat the gain. Measured on 2 vCPUs
 /// (`docs/performance.md`, 2026-11-30): a 256³ product gained 10% from two threads and a 256²
 /// Newton–Schulz lost 10%, while 512³ ran 2.1× faster.
