@@ -10,12 +10,17 @@
 //!
 //! Blocking, for one core:
 //! - the depth is cut into `KC = 256` slices;
-//! - for each slice, `MC = 240` rows of `A` (240 KiB) stay in L2 while every `NR`-column panel
-//!   of the right operand is fed to the micro-kernel: read in place when the operand is
-//!   row-major and at most [`DIRECT_MAX_COLS`] wide (small products: the whole slice sits in
-//!   L1/L2 and copying it would cost as much as the arithmetic), otherwise packed into a 32 KiB
-//!   stack buffer (`KC × MAX_NR` floats, sized for the widest tile, of which a kernel uses
-//!   `KC × NR`; 64-byte aligned, zero-padded past the last column);
+//! - for each slice, `MC = 144` rows of `A` stay in L2 while every `NR`-column panel of the
+//!   right operand is fed to the micro-kernel. A row-major right operand at most
+//!   [`DIRECT_MAX_STRIDE`] wide is read in place (small products: the whole slice sits in
+//!   L1/L2 and copying it would cost as much as the arithmetic); a wider one, or a transposed
+//!   one, is packed panel by panel into a 32 KiB stack buffer (`KC × MAX_NR` floats, sized for
+//!   the widest tile, of which a kernel uses `KC × NR`; 64-byte aligned, zero-padded past the
+//!   last column). A left operand with rows [`COPY_LEFT_MIN_STRIDE`] or more floats apart is
+//!   copied block by block into a 153 KiB stack buffer (`MC` rows of [`PACKED_LDA`] floats),
+//!   so a tile's rows are neither in one L1 set nor each on its own page;
+//! - before each tile, the lines of its output tile are prefetched: at wide sizes they were
+//!   last touched one row block ago and would otherwise stall the tile's final stores on L3;
 //! - an `R × NR` micro-kernel (`R ≤ MR`, a compile-time constant in each kernel, so a short
 //!   last row tile costs no wasted work) keeps its accumulators in registers, broadcasting one
 //!   element of each of `R` rows of `A` against the vectors of the panel per depth step.
@@ -33,11 +38,23 @@ use core::mem::MaybeUninit;
 /// Depth of one panel. Shared by every kernel: it fixes the rounding order.
 const KC: usize = 256;
 /// Rows of `A` swept per panel (a multiple of every kernel's `MR`); `MC × KC` floats stay in L2.
-const MC: usize = 240;
-/// Row-major right operands at most this many columns wide are read in place, not packed.
-/// Wider rows put each depth step of a panel on its own page-aligned stride (4 KiB apart at
-/// 1024 columns), where L1 associativity thrashes; packing makes the panel contiguous.
-const DIRECT_MAX_COLS: usize = 128;
+/// Measured (2-core EPYC, AVX2, n = 512 and 1024): 144 beat 96 and 72 (the right operand is
+/// packed once per block, so fewer rows pack it more often) and matched 240, whose copy of the
+/// left block would need 255 KiB of stack.
+const MC: usize = 144;
+/// Row-major right operands whose rows are at most this many floats apart are read in place;
+/// wider ones are packed panel by panel. Wider rows put each depth step of a panel on its own
+/// stride, where L1 associativity thrashes; the packed panel is contiguous.
+const DIRECT_MAX_STRIDE: usize = 128;
+/// Left operands whose rows are at least this many floats apart (2 KiB) are copied block by
+/// block. At that stride a tile's six or twelve rows share two or three L1 sets (all one set
+/// at 4 KiB) and each row is its own page; below it, reading in place was as fast or faster
+/// (measured at n = 192 and 256: the copy's 153 KiB pushed a working set that fit in L2 out
+/// of it).
+const COPY_LEFT_MIN_STRIDE: usize = 512;
+/// Floats between rows of the copied left block: a depth slice and one 64-byte line, so the
+/// rows of a tile fall in different L1 sets (rows 1024 floats apart in place all map to one).
+const PACKED_LDA: usize = KC + 16;
 /// The widest panel of any kernel (AVX-512's two `__m512`).
 const MAX_NR: usize = 32;
 
@@ -114,6 +131,11 @@ pub(super) struct Tile {
 /// sizes): [`pack`] writes the first `kc` rows and the kernels read only those.
 #[repr(C, align(64))]
 struct Panel([MaybeUninit<f32>; KC * MAX_NR]);
+
+/// A copy of `MC` rows of one depth slice of the left operand, rows [`PACKED_LDA`] apart.
+/// Left uninitialised, like [`Panel`]: [`copy_left`] writes what the tiles read.
+#[repr(C, align(64))]
+struct LeftBlock([MaybeUninit<f32>; MC * PACKED_LDA]);
 
 /// Where the right operand's element `(p, j)` lives: `data[p * row_stride + j * col_stride]`.
 #[derive(Clone, Copy)]
@@ -287,17 +309,77 @@ unsafe fn gemm<K: MicroKernel>(
     n: usize,
     upper: Option<usize>,
 ) {
-    const { assert!(K::NR <= MAX_NR && MC.is_multiple_of(K::MR)) };
     if k == 0 {
         out[..m * n].fill(0.0);
         return;
     }
-    let direct = b.col_stride == 1 && n <= DIRECT_MAX_COLS;
+    // SAFETY: the caller's contract.
+    unsafe {
+        if lda >= COPY_LEFT_MIN_STRIDE {
+            gemm_copying_left::<K>(a, lda, b, out, m, k, n, upper);
+        } else {
+            sweep::<K>(a, lda, None, b, out, m, k, n, upper);
+        }
+    }
+}
+
+/// [`sweep`] with a stack block for copies of the left operand. Its own frame, never inlined,
+/// so the products that read `A` in place (the small ones) neither reserve nor probe its
+/// 153 KiB.
+///
+/// # Safety
+/// As [`gemm`].
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_copying_left<K: MicroKernel>(
+    a: &[f32],
+    lda: usize,
+    b: Operand<'_>,
+    out: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    upper: Option<usize>,
+) {
+    let mut block = LeftBlock([MaybeUninit::uninit(); MC * PACKED_LDA]);
+    // SAFETY: the caller's contract.
+    unsafe { sweep::<K>(a, lda, Some(&mut block), b, out, m, k, n, upper) };
+}
+
+/// The loops of [`gemm`] (`k ≥ 1`): depth slices, row blocks of `A` (copied into `block` when
+/// one is given, read in place otherwise: the same values in the same order, so the same
+/// bits), right-operand panels, row tiles.
+///
+/// # Safety
+/// As [`gemm`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn sweep<K: MicroKernel>(
+    a: &[f32],
+    lda: usize,
+    mut block: Option<&mut LeftBlock>,
+    b: Operand<'_>,
+    out: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    upper: Option<usize>,
+) {
+    const { assert!(K::NR <= MAX_NR && MC.is_multiple_of(K::MR)) };
+    let direct = b.col_stride == 1 && b.row_stride <= DIRECT_MAX_STRIDE;
     let mut panel = Panel([MaybeUninit::uninit(); KC * MAX_NR]);
     for p0 in (0..k).step_by(KC) {
         let kc = KC.min(k - p0);
         for i_blk in (0..m).step_by(MC) {
             let i_end = (i_blk + MC).min(m);
+            // The block's first element and the floats between its rows: the copy, or A in place.
+            let (a_blk, ld_blk) = match block.as_deref_mut() {
+                Some(block) => (
+                    copy_left(block, &a[i_blk * lda..], lda, i_end - i_blk, p0, kc),
+                    PACKED_LDA,
+                ),
+                // SAFETY: row i_blk < m of A, column p0 < k ≤ lda (the caller's contract).
+                None => (unsafe { a.as_ptr().add(i_blk * lda + p0) }, lda),
+            };
             for j0 in (0..n).step_by(K::NR) {
                 let cols = K::NR.min(n - j0);
                 // A tile touches the upper triangle iff its first row ≤ its last column.
@@ -319,27 +401,86 @@ unsafe fn gemm<K: MicroKernel>(
                     if upper.is_some_and(|row0| row0 + i0 >= j0 + cols) {
                         break;
                     }
-                    // SAFETY: rows i0..i0+rows of A have lda ≥ p0 + kc columns; bp points at kc
-                    // rows of stride ldb with `cols` readable floats each (NR unless the kernel
-                    // masks: B in place, or the panel `pack` just wrote); out holds rows
-                    // i0..i0+rows with n ≥ j0 + cols columns (the caller's contract).
+                    let rows = K::MR.min(i_end - i0);
+                    // SAFETY: rows i0..i0+rows of the block have ld_blk ≥ kc columns from a_blk; bp
+                    // points at kc rows of stride ldb with `cols` readable floats each (NR
+                    // unless the kernel masks: B in place, or the panel `pack` just wrote); out
+                    // holds rows i0..i0+rows with n ≥ j0 + cols columns (the caller's contract).
                     unsafe {
+                        let c = out.as_mut_ptr().add(i0 * n + j0);
+                        prefetch_tile(c, n, rows, cols);
                         let tile = Tile {
-                            a: a.as_ptr().add(i0 * lda + p0),
-                            lda,
+                            a: a_blk.add((i0 - i_blk) * ld_blk),
+                            lda: ld_blk,
                             b: bp,
                             ldb,
-                            c: out.as_mut_ptr().add(i0 * n + j0),
+                            c,
                             ldc: n,
                             kc,
                             cols,
                             overwrite: p0 == 0,
                         };
-                        K::tile(K::MR.min(i_end - i0), tile);
+                        K::tile(rows, tile);
                     }
                 }
             }
         }
+    }
+}
+
+/// Copies columns `p0..p0 + kc` of the first `rows ≤ MC` rows of `a` (rows `lda` apart) into
+/// `block`, rows [`PACKED_LDA`] apart, and returns the copy's first element.
+///
+/// # Panics
+/// If `a` does not hold those elements or `kc > KC` (the driver's shapes never do).
+fn copy_left(
+    block: &mut LeftBlock,
+    a: &[f32],
+    lda: usize,
+    rows: usize,
+    p0: usize,
+    kc: usize,
+) -> *const f32 {
+    for (r, dst) in block.0.chunks_exact_mut(PACKED_LDA).take(rows).enumerate() {
+        let (src, dst) = (&a[r * lda + p0..][..kc], &mut dst[..kc]);
+        // SAFETY: both slices hold `kc` floats (`MaybeUninit<f32>` has `f32`'s layout), and a
+        // shared and an exclusive borrow cannot overlap.
+        unsafe {
+            core::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr().cast::<f32>(), kc);
+        }
+    }
+    block.0.as_ptr().cast::<f32>()
+}
+
+/// Asks the cache for the lines of a `rows × cols` output tile (rows `ldc` floats apart) that
+/// the micro-kernel is about to accumulate into. At wide sizes the tile was last touched one
+/// row block ago and sits in L3; the kernel's depth loop hides the fetch. A hint only: it
+/// reads and changes nothing.
+#[inline(always)]
+fn prefetch_tile(c: *const f32, ldc: usize, rows: usize, cols: usize) {
+    for r in 0..rows {
+        let row = c.wrapping_add(r * ldc);
+        // One address in each 64-byte line the row's `cols` floats touch.
+        for x in (0..cols).step_by(16) {
+            prefetch(row.wrapping_add(x));
+        }
+        prefetch(row.wrapping_add(cols - 1));
+    }
+}
+
+/// A prefetch hint for the line holding `p` (into L1). Never faults, whatever `p` is.
+#[inline(always)]
+fn prefetch(p: *const f32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `prefetcht0` has no architectural effect and does not fault on any address.
+    unsafe {
+        use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>());
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: `prfm` has no architectural effect and does not fault on any address.
+    unsafe {
+        core::arch::asm!("prfm pldl1keep, [{p}]", p = in(reg) p, options(nostack, readonly, preserves_flags));
     }
 }
 
@@ -472,7 +613,8 @@ mod tests {
     }
 
     /// Row tails (m % MR), column tails (n % NR) read in place and packed, several depth
-    /// slices (k > 256) and row blocks (m > 240).
+    /// slices (k > 256), row blocks (m > 144), and left operands read in place (k < 512) and
+    /// copied.
     const NATIVE_SHAPES: [(usize, usize, usize); 10] = [
         (7, 3, 5),
         (13, 300, 17),
@@ -523,8 +665,15 @@ mod tests {
     }
 
     fn gram_matches<K: MicroKernel>(name: &str) {
-        let native: &[(usize, usize)] =
-            &[(1, 9), (5, 300), (17, 64), (33, 100), (50, 80), (251, 270)];
+        let native: &[(usize, usize)] = &[
+            (1, 9),
+            (5, 300),
+            (17, 64),
+            (33, 100),
+            (50, 80),
+            (251, 270),
+            (150, 530),
+        ];
         let miri: &[(usize, usize)] = &[(1, 9), (5, 260), (17, 40), (37, 20)];
         for &(m, n) in if cfg!(miri) { miri } else { native } {
             let x = data(m * n, 3);
@@ -602,6 +751,60 @@ mod tests {
         each_kernel!(
             "zero_depth_gives_zeros_and_short_slices_are_refused",
             zero_depth
+        );
+    }
+
+    /// Copying the left operand moves data and nothing else: the driver with the copy and the
+    /// driver reading `A` in place give the same bits, for a plain product over several row
+    /// blocks and depth slices and for the upper-triangle tiles of a symmetric one.
+    fn copy_matches_in_place<K: MicroKernel>(name: &str) {
+        let (m, k, n) = if cfg!(miri) {
+            (2 * K::MR + 1, 260, 40)
+        } else {
+            (MC + K::MR + 1, 2 * KC + 7, 50)
+        };
+        let a = data(m * k, 7);
+        let b = data(k * n, 8);
+        let right = Operand {
+            data: &b,
+            row_stride: n,
+            col_stride: 1,
+        };
+        let xt = Operand {
+            data: &a,
+            row_stride: 1,
+            col_stride: k,
+        };
+        for (what, operand, cols, upper) in [("matmul", right, n, None), ("gram", xt, m, Some(0))] {
+            let mut copied = vec![f32::NAN; m * cols];
+            let mut in_place = vec![f32::NAN; m * cols];
+            let mut block = LeftBlock([MaybeUninit::uninit(); MC * PACKED_LDA]);
+            // SAFETY: K runs here (each_kernel checks), `a` is m × k, the operand k × cols, and
+            // the outputs m × cols.
+            unsafe {
+                sweep::<K>(
+                    &a,
+                    k,
+                    Some(&mut block),
+                    operand,
+                    &mut copied,
+                    m,
+                    k,
+                    cols,
+                    upper,
+                );
+                sweep::<K>(&a, k, None, operand, &mut in_place, m, k, cols, upper);
+            }
+            assert_eq!(bits(&copied), bits(&in_place), "{name} {what}");
+            assert!(copied.iter().any(|x| !x.is_nan()), "{name} {what}");
+        }
+    }
+
+    #[test]
+    fn copying_the_left_operand_changes_no_bit() {
+        each_kernel!(
+            "copying_the_left_operand_changes_no_bit",
+            copy_matches_in_place
         );
     }
 
