@@ -9,6 +9,8 @@
 mod cli;
 #[path = "../examples/tail_memory/device.rs"]
 mod device;
+#[path = "../examples/tail_memory/device_batch.rs"]
+mod device_batch;
 #[path = "../examples/tail_memory/device_ffn.rs"]
 mod device_ffn;
 #[path = "../examples/tail_memory/error.rs"]

@@ -16,12 +16,11 @@
 //! per-step statistics history copied on the device and read once at the end. [`Counters`]
 //! records every submission, upload and readback, so tests can check that a step reads nothing.
 
-use muon::gpu::kernels::{
-    GatherParams, MatmulParams, XENT_STATS_PER_ROW, XentParams, uniform_buffer,
-};
+use muon::gpu::kernels::{MatmulParams, XENT_STATS_PER_ROW, uniform_buffer};
 use muon::gpu::wgpu::util::DeviceExt;
 use muon::gpu::{GpuContext, GpuError, GpuMatrix, wgpu};
 
+use crate::device_batch::{BatchEnds, ResidentBatch, evaluate_every_class};
 use crate::error::ExampleError;
 use crate::memory::{Dense, Evaluation, Memory};
 use crate::optim::{DeviceStepper, OptimizerSpec};
@@ -44,18 +43,13 @@ pub struct Counters {
 
 /// One batch size's buffers and bind groups (made once).
 struct Batch {
-    rows: u32,
-    index: wgpu::Buffer,
-    /// Kept alive for the bind groups.
-    _weights: wgpu::Buffer,
-    stats: GpuMatrix,
+    /// Class indices, weights, the gather and the softmax cross-entropy.
+    ends: BatchEnds,
     /// Kept alive for the bind groups.
     _buffers: Vec<GpuMatrix>,
     _uniforms: Vec<wgpu::Buffer>,
-    gather_bg: wgpu::BindGroup,
     ht_bg: wgpu::BindGroup,
     z_bg: wgpu::BindGroup,
-    xent_bg: wgpu::BindGroup,
     /// `Some` when the batch trains (computes `∇W`).
     backward: Option<(wgpu::BindGroup, wgpu::BindGroup)>,
     shapes: Shapes,
@@ -105,30 +99,11 @@ impl Batch {
         check_inner(ctx, d.max(n).max(b))?;
         let device = ctx.device();
         let k = ctx.kernels();
-        let index = storage(ctx, "batch classes", bytemuck::cast_slice(classes));
-        let weights = storage(ctx, "batch weights", bytemuck::cast_slice(weights));
         let kb = GpuMatrix::zeros(ctx, b, d)?;
         let ht = GpuMatrix::zeros(ctx, b, d)?;
         let z = GpuMatrix::zeros(ctx, b, n)?;
         let r = GpuMatrix::zeros(ctx, b, n)?;
-        let stats = GpuMatrix::zeros(ctx, b, XENT_STATS_PER_ROW)?;
-        let gather_u = uniform_buffer(
-            device,
-            "gather",
-            &GatherParams {
-                rows: b as u32,
-                cols: d as u32,
-                src_rows: n as u32,
-                _pad: 0,
-            },
-        );
-        let gather_bg = k.gather_rows.bind_group(
-            device,
-            &gather_u,
-            &index,
-            mem.keys_t.binding(),
-            kb.binding(),
-        );
+        let ends = BatchEnds::new(ctx, classes, weights, &mem.keys_t, &kb, &z, &r)?;
         let ht_u = uniform_buffer(device, "H", &product(b, d, d, MatmulParams::TRANS_B));
         let ht_bg = k.matmul.bind_group(
             device,
@@ -147,25 +122,7 @@ impl Batch {
             ht.binding(),
             z.binding(),
         );
-        let xent_u = uniform_buffer(
-            device,
-            "xent",
-            &XentParams {
-                rows: b as u32,
-                cols: n as u32,
-                _pad: [0; 2],
-            },
-        );
-        let xent_bg = k.softmax_xent.bind_group(
-            device,
-            &xent_u,
-            z.binding(),
-            &index,
-            &weights,
-            r.binding(),
-            stats.binding(),
-        );
-        let mut uniforms = vec![gather_u, ht_u, z_u, xent_u];
+        let mut uniforms = vec![ht_u, z_u];
         let mut buffers = vec![kb, ht, z, r];
         let backward = match grad {
             None => None,
@@ -195,16 +152,11 @@ impl Batch {
             }
         };
         Ok(Self {
-            rows: b as u32,
-            index,
-            _weights: weights,
-            stats,
+            ends,
             _buffers: buffers,
             _uniforms: uniforms,
-            gather_bg,
             ht_bg,
             z_bg,
-            xent_bg,
             backward,
             shapes: Shapes {
                 n: n as u32,
@@ -213,17 +165,30 @@ impl Batch {
         })
     }
 
-    /// Records the forward pass (gather, logits, softmax cross-entropy) and, for a training
-    /// batch, the gradient products.
-    fn encode(&self, ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>) {
+    /// Records the forward pass alone (gather, logits, softmax cross-entropy).
+    fn encode_forward(&self, ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>) {
         let k = ctx.kernels();
         let Shapes { n, d } = self.shapes;
-        let b = self.rows;
-        k.gather_rows.dispatch(pass, &self.gather_bg, b, d);
+        let b = self.ends.rows;
+        self.ends.encode_gather(ctx, pass);
         k.matmul.dispatch(pass, &self.ht_bg, b, d);
         k.matmul.dispatch(pass, &self.z_bg, b, n);
-        k.softmax_xent.dispatch(pass, &self.xent_bg, b);
+        self.ends.encode_xent(ctx, pass);
+    }
+}
+
+impl ResidentBatch for Batch {
+    fn ends(&self) -> &BatchEnds {
+        &self.ends
+    }
+
+    /// Records the forward pass and, for a training batch, the gradient products.
+    fn encode(&self, ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>) {
+        self.encode_forward(ctx, pass);
         if let Some((t_bg, g_bg)) = &self.backward {
+            let k = ctx.kernels();
+            let Shapes { d, .. } = self.shapes;
+            let b = self.ends.rows;
             k.matmul.dispatch(pass, t_bg, d, b);
             k.matmul.dispatch(pass, g_bg, d, d);
         }
@@ -313,16 +278,7 @@ impl DeviceMemory {
     /// [`ExampleError::Args`] if `classes` has the wrong length.
     pub fn step(&mut self, classes: Option<&[u32]>) -> Result<(), ExampleError> {
         if let Some(c) = classes {
-            if c.len() != self.train.rows as usize {
-                return Err(ExampleError::Args(format!(
-                    "batch of {} classes for a {}-row batch",
-                    c.len(),
-                    self.train.rows
-                )));
-            }
-            self.ctx
-                .queue()
-                .write_buffer(&self.train.index, 0, bytemuck::cast_slice(c));
+            self.train.ends.write_classes(&self.ctx, c)?;
             self.counters.step_uploads += 1;
         }
         let slot = self.counters.steps;
@@ -336,46 +292,28 @@ impl DeviceMemory {
     /// optimizer step) into one pass, copies its statistics into history entry `slot` when
     /// there is a history, and submits once.
     fn submit(&self, slot: Option<usize>, train: bool) {
-        let device = self.ctx.device();
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("tail_memory step"),
-        });
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("tail_memory step"),
-                timestamp_writes: None,
-            });
+        let mut encoder = encoder_with_pass(&self.ctx, "tail_memory step", |pass| {
             if train {
-                self.train.encode(&self.ctx, &mut pass);
-                self.stepper.encode(&mut pass);
+                self.train.encode(&self.ctx, pass);
+                self.stepper.encode(pass);
             } else {
-                self.forward_only(&mut pass);
+                self.train.encode_forward(&self.ctx, pass);
             }
-        }
+        });
         if let (Some(history), Some(slot)) = (&self.history, slot)
             && slot < history.rows()
         {
             let bytes = (history.cols() * 4) as u64;
+            let stats = &self.train.ends.stats;
             encoder.copy_buffer_to_buffer(
-                self.train.stats.buffer(),
-                self.train.stats.offset(),
+                stats.buffer(),
+                stats.offset(),
                 history.buffer(),
                 history.offset() + slot as u64 * bytes,
                 bytes,
             );
         }
         self.ctx.queue().submit([encoder.finish()]);
-    }
-
-    /// The training batch's forward pass alone (gather, logits, softmax).
-    fn forward_only(&self, pass: &mut wgpu::ComputePass<'_>) {
-        let k = self.ctx.kernels();
-        let t = &self.train;
-        let Shapes { n, d } = t.shapes;
-        k.gather_rows.dispatch(pass, &t.gather_bg, t.rows, d);
-        k.matmul.dispatch(pass, &t.ht_bg, t.rows, d);
-        k.matmul.dispatch(pass, &t.z_bg, t.rows, n);
-        k.softmax_xent.dispatch(pass, &t.xent_bg, t.rows);
     }
 
     /// Runs the training batch's forward pass once more (no step) into history entry `slot`:
@@ -393,7 +331,7 @@ impl DeviceMemory {
         let Some(history) = &self.history else {
             return Err(ExampleError::Args("no statistics history".into()));
         };
-        let rows = self.train.rows as usize;
+        let rows = self.train.ends.rows as usize;
         let data = history.read(&self.ctx)?;
         self.counters.eval_readbacks += 1;
         Ok(data
@@ -408,32 +346,21 @@ impl DeviceMemory {
     }
 
     /// Evaluates every class `k` (key `e_k`, class `k`) on the device and reads the per-class
-    /// statistics back: one submission and one readback per chunk of [`eval_chunk`] classes
+    /// statistics back: one submission and one readback per chunk of
+    /// [`eval_chunk`](crate::device_batch::eval_chunk) classes
     /// (one chunk up to 32,768 classes at `n` = 1,023; the logits of a chunk are
     /// `chunk × n` floats).
     ///
     /// # Errors
     /// GPU errors.
     pub fn evaluate(&mut self) -> Result<Evaluation, ExampleError> {
-        let n = self.mem.n;
-        let chunk = eval_chunk(n);
-        if self.eval.is_none() {
-            let first: Vec<u32> = (0..chunk as u32).collect();
-            let zeros = vec![0.0f32; chunk];
-            self.eval = Some(Batch::new(&self.ctx, &self.mem, &first, &zeros, None)?);
-        }
-        let Some(eval) = &self.eval else {
-            return Err(ExampleError::Args("evaluation batch missing".into()));
-        };
-        let ctx = &self.ctx;
-        evaluate_in_chunks(
+        let (ctx, mem) = (&self.ctx, &self.mem);
+        evaluate_every_class(
             ctx,
-            n,
-            chunk,
-            &eval.index,
-            &eval.stats,
+            mem.n,
+            &mut self.eval,
             &mut self.counters,
-            |pass| eval.encode(ctx, pass),
+            |classes, weights| Batch::new(ctx, mem, classes, weights, None),
         )
     }
 
@@ -484,56 +411,23 @@ pub fn check_inner(ctx: &GpuContext, longest: usize) -> Result<(), ExampleError>
     Ok(())
 }
 
-/// Evaluates `n` classes `chunk` at a time (the linear and the FFN memory alike): writes each
-/// chunk's class indices into `index` (past the last class the gather gives a zero row with no
-/// target, whose statistics are ignored), records `encode` into one submission, and reads the
-/// per-row statistics `stats` back, one readback per chunk (counted in `counters`).
-pub fn evaluate_in_chunks(
+/// A command encoder holding one compute pass labelled `label`, recorded by `record` and
+/// ended, so the caller may add copies before submitting it as one command buffer (a training
+/// step, an evaluation chunk).
+pub fn encoder_with_pass(
     ctx: &GpuContext,
-    n: usize,
-    chunk: usize,
-    index: &wgpu::Buffer,
-    stats: &GpuMatrix,
-    counters: &mut Counters,
-    encode: impl Fn(&mut wgpu::ComputePass<'_>),
-) -> Result<Evaluation, ExampleError> {
-    let mut out = Evaluation {
-        correct_prob: Vec::with_capacity(n),
-        loss: Vec::with_capacity(n),
-        correct: Vec::with_capacity(n),
-    };
-    for start in (0..n).step_by(chunk) {
-        if chunk < n {
-            let classes: Vec<u32> = (start..start + chunk).map(|c| c as u32).collect();
-            ctx.queue()
-                .write_buffer(index, 0, bytemuck::cast_slice(&classes));
-        }
-        let mut encoder = ctx
-            .device()
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("tail_memory eval"),
-            });
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("tail_memory eval"),
-                timestamp_writes: None,
-            });
-            encode(&mut pass);
-        }
-        ctx.queue().submit([encoder.finish()]);
-        let data = stats.read(ctx)?;
-        counters.eval_readbacks += 1;
-        for s in data.chunks_exact(XENT_STATS_PER_ROW).take(n - start) {
-            out.correct_prob.push(s[0]);
-            out.loss.push(s[1]);
-            out.correct.push(s[2] > 0.5);
-        }
+    label: &str,
+    record: impl FnOnce(&mut wgpu::ComputePass<'_>),
+) -> wgpu::CommandEncoder {
+    let mut encoder = ctx
+        .device()
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
+    {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(label),
+            timestamp_writes: None,
+        });
+        record(&mut pass);
     }
-    Ok(out)
-}
-
-/// Classes per evaluation pass for `n` classes: all of them while the `chunk × n` logits stay
-/// within 2^25 floats (128 MiB), else as many as fit (at least one).
-pub fn eval_chunk(n: usize) -> usize {
-    ((1usize << 25) / n.max(1)).clamp(1, n.max(1))
+    encoder
 }

@@ -13,15 +13,11 @@
 //! submitted once with no readback; evaluations read per-class statistics.
 
 use muon::cpu::adam::AdamConfig;
-use muon::gpu::kernels::{
-    GatherParams, MatmulParams, ScatterParams, SiluParams, XENT_STATS_PER_ROW, XentParams,
-    uniform_buffer,
-};
+use muon::gpu::kernels::{MatmulParams, ScatterParams, SiluParams, uniform_buffer};
 use muon::gpu::{GpuContext, GpuMatrix, wgpu};
 
-use crate::device::{
-    Counters, check_inner, eval_chunk, evaluate_in_chunks, product, storage, upload,
-};
+use crate::device::{Counters, check_inner, encoder_with_pass, product, upload};
+use crate::device_batch::{BatchEnds, ResidentBatch, evaluate_every_class};
 use crate::error::ExampleError;
 use crate::ffn::{EMBEDDING_LR, FfnWeights};
 use crate::memory::{Dense, Evaluation};
@@ -47,16 +43,18 @@ struct Grads {
 
 /// One batch size's buffers and bind groups.
 struct Batch {
-    rows: u32,
-    index: wgpu::Buffer,
-    stats: GpuMatrix,
+    /// Class indices, weights, the gather and the softmax cross-entropy.
+    ends: BatchEnds,
     _keep: (Vec<GpuMatrix>, Vec<wgpu::Buffer>),
-    forward: [wgpu::BindGroup; 6],
+    /// `H`, SiLU, `O`, `Z` (between the ends' gather and cross-entropy).
+    forward: [wgpu::BindGroup; 4],
     backward: Option<[wgpu::BindGroup; 7]>,
     dims: (u32, u32, u32),
 }
 
 impl Batch {
+    /// Buffers for `classes` (initial indices) with `weights`; with `grads`, the backward pass
+    /// into them.
     fn new(
         ctx: &GpuContext,
         p: &Params,
@@ -68,18 +66,9 @@ impl Batch {
         check_inner(ctx, n.max(d).max(m).max(b))?;
         let dev = ctx.device();
         let k = ctx.kernels();
-        let index = storage(ctx, "ffn classes", bytemuck::cast_slice(classes));
-        let wbuf = storage(ctx, "ffn weights", bytemuck::cast_slice(weights));
         let z = |r, c| GpuMatrix::zeros(ctx, r, c);
-        let (kb, h, a, o, zl, r, stats) = (
-            z(b, d)?,
-            z(b, m)?,
-            z(b, m)?,
-            z(b, d)?,
-            z(b, n)?,
-            z(b, n)?,
-            z(b, XENT_STATS_PER_ROW)?,
-        );
+        let (kb, h, a, o, zl, r) = (z(b, d)?, z(b, m)?, z(b, m)?, z(b, d)?, z(b, n)?, z(b, n)?);
+        let ends = BatchEnds::new(ctx, classes, weights, &p.keys, &kb, &zl, &r)?;
         let mut uniforms = Vec::new();
         let mut mm = |params: MatmulParams, a_: &GpuMatrix, b_: &GpuMatrix, c_: &GpuMatrix| {
             let u = uniform_buffer(dev, "ffn product", &params);
@@ -97,6 +86,16 @@ impl Batch {
         let h_bg = mm(product(b, m, d, MatmulParams::TRANS_B), &kb, &p.w1, &h);
         let o_bg = mm(product(b, d, m, MatmulParams::TRANS_B), &a, &p.w2, &o);
         let z_bg = mm(product(b, n, d, 0), &o, &p.values, &zl);
+        // One uniform for both directions: SiLU and its derivative run over the same `b × m`.
+        let silu_u = uniform_buffer(
+            dev,
+            "ffn silu",
+            &SiluParams {
+                len: (b * m) as u32,
+                _pad: [0; 3],
+            },
+        );
+        let silu_fwd = k.silu.bind_group(dev, &silu_u, h.binding(), a.binding());
         let mut backward = None;
         let mut extra = Vec::new();
         if let Some(g) = grads {
@@ -106,14 +105,6 @@ impl Batch {
             let da_bg = mm(product(b, m, d, 0), &d_o, &p.w2, &d_a);
             let gw1_bg = mm(product(m, d, b, MatmulParams::TRANS_A), &d_a, &kb, &g.w1);
             let dkb_bg = mm(product(b, d, m, 0), &d_a, &p.w1, &d_kb);
-            let silu_u = uniform_buffer(
-                dev,
-                "ffn silu",
-                &SiluParams {
-                    len: (b * m) as u32,
-                    _pad: [0; 3],
-                },
-            );
             let silu_bwd = k.silu.bind_group(dev, &silu_u, h.binding(), d_a.binding());
             let sc_u = uniform_buffer(
                 dev,
@@ -125,78 +116,46 @@ impl Batch {
                     _pad: 0,
                 },
             );
-            let scatter =
-                k.scatter_add_rows
-                    .bind_group(dev, &sc_u, &index, d_kb.binding(), g.keys.binding());
-            uniforms.extend([silu_u, sc_u]);
+            let scatter = k.scatter_add_rows.bind_group(
+                dev,
+                &sc_u,
+                &ends.index,
+                d_kb.binding(),
+                g.keys.binding(),
+            );
+            uniforms.push(sc_u);
             backward = Some([do_bg, gw2_bg, da_bg, silu_bwd, gw1_bg, dkb_bg, scatter]);
             extra.extend([d_o, d_a, d_kb]);
         }
-        let gather_u = uniform_buffer(
-            dev,
-            "ffn gather",
-            &GatherParams {
-                rows: b as u32,
-                cols: d as u32,
-                src_rows: n as u32,
-                _pad: 0,
-            },
-        );
-        let gather =
-            k.gather_rows
-                .bind_group(dev, &gather_u, &index, p.keys.binding(), kb.binding());
-        let silu_u = uniform_buffer(
-            dev,
-            "ffn silu",
-            &SiluParams {
-                len: (b * m) as u32,
-                _pad: [0; 3],
-            },
-        );
-        let silu_fwd = k.silu.bind_group(dev, &silu_u, h.binding(), a.binding());
-        let xent_u = uniform_buffer(
-            dev,
-            "ffn xent",
-            &XentParams {
-                rows: b as u32,
-                cols: n as u32,
-                _pad: [0; 2],
-            },
-        );
-        let xent = k.softmax_xent.bind_group(
-            dev,
-            &xent_u,
-            zl.binding(),
-            &index,
-            &wbuf,
-            r.binding(),
-            stats.binding(),
-        );
-        uniforms.extend([gather_u, silu_u, xent_u, wbuf]);
+        uniforms.push(silu_u);
         let mut keep = vec![kb, h, a, o, zl, r];
         keep.extend(extra);
         Ok(Self {
-            rows: b as u32,
-            index,
-            stats,
+            ends,
             _keep: (keep, uniforms),
-            forward: [gather, h_bg, silu_fwd, o_bg, z_bg, xent],
+            forward: [h_bg, silu_fwd, o_bg, z_bg],
             backward,
             dims: (n as u32, d as u32, m as u32),
         })
+    }
+}
+
+impl ResidentBatch for Batch {
+    fn ends(&self) -> &BatchEnds {
+        &self.ends
     }
 
     fn encode(&self, ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>) {
         let k = ctx.kernels();
         let (n, d, m) = self.dims;
-        let b = self.rows;
-        let [gather, h, silu, o, z, xent] = &self.forward;
-        k.gather_rows.dispatch(pass, gather, b, d);
+        let b = self.ends.rows;
+        let [h, silu, o, z] = &self.forward;
+        self.ends.encode_gather(ctx, pass);
         k.matmul.dispatch(pass, h, b, m);
         k.silu.dispatch_forward(pass, silu, b * m);
         k.matmul.dispatch(pass, o, b, d);
         k.matmul.dispatch(pass, z, b, n);
-        k.softmax_xent.dispatch(pass, xent, b);
+        self.ends.encode_xent(ctx, pass);
         if let Some([d_o, gw2, d_a, silu_bwd, gw1, dkb, scatter]) = &self.backward {
             k.matmul.dispatch(pass, d_o, b, d);
             k.matmul.dispatch(pass, gw2, d, m);
@@ -276,32 +235,13 @@ impl DeviceFfn {
     /// # Errors
     /// [`ExampleError::Args`] if `classes` has the wrong length.
     pub fn step(&mut self, classes: &[u32]) -> Result<(), ExampleError> {
-        if classes.len() != self.train.rows as usize {
-            return Err(ExampleError::Args(format!(
-                "batch of {} classes for a {}-row batch",
-                classes.len(),
-                self.train.rows
-            )));
-        }
-        self.ctx
-            .queue()
-            .write_buffer(&self.train.index, 0, bytemuck::cast_slice(classes));
-        let mut encoder =
-            self.ctx
-                .device()
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("ffn step"),
-                });
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("ffn step"),
-                timestamp_writes: None,
-            });
-            self.train.encode(&self.ctx, &mut pass);
+        self.train.ends.write_classes(&self.ctx, classes)?;
+        let encoder = encoder_with_pass(&self.ctx, "ffn step", |pass| {
+            self.train.encode(&self.ctx, pass);
             for s in &self.steppers {
-                s.encode(&mut pass);
+                s.encode(pass);
             }
-        }
+        });
         self.ctx.queue().submit([encoder.finish()]);
         self.counters.steps += 1;
         self.counters.step_submissions += 1;
@@ -314,25 +254,13 @@ impl DeviceFfn {
     /// # Errors
     /// GPU errors.
     pub fn evaluate(&mut self) -> Result<Evaluation, ExampleError> {
-        let n = self.params.n;
-        let chunk = eval_chunk(n);
-        if self.eval.is_none() {
-            let first: Vec<u32> = (0..chunk as u32).collect();
-            let zeros = vec![0.0f32; chunk];
-            self.eval = Some(Batch::new(&self.ctx, &self.params, &first, &zeros, None)?);
-        }
-        let Some(eval) = &self.eval else {
-            return Err(ExampleError::Args("evaluation batch missing".into()));
-        };
-        let ctx = &self.ctx;
-        evaluate_in_chunks(
+        let (ctx, params) = (&self.ctx, &self.params);
+        evaluate_every_class(
             ctx,
-            n,
-            chunk,
-            &eval.index,
-            &eval.stats,
+            params.n,
+            &mut self.eval,
             &mut self.counters,
-            |pass| eval.encode(ctx, pass),
+            |classes, weights| Batch::new(ctx, params, classes, weights, None),
         )
     }
 

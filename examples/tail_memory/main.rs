@@ -11,6 +11,7 @@
 
 mod cli;
 mod device;
+mod device_batch;
 mod device_ffn;
 mod error;
 mod ffn;

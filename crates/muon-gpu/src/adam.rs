@@ -8,6 +8,7 @@ use crate::kernels::{
     AdamParams, buffer_init, scalar_table, storage_buffer_zeroed, uniform_buffer,
 };
 use crate::readback::read_buffers;
+use crate::rollback::add_or_roll_back;
 use crate::status::{GuardedParam, ParamStatus, check_statuses, check_unregistered, read_statuses};
 use crate::{GpuContext, GpuError, GpuMatrix};
 
@@ -246,15 +247,13 @@ impl GpuAdam {
     /// [`GpuError::DeviceLost`] or another device error (the parameter is then not
     /// registered).
     pub fn add_param(&mut self, param: &GpuMatrix, grad: &GpuMatrix) -> Result<usize, GpuError> {
-        let (ctx, before) = (self.ctx.clone(), self.slots.len());
-        let added = ctx
-            .scoped(|| self.add_param_unscoped(param, grad))
-            .and_then(|r| r);
-        if added.is_err() {
-            // A device error (out of memory): the parameter is not registered.
-            self.slots.truncate(before);
-        }
-        added
+        let ctx = self.ctx.clone();
+        add_or_roll_back(
+            &ctx,
+            self,
+            |this| &mut this.slots,
+            |this| this.add_param_unscoped(param, grad),
+        )
     }
 
     /// [`Self::add_param`] without the error scopes.

@@ -94,6 +94,7 @@ mod newton_schulz;
 pub mod ops;
 mod optimizer;
 mod readback;
+mod rollback;
 mod status;
 mod timing;
 
