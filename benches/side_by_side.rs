@@ -197,15 +197,18 @@ fn contenders<'a>(args: &Args, n: usize, data: &'a Data) -> Vec<Contender<'a>> {
             list.push(("muon-core", Box::new(core)));
 
             let (fa, fb) = (&data.faer_a, &data.faer_b);
+            let product = move |fc: &mut Mat<f32>| {
+                faer_matmul(
+                    fc.as_mut(),
+                    Accum::Replace,
+                    fa.as_ref(),
+                    fb.as_ref(),
+                    1.0,
+                    par,
+                );
+            };
             let mut fc = Mat::<f32>::zeros(n, n);
-            faer_matmul(
-                fc.as_mut(),
-                Accum::Replace,
-                fa.as_ref(),
-                fb.as_ref(),
-                1.0,
-                par,
-            );
+            product(&mut fc);
             check(
                 args.op,
                 "faer",
@@ -216,14 +219,7 @@ fn contenders<'a>(args: &Args, n: usize, data: &'a Data) -> Vec<Contender<'a>> {
             list.push((
                 "faer",
                 Box::new(move || {
-                    faer_matmul(
-                        fc.as_mut(),
-                        Accum::Replace,
-                        fa.as_ref(),
-                        fb.as_ref(),
-                        1.0,
-                        par,
-                    );
+                    product(&mut fc);
                     black_box(&mut fc);
                 }),
             ));

@@ -164,7 +164,18 @@ pub(super) fn matmul<K: MicroKernel>(
         col_stride: 1,
     };
     // SAFETY: K runs on this CPU (checked above) and the slices hold their shapes.
-    unsafe { gemm::<K>(a, k, b, out, m, k, n, None) };
+    unsafe {
+        gemm::<K>(Product {
+            a,
+            lda: k,
+            b,
+            out,
+            m,
+            k,
+            n,
+            upper: None,
+        })
+    };
     true
 }
 
@@ -252,16 +263,16 @@ fn upper_rows<K: MicroKernel>(
     // SAFETY: K runs on this CPU (checked above), rows row0..row0+rows of X exist, `right`
     // views all of X (depth × m under its strides), and out holds rows × m.
     unsafe {
-        gemm::<K>(
-            &x[row0 * depth..],
-            depth,
-            right,
+        gemm::<K>(Product {
+            a: &x[row0 * depth..],
+            lda: depth,
+            b: right,
             out,
-            rows,
-            depth,
-            m,
-            Some(row0),
-        )
+            m: rows,
+            k: depth,
+            n: m,
+            upper: Some(row0),
+        })
     };
     true
 }
@@ -290,35 +301,37 @@ pub(super) fn mirror_skipped<K: MicroKernel>(out: &mut [f32], m: usize) {
     }
 }
 
-/// The blocked product `out (m×n) = A (m×k, row stride lda) · B`; with `upper = Some(row0)`
-/// (`row0`: the index of `a`'s first row in the whole symmetric product), only tiles that
-/// touch the upper triangle (`i ≤ j`) are computed and the rest of `out` is left for the
-/// caller to mirror.
-///
-/// # Safety
-/// The CPU runs `K`; `a` holds `m` rows of stride `lda ≥ k`, `b` holds `k × n` under its
-/// strides, and `out` holds `m × n`.
-#[allow(clippy::too_many_arguments)]
-unsafe fn gemm<K: MicroKernel>(
-    a: &[f32],
+/// One product for the driver: `out (m×n) = A (m×k, rows lda apart) · B (k×n)`. With
+/// `upper = Some(row0)` (`row0`: the index of `a`'s first row in the whole symmetric product),
+/// only tiles that touch the upper triangle (`i ≤ j`) are computed and the rest of `out` is
+/// left for the caller to mirror.
+struct Product<'a, 'o> {
+    a: &'a [f32],
     lda: usize,
-    b: Operand<'_>,
-    out: &mut [f32],
+    b: Operand<'a>,
+    out: &'o mut [f32],
     m: usize,
     k: usize,
     n: usize,
     upper: Option<usize>,
-) {
-    if k == 0 {
-        out[..m * n].fill(0.0);
+}
+
+/// The blocked product `p`.
+///
+/// # Safety
+/// The CPU runs `K`; `p.a` holds `m` rows of stride `lda ≥ k`, `p.b` holds `k × n` under its
+/// strides, and `p.out` holds `m × n`.
+unsafe fn gemm<K: MicroKernel>(p: Product<'_, '_>) {
+    if p.k == 0 {
+        p.out[..p.m * p.n].fill(0.0);
         return;
     }
     // SAFETY: the caller's contract.
     unsafe {
-        if lda >= COPY_LEFT_MIN_STRIDE {
-            gemm_copying_left::<K>(a, lda, b, out, m, k, n, upper);
+        if p.lda >= COPY_LEFT_MIN_STRIDE {
+            gemm_copying_left::<K>(p);
         } else {
-            sweep::<K>(a, lda, None, b, out, m, k, n, upper);
+            sweep::<K>(p, None);
         }
     }
 }
@@ -330,20 +343,10 @@ unsafe fn gemm<K: MicroKernel>(
 /// # Safety
 /// As [`gemm`].
 #[inline(never)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn gemm_copying_left<K: MicroKernel>(
-    a: &[f32],
-    lda: usize,
-    b: Operand<'_>,
-    out: &mut [f32],
-    m: usize,
-    k: usize,
-    n: usize,
-    upper: Option<usize>,
-) {
+unsafe fn gemm_copying_left<K: MicroKernel>(p: Product<'_, '_>) {
     let mut block = LeftBlock([MaybeUninit::uninit(); MC * PACKED_LDA]);
     // SAFETY: the caller's contract.
-    unsafe { sweep::<K>(a, lda, Some(&mut block), b, out, m, k, n, upper) };
+    unsafe { sweep::<K>(p, Some(&mut block)) };
 }
 
 /// The loops of [`gemm`] (`k ≥ 1`): depth slices, row blocks of `A` (copied into `block` when
@@ -352,18 +355,17 @@ unsafe fn gemm_copying_left<K: MicroKernel>(
 ///
 /// # Safety
 /// As [`gemm`].
-#[allow(clippy::too_many_arguments)]
-unsafe fn sweep<K: MicroKernel>(
-    a: &[f32],
-    lda: usize,
-    mut block: Option<&mut LeftBlock>,
-    b: Operand<'_>,
-    out: &mut [f32],
-    m: usize,
-    k: usize,
-    n: usize,
-    upper: Option<usize>,
-) {
+unsafe fn sweep<K: MicroKernel>(p: Product<'_, '_>, mut block: Option<&mut LeftBlock>) {
+    let Product {
+        a,
+        lda,
+        b,
+        out,
+        m,
+        k,
+        n,
+        upper,
+    } = p;
     const { assert!(K::NR <= MAX_NR && MC.is_multiple_of(K::MR)) };
     let direct = b.col_stride == 1 && b.row_stride <= DIRECT_MAX_STRIDE;
     let mut panel = Panel([MaybeUninit::uninit(); KC * MAX_NR]);
@@ -782,18 +784,18 @@ mod tests {
             // SAFETY: K runs here (each_kernel checks), `a` is m × k, the operand k × cols, and
             // the outputs m × cols.
             unsafe {
-                sweep::<K>(
-                    &a,
-                    k,
-                    Some(&mut block),
-                    operand,
-                    &mut copied,
+                let product = |out| Product {
+                    a: &a,
+                    lda: k,
+                    b: operand,
+                    out,
                     m,
                     k,
-                    cols,
+                    n: cols,
                     upper,
-                );
-                sweep::<K>(&a, k, None, operand, &mut in_place, m, k, cols, upper);
+                };
+                sweep::<K>(product(&mut copied), Some(&mut block));
+                sweep::<K>(product(&mut in_place), None);
             }
             assert_eq!(bits(&copied), bits(&in_place), "{name} {what}");
             assert!(copied.iter().any(|x| !x.is_nan()), "{name} {what}");
