@@ -64,7 +64,7 @@
 #![deny(unsafe_code)]
 
 // Unit tests may allocate; the library never does. The optional `parallel` feature uses
-// `std`'s scoped threads (spawning a thread allocates; the kernels themselves never do).
+// `std` and rayon's thread pool (handing out work allocates; the kernels themselves never do).
 #[cfg(any(test, feature = "parallel"))]
 extern crate std;
 

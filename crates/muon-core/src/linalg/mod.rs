@@ -666,7 +666,7 @@ mod tests {
     fn threaded_products_equal_single_threaded() {
         use crate::test_data::data;
         let kernel = selected();
-        // Each product at least `parallel::MIN_WORK` (384³) multiply-adds: matmul m·k·n, the
+        // Each product at least `parallel::MIN_WORK` (192³) multiply-adds: matmul m·k·n, the
         // Gram and square products half of m²·k and m³.
         let (m, k, n) = (492, 480, 240);
         let a = data(m * k, 4);

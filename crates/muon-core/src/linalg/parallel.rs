@@ -1,40 +1,33 @@
 //! Large products split across the CPU's cores (the `parallel` feature, `std` only).
 //!
-//! Each product is cut into bands of output rows, one per thread (`std::thread::scope`; the
-//! calling thread takes the last band), and every band runs the selected single-thread
-//! kernel, so a threaded result equals the single-threaded one bit for bit. The symmetric
+//! Each product is cut into bands of output rows, one per thread of rayon's current pool
+//! (`rayon::scope`; the calling thread takes the last band), and every band runs the selected
+//! single-thread kernel, so a threaded result equals the single-threaded one bit for bit. The symmetric
 //! products (`X·Xᵀ`, `S·S`) compute only their upper triangle, whose rows hold unequal work:
 //! their bands are cut so each holds about the same area of the triangle, and the lower
 //! triangle is mirrored once every band is done.
 //!
-//! Threads start per product (no pool), which costs tens of microseconds: only products of
+//! The pool's threads persist between products (rayon's global pool, or the pool a caller
+//! `install`s; `RAYON_NUM_THREADS` sizes the global one), so handing a band to another thread
+//! costs microseconds, where starting a scoped thread cost about 50 µs here. Inside a caller's
+//! own rayon work the bands are stolen like any other job: no extra threads. Only products of
 //! at least [`MIN_WORK`] multiply-adds are split.
-
-use core::sync::atomic::{AtomicUsize, Ordering};
 
 use super::CpuKernel;
 
-/// Products with fewer multiply-adds than this (`384³`, about 2 ms on one core) run on one
-/// thread, where starting threads would eat the gain. Measured on 2 vCPUs
-/// (`docs/performance.md`, 2026-11-30): a 256³ product gained 10% from two threads and a 256²
-/// Newton–Schulz lost 10%, while 512³ ran 2.1× faster.
-pub(super) const MIN_WORK: usize = 56_623_104; // 384³
+/// Products with fewer multiply-adds than this (`192³`, about 0.1 ms on one core) run on one
+/// thread. Measured on 2 vCPUs (`docs/performance.md`, 2026-12-01): with rayon's pool, two
+/// threads made 256² and 384² Newton–Schulz and 192³–512³ products faster than one, and
+/// faster than with scoped threads started per product at the old 384³ threshold.
+pub(super) const MIN_WORK: usize = 7_077_888; // 192³
 
 /// Rows in a band are a multiple of this (of every accelerated kernel's row tile: 6 for AVX2
 /// and NEON, 12 for AVX-512), so bands line up with the tiles of a single-threaded product.
 const ROW_STEP: usize = 12;
 
-/// The number of threads to use: `std::thread::available_parallelism`, read once.
+/// The number of threads to use: those of the rayon pool the caller runs in.
 fn threads() -> usize {
-    static THREADS: AtomicUsize = AtomicUsize::new(0);
-    match THREADS.load(Ordering::Relaxed) {
-        0 => {
-            let t = std::thread::available_parallelism().map_or(1, |n| n.get());
-            THREADS.store(t, Ordering::Relaxed);
-            t
-        }
-        t => t,
-    }
+    rayon::current_num_threads()
 }
 
 /// Band boundaries for `rows` rows on `t` threads, each a multiple of [`ROW_STEP`] (the last is
@@ -68,6 +61,22 @@ fn split_for(work: usize, rows: usize) -> usize {
     threads().min(rows / (2 * ROW_STEP)).max(1)
 }
 
+/// Runs every job on the current rayon pool, the last one on the calling thread and the others
+/// handed to the pool, and returns when all are done. Which thread runs a job changes no
+/// result: each runs exactly once, on its own band.
+fn run_all<J: FnOnce() + Send>(jobs: std::vec::Vec<J>) {
+    rayon::scope(|scope| {
+        let mut jobs = jobs.into_iter().peekable();
+        while let Some(job) = jobs.next() {
+            if jobs.peek().is_some() {
+                scope.spawn(move |_| job());
+            } else {
+                job();
+            }
+        }
+    });
+}
+
 /// `out (m×n) = A (m×k) · B (k×n)` in row bands on several threads; `false` (nothing done)
 /// when the product is too small to split or a slice is short.
 pub(super) fn matmul(
@@ -84,21 +93,16 @@ pub(super) fn matmul(
     if t < 2 || a.len() < m * k || b.len() < k * n || out.len() < m * n {
         return false;
     }
-    std::thread::scope(|scope| {
-        let mut rest = &mut out[..m * n];
-        let mut jobs = bands(m, t, false).peekable();
-        while let Some((r0, r1)) = jobs.next() {
+    let mut rest = &mut out[..m * n];
+    let jobs: std::vec::Vec<_> = bands(m, t, false)
+        .map(|(r0, r1)| {
             let (band, tail) = core::mem::take(&mut rest).split_at_mut((r1 - r0) * n);
             rest = tail;
             let a_band = &a[r0 * k..r1 * k];
-            let mut job = move || super::matmul_with(kernel, a_band, b, band, r1 - r0, k, n);
-            if jobs.peek().is_some() {
-                scope.spawn(job);
-            } else {
-                job();
-            }
-        }
-    });
+            move || super::matmul_with(kernel, a_band, b, band, r1 - r0, k, n)
+        })
+        .collect();
+    run_all(jobs);
     true
 }
 
@@ -148,26 +152,20 @@ pub(super) fn symmetric(
         };
     let out = &mut out[..m * m];
     // Every band done (the last one on this thread), then one verdict over all of them.
-    let ok = std::thread::scope(|scope| {
-        let mut handles = std::vec::Vec::new();
-        let mut here = std::vec::Vec::new();
-        let mut rest = &mut *out;
-        let mut jobs = bands(m, t, true).peekable();
-        while let Some((r0, r1)) = jobs.next() {
+    let cuts: std::vec::Vec<(usize, usize)> = bands(m, t, true).collect();
+    let mut verdicts = std::vec![false; cuts.len()];
+    let mut rest = &mut *out;
+    let jobs: std::vec::Vec<_> = cuts
+        .iter()
+        .zip(verdicts.iter_mut())
+        .map(|(&(r0, r1), verdict)| {
             let (band, tail) = core::mem::take(&mut rest).split_at_mut((r1 - r0) * m);
             rest = tail;
-            let mut job = move || upper_rows(x, band, m, depth, r0, r1 - r0);
-            if jobs.peek().is_some() {
-                handles.push(scope.spawn(job));
-            } else {
-                here.push(job());
-            }
-        }
-        let joined = handles.into_iter().map(|h| h.join().unwrap_or(false));
-        joined.chain(here).collect::<std::vec::Vec<bool>>()
-    })
-    .into_iter()
-    .all(|band_ok| band_ok);
+            move || *verdict = upper_rows(x, band, m, depth, r0, r1 - r0)
+        })
+        .collect();
+    run_all(jobs);
+    let ok = verdicts.iter().all(|&v| v);
     if ok {
         (products.mirror_skipped)(out, m);
     }
@@ -219,12 +217,12 @@ mod tests {
             }
             split
         };
-        assert_eq!(run(384, 384, 384, 0), several); // exactly MIN_WORK
-        assert!(!run(383, 384, 384, 0)); // one row short of it
+        assert_eq!(run(192, 192, 192, 0), several); // exactly MIN_WORK
+        assert!(!run(191, 192, 192, 0)); // one row short of it
         assert!(!run(48, 8, 48, 0)); // rows enough, work far too little
         assert!(!run(16, 2000, 2000, 0)); // work enough, under one row-tile pair
-        assert!(!run(384, 384, 384, 1)); // A one element short
-        let (m, k, n) = (384, 384, 384);
+        assert!(!run(192, 192, 192, 1)); // A one element short
+        let (m, k, n) = (192, 192, 192);
         let (a, b) = (data(m * k, 1), data(k * n, 2));
         let mut out = std::vec![7.0f32; m * n];
         assert!(!matmul(kernel, &a, &b[1..], &mut out, m, k, n));
@@ -232,25 +230,25 @@ mod tests {
         assert!(!matmul(kernel, &[], &[], &mut out, m, 0, n));
         assert!(!matmul(kernel, &a, &[], &mut [], m, k, 0));
         assert!(out.iter().all(|&x| x == 7.0));
-        // A symmetric product does half the multiply-adds (the upper triangle): 384² · 768 / 2
-        // is exactly MIN_WORK, 384³ / 2 below it. The portable kernel never splits them.
-        let x = data(384 * 768, 3);
-        let mut g = std::vec![7.0f32; 384 * 384];
+        // A symmetric product does half the multiply-adds (the upper triangle): 192² · 384 / 2
+        // is exactly MIN_WORK, 192³ / 2 below it. The portable kernel never splits them.
+        let x = data(192 * 384, 3);
+        let mut g = std::vec![7.0f32; 192 * 192];
         assert!(!symmetric(
             kernel,
             &x,
             &mut g,
-            384,
-            Symmetric::Gram { n: 384 }
+            192,
+            Symmetric::Gram { n: 192 }
         ));
         assert!(g.iter().all(|&v| v == 7.0));
         let splits = several && kernel != CpuKernel::Portable;
         assert_eq!(
-            symmetric(kernel, &x, &mut g, 384, Symmetric::Gram { n: 768 }),
+            symmetric(kernel, &x, &mut g, 192, Symmetric::Gram { n: 384 }),
             splits
         );
-        let gram = Symmetric::Gram { n: 768 };
-        assert!(!symmetric(kernel, &x[1..], &mut g, 384, gram));
-        assert!(!symmetric(kernel, &x, &mut g[1..], 384, gram));
+        let gram = Symmetric::Gram { n: 384 };
+        assert!(!symmetric(kernel, &x[1..], &mut g, 192, gram));
+        assert!(!symmetric(kernel, &x, &mut g[1..], 192, gram));
     }
 }
