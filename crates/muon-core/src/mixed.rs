@@ -426,6 +426,27 @@ mod tests {
         (muon, adamw)
     }
 
+    /// Zeroed state buffers for every parameter of the model.
+    fn fresh_states() -> StdVec<StdVec<f32>> {
+        MODEL
+            .iter()
+            .map(|&(r, c, role)| vec![0.0; MixedOptimizer::<5>::state_len(r, c, role)])
+            .collect()
+    }
+
+    /// The model's optimizer ([`optimizers`]) with every parameter registered on `states`.
+    fn registered<'s>(
+        states: &'s mut [StdVec<f32>],
+        scratch: &'s mut [f32],
+    ) -> MixedOptimizer<'s, 5> {
+        let (muon, adamw) = optimizers();
+        let mut opt = MixedOptimizer::<5>::new(muon, adamw, scratch);
+        for (state, &(r, c, role)) in states.iter_mut().zip(&MODEL) {
+            opt.add(r, c, role, state).unwrap();
+        }
+        opt
+    }
+
     /// Steps `opt` with `params` and `grads` (owned vectors, viewed with the model's shapes).
     fn step_all<const N: usize>(
         opt: &mut MixedOptimizer<'_, N>,
@@ -462,15 +483,8 @@ mod tests {
     #[test]
     fn steps_equal_each_parameter_stepped_alone_bit_for_bit() {
         let (muon, adamw) = optimizers();
-        let mut states: StdVec<StdVec<f32>> = MODEL
-            .iter()
-            .map(|&(r, c, role)| vec![0.0; MixedOptimizer::<5>::state_len(r, c, role)])
-            .collect();
-        let mut scratch = vec![0.0; scratch_len()];
-        let mut opt = MixedOptimizer::<5>::new(muon, adamw, &mut scratch);
-        for (state, &(r, c, role)) in states.iter_mut().zip(&MODEL) {
-            opt.add(r, c, role, state).unwrap();
-        }
+        let (mut states, mut scratch) = (fresh_states(), vec![0.0; scratch_len()]);
+        let mut opt = registered(&mut states, &mut scratch);
         let mut mixed = params();
 
         // The reference: each parameter alone, with its own state and its own scratch.
@@ -539,16 +553,8 @@ mod tests {
 
     #[test]
     fn a_failed_step_changes_nothing() {
-        let (muon, adamw) = optimizers();
-        let mut states: StdVec<StdVec<f32>> = MODEL
-            .iter()
-            .map(|&(r, c, role)| vec![0.0; MixedOptimizer::<5>::state_len(r, c, role)])
-            .collect();
-        let mut scratch = vec![0.0; scratch_len()];
-        let mut opt = MixedOptimizer::<5>::new(muon, adamw, &mut scratch);
-        for (state, &(r, c, role)) in states.iter_mut().zip(&MODEL) {
-            opt.add(r, c, role, state).unwrap();
-        }
+        let (mut states, mut scratch) = (fresh_states(), vec![0.0; scratch_len()]);
+        let mut opt = registered(&mut states, &mut scratch);
         let mut p = params();
         // Two good steps first, so that every state is non-zero.
         for t in 0..2 {
