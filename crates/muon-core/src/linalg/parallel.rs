@@ -15,10 +15,10 @@
 
 use super::CpuKernel;
 
-/// Products with fewer multiply-adds than this (`192³`, about 0.1 ms on one core) run on one
+/// Products with fewer multiply-adds than this (`192³`, about 0.2 ms on one core) run on one
 /// thread. Measured on 2 vCPUs (`docs/performance.md`, 2026-12-01): with rayon's pool, two
-/// threads made 256² and 384² Newton–Schulz and 192³–512³ products faster than one, and
-/// faster than with scoped threads started per product at the old 384³ threshold.
+/// threads made a 256² Newton–Schulz and 192³–512³ products faster than one thread, and
+/// faster than scoped threads started per product above the old 384³ threshold.
 pub(super) const MIN_WORK: usize = 7_077_888; // 192³
 
 /// Rows in a band are a multiple of this (of every accelerated kernel's row tile: 6 for AVX2
