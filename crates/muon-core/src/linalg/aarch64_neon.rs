@@ -1,7 +1,7 @@
 //! The NEON micro-kernel for AArch64 (NEON is part of every AArch64 application target, so
 //! there is nothing to detect).
 //!
-//! The blocking is the shared driver's ([`super::blocked`]); this module is the `R`×16
+//! The blocking is the shared driver's ([`super::blocked`](mod@super::blocked)); this module is the `R`×16
 //! register tile (`R ≤ 6`): `4R ≤ 24` of the 32 vector registers hold accumulators,
 //! multiplying four panel vectors by one element of each row of `A` per depth step (`fmla` by
 //! scalar). NEON has no masked loads, so a panel narrower than 16 columns is packed,

@@ -221,7 +221,7 @@ type MatmulFn = fn(&[f32], &[f32], &mut [f32], usize, usize, usize) -> bool;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 type GramRowsFn = fn(&[f32], &mut [f32], usize, usize, usize, usize) -> bool;
 
-/// The blocked driver's products on one accelerated kernel (see [`blocked`]).
+/// The blocked driver's products on one accelerated kernel (see the [`blocked`](mod@blocked) driver).
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[derive(Clone, Copy)]
 struct Blocked {

@@ -1,6 +1,6 @@
 //! The AVX2 + FMA micro-kernel for x86-64, chosen at run time.
 //!
-//! The blocking is the shared driver's ([`super::blocked`]); this module is the `R`×16
+//! The blocking is the shared driver's ([`super::blocked`](mod@super::blocked)); this module is the `R`×16
 //! register tile (`R ≤ 6`, a compile-time constant, so a short last row tile costs no wasted
 //! work): `2R` `__m256` accumulators, one element of each of `R` rows of `A` broadcast against
 //! two vectors of the panel per depth step. A panel narrower than 16 columns is loaded and

@@ -1,6 +1,6 @@
 //! The AVX-512 micro-kernel for x86-64, chosen at run time.
 //!
-//! The blocking is the shared driver's ([`super::blocked`]); this module is the `R`×32
+//! The blocking is the shared driver's ([`super::blocked`](mod@super::blocked)); this module is the `R`×32
 //! register tile (`R ≤ 12`, a compile-time constant): `2R ≤ 24` of the 32 `zmm` registers hold
 //! accumulators, and each depth step loads two `__m512` of the panel and broadcasts one element
 //! of each of `R` rows of `A` against them. A panel narrower than 32 columns is loaded and
