@@ -301,12 +301,17 @@ fn odd_quintic_max(a: f64, b: f64, c: f64, m: f64) -> f64 {
             consider(-a / (3.0 * b));
         }
     } else {
-        // 5c·y² + 3b·y + a = 0.
+        // 5c·y² + 3b·y + a = 0, its roots in the form that does not cancel: with
+        // q = −(3b + sign(b)·√disc)/2 they are q/(5c) and a/q. The textbook form loses the
+        // small root entirely when 20|ac| ≪ 9b² (a = −b = 1.2e19, c = 1.2e-30 gave 0 for the
+        // critical point at y = 1/3).
         let disc = 9.0 * b * b - 20.0 * a * c;
         if disc >= 0.0 {
-            let root = libm::sqrt(disc);
-            consider((-3.0 * b + root) / (10.0 * c));
-            consider((-3.0 * b - root) / (10.0 * c));
+            let q = -0.5 * (3.0 * b + libm::copysign(libm::sqrt(disc), b));
+            consider(q / (5.0 * c));
+            if q != 0.0 {
+                consider(a / q);
+            }
         }
     }
     best
@@ -610,6 +615,9 @@ mod tests {
             // The larger critical point is the extremum: p dips to −0.93 at x ≈ 0.943,
             // below p(1) = −0.9 (and the local maximum near x = 0.106 is tiny).
             (0.1, -3.0, 2.0),
+            // A tiny quintic term: the critical point y = x² ≈ 1/3 is the small root of a
+            // quadratic whose textbook formula cancels to 0 (found by the fuzzer).
+            (1.234375e19, -1.234375e19, 1.234375e-30),
         ];
         for (a, b, c) in polys {
             let (a, b, c) = (f64::from(a), f64::from(b), f64::from(c));
@@ -626,6 +634,21 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Coefficients whose iteration overflows f32 (`a = −b = 1.2e19`, a tiny `c`: the first
+    /// step maps σ = 1/√3 to 4.7e18, the second cubes it) are bounded above 1e30, so muon-gpu
+    /// refuses them and the rule checks expect the core's `NonFiniteResult`. The fuzzer found
+    /// a bound of 1.2e19 here while the quadratic for `p`'s critical points cancelled.
+    #[test]
+    fn magnitude_bound_sees_a_critical_point_behind_a_tiny_quintic_term() {
+        let cfg = NsConfig {
+            coefficients: NsCoefficients::Fixed(1.234375e19, -1.234375e19, 1.234375e-30),
+            steps: 5,
+            ..NsConfig::default()
+        };
+        let bound = cfg.magnitude_bound();
+        assert!(bound > 1e30, "{bound}");
     }
 
     /// Each term of the bound, alone in front: `B·X` (`|b|m² + |c|m⁴` times `m`) here.
