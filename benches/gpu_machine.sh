@@ -18,7 +18,8 @@
 # ns_accuracy.py and tail_memory), and stops each step at a time limit so the whole run stays
 # under about 8 minutes on an H100/H200-class card. `benches/gpu_machine.sh kernels OUT_DIR`
 # is the short form (about 2 minutes) after a kernel change: the GPU tests, then PyTorch and
-# bench_report at 4096 and 8192 only. `benches/gpu_machine.sh dry-run OUT_DIR`
+# bench_report at 4096 and 8192 only. Every mode also times the f32 products in each block
+# geometry (MUON_PRODUCT_TILES=64 and 128, at 1024/2048/4096) for ProductTiles::Auto's rule. `benches/gpu_machine.sh dry-run OUT_DIR`
 # runs the same steps at small sizes on whatever adapter exists (lavapipe on a CPU machine) to
 # check the script end to end before spending GPU time; it needs python3 with torch for the
 # PyTorch steps (they are recorded as failed without it).
@@ -55,7 +56,7 @@ pack() {
     mkdir -p .devrun
     cargo build --release --example bench_report --example tail_memory
     cp target/release/examples/bench_report target/release/examples/tail_memory .devrun/
-    for t in kernels optimizers precision large; do
+    for t in kernels optimizers precision product_tiles large; do
         cp "$(test_binary "$t")" ".devrun/$t"
     done
     strip .devrun/* 2>/dev/null || true
@@ -78,7 +79,7 @@ run_step() {
 
 run() {
     local mode=$1 out=$2
-    for b in bench_report tail_memory kernels optimizers precision large commit; do
+    for b in bench_report tail_memory kernels optimizers precision product_tiles large commit; do
         [[ -e .devrun/$b ]] || {
             echo ".devrun/$b missing: run \`benches/gpu_machine.sh pack\` on a Rust machine" >&2
             exit 2
@@ -89,7 +90,7 @@ run() {
     work=$(mktemp -d)
     exec > >(tee "$out/gpu_run.log") 2>&1
     vulkan_setup
-    local large_sizes muon_sizes bench_sizes bench_ops big_size torch_sizes budget
+    local large_sizes muon_sizes bench_sizes bench_ops big_size torch_sizes budget tiles_sizes
     if [[ $mode != dry-run ]]; then
         large_sizes=256x256,1024x1024,4096x4096,8192x4096
         muon_sizes=1024x1024,4096x4096
@@ -97,6 +98,7 @@ run() {
         big_size=8192
         torch_sizes=1024,4096,8192
         budget=2
+        tiles_sizes=1024,2048,4096
         bench_ops=matmul,newton_schulz,muon_step,adam_step,matmul_f16,newton_schulz_f16,muon_step_f16
         if [[ $mode == kernels ]]; then
             bench_sizes=4096
@@ -110,6 +112,7 @@ run() {
         big_size=128
         torch_sizes=64,128
         budget=0.3
+        tiles_sizes=64,128
         bench_ops=matmul,newton_schulz,muon_step,adam_step,matmul_f16,newton_schulz_f16,muon_step_f16
     fi
     echo "muon GPU run ($mode), commit $(head -n 1 .devrun/commit), $(date -u +%FT%TZ)"
@@ -121,6 +124,7 @@ run() {
     run_step "GPU tests: kernels" 120 .devrun/kernels --test-threads 2
     run_step "GPU tests: optimizers" 120 .devrun/optimizers --test-threads 2
     run_step "GPU tests: precision" 60 .devrun/precision --nocapture --test-threads 1
+    run_step "GPU tests: product tiles" 60 .devrun/product_tiles --nocapture
     if [[ $mode != kernels ]]; then
     run_step "parity with muon-core at $large_sizes" 240 env MUON_LARGE_SIZES=$large_sizes \
         MUON_LARGE_MUON_SIZES=$muon_sizes MUON_LARGE_MUON_STEPS=1 MUON_DUMP_DIR="$work" \
@@ -140,6 +144,13 @@ run() {
         --ops matmul,adam_step,matmul_f16,newton_schulz_f16,muon_step_f16 \
         --cpu-max 0 --crossover-max 0 --reps 10 --budget-s "$budget" \
         --json "$work/bench_big.json" "${torch_arg[@]}"
+    # The f32 products in each block geometry (ProductTiles), to set the Auto rule from data.
+    for t in 64 128; do
+        run_step "f32 products in ${t}x$t blocks at $tiles_sizes" 90 env MUON_PRODUCT_TILES=$t \
+            .devrun/bench_report --sizes "$tiles_sizes" --ops matmul,newton_schulz \
+            --cpu-max 0 --crossover-max 0 --reps 10 --budget-s "$budget" \
+            --json "$work/tiles$t.json"
+    done
     # The dry run checks the GPU-resident path end to end at the paper regime's quick size (the
     # default sizes take minutes on lavapipe); the real run takes every experiment.
     tail_args=(--backend gpu --json "$work/tail_memory.json")
@@ -155,7 +166,7 @@ for line in (work / "steps.tsv").read_text().splitlines():
     steps.append({"step": name, "exit": int(rc), "seconds": int(secs)})
 doc = {"schema": "muon-gpu-run/1", "mode": mode,
        "commit": pathlib.Path(".devrun/commit").read_text().splitlines(), "steps": steps}
-for key in ("accuracy", "torch", "bench", "bench_big", "tail_memory"):
+for key in ("accuracy", "torch", "bench", "bench_big", "tiles64", "tiles128", "tail_memory"):
     p = work / f"{key}.json"
     doc[key] = json.loads(p.read_text()) if p.exists() else None
 dest.write_text(json.dumps(doc, indent=1))

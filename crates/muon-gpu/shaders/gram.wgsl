@@ -9,10 +9,12 @@
 // G is symmetric, so only the 64×64 blocks on or above the diagonal are computed; each
 // off-diagonal block is written twice (G[i][j] and G[j][i]). Workgroups that land below the
 // diagonal return at once. Tiling: tile_product.wgsl (compiled in front of this file; 8×8
-// threads, 8×8 per thread, k-slices of 16 through workgroup memory); all loads and stores are
-// bounds-checked; the block grid is folded into 2-D so it may exceed 65,535 blocks.
+// threads, 8×8 per thread, k-slices of 16 through workgroup memory; both of its operands are
+// op(X) here); all loads and stores are bounds-checked; the block grid is folded into 2-D so
+// it may exceed 65,535 blocks.
 //
-// Split-k (`split_partial`, then `split_reduce`; binding 4 is used by these only): for a long
+// Split-k (`split_partial`, then `split_reduce`; only these write binding 4, where the tiled
+// path binds a placeholder: one `store` serves both, so every entry point declares it): for a long
 // inner dimension and few output blocks (a 1×N vector's Gram is one block of one element),
 // `main` would walk all of k in a single workgroup. Instead each (block, chunk) workgroup sums
 // one chunk of KC = 4096 (partials[chunk·m·m ..]), and one 256-thread workgroup per element of
@@ -30,7 +32,7 @@ struct GramParams {
     _pad2: u32,  // padding to 32 bytes
 }
 
-@group(0) @binding(0) var<uniform> params: GramParams;     // shape, orientation, alpha, beta
+@group(0) @binding(0) var<storage, read> params: GramParams; // shape, orientation, alpha, beta (storage: see matmul_io.wgsl)
 @group(0) @binding(1) var<storage, read> x: array<f32>;     // X
 @group(0) @binding(2) var<storage, read> d: array<f32>;     // D, m×m (read only if beta != 0)
 @group(0) @binding(3) var<storage, read_write> g: array<f32>; // G, m×m (output)
@@ -38,23 +40,66 @@ struct GramParams {
 
 const KC: u32 = 4096u; // split-k: inner dimension per chunk (a multiple of TK)
 
-// Element (r, kk) of op(X) (op(X) = X or Xᵀ, m×k), zero outside.
-fn load_x(r: u32, kk: u32) -> f32 {
-    if (r >= params.m || kk >= params.k) { return 0.0; }
-    if (params.trans != 0u) { return x[kk * params.m + r]; }
-    return x[r * params.k + kk];
+// L = op(X) (m×k) and R = op(X)ᵀ. X stored m×k (trans = 0) runs along k in both; stored k×m,
+// along the rows of op(X), which are the columns of R.
+fn l_along_k() -> bool {
+    return params.trans == 0u;
 }
 
-// Stages element e of the k-slice at k0: L = op(X) (rows row0..) and R = op(X)ᵀ (columns
-// col0.. of R are rows col0.. of op(X)).
-fn stage(k0: u32, row0: u32, col0: u32, e: u32) {
-    var r: u32; var kk: u32;
-    if (params.trans != 0u) { kk = e / TILE; r = e % TILE; } else { r = e / TK; kk = e % TK; }
-    set_l(kk, r, load_x(row0 + r, k0 + kk));
-    set_r(kk, r, load_x(col0 + r, k0 + kk));
+fn r_along_k() -> bool {
+    return params.trans == 0u;
 }
 
-@compute @workgroup_size(8, 8, 1)
+// Where op(X)[r][kk] is and how much of the run from it exists.
+fn x_run(r: u32, kk: u32) -> Run {
+    if (params.trans == 0u) { return run_in(r * params.k + kk, r < params.m, kk, params.k); }
+    return run_in(kk * params.m + r, kk < params.k, r, params.m);
+}
+
+fn l_run(i: u32, kk: u32) -> Run {
+    return x_run(i, kk);
+}
+
+fn r_run(kk: u32, j: u32) -> Run {
+    return x_run(j, kk);
+}
+
+fn l_load(index: u32) -> f32 {
+    return x[index];
+}
+
+fn r_load(index: u32) -> f32 {
+    return x[index];
+}
+
+// How a block's outputs are stored: mirrored below the diagonal (an off-diagonal block), and
+// into G with the epilogue (split = false) or into the chunk sums at `base` (split-k).
+struct Epilogue {
+    mirror: bool,  // also store G[c][r] (a block above the diagonal)
+    split: bool,   // store the raw sum into partials (split-k pass 1)
+    base: u32,     // split-k: offset of this chunk's sums in partials
+}
+
+// G[r][c] (and G[c][r] when mirrored) = alpha · v + beta · D, or the raw chunk sum v into
+// partials[base ..]; inside G only.
+fn store(r: u32, col: u32, v: f32, how: Epilogue) {
+    let m = params.m;
+    if (r >= m || col >= m) { return; }
+    let upper = r * m + col;
+    let lower = col * m + r;
+    if (how.split) {
+        partials[how.base + upper] = v;
+        if (how.mirror) { partials[how.base + lower] = v; }
+        return;
+    }
+    let w = params.alpha * v;
+    if (params.beta != 0.0) { g[upper] = w + params.beta * d[upper]; } else { g[upper] = w; }
+    if (how.mirror) {
+        if (params.beta != 0.0) { g[lower] = w + params.beta * d[lower]; } else { g[lower] = w; }
+    }
+}
+
+@compute @workgroup_size(WG, WG, 1)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -70,31 +115,13 @@ fn main(
     let row0 = bi * TILE;
     let col0 = bj * TILE;
     var acc = tile_product(row0, col0, 0u, params.k, lid3, lid);
-
-    let m = params.m;
-    for (var e = 0u; e < PER * PER; e++) {
-        let p = block_pos(lid3, e);
-        let r = row0 + p.x;
-        let col = col0 + p.y;
-        if (r >= m || col >= m) { continue; }
-        let v = params.alpha * block_value(&acc, e);
-        let upper = r * m + col;
-        var w = v;
-        if (params.beta != 0.0) { w += params.beta * d[upper]; }
-        g[upper] = w;
-        if (bi != bj) {
-            let lower = col * m + r;
-            var w2 = v;
-            if (params.beta != 0.0) { w2 += params.beta * d[lower]; }
-            g[lower] = w2;
-        }
-    }
+    store_block(&acc, row0, col0, lid3, Epilogue(bi != bj, false, 0u));
 }
 
 // Split-k, pass 1: workgroup (block, chunk) writes its block's sum over k in
 // [chunk·KC, min(k, (chunk + 1)·KC)) to partials[chunk·m·m ..], mirrored like `main`.
 // Dispatch blocks² · ceil(k / KC) workgroups (folded into 2-D).
-@compute @workgroup_size(8, 8, 1)
+@compute @workgroup_size(WG, WG, 1)
 fn split_partial(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -114,17 +141,7 @@ fn split_partial(
     let col0 = bj * TILE;
     let k_begin = chunk * KC;
     var acc = tile_product(row0, col0, k_begin, min(params.k, k_begin + KC), lid3, lid);
-
-    let base = chunk * m * m;
-    for (var e = 0u; e < PER * PER; e++) {
-        let p = block_pos(lid3, e);
-        let r = row0 + p.x;
-        let col = col0 + p.y;
-        if (r >= m || col >= m) { continue; }
-        let v = block_value(&acc, e);
-        partials[base + r * m + col] = v;
-        if (bi != bj) { partials[base + col * m + r] = v; }
-    }
+    store_block(&acc, row0, col0, lid3, Epilogue(bi != bj, true, chunk * m * m));
 }
 
 var<workgroup> sums: array<f32, 256>; // split_reduce: one partial sum per thread

@@ -1,12 +1,16 @@
 // Tiled matrix product with a fused epilogue:
 //     C = alpha · op(A) · op(B) + beta · D        (row-major f32; op = identity or transpose)
 // op(A) is m×k, op(B) is k×n, C and D are m×n. When beta == 0, D is not read (any buffer
-// may be bound there).
+// may be bound there). Flag bit 2 (SYMMETRIC, m = n) says op(A)·op(B) is symmetric (a Gram
+// product X·Xᵀ, or A·A with A symmetric): only the blocks on and above the diagonal are
+// computed, each stored twice (C[r][c], and C[c][r] with D[c][r]).
 //
 // Tiling: tile_product.wgsl (compiled in front of this file): each workgroup (8×8 threads,
 // 8×8 outputs each) computes a 64×64 block of C over k-slices of 16; this file stages op(A)
-// and op(B) into it and stores the block. Every load and store is bounds-checked, so any shape works (1×N, N×1,
-// non-multiples of 64); the block grid is folded into 2-D so more than 65,535 blocks work.
+// and op(B) into it (`l_run`, `r_run`: where a run of 4 elements lies and how much of it exists)
+// and stores the block (`store`). Every load and store is bounds-checked, so any shape works
+// (1×N, N×1, non-multiples of 64); the block grid is folded into 2-D so more than 65,535
+// blocks work.
 //
 // ROUND_F16 (a pipeline constant, default false) rounds every operand to f16 as it is loaded
 // (quantizeToF16: f16 subnormals flush to zero), products still accumulating in f32: the
@@ -23,30 +27,54 @@ fn operand(v: f32) -> f32 {
     return v;
 }
 
-fn load_a(row: u32, kk: u32) -> f32 {
-    if (row >= params.m || kk >= params.k) { return 0.0; }
-    if ((params.flags & 1u) != 0u) { return operand(a[kk * params.m + row]); }
-    return operand(a[row * params.k + kk]);
+// L = op(A): A stored m×k runs along k; stored transposed (k×m), along the rows of op(A).
+fn l_along_k() -> bool {
+    return (params.flags & 1u) == 0u;
 }
 
-fn load_b(kk: u32, col: u32) -> f32 {
-    if (kk >= params.k || col >= params.n) { return 0.0; }
-    if ((params.flags & 2u) != 0u) { return operand(b[col * params.k + kk]); }
-    return operand(b[kk * params.n + col]);
+fn l_run(i: u32, kk: u32) -> Run {
+    if (l_along_k()) { return run_in(i * params.k + kk, i < params.m, kk, params.k); }
+    return run_in(kk * params.m + i, kk < params.k, i, params.m);
 }
 
-// Stages element e of the k-slice at k0 of L = op(A) and of R = op(B).
-fn stage(k0: u32, row0: u32, col0: u32, e: u32) {
-    // Pick the mapping whose consecutive threads read consecutive addresses.
-    var ar: u32; var ak: u32;
-    if ((params.flags & 1u) != 0u) { ak = e / TILE; ar = e % TILE; } else { ar = e / TK; ak = e % TK; }
-    set_l(ak, ar, load_a(row0 + ar, k0 + ak));
-    var bc: u32; var bk: u32;
-    if ((params.flags & 2u) != 0u) { bc = e / TK; bk = e % TK; } else { bk = e / TILE; bc = e % TILE; }
-    set_r(bk, bc, load_b(k0 + bk, col0 + bc));
+fn l_load(index: u32) -> f32 {
+    return operand(a[index]);
 }
 
-@compute @workgroup_size(8, 8, 1)
+// R = op(B): B stored n×k (transposed) runs along k; stored k×n, along the columns.
+fn r_along_k() -> bool {
+    return (params.flags & 2u) != 0u;
+}
+
+fn r_run(kk: u32, j: u32) -> Run {
+    if (r_along_k()) { return run_in(j * params.k + kk, j < params.n, kk, params.k); }
+    return run_in(kk * params.n + j, kk < params.k, j, params.n);
+}
+
+fn r_load(index: u32) -> f32 {
+    return operand(b[index]);
+}
+
+// Whether a block's outputs are also stored mirrored (a block above the diagonal of a
+// symmetric product).
+struct Epilogue {
+    mirror: bool,  // also store C[c][r] (with D[c][r])
+}
+
+// C[r][c] = alpha · v + beta · D[r][c] (and C[c][r] = alpha · v + beta · D[c][r] when
+// mirrored), inside C only.
+fn store(r: u32, col: u32, v: f32, how: Epilogue) {
+    if (r >= params.m || col >= params.n) { return; }
+    let w = params.alpha * v;
+    let idx = r * params.n + col;
+    if (params.beta != 0.0) { c[idx] = w + params.beta * d[idx]; } else { c[idx] = w; }
+    if (how.mirror) {
+        let t = col * params.n + r;
+        if (params.beta != 0.0) { c[t] = w + params.beta * d[t]; } else { c[t] = w; }
+    }
+}
+
+@compute @workgroup_size(WG, WG, 1)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -57,18 +85,13 @@ fn main(
     let tiles_m = (params.m + TILE - 1u) / TILE;
     let tile = block_index(wid, nwg);
     if (tile >= tiles_m * tiles_n) { return; }
-    let row0 = (tile / tiles_n) * TILE;
-    let col0 = (tile % tiles_n) * TILE;
+    let bi = tile / tiles_n;
+    let bj = tile % tiles_n;
+    // A symmetric product: the blocks below the diagonal are mirrored by those above it.
+    let symmetric = (params.flags & 4u) != 0u;
+    if (symmetric & (bj < bi)) { return; }
+    let row0 = bi * TILE;
+    let col0 = bj * TILE;
     var acc = tile_product(row0, col0, 0u, params.k, lid3, lid);
-
-    for (var e = 0u; e < PER * PER; e++) {
-        let p = block_pos(lid3, e);
-        let r = row0 + p.x;
-        let col = col0 + p.y;
-        if (r >= params.m || col >= params.n) { continue; }
-        let idx = r * params.n + col;
-        var v = params.alpha * block_value(&acc, e);
-        if (params.beta != 0.0) { v += params.beta * d[idx]; }
-        c[idx] = v;
-    }
+    store_block(&acc, row0, col0, lid3, Epilogue(symmetric & (bi != bj)));
 }

@@ -1,5 +1,6 @@
 // Tensor-core matrix product (cooperative matrices) with the epilogue of matmul.wgsl:
 //     C = alpha · op(A) · op(B) + beta · D      (row-major f32 in memory; op = identity or transpose)
+// and its flags (transposes; a symmetric output computed on and above the diagonal only).
 // The operands are rounded to f16 when staged; products accumulate in f32. Same uniforms and
 // bindings as matmul.wgsl, so the host binds both kernels alike. When beta == 0, D is not read.
 //
@@ -175,8 +176,9 @@ fn put(f: Fragment, lid: u32) {
 }
 
 // Applies the epilogue to accumulator tile `acc` of subgroup `sg`, whose top-left element is
-// C[r0][c0]. Every thread of the workgroup calls it (it holds workgroup barriers).
-fn store_tile(acc: coop_mat16x16<f32, C>, sg: u32, lane: u32, r0: u32, c0: u32) {
+// C[r0][c0], and stores it mirrored too (C[c][r], with D[c][r]) when `mirror`. Every thread of
+// the workgroup calls it (it holds workgroup barriers).
+fn store_tile(acc: coop_mat16x16<f32, C>, sg: u32, lane: u32, r0: u32, c0: u32, mirror: bool) {
     let base = sg * 256u;
     let stride = 16u;
     coopStoreT(acc, &c_s[base], stride);
@@ -185,10 +187,13 @@ fn store_tile(acc: coop_mat16x16<f32, C>, sg: u32, lane: u32, r0: u32, c0: u32) 
         let r = r0 + e / 16u;
         let col = c0 + e % 16u;
         if (r < params.m && col < params.n) {
+            let w = params.alpha * c_s[base + e];
             let idx = r * params.n + col;
-            var v = params.alpha * c_s[base + e];
-            if (params.beta != 0.0) { v += params.beta * d[idx]; }
-            c[idx] = v;
+            if (params.beta != 0.0) { c[idx] = w + params.beta * d[idx]; } else { c[idx] = w; }
+            if (mirror) {
+                let t = col * params.n + r;
+                if (params.beta != 0.0) { c[t] = w + params.beta * d[t]; } else { c[t] = w; }
+            }
         }
     }
     workgroupBarrier();
@@ -206,8 +211,15 @@ fn main(
     let tiles_m = (params.m + BM - 1u) / BM;
     let tile = wid.x + wid.y * nwg.x;
     if (tile >= tiles_m * tiles_n) { return; }
-    let row0 = (tile / tiles_n) * BM;
-    let col0 = (tile % tiles_n) * BN;
+    let bi = tile / tiles_n;
+    let bj = tile % tiles_n;
+    // A symmetric product (flag bit 2, BM = BN): blocks below the diagonal are mirrored by
+    // those above it.
+    let symmetric = (params.flags & 4u) != 0u;
+    if (symmetric & (bj < bi)) { return; }
+    let mirror = symmetric & (bi != bj);
+    let row0 = bi * BM;
+    let col0 = bj * BN;
     let sr = (sg / 2u) * 32u; // this subgroup's rows in the block
     let sc = (sg % 2u) * 64u; // and columns
 
@@ -251,12 +263,12 @@ fn main(
 
     let r0 = row0 + sr;
     let c0 = col0 + sc;
-    store_tile(acc00, sg, lane, r0, c0);
-    store_tile(acc01, sg, lane, r0, c0 + 16u);
-    store_tile(acc02, sg, lane, r0, c0 + 32u);
-    store_tile(acc03, sg, lane, r0, c0 + 48u);
-    store_tile(acc10, sg, lane, r0 + 16u, c0);
-    store_tile(acc11, sg, lane, r0 + 16u, c0 + 16u);
-    store_tile(acc12, sg, lane, r0 + 16u, c0 + 32u);
-    store_tile(acc13, sg, lane, r0 + 16u, c0 + 48u);
+    store_tile(acc00, sg, lane, r0, c0, mirror);
+    store_tile(acc01, sg, lane, r0, c0 + 16u, mirror);
+    store_tile(acc02, sg, lane, r0, c0 + 32u, mirror);
+    store_tile(acc03, sg, lane, r0, c0 + 48u, mirror);
+    store_tile(acc10, sg, lane, r0 + 16u, c0, mirror);
+    store_tile(acc11, sg, lane, r0 + 16u, c0 + 16u, mirror);
+    store_tile(acc12, sg, lane, r0 + 16u, c0 + 32u, mirror);
+    store_tile(acc13, sg, lane, r0 + 16u, c0 + 48u, mirror);
 }

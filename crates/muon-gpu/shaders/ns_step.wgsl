@@ -15,24 +15,10 @@ struct NsStepParams {
     a: f32,     // this iteration's linear coefficient
 }
 
-@group(0) @binding(0) var<uniform> params: NsStepParams;     // shape, side, coefficient a
+@group(0) @binding(0) var<storage, read> params: NsStepParams; // shape, side, coefficient a (storage: see matmul_io.wgsl)
 @group(0) @binding(1) var<storage, read> bmat: array<f32>;    // B, square, symmetric
 @group(0) @binding(2) var<storage, read> x: array<f32>;       // X, rows×cols
 @group(0) @binding(3) var<storage, read_write> out: array<f32>; // X', rows×cols
-
-// Left operand (rows × inner): B when side = 0, X when side = 1.
-fn load_left(r: u32, kk: u32, inner: u32) -> f32 {
-    if (r >= params.rows || kk >= inner) { return 0.0; }
-    if (params.side == 0u) { return bmat[r * inner + kk]; }
-    return x[r * params.cols + kk];
-}
-
-// Right operand (inner × cols): X when side = 0, B when side = 1.
-fn load_right(kk: u32, col: u32, inner: u32) -> f32 {
-    if (kk >= inner || col >= params.cols) { return 0.0; }
-    if (params.side == 0u) { return x[kk * params.cols + col]; }
-    return bmat[kk * params.cols + col];
-}
 
 // The inner dimension: rows (side = 0) or cols (side = 1).
 fn inner_dim() -> u32 {
@@ -40,19 +26,49 @@ fn inner_dim() -> u32 {
     return params.rows;
 }
 
-// Stages element e of the k-slice at k0 of the left and right operands.
-fn stage(k0: u32, row0: u32, col0: u32, e: u32) {
-    let inner = inner_dim();
-    // Both operands are row-major and untransposed: left reads along k, right along cols.
-    let ar = e / TK;
-    let ak = e % TK;
-    set_l(ak, ar, load_left(row0 + ar, k0 + ak, inner));
-    let bk = e / TILE;
-    let bc = e % TILE;
-    set_r(bk, bc, load_right(k0 + bk, col0 + bc, inner));
+// Both operands are row-major and untransposed: the left (B when side = 0, X when side = 1;
+// rows × inner) runs along k, the right (X when side = 0, B when side = 1; inner × cols)
+// along its columns.
+fn l_along_k() -> bool {
+    return true;
 }
 
-@compute @workgroup_size(8, 8, 1)
+fn r_along_k() -> bool {
+    return false;
+}
+
+fn l_run(i: u32, kk: u32) -> Run {
+    let inner = inner_dim();
+    return run_in(i * inner + kk, i < params.rows, kk, inner);
+}
+
+fn r_run(kk: u32, j: u32) -> Run {
+    return run_in(kk * params.cols + j, kk < inner_dim(), j, params.cols);
+}
+
+fn l_load(index: u32) -> f32 {
+    if (params.side == 0u) { return bmat[index]; }
+    return x[index];
+}
+
+fn r_load(index: u32) -> f32 {
+    if (params.side == 0u) { return x[index]; }
+    return bmat[index];
+}
+
+// The step needs nothing beyond (r, c) to store an output.
+struct Epilogue {
+    unused: u32,  // (WGSL structs need a member)
+}
+
+// X'[r][c] = v + a · X[r][c], inside X' only.
+fn store(r: u32, col: u32, v: f32, how: Epilogue) {
+    if (r >= params.rows || col >= params.cols) { return; }
+    let idx = r * params.cols + col;
+    out[idx] = v + params.a * x[idx];
+}
+
+@compute @workgroup_size(WG, WG, 1)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -68,13 +84,5 @@ fn main(
     let row0 = (tile / tiles_n) * TILE;
     let col0 = (tile % tiles_n) * TILE;
     var acc = tile_product(row0, col0, 0u, inner_dim(), lid3, lid);
-
-    for (var e = 0u; e < PER * PER; e++) {
-        let p = block_pos(lid3, e);
-        let r = row0 + p.x;
-        let col = col0 + p.y;
-        if (r >= rows || col >= cols) { continue; }
-        let idx = r * cols + col;
-        out[idx] = block_value(&acc, e) + params.a * x[idx];
-    }
+    store_block(&acc, row0, col0, lid3, Epilogue(0u));
 }

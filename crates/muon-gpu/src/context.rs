@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::GpuError;
 use crate::fast_path::{FastEngine, FastPathStatus, FastState, self_check};
-use crate::kernels::{COOP_WORKGROUP_THREADS, Gram, Kernels};
+use crate::kernels::{COOP_WORKGROUP_THREADS, Gram, Kernels, ProductTiles};
 use crate::matrix::MAX_KERNEL_ELEMENTS;
 
 /// Environment variable choosing the adapter: an index into [`GpuContext::adapters`]
@@ -16,6 +16,11 @@ pub const ADAPTER_ENV: &str = "MUON_ADAPTER";
 /// matrices even where the adapter has them ([`crate::Precision::F16`] then runs on the
 /// emulated engine).
 pub const TENSOR_CORES_ENV: &str = "MUON_TENSOR_CORES";
+
+/// Environment variable: the block geometry of the tiled `f32` products for every context
+/// made while it is set: `64` (or `small`), `128` (or `large`), `auto` (the default). For
+/// benchmarking both; [`GpuContext::set_product_tiles`] does the same in code.
+pub const PRODUCT_TILES_ENV: &str = "MUON_PRODUCT_TILES";
 
 /// One device and queue with every kernel's pipeline compiled once.
 ///
@@ -172,6 +177,7 @@ impl GpuContext {
             sink.lock().unwrap_or_else(PoisonError::into_inner).lost = Some(reason);
         });
         let kernels = Arc::new(Kernels::new(&device, tensor_cores)?);
+        apply_product_tiles_env(&kernels);
         let info = device.adapter_info();
         Ok(Self {
             device,
@@ -182,6 +188,27 @@ impl GpuContext {
             health,
             id: NEXT_CONTEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
+    }
+
+    /// Sets the output blocks of the tiled `f32` products (`matmul`, Gram and the
+    /// Newton–Schulz step, in `f32` and `f16` emulated) for every later step of this context
+    /// and its clones: [`ProductTiles::Auto`] (the default) takes 128×128 blocks for outputs of
+    /// at least 2048² elements where the device allows them, 64×64 below. Results are the
+    /// same bits in every geometry; only speed differs. `MUON_PRODUCT_TILES` sets it when a
+    /// context is made.
+    ///
+    /// # Errors
+    /// [`GpuError::Unsupported`] for [`ProductTiles::Large`] on a device whose limits do not
+    /// allow 256-thread workgroups with 16.5 KiB of workgroup memory (the setting is then
+    /// unchanged).
+    pub fn set_product_tiles(&self, tiles: ProductTiles) -> Result<(), GpuError> {
+        self.kernels.set_product_tiles(tiles)
+    }
+
+    /// The current setting of [`GpuContext::set_product_tiles`].
+    #[must_use]
+    pub fn product_tiles(&self) -> ProductTiles {
+        self.kernels.product_tiles()
     }
 
     /// Whether this context runs [`crate::Precision::F16`] products on cooperative matrices
@@ -526,6 +553,31 @@ fn tensor_cores_supported(adapter: &wgpu::Adapter) -> bool {
     shape && fits
 }
 
+/// Applies `MUON_PRODUCT_TILES` to a new context's kernels; a value it cannot use is reported
+/// with a warning and leaves [`ProductTiles::Auto`].
+fn apply_product_tiles_env(kernels: &Kernels) {
+    let Ok(value) = std::env::var(PRODUCT_TILES_ENV) else {
+        return;
+    };
+    let Some(tiles) = parse_product_tiles(&value) else {
+        log::warn!("muon-gpu: {PRODUCT_TILES_ENV}={value} is not 64, 128 or auto; using auto");
+        return;
+    };
+    if let Err(e) = kernels.set_product_tiles(tiles) {
+        log::warn!("muon-gpu: {PRODUCT_TILES_ENV}: {e}; using auto");
+    }
+}
+
+/// A `MUON_PRODUCT_TILES` value: `64`/`small`, `128`/`large`, `auto` (any case), else `None`.
+fn parse_product_tiles(value: &str) -> Option<ProductTiles> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "64" | "small" => Some(ProductTiles::Small),
+        "128" | "large" => Some(ProductTiles::Large),
+        "auto" => Some(ProductTiles::Auto),
+        _ => None,
+    }
+}
+
 /// Every adapter of the backends in `WGPU_BACKEND` (default: the native APIs, not OpenGL),
 /// with wgpu's environment switches applied to the instance.
 async fn enumerate() -> Vec<wgpu::Adapter> {
@@ -547,4 +599,20 @@ fn adapter_rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
     };
     let backend = u8::from(info.backend == wgpu::Backend::Gl);
     (ty, backend)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn product_tiles_values() {
+        assert_eq!(parse_product_tiles("64"), Some(ProductTiles::Small));
+        assert_eq!(parse_product_tiles(" Small "), Some(ProductTiles::Small));
+        assert_eq!(parse_product_tiles("128"), Some(ProductTiles::Large));
+        assert_eq!(parse_product_tiles("LARGE"), Some(ProductTiles::Large));
+        assert_eq!(parse_product_tiles("auto"), Some(ProductTiles::Auto));
+        assert_eq!(parse_product_tiles("256"), None);
+        assert_eq!(parse_product_tiles(""), None);
+    }
 }

@@ -144,6 +144,13 @@ pub enum GpuError {
     Readback(String),
     /// The device does not support timestamp queries.
     TimestampsUnsupported,
+    /// A setting this device cannot run (its limits or features do not allow it).
+    Unsupported {
+        /// The setting.
+        what: &'static str,
+        /// What the device lacks.
+        reason: String,
+    },
     /// A parameter handle that does not belong to this optimizer.
     UnknownParam(usize),
     /// A parameter group that does not exist, or cannot be added
@@ -233,6 +240,7 @@ impl fmt::Display for GpuError {
             Self::TimestampsUnsupported => {
                 f.write_str("the device does not support timestamp queries")
             }
+            Self::Unsupported { what, reason } => write!(f, "{what} is not supported: {reason}"),
             Self::UnknownParam(id) => write!(f, "parameter handle {id} does not belong to this optimizer"),
             Self::InvalidGroup { group, reason } => write!(f, "parameter group {group}: {reason}"),
         }

@@ -111,13 +111,22 @@ impl FastState {
 const SELF_CHECK_TOL: f64 = 2e-3;
 
 /// The self-check's products: `(m, k, n, flags, alpha, beta)`, shapes that cross the
-/// kernels' block edges (64 and 128), with both transposes and the epilogue.
-const SELF_CHECK_CASES: [(usize, usize, usize, u32, f32, f32); 5] = [
+/// kernels' block edges (64 and 128), with both transposes, the epilogue, and a symmetric
+/// product (a Gram product `X·Xᵀ` with a symmetric `D`, as Newton–Schulz runs it).
+const SELF_CHECK_CASES: [(usize, usize, usize, u32, f32, f32); 6] = [
     (1, 1, 1, 0, 1.0, 0.0),
     (17, 33, 5, 0, 1.0, 0.0),
     (130, 47, 129, MatmulParams::TRANS_A, -0.75, 0.0),
     (64, 200, 70, MatmulParams::TRANS_B, 1.0, 0.0),
     (129, 144, 257, 0, 2.0315, -4.775),
+    (
+        257,
+        40,
+        257,
+        MatmulParams::TRANS_B | MatmulParams::SYMMETRIC,
+        1.5,
+        -0.5,
+    ),
 ];
 
 /// Deterministic test values in ±[1e-3, 1] (no `f16` subnormals, which the emulated path
@@ -166,8 +175,13 @@ pub(crate) fn self_check(
     for (case, &(m, k, n, flags, alpha, beta)) in SELF_CHECK_CASES.iter().enumerate() {
         let seed = case as u64 * 3;
         let a = check_values(m * k, seed + 1); // stored k×m when TRANS_A
-        let b = check_values(k * n, seed + 2); // stored n×k when TRANS_B
-        let d = check_values(m * n, seed + 3);
+        let mut b = check_values(k * n, seed + 2); // stored n×k when TRANS_B
+        let mut d = check_values(m * n, seed + 3);
+        if flags & MatmulParams::SYMMETRIC != 0 {
+            // X·Xᵀ (B = A, stored transposed) plus a symmetric D.
+            b.clone_from(&a);
+            d = symmetric_part(&d, n);
+        }
         let mut got = gpu_product(ctx, engine, (m, k, n), flags, (alpha, beta), (&a, &b, &d))?;
         if inject_fault && let Some(first) = got.first_mut() {
             *first += 1.0;
@@ -208,6 +222,17 @@ pub(crate) fn self_check(
         }
     }
     Ok(worst.map(|(_, reason)| reason))
+}
+
+/// The `n × n` matrix whose upper triangle is `x`'s, mirrored below the diagonal.
+fn symmetric_part(x: &[f32], n: usize) -> Vec<f32> {
+    let mut s = x.to_vec();
+    for r in 0..n {
+        for c in 0..r {
+            s[r * n + c] = x[c * n + r];
+        }
+    }
+    s
 }
 
 /// The epilogue `α·P + β·D` of a checked product.

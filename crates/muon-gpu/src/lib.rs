@@ -99,10 +99,13 @@ mod status;
 mod timing;
 
 pub use adam::{GpuAdam, MomentFormat};
-pub use context::{ADAPTER_ENV, GpuContext, TENSOR_CORES_ENV, quiet_headless_probe};
+pub use context::{
+    ADAPTER_ENV, GpuContext, PRODUCT_TILES_ENV, TENSOR_CORES_ENV, quiet_headless_probe,
+};
 pub use error::{GpuError, SkippedSteps};
 pub use fast_path::{FastEngine, FastPathStatus, Precision};
 pub use group::GpuParamGroup;
+pub use kernels::ProductTiles;
 pub use matrix::{GpuMatrix, MATRIX_USAGES, storage_offset_alignment};
 pub use muon::GpuMuon;
 pub use muon_core::mixed::ParamRole;

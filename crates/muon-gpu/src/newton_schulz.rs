@@ -38,7 +38,8 @@ enum Products {
         gram_b: Vec<GramCall>,
         step_bg: Vec<wgpu::BindGroup>,
     },
-    /// `f16` operands on `engine`: three general products per iteration, each
+    /// `f16` operands on `engine`: three general products per iteration (the Gram product
+    /// and `A·A` flagged [`MatmulParams::SYMMETRIC`]: half their blocks), each
     /// `(bind group, m, n)` of its output.
     F16 {
         engine: FastEngine,
@@ -363,10 +364,13 @@ impl GpuNewtonSchulz {
                     // The emulated engine walks all of k in one invocation.
                     ctx.check_tiled_inner("newton-schulz gram", rows.max(cols))?;
                 }
+                // The Gram product and A·A are symmetric: their blocks below the diagonal
+                // are mirrored, not computed.
+                let sym = MatmulParams::SYMMETRIC;
                 let (kk, flags) = if tall {
-                    (r, MatmulParams::TRANS_A) // A = XᵀX, X stored k×m
+                    (r, MatmulParams::TRANS_A | sym) // A = XᵀX, X stored k×m
                 } else {
-                    (c, MatmulParams::TRANS_B) // A = X·Xᵀ
+                    (c, MatmulParams::TRANS_B | sym) // A = X·Xᵀ
                 };
                 // `b` stands in for D where beta = 0 (not read).
                 let gram_a = [0, 1].map(|i| {
@@ -375,7 +379,7 @@ impl GpuNewtonSchulz {
                 let iterations = (0..cfg.steps)
                     .map(|step| {
                         let (ca, cb, cc) = cfg.coefficients_at(step);
-                        let poly = bind_product(ctx, (mu, mu, mu), 0, (cc, cb), a, a, a, b);
+                        let poly = bind_product(ctx, (mu, mu, mu), sym, (cc, cb), a, a, a, b);
                         let cur = (step % 2) as usize;
                         let (xc, xn) = (&x[cur], &x[1 - cur]);
                         let next = if tall {

@@ -43,13 +43,16 @@ const TARGETS: &[(&str, &[Backend])] = &[
     ("frobenius_norm", ALL),
     ("gather_rows", ALL),
     ("gram", ALL),
+    ("gram_large", ALL),
     ("matmul", ALL),
+    ("matmul_large", ALL),
     // Compiled only on Vulkan adapters that report 16×16×16 f16 cooperative matrices
     // (Metal's simdgroup matrices are 8×8).
     ("matmul_coop", &[Vulkan]),
     ("muon_update", ALL),
     ("ns_normalize", ALL),
     ("ns_step", ALL),
+    ("ns_step_large", ALL),
     ("scatter_add_rows", ALL),
     ("silu", ALL),
     ("softmax_xent", ALL),
@@ -57,7 +60,10 @@ const TARGETS: &[(&str, &[Backend])] = &[
 
 /// Pipeline-overridable constants that the crate sets for a program, one set per pipeline
 /// variant; each set is translated besides the defaults. (`(program, [(name, value)])`.)
-const OVERRIDES: &[(&str, &[(&str, f64)])] = &[("matmul", &[("ROUND_F16", 1.0)])];
+const OVERRIDES: &[(&str, &[(&str, f64)])] = &[
+    ("matmul", &[("ROUND_F16", 1.0)]),
+    ("matmul_large", &[("ROUND_F16", 1.0)]),
+];
 
 impl Backend {
     /// What naga's writer for this backend supports (validation with more would let a

@@ -1,14 +1,175 @@
 //! The mechanics every kernel's host half shares: compiling a WGSL program, binding buffers
 //! in order, sizing and recording dispatches, and the scratch/uniform buffers they use.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
 /// The most workgroups one dispatch may have in one dimension (WebGPU's default limit).
 pub const MAX_WORKGROUPS_PER_DIM: u32 = 65_535;
 
 /// Threads per workgroup of the element-wise kernels.
 pub(crate) const ELEMENTWISE_WG: u32 = 256;
 
-/// Output block edge of the tiled product kernels (`TILE` in `tile_product.wgsl`).
+/// Output block edge of the tiled product kernels with [`ProductTiles::Small`] (`TILE` in
+/// `tile_product.wgsl` with `WG = 8`).
 pub(crate) const TILE: u32 = 64;
+
+/// Output block edge with [`ProductTiles::Large`] (`WG = 16`).
+const LARGE_TILE: u32 = 128;
+
+/// Threads per workgroup with [`ProductTiles::Large`]: 16×16.
+const LARGE_THREADS: u32 = 256;
+
+/// Workgroup memory of the tile core with [`ProductTiles::Large`], bytes: two k-slices of 16
+/// rows of 33 `vec4<f32>` (128 columns plus one vec4 of padding).
+const LARGE_WORKGROUP_BYTES: u32 = 2 * 16 * 33 * 16;
+
+/// [`ProductTiles::Auto`] takes 128×128 blocks for an output of at least this many of them
+/// (an `m × n` output with `m·n ≥ 2048²`), 64×64 below: a small output in large blocks leaves
+/// most of a GPU idle. A first rule, not yet measured on hardware (`benches/gpu_machine.sh`
+/// times both geometries: `MUON_PRODUCT_TILES`).
+const LARGE_MIN_BLOCKS: u32 = 256;
+
+/// The output blocks of the tiled `f32` products (matmul, Gram, the Newton–Schulz step, and
+/// [`crate::Precision::F16`] emulated). Both geometries give the same bits: each output sums
+/// its terms in `k` order either way. See [`crate::GpuContext::set_product_tiles`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ProductTiles {
+    /// [`ProductTiles::Large`] where the adapter allows it and the output has at least 256
+    /// large blocks (`m·n ≥ 2048²`), else [`ProductTiles::Small`].
+    #[default]
+    Auto,
+    /// 64×64 blocks, 64 threads per workgroup (8×8 outputs each), 8.5 KiB of workgroup memory.
+    Small,
+    /// 128×128 blocks, 256 threads per workgroup (8×8 outputs each), 16.5 KiB of workgroup
+    /// memory: half the operand loads per multiply-add of [`ProductTiles::Small`].
+    Large,
+}
+
+impl ProductTiles {
+    /// Whether `device`'s limits allow [`ProductTiles::Large`] (256 threads per workgroup, 16
+    /// on each side, 16.5 KiB of workgroup memory; WebGPU's defaults allow 16 KiB).
+    #[must_use]
+    pub fn large_supported(device: &wgpu::Device) -> bool {
+        let limits = device.limits();
+        LARGE_THREADS <= limits.max_compute_invocations_per_workgroup
+            && 16 <= limits.max_compute_workgroup_size_x
+            && 16 <= limits.max_compute_workgroup_size_y
+            && LARGE_WORKGROUP_BYTES <= limits.max_compute_workgroup_storage_size
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            Self::Auto => 0,
+            Self::Small => 1,
+            Self::Large => 2,
+        }
+    }
+
+    fn from_code(code: u8) -> Self {
+        match code {
+            1 => Self::Small,
+            2 => Self::Large,
+            _ => Self::Auto,
+        }
+    }
+}
+
+/// The product-tile setting of one device's kernels, shared by the three tiled kernels.
+#[derive(Debug)]
+pub(crate) struct TileChoice {
+    setting: AtomicU8,
+    /// Whether the 128×128 pipelines exist ([`ProductTiles::large_supported`]).
+    large: bool,
+}
+
+impl TileChoice {
+    pub(crate) fn new(large: bool) -> Self {
+        Self {
+            setting: AtomicU8::new(ProductTiles::Auto.code()),
+            large,
+        }
+    }
+
+    pub(crate) fn large_supported(&self) -> bool {
+        self.large
+    }
+
+    pub(crate) fn setting(&self) -> ProductTiles {
+        ProductTiles::from_code(self.setting.load(Ordering::Relaxed))
+    }
+
+    /// Sets `tiles`; `false` (and nothing changed) for [`ProductTiles::Large`] without support.
+    pub(crate) fn set(&self, tiles: ProductTiles) -> bool {
+        if tiles == ProductTiles::Large && !self.large {
+            return false;
+        }
+        self.setting.store(tiles.code(), Ordering::Relaxed);
+        true
+    }
+
+    /// The geometry an `m × n` output runs in now: [`ProductTiles::Small`] or
+    /// [`ProductTiles::Large`].
+    pub(crate) fn pick(&self, m: u32, n: u32) -> ProductTiles {
+        match self.setting() {
+            ProductTiles::Auto
+                if self.large
+                    && m.div_ceil(LARGE_TILE)
+                        .saturating_mul(n.div_ceil(LARGE_TILE))
+                        >= LARGE_MIN_BLOCKS =>
+            {
+                ProductTiles::Large
+            }
+            ProductTiles::Large => ProductTiles::Large,
+            _ => ProductTiles::Small,
+        }
+    }
+}
+
+/// One entry point of a tiled product compiled in both geometries (the large one only where
+/// the device allows it), dispatched in the geometry [`TileChoice::pick`] gives.
+#[derive(Debug)]
+pub(crate) struct Tiled {
+    small: wgpu::ComputePipeline,
+    large: Option<wgpu::ComputePipeline>,
+    choice: Arc<TileChoice>,
+}
+
+impl Tiled {
+    /// Entry point `entry` of `small` and of `large` (the same kernel in 128×128 blocks,
+    /// `None` where unsupported), with pipeline constants `constants`.
+    pub(crate) fn new(
+        device: &wgpu::Device,
+        small: &Program,
+        large: Option<&Program>,
+        entry: &str,
+        constants: &[(&str, f64)],
+        choice: &Arc<TileChoice>,
+    ) -> Self {
+        Self {
+            small: small.pipeline_with(device, entry, constants),
+            large: large.map(|p| p.pipeline_with(device, entry, constants)),
+            choice: Arc::clone(choice),
+        }
+    }
+
+    /// Records the kernel for an `m × n` output.
+    pub(crate) fn record(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        bind_group: &wgpu::BindGroup,
+        m: u32,
+        n: u32,
+    ) {
+        match (self.choice.pick(m, n), &self.large) {
+            (ProductTiles::Large, Some(large)) => {
+                let groups = m.div_ceil(LARGE_TILE) * n.div_ceil(LARGE_TILE);
+                record(pass, large, bind_group, groups);
+            }
+            _ => record(pass, &self.small, bind_group, tile_groups(m, n)),
+        }
+    }
+}
 
 /// Folds `workgroups` into a 2-D grid `(x, y)` with `x ≤ 65,535`; the kernels linearise it
 /// back as `wid.x + wid.y · num_workgroups.x` and skip the overshoot.
@@ -23,7 +184,7 @@ pub(crate) fn elementwise_groups(len: u32) -> u32 {
     len.div_ceil(ELEMENTWISE_WG)
 }
 
-/// Workgroups for an `m × n` output in 64×64 blocks.
+/// Workgroups for an `m × n` output in 64×64 blocks ([`ProductTiles::Small`]).
 pub(crate) fn tile_groups(m: u32, n: u32) -> u32 {
     m.div_ceil(TILE) * n.div_ceil(TILE)
 }
@@ -82,18 +243,21 @@ impl Program {
         }
     }
 
-    /// The same module under another binding list (for entry points that bind more).
-    pub(crate) fn with_bindings(
-        &self,
+    /// Compiles a tiled product in both geometries: `small` (64×64 blocks) with its layout,
+    /// and `large` (128×128) with the same layout where `choice` allows it.
+    pub(crate) fn tiled(
         device: &wgpu::Device,
         label: &'static str,
+        small: &str,
+        large: &str,
         access: &[Access],
-    ) -> Self {
-        Self {
-            label,
-            module: self.module.clone(),
-            layout: bind_group_layout(device, label, access),
-        }
+        choice: &TileChoice,
+    ) -> (Self, Option<Self>) {
+        let program = Self::new(device, label, small, access);
+        let wide = choice
+            .large_supported()
+            .then(|| Self::with_layout_of(device, label, large, &program));
+        (program, wide)
     }
 
     /// Compiles `source` with `other`'s bind-group layout (the same bindings), so one bind
@@ -204,7 +368,10 @@ pub(crate) fn whole(buffer: &wgpu::Buffer) -> wgpu::BufferBinding<'_> {
     buffer.as_entire_buffer_binding()
 }
 
-/// A uniform buffer holding `value` (writable later with `Queue::write_buffer`).
+/// A parameter block holding `value` (writable later with `Queue::write_buffer`), usable as a
+/// uniform binding and as a read-only storage binding: the tiled products ([`super::Matmul`],
+/// [`super::Gram`], [`super::NsStep`]) read their parameters from storage, the other kernels
+/// from a uniform.
 pub fn uniform_buffer<T: bytemuck::Pod>(
     device: &wgpu::Device,
     label: &str,
@@ -214,7 +381,7 @@ pub fn uniform_buffer<T: bytemuck::Pod>(
         device,
         label,
         bytemuck::bytes_of(value),
-        wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
     )
 }
 
@@ -272,5 +439,40 @@ mod tests {
         assert_eq!(grid_2d(65_536), (65_535, 2));
         let (x, y) = grid_2d(262_144);
         assert!(x * y >= 262_144 && x <= MAX_WORKGROUPS_PER_DIM);
+    }
+
+    #[test]
+    fn auto_takes_large_blocks_from_256_of_them() {
+        let choice = TileChoice::new(true);
+        assert_eq!(choice.setting(), ProductTiles::Auto);
+        assert_eq!(choice.pick(2048, 2048), ProductTiles::Large);
+        assert_eq!(choice.pick(2048, 1920), ProductTiles::Small);
+        assert_eq!(choice.pick(1, 128 * 256), ProductTiles::Large);
+        assert_eq!(choice.pick(1, 128 * 255), ProductTiles::Small);
+        assert_eq!(choice.pick(u32::MAX, u32::MAX), ProductTiles::Large);
+        assert!(choice.set(ProductTiles::Small));
+        assert_eq!(choice.pick(8192, 8192), ProductTiles::Small);
+        assert!(choice.set(ProductTiles::Large));
+        assert_eq!(choice.setting(), ProductTiles::Large);
+        assert_eq!(choice.pick(1, 1), ProductTiles::Large);
+    }
+
+    #[test]
+    fn large_blocks_are_refused_without_support() {
+        let choice = TileChoice::new(false);
+        assert!(!choice.set(ProductTiles::Large));
+        assert_eq!(choice.setting(), ProductTiles::Auto);
+        assert_eq!(choice.pick(8192, 8192), ProductTiles::Small);
+        assert!(choice.set(ProductTiles::Small));
+        assert_eq!(choice.setting(), ProductTiles::Small);
+    }
+
+    #[test]
+    fn large_workgroup_memory_matches_wgsl() {
+        // TK · ROW4 vec4s of each operand, ROW4 = 2·WG + 1 with WG = 16.
+        assert_eq!(LARGE_WORKGROUP_BYTES, 2 * 16 * (2 * 16 + 1) * 16);
+        assert!(super::super::sources::MATMUL_LARGE.starts_with("const WG: u32 = 16u;"));
+        assert!(super::super::sources::MATMUL.starts_with("const WG: u32 = 8u;"));
+        assert!(super::super::sources::GRAM.contains("const TK: u32 = 16u;"));
     }
 }

@@ -1,6 +1,10 @@
 //! Host half of `shaders/gram.wgsl`: `G = α·X·Xᵀ + β·D` (or `α·XᵀX + β·D`), symmetric.
 
-use super::common::{Access, Program, TILE, record, storage_buffer_zeroed, tile_groups, whole};
+use std::sync::Arc;
+
+use super::common::{
+    Access, Program, TILE, TileChoice, Tiled, record, storage_buffer_zeroed, tile_groups, whole,
+};
 use super::sources;
 
 /// Inner dimension per chunk of the split-k path (`KC` in `gram.wgsl`).
@@ -37,12 +41,15 @@ pub struct GramParams {
 /// vector) takes a split-k path instead: chunk sums in parallel, then a reduction.
 #[derive(Debug)]
 pub struct Gram {
+    /// All three entry points, bindings 0..=4 (4: the split-k scratch).
     program: Program,
-    main: wgpu::ComputePipeline,
-    /// The same module with the split-k scratch at binding 4.
-    split: Program,
+    main: Tiled,
+    /// Always in 64×64 blocks: split-k is for orders of at most 64.
     split_partial: wgpu::ComputePipeline,
     split_reduce: wgpu::ComputePipeline,
+    /// Bound as the split-k scratch of the tiled kernel, which never touches it (one store
+    /// routine in the shader serves both paths, so every entry point declares binding 4).
+    no_scratch: wgpu::Buffer,
 }
 
 /// One Gram product bound once, with the path chosen for its shape (crate-internal).
@@ -56,25 +63,22 @@ pub(crate) struct GramCall {
 }
 
 impl Gram {
-    pub(crate) fn new(device: &wgpu::Device) -> Self {
-        use Access::{Read, ReadWrite, Uniform};
-        let program = Program::new(
+    pub(crate) fn new(device: &wgpu::Device, choice: &Arc<TileChoice>) -> Self {
+        use Access::{Read, ReadWrite};
+        let (program, large) = Program::tiled(
             device,
             "gram",
             sources::GRAM,
-            &[Uniform, Read, Read, ReadWrite],
-        );
-        let split = program.with_bindings(
-            device,
-            "gram_split",
-            &[Uniform, Read, Read, ReadWrite, ReadWrite],
+            sources::GRAM_LARGE,
+            &[Read, Read, Read, ReadWrite, ReadWrite],
+            choice,
         );
         Self {
-            main: program.pipeline(device, "main"),
+            main: Tiled::new(device, &program, large.as_ref(), "main", &[], choice),
+            split_partial: program.pipeline(device, "split_partial"),
+            split_reduce: program.pipeline(device, "split_reduce"),
             program,
-            split_partial: split.pipeline(device, "split_partial"),
-            split_reduce: split.pipeline(device, "split_reduce"),
-            split,
+            no_scratch: storage_buffer_zeroed(device, "gram: no split-k scratch", 4),
         }
     }
 
@@ -114,7 +118,7 @@ impl Gram {
                 "gram split-k partials",
                 u64::from(chunks) * m * m * 4,
             );
-            self.split
+            self.program
                 .bind(device, &[whole(uniform), x, d, g, whole(&scratch)])
         };
         GramCall {
@@ -140,7 +144,8 @@ impl Gram {
         }
     }
 
-    /// Binds `params` (a [`GramParams`] uniform), `X`, `D` and the output `G` (each a range,
+    /// Binds `params` (a [`GramParams`] block, read as storage: [`super::uniform_buffer`]
+    /// makes one), `X`, `D` and the output `G` (each a range,
     /// [`crate::GpuMatrix::binding`], or a whole buffer).
     #[must_use]
     pub fn bind_group(
@@ -151,12 +156,13 @@ impl Gram {
         d: wgpu::BufferBinding<'_>,
         g: wgpu::BufferBinding<'_>,
     ) -> wgpu::BindGroup {
-        self.program.bind(device, &[whole(params), x, d, g])
+        self.program
+            .bind(device, &[whole(params), x, d, g, whole(&self.no_scratch)])
     }
 
     /// Records the product for an `m × m` output.
     pub fn dispatch(&self, pass: &mut wgpu::ComputePass<'_>, bind_group: &wgpu::BindGroup, m: u32) {
-        record(pass, &self.main, bind_group, tile_groups(m, m));
+        self.main.record(pass, bind_group, m, m);
     }
 }
 

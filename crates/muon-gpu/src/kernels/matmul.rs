@@ -1,6 +1,8 @@
-//! Host half of `shaders/matmul.wgsl`: `C = α·op(A)·op(B) + β·D`, tiled 64×64.
+//! Host half of `shaders/matmul.wgsl`: `C = α·op(A)·op(B) + β·D`, tiled 64×64 or 128×128.
 
-use super::common::{Access, Program, record, tile_groups, whole};
+use std::sync::Arc;
+
+use super::common::{Access, Program, TileChoice, Tiled, record, whole};
 use super::sources;
 
 /// Uniforms of `matmul.wgsl` (`MatmulParams`).
@@ -13,7 +15,8 @@ pub struct MatmulParams {
     pub n: u32,
     /// Columns of `op(A)` = rows of `op(B)`.
     pub k: u32,
-    /// Bit 0: `A` stored transposed (`k×m`); bit 1: `B` stored transposed (`n×k`).
+    /// Bit 0: `A` stored transposed (`k×m`); bit 1: `B` stored transposed (`n×k`); bit 2: a
+    /// symmetric output ([`MatmulParams::SYMMETRIC`]).
     pub flags: u32,
     /// Scale of the product.
     pub alpha: f32,
@@ -28,28 +31,37 @@ impl MatmulParams {
     pub const TRANS_A: u32 = 1;
     /// Flag: `B` is stored transposed.
     pub const TRANS_B: u32 = 2;
+    /// Flag: `op(A)·op(B)` is symmetric (`m = n`; a Gram product `X·Xᵀ`, or `A·A` with `A`
+    /// symmetric), so only the output blocks on and above the diagonal are computed, each
+    /// stored twice (`C[r][c]`, and `C[c][r]` with `D[c][r]`): about half the work. The
+    /// result is then the same bits as without the flag; for a product that is not
+    /// symmetric, the part below the diagonal is wrong.
+    pub const SYMMETRIC: u32 = 4;
 }
 
 /// The general tiled matrix product, in `f32` and with `f16`-rounded operands.
 #[derive(Debug)]
 pub struct Matmul {
     program: Program,
-    main: wgpu::ComputePipeline,
+    main: Tiled,
     /// The same kernel with `ROUND_F16 = true`: operands rounded to `f16`, `f32` sums.
-    main_f16: wgpu::ComputePipeline,
+    main_f16: Tiled,
 }
 
 impl Matmul {
-    pub(crate) fn new(device: &wgpu::Device) -> Self {
-        use Access::{Read, ReadWrite, Uniform};
-        let program = Program::new(
+    pub(crate) fn new(device: &wgpu::Device, choice: &Arc<TileChoice>) -> Self {
+        use Access::{Read, ReadWrite};
+        let (program, large) = Program::tiled(
             device,
             "matmul",
             sources::MATMUL,
-            &[Uniform, Read, Read, Read, ReadWrite],
+            sources::MATMUL_LARGE,
+            &[Read, Read, Read, Read, ReadWrite],
+            choice,
         );
-        let main = program.pipeline(device, "main");
-        let main_f16 = program.pipeline_with(device, "main", &[("ROUND_F16", 1.0)]);
+        let main = Tiled::new(device, &program, large.as_ref(), "main", &[], choice);
+        let round = [("ROUND_F16", 1.0)];
+        let main_f16 = Tiled::new(device, &program, large.as_ref(), "main", &round, choice);
         Self {
             program,
             main,
@@ -57,7 +69,8 @@ impl Matmul {
         }
     }
 
-    /// Binds `params` (a [`MatmulParams`] uniform), `A`, `B`, `D` and the output `C` (each a
+    /// Binds `params` (a [`MatmulParams`] block, read as storage: [`super::uniform_buffer`]
+    /// makes one), `A`, `B`, `D` and the output `C` (each a
     /// range, [`crate::GpuMatrix::binding`], or a whole buffer; `C` must be another buffer
     /// than the others).
     #[must_use]
@@ -81,7 +94,7 @@ impl Matmul {
         m: u32,
         n: u32,
     ) {
-        record(pass, &self.main, bind_group, tile_groups(m, n));
+        self.main.record(pass, bind_group, m, n);
     }
 
     /// As [`Matmul::dispatch`] with every operand rounded to `f16` on load (sums in `f32`):
@@ -93,7 +106,7 @@ impl Matmul {
         m: u32,
         n: u32,
     ) {
-        record(pass, &self.main_f16, bind_group, tile_groups(m, n));
+        self.main_f16.record(pass, bind_group, m, n);
     }
 }
 

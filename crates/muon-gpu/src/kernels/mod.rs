@@ -36,9 +36,12 @@ pub use scatter_add_rows::{ScatterAddRows, ScatterParams};
 pub use silu::{Silu, SiluParams};
 pub use softmax_xent::{SoftmaxXent, XENT_STATS_PER_ROW, XentParams};
 
-use crate::{FastEngine, GpuError};
+use std::sync::Arc;
 
-pub use common::{MAX_WORKGROUPS_PER_DIM, grid_2d, uniform_buffer};
+use crate::{FastEngine, GpuError};
+use common::TileChoice;
+
+pub use common::{MAX_WORKGROUPS_PER_DIM, ProductTiles, grid_2d, uniform_buffer};
 pub(crate) use common::{buffer_init, storage_buffer_zeroed, whole};
 pub(crate) use gram::GramCall;
 
@@ -75,6 +78,8 @@ pub struct Kernels {
     pub scatter_add_rows: ScatterAddRows,
     /// `silu.wgsl`.
     pub silu: Silu,
+    /// The block geometry of `matmul`, `gram` and `ns_step` (shared with them).
+    tiles: Arc<TileChoice>,
 }
 
 impl Kernels {
@@ -86,7 +91,8 @@ impl Kernels {
     /// [`GpuError::Shader`] with the device's message.
     pub fn new(device: &wgpu::Device, tensor_cores: bool) -> Result<Self, GpuError> {
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let matmul = Matmul::new(device);
+        let tiles = Arc::new(TileChoice::new(ProductTiles::large_supported(device)));
+        let matmul = Matmul::new(device, &tiles);
         // The experimental kernel in a scope of its own: a driver that rejects it costs the
         // fast path, not the context.
         let (tensor, tensor_error) = if tensor_cores {
@@ -106,9 +112,9 @@ impl Kernels {
             matmul,
             tensor,
             tensor_error,
-            gram: Gram::new(device),
+            gram: Gram::new(device, &tiles),
             ns_normalize: NsNormalize::new(device),
-            ns_step: NsStep::new(device),
+            ns_step: NsStep::new(device, &tiles),
             frobenius_norm: FrobeniusNorm::new(device),
             check_finite: CheckFinite::new(device),
             muon_update: MuonUpdate::new(device),
@@ -117,10 +123,42 @@ impl Kernels {
             softmax_xent: SoftmaxXent::new(device),
             scatter_add_rows: ScatterAddRows::new(device),
             silu: Silu::new(device),
+            tiles,
         };
         match pollster::block_on(scope.pop()) {
             Some(e) => Err(GpuError::Shader(e.to_string())),
             None => Ok(kernels),
+        }
+    }
+
+    /// The block geometry the tiled products (`matmul`, `gram`, `ns_step`) are set to.
+    #[must_use]
+    pub fn product_tiles(&self) -> ProductTiles {
+        self.tiles.setting()
+    }
+
+    /// Whether this device runs [`ProductTiles::Large`] ([`ProductTiles::large_supported`]).
+    #[must_use]
+    pub fn large_tiles_supported(&self) -> bool {
+        self.tiles.large_supported()
+    }
+
+    /// Sets the block geometry of the tiled products for every later dispatch (every user of
+    /// this device's kernels). The results are the same bits in either geometry.
+    ///
+    /// # Errors
+    /// [`GpuError::Unsupported`] for [`ProductTiles::Large`] on a device whose limits do not
+    /// allow it; the setting is then unchanged.
+    pub fn set_product_tiles(&self, tiles: ProductTiles) -> Result<(), GpuError> {
+        if self.tiles.set(tiles) {
+            Ok(())
+        } else {
+            Err(GpuError::Unsupported {
+                what: "ProductTiles::Large",
+                reason: "the device allows fewer than 256 threads or 16.5 KiB of workgroup \
+                         memory per workgroup"
+                    .to_owned(),
+            })
         }
     }
 

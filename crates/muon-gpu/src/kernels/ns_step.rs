@@ -1,6 +1,8 @@
 //! Host half of `shaders/ns_step.wgsl`: `X' = a·X + B·X` (wide) or `a·X + X·B` (tall).
 
-use super::common::{Access, Program, record, tile_groups, whole};
+use std::sync::Arc;
+
+use super::common::{Access, Program, TileChoice, Tiled, whole};
 use super::sources;
 
 /// Uniforms of `ns_step.wgsl` (`NsStepParams`).
@@ -21,23 +23,26 @@ pub struct NsStepParams {
 #[derive(Debug)]
 pub struct NsStep {
     program: Program,
-    main: wgpu::ComputePipeline,
+    main: Tiled,
 }
 
 impl NsStep {
-    pub(crate) fn new(device: &wgpu::Device) -> Self {
-        use Access::{Read, ReadWrite, Uniform};
-        let program = Program::new(
+    pub(crate) fn new(device: &wgpu::Device, choice: &Arc<TileChoice>) -> Self {
+        use Access::{Read, ReadWrite};
+        let (program, large) = Program::tiled(
             device,
             "ns_step",
             sources::NS_STEP,
-            &[Uniform, Read, Read, ReadWrite],
+            sources::NS_STEP_LARGE,
+            &[Read, Read, Read, ReadWrite],
+            choice,
         );
-        let main = program.pipeline(device, "main");
+        let main = Tiled::new(device, &program, large.as_ref(), "main", &[], choice);
         Self { program, main }
     }
 
-    /// Binds `params` (an [`NsStepParams`] uniform), `B`, `X` and the output `X'`.
+    /// Binds `params` (an [`NsStepParams`] block, read as storage: [`super::uniform_buffer`]
+    /// makes one), `B`, `X` and the output `X'`.
     #[must_use]
     pub fn bind_group(
         &self,
@@ -59,7 +64,7 @@ impl NsStep {
         rows: u32,
         cols: u32,
     ) {
-        record(pass, &self.main, bind_group, tile_groups(rows, cols));
+        self.main.record(pass, bind_group, rows, cols);
     }
 }
 

@@ -1,7 +1,7 @@
 //! The WGSL text of every program the crate compiles, exactly as compiled.
 //!
 //! WGSL has no `#include`: the product kernels are compiled with `shaders/tile_product.wgsl`
-//! in front of them. `tests/shaders.rs` includes this file and validates these texts, so the
+//! in front of them, once per block geometry (the `WG` constant in front of that). `tests/shaders.rs` includes this file and validates these texts, so the
 //! test sees what the device sees.
 //!
 //! Where the files live: in `crates/muon-gpu/shaders/`, inside this package, so that
@@ -23,18 +23,30 @@ pub(crate) const FROBENIUS_NORM: &str = include_str!("../../shaders/frobenius_no
 /// `shaders/gather_rows.wgsl`.
 pub(crate) const GATHER_ROWS: &str = include_str!("../../shaders/gather_rows.wgsl");
 
-/// `shaders/tile_product.wgsl` + `shaders/gram.wgsl`.
-pub(crate) const GRAM: &str = concat!(
-    include_str!("../../shaders/tile_product.wgsl"),
-    include_str!("../../shaders/gram.wgsl"),
-);
+/// A tiled product kernel: the block geometry (`WG`, threads per workgroup edge: 8 for 64×64
+/// blocks, 16 for 128×128), `shaders/tile_product.wgsl`, then the kernel's files.
+macro_rules! tiled {
+    ($wg:literal, $($file:literal),+) => {
+        concat!(
+            "const WG: u32 = ", $wg, "u;\n",
+            include_str!("../../shaders/tile_product.wgsl"),
+            $(include_str!(concat!("../../shaders/", $file))),+
+        )
+    };
+}
 
-/// `shaders/tile_product.wgsl` + `shaders/matmul_io.wgsl` + `shaders/matmul.wgsl`.
-pub(crate) const MATMUL: &str = concat!(
-    include_str!("../../shaders/tile_product.wgsl"),
-    include_str!("../../shaders/matmul_io.wgsl"),
-    include_str!("../../shaders/matmul.wgsl"),
-);
+/// `shaders/tile_product.wgsl` + `shaders/gram.wgsl`, 64×64 blocks.
+pub(crate) const GRAM: &str = tiled!(8, "gram.wgsl");
+
+/// `shaders/tile_product.wgsl` + `shaders/gram.wgsl`, 128×128 blocks.
+pub(crate) const GRAM_LARGE: &str = tiled!(16, "gram.wgsl");
+
+/// `shaders/tile_product.wgsl` + `shaders/matmul_io.wgsl` + `shaders/matmul.wgsl`, 64×64
+/// blocks.
+pub(crate) const MATMUL: &str = tiled!(8, "matmul_io.wgsl", "matmul.wgsl");
+
+/// The same, 128×128 blocks.
+pub(crate) const MATMUL_LARGE: &str = tiled!(16, "matmul_io.wgsl", "matmul.wgsl");
 
 /// `shaders/matmul_io.wgsl` + `shaders/matmul_coop.wgsl` (the tensor-core product; compiled
 /// only on adapters that have cooperative matrices).
@@ -61,28 +73,31 @@ pub(crate) const SILU: &str = include_str!("../../shaders/silu.wgsl");
 /// `shaders/softmax_xent.wgsl`.
 pub(crate) const SOFTMAX_XENT: &str = include_str!("../../shaders/softmax_xent.wgsl");
 
-/// `shaders/tile_product.wgsl` + `shaders/ns_step.wgsl`.
-pub(crate) const NS_STEP: &str = concat!(
-    include_str!("../../shaders/tile_product.wgsl"),
-    include_str!("../../shaders/ns_step.wgsl"),
-);
+/// `shaders/tile_product.wgsl` + `shaders/ns_step.wgsl`, 64×64 blocks.
+pub(crate) const NS_STEP: &str = tiled!(8, "ns_step.wgsl");
+
+/// The same, 128×128 blocks.
+pub(crate) const NS_STEP_LARGE: &str = tiled!(16, "ns_step.wgsl");
 
 /// Every program: its name and its text as compiled.
 #[allow(
     dead_code,
     reason = "read by tests/shaders.rs, which includes this file"
 )]
-pub(crate) const PROGRAMS: [(&str, &str); 13] = [
+pub(crate) const PROGRAMS: [(&str, &str); 16] = [
     ("adam_update", ADAM_UPDATE),
     ("check_finite", CHECK_FINITE),
     ("frobenius_norm", FROBENIUS_NORM),
     ("gather_rows", GATHER_ROWS),
     ("gram", GRAM),
+    ("gram_large", GRAM_LARGE),
     ("matmul", MATMUL),
+    ("matmul_large", MATMUL_LARGE),
     ("matmul_coop", MATMUL_COOP),
     ("muon_update", MUON_UPDATE),
     ("ns_normalize", NS_NORMALIZE),
     ("ns_step", NS_STEP),
+    ("ns_step_large", NS_STEP_LARGE),
     ("scatter_add_rows", SCATTER_ADD_ROWS),
     ("silu", SILU),
     ("softmax_xent", SOFTMAX_XENT),

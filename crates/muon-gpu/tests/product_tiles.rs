@@ -1,0 +1,229 @@
+//! The tiled products in both block geometries (`ProductTiles::Small`, 64×64, and `Large`,
+//! 128×128): the same bits in both, and the core's results within rounding; and products
+//! flagged `MatmulParams::SYMMETRIC` (half the blocks, mirrored) against unflagged ones.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
+mod common;
+
+use std::sync::{Mutex, PoisonError};
+
+use common::{context, core_ns, data, gpu_ns, gpu_ns_in, rel_err, transpose};
+use muon_core::newton_schulz::NsConfig;
+use muon_core::{MatMut, MatRef, linalg};
+use muon_gpu::kernels::{MatmulParams, uniform_buffer};
+use muon_gpu::{FastEngine, GpuContext, GpuMatrix, Precision, ProductTiles, ops};
+
+/// As in tests/kernels.rs: f32 sums in another order than the core's.
+const PRODUCT_TOL: f64 = 1e-5;
+const NS_TOL: f64 = 1e-4;
+
+/// Runs `f` in 64×64 and in 128×128 blocks, asserts the results are the same bits, returns
+/// them; leaves the context at `Auto`.
+fn in_both(ctx: &GpuContext, what: &str, f: impl Fn() -> Vec<f32>) -> Vec<f32> {
+    // The setting is the shared context's: one test at a time switches it.
+    static SWITCHING: Mutex<()> = Mutex::new(());
+    let _one = SWITCHING.lock().unwrap_or_else(PoisonError::into_inner);
+    ctx.set_product_tiles(ProductTiles::Small).unwrap();
+    let small = f();
+    ctx.set_product_tiles(ProductTiles::Large).unwrap();
+    let large = f();
+    ctx.set_product_tiles(ProductTiles::Auto).unwrap();
+    assert_eq!(small.len(), large.len(), "{what}");
+    for (i, (s, l)) in small.iter().zip(&large).enumerate() {
+        assert_eq!(
+            s.to_bits(),
+            l.to_bits(),
+            "{what}: element {i}: {s} (64) vs {l} (128)"
+        );
+    }
+    small
+}
+
+fn core_matmul(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
+    let mut c = vec![0.0; m * n];
+    linalg::matmul(
+        MatRef::new(m, k, a).unwrap(),
+        MatRef::new(k, n, b).unwrap(),
+        MatMut::new(m, n, &mut c).unwrap(),
+    )
+    .unwrap();
+    c
+}
+
+// Every product in both geometries (the setting is the shared context's: `in_both` switches it
+// for one test at a time).
+#[test]
+fn both_geometries_give_the_same_bits_and_match_the_core() {
+    let Some(ctx) = context() else { return };
+    if !ctx.kernels().large_tiles_supported() {
+        eprintln!("this adapter cannot run 128×128 blocks: only the refusal is tested");
+        assert!(ctx.set_product_tiles(ProductTiles::Large).is_err());
+        assert_eq!(ctx.product_tiles(), ProductTiles::Auto);
+        return;
+    }
+    eprintln!("ran the 128x128 product blocks");
+
+    // Shapes cut inside each quadrant of a 128 block (rows/columns 64..127), k not a multiple
+    // of the slice (16) or of a run (4), several blocks each way.
+    for (i, &(m, k, n)) in [
+        (1, 1, 1),
+        (7, 37, 3),
+        (100, 45, 150),
+        (129, 33, 257),
+        (200, 130, 64),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let a = data(m * k, 500 + i as u64);
+        let b = data(k * n, 600 + i as u64);
+        let want = core_matmul(&a, &b, m, k, n);
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let ga = if ta {
+                GpuMatrix::from_slice(ctx, k, m, &transpose(&a, m, k)).unwrap()
+            } else {
+                GpuMatrix::from_slice(ctx, m, k, &a).unwrap()
+            };
+            let gb = if tb {
+                GpuMatrix::from_slice(ctx, n, k, &transpose(&b, k, n)).unwrap()
+            } else {
+                GpuMatrix::from_slice(ctx, k, n, &b).unwrap()
+            };
+            let out = GpuMatrix::zeros(ctx, m, n).unwrap();
+            let what = format!("matmul {m}x{k}x{n} trans ({ta},{tb})");
+            let got = in_both(ctx, &what, || {
+                ops::matmul(ctx, &ga, ta, &gb, tb, &out).unwrap();
+                out.read(ctx).unwrap()
+            });
+            let e = rel_err(&got, &want);
+            assert!(e < PRODUCT_TOL, "{what}: rel err {e}");
+        }
+    }
+
+    // Gram products: blocks above the diagonal mirrored, both orientations.
+    for (i, &(r, c)) in [(130, 67), (67, 130), (257, 20)].iter().enumerate() {
+        let x = data(r * c, 700 + i as u64);
+        let gx = GpuMatrix::from_slice(ctx, r, c, &x).unwrap();
+        for trans in [false, true] {
+            let (o, xs) = if trans {
+                (c, transpose(&x, r, c))
+            } else {
+                (r, x.clone())
+            };
+            let mut want = vec![0.0; o * o];
+            linalg::gram(
+                MatRef::new(o, xs.len() / o, &xs).unwrap(),
+                MatMut::new(o, o, &mut want).unwrap(),
+            )
+            .unwrap();
+            let out = GpuMatrix::zeros(ctx, o, o).unwrap();
+            let what = format!("gram {r}x{c} trans {trans}");
+            let got = in_both(ctx, &what, || {
+                ops::gram(ctx, &gx, trans, &out).unwrap();
+                out.read(ctx).unwrap()
+            });
+            let e = rel_err(&got, &want);
+            assert!(e < PRODUCT_TOL, "{what}: rel err {e}");
+        }
+    }
+
+    // Newton–Schulz (Gram and step kernels), wide and tall, in f32 and f16 operands.
+    let cfg = NsConfig::default();
+    for (i, &(r, c)) in [(150, 300), (300, 150)].iter().enumerate() {
+        let x = data(r * c, 800 + i as u64);
+        let want = core_ns(&x, r, c, &cfg);
+        let what = format!("newton_schulz {r}x{c}");
+        let got = in_both(ctx, &what, || gpu_ns(&x, r, c, &cfg));
+        let e = rel_err(&got, &want);
+        assert!(e < NS_TOL, "{what}: rel err {e}");
+        let what = format!("newton_schulz {r}x{c} f16");
+        in_both(ctx, &what, || gpu_ns_in(&x, r, c, &cfg, Precision::F16).0);
+    }
+}
+
+/// `α·op(A)·op(B) + β·D` through the kernels' own API, with `flags`, on `engine`.
+fn product(
+    ctx: &GpuContext,
+    (m, k, n): (usize, usize, usize),
+    flags: u32,
+    (alpha, beta): (f32, f32),
+    (a, b, d): (&GpuMatrix, &GpuMatrix, &GpuMatrix),
+    engine: Option<FastEngine>,
+) -> Vec<f32> {
+    let device = ctx.device();
+    let params = MatmulParams {
+        m: m as u32,
+        n: n as u32,
+        k: k as u32,
+        flags,
+        alpha,
+        beta,
+        ..MatmulParams::default()
+    };
+    let u = uniform_buffer(device, "test params", &params);
+    let out = GpuMatrix::zeros(ctx, m, n).unwrap();
+    let kernels = ctx.kernels();
+    let bg = kernels.matmul.bind_group(
+        device,
+        &u,
+        a.binding(),
+        b.binding(),
+        d.binding(),
+        out.binding(),
+    );
+    let mut encoder = device.create_command_encoder(&Default::default());
+    {
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        kernels.dispatch_product(&mut pass, &bg, m as u32, n as u32, engine);
+    }
+    ctx.queue().submit([encoder.finish()]);
+    out.read(ctx).unwrap()
+}
+
+// Newton–Schulz's `f16` plan flags its Gram product and `A·A` symmetric: the flagged product
+// must give the unflagged one's bits (and the lower blocks must be written: the output starts
+// at zero). The one test of this binary that uses tensor cores where they exist.
+#[test]
+fn symmetric_products_give_the_full_products_bits() {
+    let Some(ctx) = context() else { return };
+    let engine = ctx.check_fast_path().unwrap().engine();
+    for (i, &(n, k)) in [(1, 5), (70, 33), (257, 130), (300, 17)].iter().enumerate() {
+        let x = data(n * k, 900 + i as u64);
+        let dd = data(n * n, 950 + i as u64);
+        // A symmetric D: its upper triangle mirrored.
+        let mut d = dd.clone();
+        for r in 0..n {
+            for c in 0..r {
+                d[r * n + c] = dd[c * n + r];
+            }
+        }
+        let gx = GpuMatrix::from_slice(ctx, n, k, &x).unwrap();
+        let xt = transpose(&x, n, k);
+        let gxt = GpuMatrix::from_slice(ctx, k, n, &xt).unwrap();
+        let gd = GpuMatrix::from_slice(ctx, n, n, &d).unwrap();
+        for eng in [None, engine] {
+            // X·Xᵀ (B = X stored transposed), and XᵀX from the k×n transpose (A transposed).
+            for (flags, a, b) in [
+                (MatmulParams::TRANS_B, &gx, &gx),
+                (MatmulParams::TRANS_A, &gxt, &gxt),
+            ] {
+                let what = format!("{n}x{k} flags {flags} engine {eng:?}");
+                let run = |f: u32| product(ctx, (n, k, n), f, (1.5, -0.5), (a, b, &gd), eng);
+                let full = in_both(ctx, &what, || run(flags));
+                let sym = in_both(ctx, &what, || run(flags | MatmulParams::SYMMETRIC));
+                if eng == Some(FastEngine::TensorCores) {
+                    // Tensor cores may order a tile's sums differently for (r, c) and (c, r).
+                    let e = rel_err(&sym, &full);
+                    assert!(e < 1e-6, "{what}: rel err {e}");
+                } else {
+                    // Element (c, r) sums the products of (r, c) in the same order.
+                    let same = full
+                        .iter()
+                        .zip(&sym)
+                        .all(|(f, s)| f.to_bits() == s.to_bits());
+                    assert!(same, "{what}: {full:?} vs {sym:?}");
+                }
+            }
+        }
+    }
+}
