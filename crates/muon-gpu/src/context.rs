@@ -193,9 +193,9 @@ impl GpuContext {
     /// Sets the output blocks of the tiled `f32` products (`matmul`, Gram and the
     /// Newton–Schulz step, in `f32` and `f16` emulated) for every later step of this context
     /// and its clones: [`ProductTiles::Auto`] (the default) takes 128×128 blocks for outputs of
-    /// at least 2048² elements where the device allows them, 64×64 below. Results are the
-    /// same bits in every geometry; only speed differs. `MUON_PRODUCT_TILES` sets it when a
-    /// context is made.
+    /// at least 2048² elements with both sides at least 128, where the device allows them,
+    /// 64×64 otherwise. Results are the same bits in every geometry; only speed differs.
+    /// `MUON_PRODUCT_TILES` sets it when a context is made.
     ///
     /// # Errors
     /// [`GpuError::Unsupported`] for [`ProductTiles::Large`] on a device whose limits do not

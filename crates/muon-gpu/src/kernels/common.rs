@@ -25,8 +25,9 @@ const LARGE_THREADS: u32 = 256;
 const LARGE_WORKGROUP_BYTES: u32 = 2 * 16 * 33 * 16;
 
 /// [`ProductTiles::Auto`] takes 128×128 blocks for an output of at least this many of them
-/// (an `m × n` output with `m·n ≥ 2048²`), 64×64 below: a small output in large blocks leaves
-/// most of a GPU idle. A first rule, not yet measured on hardware (`benches/gpu_machine.sh`
+/// (an `m × n` output with `m·n ≥ 2048²`) and both sides at least 128, 64×64 otherwise: a
+/// small output in large blocks leaves most of a GPU idle, and a thin one wastes most of each
+/// block. A first rule, not yet measured on hardware (`benches/gpu_machine.sh`
 /// times both geometries: `MUON_PRODUCT_TILES`).
 const LARGE_MIN_BLOCKS: u32 = 256;
 
@@ -36,7 +37,7 @@ const LARGE_MIN_BLOCKS: u32 = 256;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum ProductTiles {
     /// [`ProductTiles::Large`] where the adapter allows it and the output has at least 256
-    /// large blocks (`m·n ≥ 2048²`), else [`ProductTiles::Small`].
+    /// large blocks (`m·n ≥ 2048²`) and both sides at least 128, else [`ProductTiles::Small`].
     #[default]
     Auto,
     /// 64×64 blocks, 64 threads per workgroup (8×8 outputs each), 8.5 KiB of workgroup memory.
@@ -51,7 +52,11 @@ impl ProductTiles {
     /// on each side, 16.5 KiB of workgroup memory; WebGPU's defaults allow 16 KiB).
     #[must_use]
     pub fn large_supported(device: &wgpu::Device) -> bool {
-        let limits = device.limits();
+        Self::large_fits(&device.limits())
+    }
+
+    /// Whether `limits` allow [`ProductTiles::Large`].
+    fn large_fits(limits: &wgpu::Limits) -> bool {
         LARGE_THREADS <= limits.max_compute_invocations_per_workgroup
             && 16 <= limits.max_compute_workgroup_size_x
             && 16 <= limits.max_compute_workgroup_size_y
@@ -114,6 +119,8 @@ impl TileChoice {
         match self.setting() {
             ProductTiles::Auto
                 if self.large
+                    && m >= LARGE_TILE
+                    && n >= LARGE_TILE
                     && m.div_ceil(LARGE_TILE)
                         .saturating_mul(n.div_ceil(LARGE_TILE))
                         >= LARGE_MIN_BLOCKS =>
@@ -447,8 +454,10 @@ mod tests {
         assert_eq!(choice.setting(), ProductTiles::Auto);
         assert_eq!(choice.pick(2048, 2048), ProductTiles::Large);
         assert_eq!(choice.pick(2048, 1920), ProductTiles::Small);
-        assert_eq!(choice.pick(1, 128 * 256), ProductTiles::Large);
-        assert_eq!(choice.pick(1, 128 * 255), ProductTiles::Small);
+        assert_eq!(choice.pick(128, 128 * 256), ProductTiles::Large);
+        assert_eq!(choice.pick(128, 128 * 255), ProductTiles::Small);
+        assert_eq!(choice.pick(127, 1 << 20), ProductTiles::Small);
+        assert_eq!(choice.pick(1 << 20, 127), ProductTiles::Small);
         assert_eq!(choice.pick(u32::MAX, u32::MAX), ProductTiles::Large);
         assert!(choice.set(ProductTiles::Small));
         assert_eq!(choice.pick(8192, 8192), ProductTiles::Small);
@@ -465,6 +474,38 @@ mod tests {
         assert_eq!(choice.pick(8192, 8192), ProductTiles::Small);
         assert!(choice.set(ProductTiles::Small));
         assert_eq!(choice.setting(), ProductTiles::Small);
+    }
+
+    #[test]
+    fn large_blocks_need_256_threads_16_wide_and_16_5_kib() {
+        let roomy = wgpu::Limits {
+            max_compute_workgroup_storage_size: 32 << 10,
+            ..wgpu::Limits::default()
+        };
+        assert!(ProductTiles::large_fits(&roomy));
+        // WebGPU's defaults: 256 threads, but 16 KiB of workgroup memory.
+        assert!(!ProductTiles::large_fits(&wgpu::Limits::default()));
+        let exact = wgpu::Limits {
+            max_compute_workgroup_storage_size: LARGE_WORKGROUP_BYTES,
+            ..wgpu::Limits::default()
+        };
+        assert!(ProductTiles::large_fits(&exact));
+        for short in [
+            wgpu::Limits {
+                max_compute_invocations_per_workgroup: 255,
+                ..roomy.clone()
+            },
+            wgpu::Limits {
+                max_compute_workgroup_size_x: 15,
+                ..roomy.clone()
+            },
+            wgpu::Limits {
+                max_compute_workgroup_size_y: 15,
+                ..roomy.clone()
+            },
+        ] {
+            assert!(!ProductTiles::large_fits(&short), "{short:?}");
+        }
     }
 
     #[test]
