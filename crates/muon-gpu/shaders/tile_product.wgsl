@@ -96,32 +96,34 @@ fn run_pos(s: u32, along_k: bool) -> vec2<u32> {
     return vec2<u32>((s % (TILE / 4u)) * 4u, s / (TILE / 4u));
 }
 
-// The run of L at (row0 + i, k0 + kk), zeros outside L.
-fn fetch_l(k0: u32, row0: u32, s: u32) -> vec4<f32> {
-    let p = run_pos(s, l_along_k());
-    let run = l_run(row0 + p.x, k0 + p.y);
+// Element `index` of L's memory (`left`) or of R's.
+fn load(left: bool, index: u32) -> f32 {
+    if (left) { return l_load(index); }
+    return r_load(index);
+}
+
+// The elements of `run` of L (`left`) or of R, zeros past its end.
+fn load_run(left: bool, run: Run) -> vec4<f32> {
     if (run.count == 4u) {
-        return vec4<f32>(l_load(run.base), l_load(run.base + 1u), l_load(run.base + 2u), l_load(run.base + 3u));
+        return vec4<f32>(load(left, run.base), load(left, run.base + 1u), load(left, run.base + 2u), load(left, run.base + 3u));
     }
     var v = vec4<f32>(0.0);
-    if (run.count > 0u) { v.x = l_load(run.base); }
-    if (run.count > 1u) { v.y = l_load(run.base + 1u); }
-    if (run.count > 2u) { v.z = l_load(run.base + 2u); }
+    if (run.count > 0u) { v.x = load(left, run.base); }
+    if (run.count > 1u) { v.y = load(left, run.base + 1u); }
+    if (run.count > 2u) { v.z = load(left, run.base + 2u); }
     return v;
 }
 
-// The run of R at (k0 + kk, col0 + j), zeros outside R.
+// Run s of L's slice at k0 (rows from row0).
+fn fetch_l(k0: u32, row0: u32, s: u32) -> vec4<f32> {
+    let p = run_pos(s, l_along_k());
+    return load_run(true, l_run(row0 + p.x, k0 + p.y));
+}
+
+// Run s of R's slice at k0 (columns from col0).
 fn fetch_r(k0: u32, col0: u32, s: u32) -> vec4<f32> {
     let p = run_pos(s, r_along_k());
-    let run = r_run(k0 + p.y, col0 + p.x);
-    if (run.count == 4u) {
-        return vec4<f32>(r_load(run.base), r_load(run.base + 1u), r_load(run.base + 2u), r_load(run.base + 3u));
-    }
-    var v = vec4<f32>(0.0);
-    if (run.count > 0u) { v.x = r_load(run.base); }
-    if (run.count > 1u) { v.y = r_load(run.base + 1u); }
-    if (run.count > 2u) { v.z = r_load(run.base + 2u); }
-    return v;
+    return load_run(false, r_run(k0 + p.y, col0 + p.x));
 }
 
 // Stores run s of a slice (values v) into `tile` (l_tile or r_tile: WGSL cannot take a

@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{context, core_ns, data, gpu_ns, rel_err, transpose};
+use common::{
+    context, core_gram, core_matmul, core_ns, data, gpu_ns, rel_err, transpose, upload_operands,
+};
 use muon_core::newton_schulz::NsConfig;
 use muon_core::{MatMut, MatRef, linalg};
 use muon_gpu::{GpuError, GpuMatrix, GpuNewtonSchulz, ops};
@@ -33,16 +35,7 @@ fn matmul_matches_core_for_every_shape_and_transpose() {
         let b = data(k * n, 20 + i as u64);
         let want = core_matmul(&a, &b, m, k, n);
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-            let ga = if ta {
-                GpuMatrix::from_slice(ctx, k, m, &transpose(&a, m, k)).unwrap()
-            } else {
-                GpuMatrix::from_slice(ctx, m, k, &a).unwrap()
-            };
-            let gb = if tb {
-                GpuMatrix::from_slice(ctx, n, k, &transpose(&b, k, n)).unwrap()
-            } else {
-                GpuMatrix::from_slice(ctx, k, n, &b).unwrap()
-            };
+            let (ga, gb) = upload_operands(ctx, (&a, &b), (m, k, n), (ta, tb));
             let out = GpuMatrix::zeros(ctx, m, n).unwrap();
             ops::matmul(ctx, &ga, ta, &gb, tb, &out).unwrap();
             let got = out.read(ctx).unwrap();
@@ -260,29 +253,6 @@ fn newton_schulz_long_vectors() {
     // 1×N and N×1: the Gram product is 1×1 with a long inner sum (the split-k path above
     // k = 16,384).
     assert_ns_of_long_vectors(20_003, 5);
-}
-
-/// `A·B` of row-major `m × k` and `k × n` matrices by the core.
-fn core_matmul(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
-    let mut c = vec![0.0; m * n];
-    linalg::matmul(
-        MatRef::new(m, k, a).unwrap(),
-        MatRef::new(k, n, b).unwrap(),
-        MatMut::new(m, n, &mut c).unwrap(),
-    )
-    .unwrap();
-    c
-}
-
-/// `X·Xᵀ` of a row-major `r × c` matrix by the core.
-fn core_gram(x: &[f32], r: usize, c: usize) -> Vec<f32> {
-    let mut g = vec![0.0; r * r];
-    linalg::gram(
-        MatRef::new(r, c, x).unwrap(),
-        MatMut::new(r, r, &mut g).unwrap(),
-    )
-    .unwrap();
-    g
 }
 
 #[test]

@@ -7,9 +7,11 @@ mod common;
 
 use std::sync::{Mutex, PoisonError};
 
-use common::{context, core_ns, data, gpu_ns, gpu_ns_in, rel_err, transpose};
+use common::{
+    context, core_gram, core_matmul, core_ns, data, gpu_ns, gpu_ns_in, rel_err, transpose,
+    upload_operands,
+};
 use muon_core::newton_schulz::NsConfig;
-use muon_core::{MatMut, MatRef, linalg};
 use muon_gpu::kernels::{MatmulParams, uniform_buffer};
 use muon_gpu::{FastEngine, GpuContext, GpuMatrix, Precision, ProductTiles, ops};
 
@@ -40,17 +42,6 @@ fn in_both(ctx: &GpuContext, what: &str, f: impl Fn() -> Vec<f32>) -> Vec<f32> {
         );
     }
     small
-}
-
-fn core_matmul(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
-    let mut c = vec![0.0; m * n];
-    linalg::matmul(
-        MatRef::new(m, k, a).unwrap(),
-        MatRef::new(k, n, b).unwrap(),
-        MatMut::new(m, n, &mut c).unwrap(),
-    )
-    .unwrap();
-    c
 }
 
 // Every product in both geometries (the setting is the shared context's: `in_both` switches it
@@ -87,16 +78,7 @@ fn both_geometries_give_the_same_bits_and_match_the_core() {
         let b = data(k * n, 600 + i as u64);
         let want = core_matmul(&a, &b, m, k, n);
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-            let ga = if ta {
-                GpuMatrix::from_slice(ctx, k, m, &transpose(&a, m, k)).unwrap()
-            } else {
-                GpuMatrix::from_slice(ctx, m, k, &a).unwrap()
-            };
-            let gb = if tb {
-                GpuMatrix::from_slice(ctx, n, k, &transpose(&b, k, n)).unwrap()
-            } else {
-                GpuMatrix::from_slice(ctx, k, n, &b).unwrap()
-            };
+            let (ga, gb) = upload_operands(ctx, (&a, &b), (m, k, n), (ta, tb));
             let out = GpuMatrix::zeros(ctx, m, n).unwrap();
             let what = format!("matmul {m}x{k}x{n} trans ({ta},{tb})");
             let got = in_both(ctx, &what, || {
@@ -118,12 +100,7 @@ fn both_geometries_give_the_same_bits_and_match_the_core() {
             } else {
                 (r, x.clone())
             };
-            let mut want = vec![0.0; o * o];
-            linalg::gram(
-                MatRef::new(o, xs.len() / o, &xs).unwrap(),
-                MatMut::new(o, o, &mut want).unwrap(),
-            )
-            .unwrap();
+            let want = core_gram(&xs, o, xs.len() / o);
             let out = GpuMatrix::zeros(ctx, o, o).unwrap();
             let what = format!("gram {r}x{c} trans {trans}");
             let got = in_both(ctx, &what, || {

@@ -6,7 +6,7 @@ pub mod trajectory;
 use std::sync::OnceLock;
 
 use muon_core::newton_schulz::{NsConfig, newton_schulz, ns_scratch_len};
-use muon_core::{MatMut, MatRef};
+use muon_core::{MatMut, MatRef, linalg};
 use muon_gpu::{GpuContext, GpuError, GpuMatrix, GpuNewtonSchulz, Precision, ops};
 
 /// The shared context, or `None` (with a message) when no adapter exists and
@@ -77,6 +77,50 @@ pub fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
         }
     }
     t
+}
+
+/// The operands of `op(A)·op(B)` (A `m×k`, B `k×n`, row-major) uploaded as `ops::matmul`
+/// takes them: stored transposed (`k×m`, `n×k`) where `ta` / `tb`.
+pub fn upload_operands(
+    ctx: &GpuContext,
+    (a, b): (&[f32], &[f32]),
+    (m, k, n): (usize, usize, usize),
+    (ta, tb): (bool, bool),
+) -> (GpuMatrix, GpuMatrix) {
+    let ga = if ta {
+        GpuMatrix::from_slice(ctx, k, m, &transpose(a, m, k)).unwrap()
+    } else {
+        GpuMatrix::from_slice(ctx, m, k, a).unwrap()
+    };
+    let gb = if tb {
+        GpuMatrix::from_slice(ctx, n, k, &transpose(b, k, n)).unwrap()
+    } else {
+        GpuMatrix::from_slice(ctx, k, n, b).unwrap()
+    };
+    (ga, gb)
+}
+
+/// `A·B` of row-major `m × k` and `k × n` matrices by the core.
+pub fn core_matmul(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
+    let mut c = vec![0.0; m * n];
+    linalg::matmul(
+        MatRef::new(m, k, a).unwrap(),
+        MatRef::new(k, n, b).unwrap(),
+        MatMut::new(m, n, &mut c).unwrap(),
+    )
+    .unwrap();
+    c
+}
+
+/// `X·Xᵀ` of a row-major `r × c` matrix by the core.
+pub fn core_gram(x: &[f32], r: usize, c: usize) -> Vec<f32> {
+    let mut g = vec![0.0; r * r];
+    linalg::gram(
+        MatRef::new(r, c, x).unwrap(),
+        MatMut::new(r, r, &mut g).unwrap(),
+    )
+    .unwrap();
+    g
 }
 
 /// Newton–Schulz by `muon-core` (the reference).
