@@ -13,19 +13,22 @@
 // op(X) here); all loads and stores are bounds-checked; the block grid is folded into 2-D so
 // it may exceed 65,535 blocks.
 //
-// Split-k (`split_partial`, then `split_reduce`; only these write binding 4, where the tiled
-// path binds a placeholder: one `store` serves both, so every entry point declares it): for a long
-// inner dimension and few output blocks (a 1×N vector's Gram is one block of one element),
-// `main` would walk all of k in a single workgroup. Instead each (block, chunk) workgroup sums
-// one chunk of KC = 4096 (partials[chunk·m·m ..]), and one 256-thread workgroup per element of
-// G then tree-reduces that element's chunk sums and applies the epilogue. No invocation loops
-// over more than KC of k, so the product also stays under lavapipe's per-invocation loop cap.
+// Split-k (`split_partial`, then `split_reduce` or `split_reduce_flat`; only these write
+// binding 4, where the tiled path binds a placeholder: one `store` serves both, so every entry
+// point declares it): for a long inner dimension and few output blocks (a 1×N vector's Gram
+// is one block of one element; orders up to 640 have fewer than 64 blocks), `main` would walk
+// all of k in a few workgroups. Instead each (block, chunk) workgroup sums one chunk of
+// `params.chunk` terms (partials[chunk·m·m ..]), and a second pass sums each element's chunk
+// sums and applies the epilogue: a 256-thread tree per element for orders ≤ 64 (many chunks),
+// a thread per element above (at most a few thousand chunks: the host bounds the scratch). No
+// invocation loops over more than one chunk of k, so the product also stays under lavapipe's
+// per-invocation loop cap when the chunks do.
 
 struct GramParams {
     m: u32,      // order of G (rows of X, or columns when trans = 1)
     k: u32,      // inner dimension
     trans: u32,  // 0: G = X·Xᵀ with X m×k; 1: G = Xᵀ·X with X k×m
-    _pad0: u32,  // padding
+    chunk: u32,  // split-k: inner terms per chunk, a multiple of TK (0: the tiled kernel)
     alpha: f32,  // scale of the product
     beta: f32,   // scale of D (0: D is ignored)
     _pad1: u32,  // padding to 32 bytes
@@ -38,7 +41,6 @@ struct GramParams {
 @group(0) @binding(3) var<storage, read_write> g: array<f32>; // G, m×m (output)
 @group(0) @binding(4) var<storage, read_write> partials: array<f32>; // split-k only: chunks·m·m sums
 
-const KC: u32 = 4096u; // split-k: inner dimension per chunk (a multiple of TK)
 
 // L = op(X) (m×k) and R = op(X)ᵀ. X stored m×k (trans = 0) runs along k in both; stored k×m,
 // along the rows of op(X), which are the columns of R.
@@ -119,8 +121,9 @@ fn main(
 }
 
 // Split-k, pass 1: workgroup (block, chunk) writes its block's sum over k in
-// [chunk·KC, min(k, (chunk + 1)·KC)) to partials[chunk·m·m ..], mirrored like `main`.
-// Dispatch blocks² · ceil(k / KC) workgroups (folded into 2-D).
+// [chunk·C, min(k, (chunk + 1)·C)) (C = params.chunk) to partials[chunk·m·m ..], mirrored
+// like `main`.
+// Dispatch blocks² · ceil(k / chunk) workgroups (folded into 2-D).
 @compute @workgroup_size(WG, WG, 1)
 fn split_partial(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -130,7 +133,7 @@ fn split_partial(
 ) {
     let m = params.m;
     let tiles = (m + TILE - 1u) / TILE;
-    let chunks = (params.k + KC - 1u) / KC;
+    let chunks = (params.k + params.chunk - 1u) / params.chunk;
     let index = block_index(wid, nwg);
     if (index >= tiles * tiles * chunks) { return; }
     let chunk = index / (tiles * tiles);
@@ -139,15 +142,15 @@ fn split_partial(
     if (bj < bi) { return; } // lower triangle: mirrored by block (bj, bi)
     let row0 = bi * TILE;
     let col0 = bj * TILE;
-    let k_begin = chunk * KC;
-    var acc = tile_product(row0, col0, k_begin, min(params.k, k_begin + KC), lid3, lid);
+    let k_begin = chunk * params.chunk;
+    var acc = tile_product(row0, col0, k_begin, min(params.k, k_begin + params.chunk), lid3, lid);
     store_block(&acc, row0, col0, lid3, Epilogue(bi != bj, true, chunk * m * m));
 }
 
 var<workgroup> sums: array<f32, 256>; // split_reduce: one partial sum per thread
 
-// Split-k, pass 2: workgroup e (one per element of G, m² of them, folded into 2-D) sums the
-// element's ceil(k / KC) chunk sums (thread t takes chunks t, t + 256, …, then a tree) and
+// Split-k, pass 2 for orders ≤ 64: workgroup e (one per element of G, m² of them, folded into
+// 2-D) sums the element's chunk sums (thread t takes chunks t, t + 256, …, then a tree) and
 // stores alpha · Σ + beta · D.
 @compute @workgroup_size(256, 1, 1)
 fn split_reduce(
@@ -158,7 +161,7 @@ fn split_reduce(
     let m = params.m;
     let e = block_index(wid, nwg);
     if (e >= m * m) { return; }
-    let chunks = (params.k + KC - 1u) / KC;
+    let chunks = (params.k + params.chunk - 1u) / params.chunk;
     var acc = 0.0;
     for (var c = lid; c < chunks; c += 256u) {
         acc += partials[c * m * m + e];
@@ -174,4 +177,25 @@ fn split_reduce(
         if (params.beta != 0.0) { v += params.beta * d[e]; }
         g[e] = v;
     }
+}
+
+// Split-k, pass 2 for orders > 64: thread e (one per element of G, 256 per workgroup, the grid
+// folded into 2-D) sums the element's chunk sums in chunk order and stores alpha · Σ + beta · D.
+@compute @workgroup_size(256, 1, 1)
+fn split_reduce_flat(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let m = params.m;
+    let e = block_index(wid, nwg) * 256u + lid;
+    if (e >= m * m) { return; }
+    let chunks = (params.k + params.chunk - 1u) / params.chunk;
+    var acc = 0.0;
+    for (var c = 0u; c < chunks; c++) {
+        acc += partials[c * m * m + e];
+    }
+    var v = params.alpha * acc;
+    if (params.beta != 0.0) { v += params.beta * d[e]; }
+    g[e] = v;
 }

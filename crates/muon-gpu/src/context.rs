@@ -430,8 +430,9 @@ impl GpuContext {
     /// product kernels (matmul, Gram, Newton–Schulz) may walk on this adapter: `Some` on
     /// Mesa's llvmpipe (lavapipe), whose shaders stop looping after 65,535 iterations per
     /// invocation (measured: 174,764 terms; the limit keeps a margin), `None` (no cap) on
-    /// every other adapter. Gram products of order ≤ 64 (vectors) split their inner
-    /// dimension and are not capped.
+    /// every other adapter. Gram products of order up to 640 split a long inner dimension
+    /// into chunks and are capped by the chunk length only (never reached within lavapipe's
+    /// 128 MiB bindings).
     #[must_use]
     pub fn max_tiled_inner(&self) -> Option<usize> {
         self.info
@@ -454,18 +455,19 @@ impl GpuContext {
         }
     }
 
-    /// Checks an `m × m` Gram product over `inner` terms like [`Self::check_tiled_inner`]
-    /// when it runs on the tiled kernel; the split-k path (order ≤ 64) has no cap.
+    /// Checks an `m × m` Gram product over `inner` terms like [`Self::check_tiled_inner`], for
+    /// the longest run of terms one invocation sums: all of `inner` on the tiled kernel, one
+    /// chunk on the split-k path (orders up to 640 with long inner dimensions).
     pub(crate) fn check_gram_inner(
         &self,
         what: &'static str,
         m: usize,
         inner: usize,
     ) -> Result<(), GpuError> {
-        if Gram::is_tiled(m as u32, inner as u32) {
-            self.check_tiled_inner(what, inner)
-        } else {
-            Ok(())
+        let walk = Gram::longest_walk(m as u32, inner as u32) as usize;
+        match self.max_tiled_inner() {
+            Some(max) if walk > max => Err(GpuError::InnerDimensionTooLong { what, inner, max }),
+            _ => Ok(()),
         }
     }
 

@@ -230,7 +230,9 @@ impl GpuNewtonSchulz {
     /// `InvalidHyperParameter { name: "ns_coefficients", .. }`),
     /// [`GpuError::BufferTooLarge`] beyond the device's limits,
     /// [`GpuError::InnerDimensionTooLong`] when `X·Xᵀ` sums more terms than this adapter's
-    /// tiled products allow (llvmpipe only, and only for `min(rows, cols) > 64`).
+    /// tiled products allow (llvmpipe only: in `F32` when `min(rows, cols) > 640`, whose Gram
+    /// product is not split; `F16` emulated runs general products, whatever the shape; see
+    /// [`GpuContext::max_tiled_inner`]).
     /// A [`GpuError`] from the device during the self-check.
     pub fn with_precision(
         ctx: &GpuContext,
@@ -299,25 +301,12 @@ impl GpuNewtonSchulz {
                     alpha: 1.0,
                     ..GramParams::default()
                 };
-                let gram_a_u = uniform_buffer(device, "ns gram a params", &gram_a_params);
                 // `b` stands in for D (not read: beta = 0) so no buffer is both read and written.
                 let gram_a = [
-                    k.gram.call(
-                        device,
-                        &gram_a_u,
-                        &gram_a_params,
-                        whole(&x[0]),
-                        whole(b),
-                        whole(a),
-                    ),
-                    k.gram.call(
-                        device,
-                        &gram_a_u,
-                        &gram_a_params,
-                        whole(&x[1]),
-                        whole(b),
-                        whole(a),
-                    ),
+                    k.gram
+                        .call(device, &gram_a_params, whole(&x[0]), whole(b), whole(a)),
+                    k.gram
+                        .call(device, &gram_a_params, whole(&x[1]), whole(b), whole(a)),
                 ];
                 let mut gram_b = Vec::with_capacity(cfg.steps as usize);
                 let mut step_bg = Vec::with_capacity(cfg.steps as usize);
@@ -331,15 +320,10 @@ impl GpuNewtonSchulz {
                         beta: cb,
                         ..GramParams::default()
                     };
-                    let gu = uniform_buffer(device, "ns gram b params", &gram_b_params);
-                    gram_b.push(k.gram.call(
-                        device,
-                        &gu,
-                        &gram_b_params,
-                        whole(a),
-                        whole(a),
-                        whole(b),
-                    ));
+                    gram_b.push(
+                        k.gram
+                            .call(device, &gram_b_params, whole(a), whole(a), whole(b)),
+                    );
                     let su = uniform_buffer(
                         device,
                         "ns step params",

@@ -115,7 +115,7 @@ pub fn matmul(
 ///
 /// # Errors
 /// [`MuonError::ShapeMismatch`] (as [`GpuError::Core`]), [`GpuError::AliasedBuffers`],
-/// [`GpuError::InnerDimensionTooLong`] (llvmpipe only, orders above 64, see
+/// [`GpuError::InnerDimensionTooLong`] (llvmpipe only, orders above 640, see
 /// [`GpuContext::max_tiled_inner`]).
 pub fn gram(ctx: &GpuContext, x: &GpuMatrix, trans: bool, out: &GpuMatrix) -> Result<(), GpuError> {
     x.check_context(ctx, "x")?;
@@ -136,9 +136,8 @@ pub fn gram(ctx: &GpuContext, x: &GpuMatrix, trans: bool, out: &GpuMatrix) -> Re
         ..GramParams::default()
     };
     let device = ctx.device();
-    let u = uniform_buffer(device, "gram params", &params);
     let kern = &ctx.kernels().gram;
-    let call = kern.call(device, &u, &params, x.binding(), x.binding(), out.binding());
+    let call = kern.call(device, &params, x.binding(), x.binding(), out.binding());
     submit(ctx, "gram", |pass| kern.dispatch_call(pass, &call));
     Ok(())
 }

@@ -258,11 +258,21 @@ fn newton_schulz_long_vectors() {
 #[test]
 fn gram_split_k_for_long_skinny_products() {
     let Some(ctx) = context() else { return };
-    // Orders ≤ 64 with k > 16,384 take the split-k path (chunk sums, then a reduction); 1e-4:
-    // f32 sums of up to 200k terms in different orders. 200,003 is beyond what one
-    // invocation of the tiled kernel may loop over on lavapipe (~174,000: see
-    // `matmul_long_inner_dimension`).
-    for (i, &(r, c)) in [(1, 200_003), (3, 40_000), (64, 16_385)].iter().enumerate() {
+    // Orders up to 640 with k > 16,384 take the split-k path (chunk sums, then a reduction:
+    // a tree per element up to order 64, a thread per element above); 1e-4: f32 sums of up
+    // to 200k terms in different orders. 200,003 is beyond what one invocation of the tiled
+    // kernel may loop over on lavapipe (~174,000: see `matmul_long_inner_dimension`). 65 and
+    // 130 have several blocks, cut inside the last, and ragged last chunks.
+    for (i, &(r, c)) in [
+        (1, 200_003),
+        (3, 40_000),
+        (64, 16_385),
+        (65, 16_400),
+        (130, 40_001),
+    ]
+    .iter()
+    .enumerate()
+    {
         let x = data(r * c, 90 + i as u64);
         let want = core_gram(&x, r, c);
         let gx = GpuMatrix::from_slice(ctx, r, c, &x).unwrap();
@@ -292,6 +302,19 @@ fn newton_schulz_long_vectors_beyond_the_tiled_loop() {
     // stops a shader's loops after 65,535 iterations, ~174,000 inner terms of the tiled
     // product): the split-k path has no such cap.
     assert_ns_of_long_vectors(200_003, 6);
+}
+
+#[test]
+fn newton_schulz_of_a_long_matrix_beyond_the_tiled_loop() {
+    let Some(_) = context() else { return };
+    // A 70 × 170,000 input: its Gram product (order 70) splits the 170,000 terms, which one
+    // invocation of the tiled kernel could not walk on lavapipe (refused before split-k
+    // covered orders above 64); the step products sum 70 terms. Two steps keep it short.
+    let (r, c) = (70, 170_000);
+    let x = data(r * c, 12);
+    let cfg = NsConfig::default().with_steps(2);
+    let e = rel_err(&gpu_ns(&x, r, c, &cfg), &core_ns(&x, r, c, &cfg));
+    assert!(e < NS_TOL, "{r}x{c}: rel err {e}");
 }
 
 #[test]
@@ -343,15 +366,18 @@ fn products_longer_than_the_adapter_can_loop_are_refused() {
     let a = GpuMatrix::zeros(ctx, 1, k).unwrap();
     let b = GpuMatrix::zeros(ctx, k, 1).unwrap();
     too_long(ops::matmul(ctx, &a, false, &b, false, &out), "matmul");
-    let x = GpuMatrix::zeros(ctx, 65, k).unwrap();
+    // Gram products of orders up to 640 split the inner dimension into chunks: no cap (and a
+    // larger order over this many terms is beyond lavapipe's 128 MiB bindings anyway). A
+    // 65×k Gram product of ones sums k in every element.
+    let x = GpuMatrix::from_slice(ctx, 65, k, &vec![1.0; 65 * k]).unwrap();
     let g = GpuMatrix::zeros(ctx, 65, 65).unwrap();
-    too_long(ops::gram(ctx, &x, false, &g), "gram 65×k");
-    let cfg = NsConfig::default();
-    too_long(
-        GpuNewtonSchulz::new(ctx, k, 65, &cfg).map(drop),
-        "newton-schulz k×65",
+    ops::gram(ctx, &x, false, &g).unwrap();
+    assert!(
+        g.read(ctx).unwrap().iter().all(|&v| v == k as f32),
+        "gram 65×k"
     );
-    // Orders ≤ 64 split the inner dimension: no cap.
+    let cfg = NsConfig::default();
+    assert!(GpuNewtonSchulz::new(ctx, k, 65, &cfg).is_ok());
     assert!(GpuNewtonSchulz::new(ctx, 64, k, &cfg).is_ok());
     let g1 = GpuMatrix::zeros(ctx, 1, 1).unwrap();
     ops::gram(ctx, &a, false, &g1).unwrap();

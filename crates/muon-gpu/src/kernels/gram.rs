@@ -3,16 +3,27 @@
 use std::sync::Arc;
 
 use super::common::{
-    Access, Program, TILE, TileChoice, Tiled, record, storage_buffer_zeroed, tile_groups, whole,
+    Access, ELEMENTWISE_WG, Program, TILE, TileChoice, Tiled, record, storage_buffer_zeroed,
+    tile_groups, uniform_buffer, whole,
 };
 use super::sources;
 
-/// Inner dimension per chunk of the split-k path (`KC` in `gram.wgsl`).
+/// Inner dimension per chunk of the split-k path, unless the scratch bound asks for longer
+/// chunks (a multiple of the tile core's k-slice, 16).
 const SPLIT_CHUNK: u32 = 4096;
 
-/// Split-k is taken for an `m × m` Gram product with `m ≤ 64` (one output block, so the
-/// tiled kernel would run one workgroup) and an inner dimension of more than this.
+/// Split-k is taken for an inner dimension of more than this when the tiled kernel would run
+/// few workgroups ([`SPLIT_MAX_BLOCKS`]), each walking all of it.
 const SPLIT_MIN_K: u32 = 4 * SPLIT_CHUNK;
+
+/// The tiled kernel runs the blocks on and above the diagonal, `t(t+1)/2` for `t = ⌈m/64⌉`;
+/// with fewer than this (orders up to 640) a long product is split instead. Above it the
+/// blocks alone keep a GPU busy.
+const SPLIT_MAX_BLOCKS: u32 = 64;
+
+/// The split-k scratch holds `chunks·m²` sums; more chunks than fit in this many floats
+/// (64 MiB) are merged into longer ones.
+const SPLIT_MAX_SCRATCH: u64 = 16 << 20;
 
 /// Uniforms of `gram.wgsl` (`GramParams`).
 #[repr(C)]
@@ -24,8 +35,9 @@ pub struct GramParams {
     pub k: u32,
     /// 0: `G = X·Xᵀ` with `X` `m×k`; 1: `G = XᵀX` with `X` `k×m`.
     pub trans: u32,
-    /// Padding.
-    pub _pad0: u32,
+    /// Split-k only: inner terms per chunk (a multiple of 16), set by the crate's split path;
+    /// 0 (ignored) for [`Gram::dispatch`].
+    pub chunk: u32,
     /// Scale of the product.
     pub alpha: f32,
     /// Scale of `D` (0: `D` is not read).
@@ -37,16 +49,21 @@ pub struct GramParams {
 /// The symmetric Gram product (upper-triangle blocks computed, mirrored on store).
 ///
 /// [`Gram::dispatch`] runs the tiled kernel. Inside the crate ([`crate::GpuNewtonSchulz`],
-/// [`crate::ops::gram`]) a skinny product with a long inner dimension (the Gram of a `1 × N`
-/// vector) takes a split-k path instead: chunk sums in parallel, then a reduction.
+/// [`crate::ops::gram`]) a product of order at most 640 with an inner dimension over 16,384
+/// (the Gram of a `1 × N` vector, or of a `100 × 200,000` matrix) takes a split-k path
+/// instead: chunk sums in parallel, then a reduction, so no workgroup walks all of a long
+/// inner dimension (seconds on one GPU core, and beyond lavapipe's loop cap).
 #[derive(Debug)]
 pub struct Gram {
     /// All three entry points, bindings 0..=4 (4: the split-k scratch).
     program: Program,
     main: Tiled,
-    /// Always in 64×64 blocks: split-k is for orders of at most 64.
+    /// Always in 64×64 blocks: split-k is for small orders.
     split_partial: wgpu::ComputePipeline,
+    /// The reduction for orders ≤ 64: a workgroup per element, a tree over its chunks.
     split_reduce: wgpu::ComputePipeline,
+    /// The reduction for larger orders (fewer chunks, many elements): a thread per element.
+    split_reduce_flat: wgpu::ComputePipeline,
     /// Bound as the split-k scratch of the tiled kernel, which never touches it (one store
     /// routine in the shader serves both paths, so every entry point declares binding 4).
     no_scratch: wgpu::Buffer,
@@ -77,49 +94,63 @@ impl Gram {
             main: Tiled::new(device, &program, large.as_ref(), "main", &[], choice),
             split_partial: program.pipeline(device, "split_partial"),
             split_reduce: program.pipeline(device, "split_reduce"),
+            split_reduce_flat: program.pipeline(device, "split_reduce_flat"),
             program,
             no_scratch: storage_buffer_zeroed(device, "gram: no split-k scratch", 4),
         }
     }
 
-    /// Whether an `m × m` product over `k` runs on the tiled kernel (one invocation walks all
-    /// of `k`) rather than the split-k path.
-    pub(crate) fn is_tiled(m: u32, k: u32) -> bool {
-        Self::split_chunks(m, k) == 0
+    /// The longest run of inner terms one invocation sums for an `m × m` product over `k`:
+    /// `k` on the tiled kernel, a chunk on the split-k path.
+    pub(crate) fn longest_walk(m: u32, k: u32) -> u32 {
+        Self::split(m, k).map_or(k, |(_, chunk)| chunk)
     }
 
-    /// Split-k chunks for an `m × m` product over `k`, or 0 where the tiled kernel is used.
-    fn split_chunks(m: u32, k: u32) -> u32 {
-        if m <= TILE && k > SPLIT_MIN_K {
-            k.div_ceil(SPLIT_CHUNK)
-        } else {
-            0
+    /// The split-k path for an `m × m` product over `k`: `(chunks, chunk)`, or `None` where
+    /// the tiled kernel is used.
+    fn split(m: u32, k: u32) -> Option<(u32, u32)> {
+        let t = m.div_ceil(TILE);
+        if k <= SPLIT_MIN_K || t * (t + 1) / 2 >= SPLIT_MAX_BLOCKS {
+            return None;
         }
+        let fit = (SPLIT_MAX_SCRATCH / (u64::from(m) * u64::from(m)).max(1)).max(1);
+        let chunks = u64::from(k.div_ceil(SPLIT_CHUNK)).min(fit);
+        // Chunks of a multiple of 16 terms (whole k-slices), then as many as they need.
+        let chunk = u64::from(k).div_ceil(chunks).next_multiple_of(16);
+        let chunks = u64::from(k).div_ceil(chunk);
+        (chunks >= 2).then_some((chunks as u32, chunk as u32))
     }
 
-    /// Binds the product `params` describes (`uniform` holds `params`), choosing its path;
-    /// the split-k path allocates its scratch (`chunks·m²` floats) here, once.
+    /// Binds the product `params` describes, choosing its path; the split-k path allocates
+    /// its scratch (`chunks·m²` floats) here, once.
     pub(crate) fn call(
         &self,
         device: &wgpu::Device,
-        uniform: &wgpu::Buffer,
         params: &GramParams,
         x: wgpu::BufferBinding<'_>,
         d: wgpu::BufferBinding<'_>,
         g: wgpu::BufferBinding<'_>,
     ) -> GramCall {
-        let chunks = Self::split_chunks(params.m, params.k);
-        let bind_group = if chunks == 0 {
-            self.bind_group(device, uniform, x, d, g)
-        } else {
-            let m = u64::from(params.m);
-            let scratch = storage_buffer_zeroed(
-                device,
-                "gram split-k partials",
-                u64::from(chunks) * m * m * 4,
-            );
-            self.program
-                .bind(device, &[whole(uniform), x, d, g, whole(&scratch)])
+        let split = Self::split(params.m, params.k);
+        let params = GramParams {
+            chunk: split.map_or(0, |(_, chunk)| chunk),
+            ..*params
+        };
+        let uniform = uniform_buffer(device, "gram params", &params);
+        let (bind_group, chunks) = match split {
+            None => (self.bind_group(device, &uniform, x, d, g), 0),
+            Some((chunks, _)) => {
+                let m = u64::from(params.m);
+                let scratch = storage_buffer_zeroed(
+                    device,
+                    "gram split-k partials",
+                    u64::from(chunks) * m * m * 4,
+                );
+                let bg = self
+                    .program
+                    .bind(device, &[whole(&uniform), x, d, g, whole(&scratch)]);
+                (bg, chunks)
+            }
         };
         GramCall {
             bind_group,
@@ -140,7 +171,13 @@ impl Gram {
                 &call.bind_group,
                 blocks * call.chunks,
             );
-            record(pass, &self.split_reduce, &call.bind_group, call.m * call.m);
+            let elements = call.m * call.m;
+            if call.m <= TILE {
+                record(pass, &self.split_reduce, &call.bind_group, elements);
+            } else {
+                let groups = elements.div_ceil(ELEMENTWISE_WG);
+                record(pass, &self.split_reduce_flat, &call.bind_group, groups);
+            }
         }
     }
 
@@ -176,17 +213,34 @@ mod tests {
     }
 
     #[test]
-    fn split_chunk_matches_wgsl() {
-        assert!(sources::GRAM.contains(&format!("const KC: u32 = {SPLIT_CHUNK}u;")));
+    fn split_chunk_is_whole_slices() {
         assert_eq!(SPLIT_CHUNK % 16, 0, "a multiple of the k-slice depth TK");
+        assert!(sources::GRAM.contains("params.chunk"));
     }
 
     #[test]
-    fn split_k_only_for_skinny_long_products() {
-        assert_eq!(Gram::split_chunks(1, SPLIT_MIN_K), 0);
-        assert_eq!(Gram::split_chunks(1, SPLIT_MIN_K + 1), 5);
-        assert_eq!(Gram::split_chunks(64, 1 << 20), 256);
-        assert_eq!(Gram::split_chunks(65, 1 << 20), 0);
-        assert_eq!(Gram::split_chunks(1, 1 << 31), 1 << 19);
+    fn split_k_only_for_few_blocks_and_long_products() {
+        assert_eq!(Gram::split(1, SPLIT_MIN_K), None);
+        assert_eq!(Gram::split(1, SPLIT_MIN_K + 1), Some((5, 3280)));
+        assert_eq!(Gram::split(64, 1 << 20), Some((256, 4096)));
+        assert_eq!(Gram::split(1, 1 << 31), Some((1 << 19, 4096)));
+        // Orders up to 640 (fewer than 64 blocks on and above the diagonal) split too ...
+        assert_eq!(Gram::split(65, 1 << 20), Some((256, 4096)));
+        assert_eq!(Gram::split(640, 100_000), Some((25, 4000)));
+        // ... with chunks merged to keep the scratch within 16 Mi floats: 40 for 640².
+        let (chunks, chunk) = Gram::split(640, 1 << 24).unwrap();
+        assert_eq!((chunks, chunk), (40, 419_440));
+        assert!(u64::from(chunks) * 640 * 640 <= SPLIT_MAX_SCRATCH);
+        assert!(u64::from(chunks) * u64::from(chunk) >= 1 << 24);
+        // Larger orders have blocks enough.
+        assert_eq!(Gram::split(641, 1 << 24), None);
+        assert_eq!(Gram::longest_walk(641, 1 << 24), 1 << 24);
+        assert_eq!(Gram::longest_walk(100, 200_003), 4096);
+        // A chunk length never leaves a chunk empty.
+        for (m, k) in [(65, 16_385), (300, 20_000), (640, 16_400), (2, 1_000_003)] {
+            let (chunks, chunk) = Gram::split(m, k).unwrap();
+            assert_eq!(chunk % 16, 0);
+            assert!((chunks - 1) * chunk < k && chunks * chunk >= k, "{m} {k}");
+        }
     }
 }
