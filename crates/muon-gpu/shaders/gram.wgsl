@@ -6,11 +6,11 @@
 // Newton–Schulz uses it twice per iteration: A = X·Xᵀ (or XᵀX for tall X), then the
 // polynomial part B = c·A·Aᵀ + b·A (A is symmetric, so A·Aᵀ = A²).
 //
-// G is symmetric, so only the 64×64 blocks on or above the diagonal are computed; each
+// G is symmetric, so only the TILE×TILE blocks on or above the diagonal are computed; each
 // off-diagonal block is written twice (G[i][j] and G[j][i]). Workgroups that land below the
-// diagonal return at once. Tiling: tile_product.wgsl (compiled in front of this file; 8×8
-// threads, 8×8 per thread, k-slices of 16 through workgroup memory; both of its operands are
-// op(X) here); all loads and stores are bounds-checked; the block grid is folded into 2-D so
+// diagonal return at once. Tiling: tile_product.wgsl (compiled in front of this file; 64×64
+// or 128×128 blocks, 8×8 per thread, k-slices of 16 through workgroup memory; both of its
+// operands are op(X) here; split-k always in 64×64); all loads and stores are bounds-checked; the block grid is folded into 2-D so
 // it may exceed 65,535 blocks.
 //
 // Split-k (`split_partial`, then `split_reduce` or `split_reduce_flat`; only these write
@@ -49,7 +49,7 @@ fn l_along_k() -> bool {
 }
 
 fn r_along_k() -> bool {
-    return params.trans == 0u;
+    return l_along_k();
 }
 
 // Where op(X)[r][kk] is and how much of the run from it exists.
@@ -149,6 +149,13 @@ fn split_partial(
 
 var<workgroup> sums: array<f32, 256>; // split_reduce: one partial sum per thread
 
+// Split-k's epilogue: element e (flat, of G) = alpha · Σ + beta · D.
+fn finish(e: u32, sum: f32) {
+    var v = params.alpha * sum;
+    if (params.beta != 0.0) { v += params.beta * d[e]; }
+    g[e] = v;
+}
+
 // Split-k, pass 2 for orders ≤ 64: workgroup e (one per element of G, m² of them, folded into
 // 2-D) sums the element's chunk sums (thread t takes chunks t, t + 256, …, then a tree) and
 // stores alpha · Σ + beta · D.
@@ -172,11 +179,7 @@ fn split_reduce(
         if (lid < s) { sums[lid] += sums[lid + s]; }
         workgroupBarrier();
     }
-    if (lid == 0u) {
-        var v = params.alpha * sums[0];
-        if (params.beta != 0.0) { v += params.beta * d[e]; }
-        g[e] = v;
-    }
+    if (lid == 0u) { finish(e, sums[0]); }
 }
 
 // Split-k, pass 2 for orders > 64: thread e (one per element of G, 256 per workgroup, the grid
@@ -195,7 +198,5 @@ fn split_reduce_flat(
     for (var c = 0u; c < chunks; c++) {
         acc += partials[c * m * m + e];
     }
-    var v = params.alpha * acc;
-    if (params.beta != 0.0) { v += params.beta * d[e]; }
-    g[e] = v;
+    finish(e, acc);
 }

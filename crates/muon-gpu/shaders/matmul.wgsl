@@ -5,18 +5,18 @@
 // product X·Xᵀ, or A·A with A symmetric): only the blocks on and above the diagonal are
 // computed, each stored twice (C[r][c], and C[c][r] with D[c][r]).
 //
-// Tiling: tile_product.wgsl (compiled in front of this file): each workgroup (8×8 threads,
-// 8×8 outputs each) computes a 64×64 block of C over k-slices of 16; this file stages op(A)
-// and op(B) into it (`l_run`, `r_run`: where a run of 4 elements lies and how much of it exists)
-// and stores the block (`store`). Every load and store is bounds-checked, so any shape works
-// (1×N, N×1, non-multiples of 64); the block grid is folded into 2-D so more than 65,535
-// blocks work.
+// Tiling: tile_product.wgsl (compiled in front of this file): each workgroup (8×8 or 16×16
+// threads, 8×8 outputs each) computes a 64×64 or 128×128 block of C over k-slices of 16;
+// this file stages op(A) and op(B) into it (`l_run`, `r_run`: where a run of 4 elements lies
+// and how much of it exists) and stores the block (`store`). Every load and store is
+// bounds-checked, so any shape works (1×N, N×1, non-multiples of the block); the block grid
+// is folded into 2-D so more than 65,535 blocks work.
 //
 // ROUND_F16 (a pipeline constant, default false) rounds every operand to f16 as it is loaded
 // (quantizeToF16: f16 subnormals flush to zero), products still accumulating in f32: the
 // numerics of the tensor-core kernel (matmul_coop.wgsl) on adapters without one.
 //
-// Uniforms and bindings: matmul_io.wgsl, compiled in front of this file (after
+// Parameters and bindings: matmul_io.wgsl, compiled in front of this file (after
 // tile_product.wgsl).
 
 override ROUND_F16: bool = false;

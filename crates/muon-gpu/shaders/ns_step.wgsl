@@ -3,8 +3,8 @@
 //     side = 1 (tall X, A = Xᵀ·X):  X' = a·X + X·B     (B is cols×cols)
 // X and X' are rows×cols, row-major f32; X' must be a different buffer from X.
 //
-// The tiled product of tile_product.wgsl (compiled in front of this file: 64×64 output block
-// per 8×8 workgroup, 8×8 per thread, k-slices of 16 through workgroup memory), with
+// The tiled product of tile_product.wgsl (compiled in front of this file: 64×64 or 128×128
+// output blocks, 8×8 per thread, k-slices of 16 through workgroup memory), with
 // bounds-checked loads and stores, the block grid folded into 2-D, and the `a·X` term fused
 // into the store.
 

@@ -17,8 +17,8 @@
 // transposed), else along its rows (L) or columns (R). Thread t fetches runs t, t + THREADS,
 // … (4 runs of each operand with 64 threads, 2 with 256), so neighbouring threads read
 // neighbouring addresses whatever the layout, and the fetch of the next slice is issued before
-// the current slice's multiply-adds so its memory latency overlaps them. The staged rows are padded by one vec4
-// (TILE + 4 floats apart): a run along k stores 4 elements one staged row apart, and without
+// the current slice's multiply-adds so its memory latency overlaps them. The staged rows are
+// padded by one vec4 (TILE + 4 floats apart): a run along k stores 4 elements one staged row apart, and without
 // the padding a warp's stores would fall into 2 of the 32 banks (16-way conflicts); with it
 // they fall into 16 banks at most two deep. Runs along the rows store one aligned vec4.
 //

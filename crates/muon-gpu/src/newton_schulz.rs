@@ -23,8 +23,8 @@ use muon_core::newton_schulz::NsConfig;
 
 use crate::fast_path::{FastEngine, Precision};
 use crate::kernels::{
-    GramCall, GramParams, Kernels, MAX_PARTIALS, MatmulParams, NormParams, NormalizeParams,
-    NsStepParams, storage_buffer_zeroed, uniform_buffer, whole,
+    Gram, GramCall, GramParams, GramScratch, Kernels, MAX_PARTIALS, MatmulParams, NormParams,
+    NormalizeParams, NsStepParams, storage_buffer_zeroed, uniform_buffer, whole,
 };
 use crate::matrix::matrix_bytes;
 use crate::{GpuContext, GpuError, GpuMatrix};
@@ -96,7 +96,8 @@ fn bind_product(
 
 /// The device buffers of one Newton–Schulz on a `rows × cols` input: the two iterates, the
 /// Gram and polynomial matrices (`2·rows·cols + 2·min(rows,cols)²` floats, as the core's
-/// `ns_scratch_len`) and the norm's partial sums. Cloning shares the buffers (handles): plans
+/// `ns_scratch_len`), the norm's partial sums, and the chunk sums of `X·Xᵀ` where that product
+/// splits its inner dimension (at most 64 MiB; orders up to 640). Cloning shares the buffers (handles): plans
 /// whose passes never overlap — the parameters of one optimizer, which a step records one
 /// after another, wgpu ordering the dispatches — can use one scratch per shape.
 #[derive(Clone, Debug)]
@@ -108,6 +109,8 @@ pub(crate) struct NsScratch {
     b: wgpu::Buffer,
     partials: wgpu::Buffer,
     norm: wgpu::Buffer,
+    /// `X·Xᵀ`'s split-k scratch (empty when it runs tiled).
+    gram: GramScratch,
 }
 
 impl NsScratch {
@@ -138,6 +141,7 @@ impl NsScratch {
                 u64::from(MAX_PARTIALS) * 8,
             ),
             norm: storage_buffer_zeroed(device, "ns norm", 12),
+            gram: Gram::scratch(device, m as u32, rows.max(cols) as u32),
         })
     }
 
@@ -158,7 +162,8 @@ impl NsScratch {
         ]
         .iter()
         .map(|b| b.size())
-        .sum()
+        .sum::<u64>()
+            + self.gram.bytes()
     }
 }
 
@@ -192,8 +197,9 @@ pub(crate) fn check_magnitude(cfg: &NsConfig, precision: Precision) -> Result<()
 }
 
 /// Newton–Schulz for one `rows × cols` shape: its scratch ([`GpuNewtonSchulz::new`] allocates
-/// `2·rows·cols + 2·min(rows,cols)²` floats, as the core's `ns_scratch_len`), uniforms and bind
-/// groups, all made at creation.
+/// `2·rows·cols + 2·min(rows,cols)²` floats, as the core's `ns_scratch_len`, plus up to
+/// 64 MiB of chunk sums where `X·Xᵀ` splits its inner dimension), uniforms and bind groups,
+/// all made at creation.
 #[derive(Debug)]
 pub struct GpuNewtonSchulz {
     rows: u32,
@@ -268,6 +274,7 @@ impl GpuNewtonSchulz {
             b,
             partials,
             norm,
+            gram,
             ..
         } = &scratch;
 
@@ -303,10 +310,22 @@ impl GpuNewtonSchulz {
                 };
                 // `b` stands in for D (not read: beta = 0) so no buffer is both read and written.
                 let gram_a = [
-                    k.gram
-                        .call(device, &gram_a_params, whole(&x[0]), whole(b), whole(a)),
-                    k.gram
-                        .call(device, &gram_a_params, whole(&x[1]), whole(b), whole(a)),
+                    k.gram.call(
+                        device,
+                        &gram_a_params,
+                        gram,
+                        whole(&x[0]),
+                        whole(b),
+                        whole(a),
+                    ),
+                    k.gram.call(
+                        device,
+                        &gram_a_params,
+                        gram,
+                        whole(&x[1]),
+                        whole(b),
+                        whole(a),
+                    ),
                 ];
                 let mut gram_b = Vec::with_capacity(cfg.steps as usize);
                 let mut step_bg = Vec::with_capacity(cfg.steps as usize);
@@ -320,10 +339,16 @@ impl GpuNewtonSchulz {
                         beta: cb,
                         ..GramParams::default()
                     };
-                    gram_b.push(
-                        k.gram
-                            .call(device, &gram_b_params, whole(a), whole(a), whole(b)),
-                    );
+                    // Order m over m terms: never split (that needs over 16,384 terms at an
+                    // order up to 640), so the scratch is empty.
+                    gram_b.push(k.gram.call(
+                        device,
+                        &gram_b_params,
+                        &Gram::scratch(device, mu, mu),
+                        whole(a),
+                        whole(a),
+                        whole(b),
+                    ));
                     let su = uniform_buffer(
                         device,
                         "ns step params",

@@ -9,8 +9,8 @@ use muon_core::newton_schulz::NsConfig;
 use wgpu::util::DeviceExt;
 
 use crate::kernels::{
-    GatherParams, GramParams, MAX_PARTIALS, MatmulParams, NormParams, ScatterParams, SiluParams,
-    XENT_STATS_PER_ROW, XentParams, storage_buffer_zeroed, uniform_buffer,
+    GatherParams, Gram, GramParams, MAX_PARTIALS, MatmulParams, NormParams, ScatterParams,
+    SiluParams, XENT_STATS_PER_ROW, XentParams, storage_buffer_zeroed, uniform_buffer,
 };
 use crate::readback::read_f32;
 use crate::{GpuContext, GpuError, GpuMatrix, GpuNewtonSchulz};
@@ -137,7 +137,15 @@ pub fn gram(ctx: &GpuContext, x: &GpuMatrix, trans: bool, out: &GpuMatrix) -> Re
     };
     let device = ctx.device();
     let kern = &ctx.kernels().gram;
-    let call = kern.call(device, &params, x.binding(), x.binding(), out.binding());
+    let scratch = Gram::scratch(device, params.m, params.k);
+    let call = kern.call(
+        device,
+        &params,
+        &scratch,
+        x.binding(),
+        x.binding(),
+        out.binding(),
+    );
     submit(ctx, "gram", |pass| kern.dispatch_call(pass, &call));
     Ok(())
 }

@@ -69,6 +69,25 @@ pub struct Gram {
     no_scratch: wgpu::Buffer,
 }
 
+/// The split-k scratch of an `m × m` Gram product over `k` terms: `chunks·m²` floats where
+/// the product splits ([`Gram::scratch`]), nothing where it runs tiled. Products of one shape
+/// that never run at the same time (the Newton–Schulz iterates of one plan, the plans of one
+/// shape) share one.
+#[derive(Clone, Debug)]
+pub(crate) struct GramScratch {
+    /// The shape it was made for.
+    shape: (u32, u32),
+    /// `(chunks, chunk, sums)` on the split-k path.
+    split: Option<(u32, u32, wgpu::Buffer)>,
+}
+
+impl GramScratch {
+    /// Bytes of device memory it holds.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.split.as_ref().map_or(0, |(_, _, sums)| sums.size())
+    }
+}
+
 /// One Gram product bound once, with the path chosen for its shape (crate-internal).
 #[derive(Debug)]
 pub(crate) struct GramCall {
@@ -121,35 +140,47 @@ impl Gram {
         (chunks >= 2).then_some((chunks as u32, chunk as u32))
     }
 
-    /// Binds the product `params` describes, choosing its path; the split-k path allocates
-    /// its scratch (`chunks·m²` floats) here, once.
+    /// The split-k scratch of an `m × m` product over `k` (see [`GramScratch`]).
+    pub(crate) fn scratch(device: &wgpu::Device, m: u32, k: u32) -> GramScratch {
+        let split = Self::split(m, k).map(|(chunks, chunk)| {
+            let bytes = u64::from(chunks) * u64::from(m) * u64::from(m) * 4;
+            let sums = storage_buffer_zeroed(device, "gram split-k partials", bytes);
+            (chunks, chunk, sums)
+        });
+        GramScratch {
+            shape: (m, k),
+            split,
+        }
+    }
+
+    /// Binds the product `params` describes, on the path its `scratch` (made for the same
+    /// `m` and `k` by [`Gram::scratch`]) was made for.
     pub(crate) fn call(
         &self,
         device: &wgpu::Device,
         params: &GramParams,
+        scratch: &GramScratch,
         x: wgpu::BufferBinding<'_>,
         d: wgpu::BufferBinding<'_>,
         g: wgpu::BufferBinding<'_>,
     ) -> GramCall {
-        let split = Self::split(params.m, params.k);
+        debug_assert_eq!(
+            scratch.shape,
+            (params.m, params.k),
+            "scratch of another shape"
+        );
         let params = GramParams {
-            chunk: split.map_or(0, |(_, chunk)| chunk),
+            chunk: scratch.split.as_ref().map_or(0, |&(_, chunk, _)| chunk),
             ..*params
         };
         let uniform = uniform_buffer(device, "gram params", &params);
-        let (bind_group, chunks) = match split {
+        let (bind_group, chunks) = match &scratch.split {
             None => (self.bind_group(device, &uniform, x, d, g), 0),
-            Some((chunks, _)) => {
-                let m = u64::from(params.m);
-                let scratch = storage_buffer_zeroed(
-                    device,
-                    "gram split-k partials",
-                    u64::from(chunks) * m * m * 4,
-                );
+            Some((chunks, _, sums)) => {
                 let bg = self
                     .program
-                    .bind(device, &[whole(&uniform), x, d, g, whole(&scratch)]);
-                (bg, chunks)
+                    .bind(device, &[whole(&uniform), x, d, g, whole(sums)]);
+                (bg, *chunks)
             }
         };
         GramCall {

@@ -43,7 +43,7 @@ use common::TileChoice;
 
 pub use common::{MAX_WORKGROUPS_PER_DIM, ProductTiles, grid_2d, uniform_buffer};
 pub(crate) use common::{buffer_init, storage_buffer_zeroed, whole};
-pub(crate) use gram::GramCall;
+pub(crate) use gram::{GramCall, GramScratch};
 
 /// Every kernel's pipeline for one device.
 #[derive(Debug)]
