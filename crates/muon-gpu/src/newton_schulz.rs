@@ -6,8 +6,8 @@
 //!    `X ← X · input_scale(‖X‖_F)` ([`NsNormalize`](crate::kernels::NsNormalize)), the core's
 //!    `NsConfig::input_scale` (zero stays zero);
 //! 2. for each step with `(a, b, c) = cfg.coefficients_at(step)`:
-//!    `A = X·Xᵀ` (wide) or `XᵀX` (tall) — [`Gram`](crate::kernels::Gram);
-//!    `B = c·A·Aᵀ + b·A` — [`Gram`](crate::kernels::Gram) with its epilogue;
+//!    `A = X·Xᵀ` (wide) or `XᵀX` (tall) — [`Gram`];
+//!    `B = c·A·Aᵀ + b·A` — [`Gram`] with its epilogue;
 //!    `X' = a·X + B·X` (wide) or `a·X + X·B` (tall) — [`NsStep`](crate::kernels::NsStep);
 //!    `X` and `X'` ping-pong between two buffers.
 //!
