@@ -1,206 +1,35 @@
-// One Adam/AdamW step, element-wise (muon_core::adam::Adam::step, torch semantics):
-//   g ← g + l2·w                     (Adam, coupled L2; l2 = 0 for AdamW)
-//   m ← m + (1 − β1)(g − m);  v ← β2·v + (1 − β2)·g²   (both saturated, see below)
-//   w ← w·decay − step_size · m / (√v / √(1 − β2ᵗ) + eps)      (decay = 1 − lr·wd for AdamW)
-// with t = status.steps + 1, step_size = lr · (1/(1 − β1ᵗ)) and (1/(1 − β1ᵗ), √(1 − β2ᵗ)) taken from a table the host filled
-// once from muon_core's `Adam::scalars(t)` (bias corrections computed in f64, as the core);
-// past the table's end the last entry is used when the table has converged (flag 1), otherwise
-// they are computed here in f32.
-// A no-op while the parameter's status says its gradient has a NaN/Inf this step.
-//
-// The moments are stored as u32 words in one of three formats, one entry point each:
-//   main       one f32 per word (bit-cast), one element per thread;
-//   main_half  two 16-bit values per word, element 2k in the low half and 2k + 1 in the high
-//              half, two elements per thread: IEEE binary16 (format 1) or bfloat16 (format 2).
-// Arithmetic is always f32; the 16-bit formats are widened exactly and rounded to nearest,
-// ties to even, with integer operations (not pack2x16float, whose rounding WGSL leaves to the
-// implementation), so every adapter stores the same bits as muon_core's MomentStorage.
-// Nothing overflows (muon_core's MomentStorage): m and v saturate at ±f32::MAX in the step's
-// arithmetic and at the format's largest finite value when stored; binary16 stores √v
-// (decoded as r·r, exact), whose range is the gradient's rather than its square's.
-// 256 threads per workgroup, grid folded into 2-D.
+// The Adam step with one f32 per array element (after adam_step.wgsl): every element where
+// the vec4 build cannot be used (a matrix shorter than one vec4 group, or at an offset not a
+// multiple of 16 bytes), and the last elements the vec4 build leaves (`tail`, `tail_half`).
+//   main       one element per thread, f32 moments;
+//   main_half  two elements per thread (one moment word), 16-bit moments;
+//   tail       elements len − len % 4 .. len, f32 moments (after adam_update_vec4's `main`);
+//   tail_half  elements len − len % 8 .. len, 16-bit moments (after its `main_half`).
 
-struct AdamParams {
-    len: u32,         // number of elements
-    table_len: u32,   // entries in `scalars` (t = 1..=table_len)
-    converged: u32,   // 1: the table's last entry holds for every later t
-    format: u32,      // moment storage: 0 f32, 1 binary16, 2 bfloat16
-    lr: f32,          // learning rate (for the f32 fallback)
-    beta1: f32,       // β1
-    beta2: f32,       // β2
-    eps: f32,         // eps
-    decay: f32,       // 1 − lr·wd (AdamW) or 1 (Adam)
-    l2: f32,          // wd (Adam) or 0 (AdamW)
-    _pad1: u32,       // padding to 48 bytes
-    _pad2: u32,       // padding to 48 bytes
-}
-
-struct Status {
-    bad: u32,       // non-zero: this step's gradient holds a NaN/Inf (see check_finite.wgsl)
-    skipped: u32,   // not used here
-    last_bad: u32,  // not used here
-    steps: u32,     // steps applied so far; this step is t = steps + 1
-}
-
-@group(0) @binding(0) var<uniform> params: AdamParams;               // hyper-parameters
-@group(0) @binding(1) var<storage, read> scalars: array<vec2<f32>>;  // [t−1] = (1/(1 − β1ᵗ), √(1 − β2ᵗ))
 @group(0) @binding(2) var<storage, read> grad: array<f32>;            // g
 @group(0) @binding(3) var<storage, read_write> param: array<f32>;     // w
 @group(0) @binding(4) var<storage, read_write> m: array<u32>;         // first moment (see the formats)
 @group(0) @binding(5) var<storage, read_write> v: array<u32>;         // second moment (see the formats)
-@group(0) @binding(6) var<storage, read> status: Status;              // the parameter's status
 
-// This step's t: steps + 1, saturating at u32::MAX like muon-core's count (a restored
-// checkpoint may hold the core's saturated count).
-fn next_step() -> u32 {
-    if (status.steps == 0xffffffffu) { return status.steps; }
-    return status.steps + 1u;
-}
-
-// (step_size, √(1 − β2ᵗ)) of step t, step_size = lr · (1 / (1 − β1ᵗ)): one f32 product,
-// correctly rounded in WGSL as in muon_core's `Adam::scalars`, with lr from the uniforms, so a
-// learning-rate schedule is a uniform write and the table never changes.
-fn step_scalars(t: u32) -> vec2<f32> {
-    var e: vec2<f32>;
-    if (t <= params.table_len) {
-        e = scalars[t - 1u];
-    } else if (params.converged != 0u) {
-        e = scalars[params.table_len - 1u];
-    } else {
-        let tf = f32(t);
-        e = vec2<f32>(1.0 / (1.0 - pow(params.beta1, tf)), sqrt(1.0 - pow(params.beta2, tf)));
-    }
-    return vec2<f32>(below(params.lr * e.x, F32_MAX), e.y);
-}
-
-// Binary16 bits (low 16 bits of `h`) to f32, exactly (subnormals included).
-fn f16_to_f32(h: u32) -> f32 {
-    let sign = (h & 0x8000u) << 16u;
-    let e = (h >> 10u) & 0x1fu;
-    let mant = h & 0x3ffu;
-    if (e == 0x1fu) { return bitcast<f32>(sign | 0x7f800000u | (mant << 13u)); }
-    if (e == 0u) {
-        // Subnormal: mant · 2⁻²⁴, a normal f32.
-        let mag = f32(mant) * 5.9604644775390625e-8;
-        return select(mag, -mag, sign != 0u);
-    }
-    return bitcast<f32>(sign | ((e + 112u) << 23u) | (mant << 13u));
-}
-
-// f32 to binary16 bits, round to nearest even, saturating: beyond ±65504 (an infinity
-// included) to ±65504; NaN stays NaN.
-fn f32_to_f16(x: f32) -> u32 {
-    let b = bitcast<u32>(x);
-    let sign = (b >> 16u) & 0x8000u;
-    let a = b & 0x7fffffffu;
-    if (a > 0x7f800000u) { return sign | 0x7e00u | ((a >> 13u) & 0x3ffu); }
-    if (a >= 0x477ff000u) { return sign | 0x7bffu; }   // |x| ≥ 65520 would round to inf
-    if (a >= 0x38800000u) {                             // |x| ≥ 2⁻¹⁴: normal
-        let r = a + 0x0fffu + ((a >> 13u) & 1u);
-        return sign | ((r - 0x38000000u) >> 13u);
-    }
-    let e = a >> 23u;
-    if (e < 102u) { return sign; }                      // |x| < 2⁻²⁵ rounds to 0
-    // Subnormal: the 24-bit significand in units of 2⁻²⁴, shifted by 126 − e ∈ [14, 24].
-    let mant = (a & 0x7fffffu) | 0x800000u;
-    let shift = 126u - e;
-    let q = mant >> shift;
-    let rem = mant & ((1u << shift) - 1u);
-    let half = 1u << (shift - 1u);
-    let up = rem > half || (rem == half && (q & 1u) == 1u);
-    return sign | (q + select(0u, 1u, up));
-}
-
-// bfloat16 bits (low 16 bits of `h`) to f32, exactly.
-fn bf16_to_f32(h: u32) -> f32 {
-    return bitcast<f32>(h << 16u);
-}
-
-// f32 to bfloat16 bits, round to nearest even, saturating: what would round to ±inf (an
-// infinity included) gives ±bf16::MAX (0x7f7f); NaN stays NaN (quiet).
-fn f32_to_bf16(x: f32) -> u32 {
-    let b = bitcast<u32>(x);
-    if ((b & 0x7fffffffu) > 0x7f800000u) { return (b >> 16u) | 0x40u; }
-    let h = (b + 0x7fffu + ((b >> 16u) & 1u)) >> 16u;
-    if ((h & 0x7fffu) == 0x7f80u) { return (h & 0x8000u) | 0x7f7fu; }
-    return h;
-}
-
-// The largest finite f32: the moments saturate there (muon_core's `saturate`).
-const F32_MAX: f32 = 0x1.fffffep+127f;
-
-// `x < b ? x : b` and `x > b ? x : b`, as the core writes them (a NaN becomes the bound).
-fn below(x: f32, b: f32) -> f32 { return select(b, x, x < b); }
-fn above(x: f32, b: f32) -> f32 { return select(b, x, x > b); }
-
-// Steps element i from the widened moments; writes the parameter, returns the new (m, v).
+// Steps element i from its widened moments; writes the weight, returns the new (m, v).
 fn update(i: u32, s: vec2<f32>, m_old: f32, v_old: f32) -> vec2<f32> {
-    let w = param[i];
-    let g = grad[i] + params.l2 * w;
-    let mf = above(below(m_old + (1.0 - params.beta1) * (g - m_old), F32_MAX), -F32_MAX);
-    let vf = below(above(params.beta2 * v_old + (1.0 - params.beta2) * g * g, 0.0), F32_MAX);
-    let denom = sqrt(vf) / s.y + params.eps;
-    // As muon_core: the ratio saturates, and an element whose denominator is 0 (eps = 0 and
-    // v = 0) is not moved (0/0 would be NaN); the weight saturates.
-    let ratio = select(0.0, above(below(mf / denom, F32_MAX), -F32_MAX), denom > 0.0);
-    param[i] = above(below(w * params.decay - s.x * ratio, F32_MAX), -F32_MAX);
-    return vec2<f32>(mf, vf);
+    let r = adam_element(s, grad[i], param[i], m_old, v_old);
+    param[i] = r.x;
+    return r.yz;
 }
 
-fn word_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wid.x + wid.y * nwg.x) * 256u + lid;
-}
-
-@compute @workgroup_size(256, 1, 1)
-fn main(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let i = word_index(wid, nwg, lid);
-    if (i >= params.len || status.bad != 0u) { return; }
-    let s = step_scalars(next_step());
-    let r = update(i, s, bitcast<f32>(m[i]), bitcast<f32>(v[i]));
+// Element i with f32 moments.
+fn step_f32(i: u32) {
+    if (i >= params.len || skipped()) { return; }
+    let r = update(i, step_scalars(next_step()), bitcast<f32>(m[i]), bitcast<f32>(v[i]));
     m[i] = bitcast<u32>(r.x);
     v[i] = bitcast<u32>(r.y);
 }
 
-// Widens a 16-bit moment in the format `params.format` names (1: binary16, 2: bfloat16).
-fn load16(h: u32) -> f32 {
-    if (params.format == 1u) { return f16_to_f32(h); }
-    return bf16_to_f32(h);
-}
-
-// Rounds a moment to the 16-bit format `params.format` names.
-fn store16(x: f32) -> u32 {
-    if (params.format == 1u) { return f32_to_f16(x); }
-    return f32_to_bf16(x);
-}
-
-// The second moment v a stored 16-bit value encodes: binary16 holds r = √v.
-fn load16_v(h: u32) -> f32 {
-    if (params.format == 1u) {
-        let r = f16_to_f32(h);
-        return r * r;
-    }
-    return bf16_to_f32(h);
-}
-
-// Encodes a second moment v ≥ 0 in the 16-bit format: binary16 stores √v.
-fn store16_v(v: f32) -> u32 {
-    if (params.format == 1u) { return f32_to_f16(sqrt(v)); }
-    return f32_to_bf16(v);
-}
-
-@compute @workgroup_size(256, 1, 1)
-fn main_half(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let k = word_index(wid, nwg, lid);
+// Elements 2k and 2k + 1 (where it exists) with 16-bit moments: moment word k.
+fn step_half(k: u32) {
     let i = 2u * k;
-    if (i >= params.len || status.bad != 0u) { return; }
+    if (i >= params.len || skipped()) { return; }
     let s = step_scalars(next_step());
     let mw = m[k];
     let vw = v[k];
@@ -214,4 +43,40 @@ fn main_half(
     }
     m[k] = store16(lo.x) | (m_hi << 16u);
     v[k] = store16_v(lo.y) | (v_hi << 16u);
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    step_f32(thread_index(wid, nwg, lid));
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn tail(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    step_f32((params.len & ~3u) + thread_index(wid, nwg, lid));
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn main_half(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    step_half(thread_index(wid, nwg, lid));
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn tail_half(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    step_half((params.len & ~7u) / 2u + thread_index(wid, nwg, lid));
 }

@@ -1,30 +1,8 @@
-// The NaN/Inf policy on the device, without any readback inside a step.
-//   `check`:  one thread per gradient element; a NaN or ±Inf element (found from its bits, so
-//             fast-math compilers cannot fold the test away) records its index with
-//             atomicMax(bad, 0xFFFFFFFF − index), so `bad` ends up encoding the FIRST bad index
-//             and stays 0 when every element is finite.
-//   `commit`: one thread, after the parameter's update kernels (which are no-ops while
-//             bad != 0): a bad step bumps `skipped` and keeps its encoded index in `last_bad`;
-//             a good step bumps `steps`; then `bad` is reset for the next step.
-// The host reads `skipped`/`last_bad` on request (GpuMuon::check, GpuAdam::check).
+// The gradient check with one f32 per array element (after check_status.wgsl): every element
+// where the vec4 build cannot be used (fewer than 4 elements, or a gradient at an offset not a
+// multiple of 16 bytes), and the last `len % 4` elements it leaves (`check_tail`).
 
-struct Status {
-    bad: atomic<u32>,   // this step: 0, or 0xFFFFFFFF − (first non-finite index)
-    skipped: u32,       // steps skipped since the host last cleared the report
-    last_bad: u32,      // `bad` of the latest skipped step
-    steps: u32,         // steps applied (Adam's t)
-}
-
-struct CheckParams {
-    len: u32,    // number of gradient elements
-    _pad0: u32,  // padding
-    _pad1: u32,  // padding
-    _pad2: u32,  // padding
-}
-
-@group(0) @binding(0) var<uniform> params: CheckParams;          // gradient length
 @group(0) @binding(1) var<storage, read> grad: array<f32>;        // the gradient
-@group(0) @binding(2) var<storage, read_write> status: Status;    // the parameter's status
 
 @compute @workgroup_size(256, 1, 1)
 fn check(
@@ -32,23 +10,18 @@ fn check(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let i = (wid.x + wid.y * nwg.x) * 256u + lid;
+    let i = thread_index(wid, nwg, lid);
     if (i >= params.len) { return; }
-    let bits = bitcast<u32>(grad[i]);
-    if ((bits & 0x7f800000u) == 0x7f800000u) {
-        atomicMax(&status.bad, 0xffffffffu - i);
-    }
+    check_bits(i, bitcast<u32>(grad[i]));
 }
 
-@compute @workgroup_size(1, 1, 1)
-fn commit() {
-    let bad = atomicLoad(&status.bad);
-    // Both counts saturate at u32::MAX, as muon-core's step count does.
-    if (bad != 0u) {
-        if (status.skipped != 0xffffffffu) { status.skipped += 1u; }
-        status.last_bad = bad;
-    } else if (status.steps != 0xffffffffu) {
-        status.steps += 1u;
-    }
-    atomicStore(&status.bad, 0u);
+@compute @workgroup_size(256, 1, 1)
+fn check_tail(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = (params.len & ~3u) + thread_index(wid, nwg, lid);
+    if (i >= params.len) { return; }
+    check_bits(i, bitcast<u32>(grad[i]));
 }

@@ -5,7 +5,8 @@ use muon_core::MuonError;
 use muon_core::adam::{Adam, AdamConfig};
 
 use crate::kernels::{
-    AdamParams, buffer_init, scalar_table, storage_buffer_zeroed, uniform_buffer,
+    AdamParams, ElementwiseBindGroups, buffer_init, scalar_table, storage_buffer_zeroed,
+    uniform_buffer,
 };
 use crate::readback::read_buffers;
 use crate::rollback::add_or_roll_back;
@@ -36,7 +37,7 @@ pub enum MomentFormat {
 }
 
 impl MomentFormat {
-    /// The code `adam_update.wgsl` reads in its uniforms (0, 1, 2).
+    /// The code `adam_step.wgsl` reads in its uniforms (0, 1, 2).
     #[must_use]
     pub const fn code(self) -> u32 {
         match self {
@@ -134,7 +135,7 @@ struct AdamSlot {
     v: wgpu::Buffer,
     /// The `AdamParams` uniforms, rewritten by [`GpuAdam::set_lr`].
     params: wgpu::Buffer,
-    adam_bg: wgpu::BindGroup,
+    adam_bg: ElementwiseBindGroups,
 }
 
 /// Adam/AdamW (`muon_core::adam::Adam` semantics and hyper-parameters; moments in `f32` or,
@@ -278,6 +279,8 @@ impl GpuAdam {
             &m,
             &v,
             guard.status(),
+            guard.len(),
+            self.format,
         );
         self.slots.push(AdamSlot {
             guard,
@@ -294,8 +297,7 @@ impl GpuAdam {
         let k = self.ctx.kernels();
         for s in &self.slots {
             s.guard.encode(k, pass, |pass| {
-                k.adam_update
-                    .dispatch(pass, &s.adam_bg, s.guard.len(), self.format);
+                k.adam_update.dispatch(pass, &s.adam_bg, self.format);
             });
         }
     }

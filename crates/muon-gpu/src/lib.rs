@@ -53,7 +53,7 @@
 //! # NaN/Inf policy
 //! As in the core, a step whose gradient holds a NaN or an infinity leaves that parameter and
 //! its state untouched. On the device this is a flag computed before the update
-//! (`check_finite.wgsl`) that turns the update kernels into no-ops; the step is not stalled.
+//! (`check_status.wgsl`) that turns the update kernels into no-ops; the step is not stalled.
 //! The `check()` methods read the flags back on request and return
 //! [`GpuError::NonFiniteGradients`] listing every parameter with a report (of every group, for
 //! [`GpuOptimizer`]), clearing exactly the reports returned; `status()` returns the raw

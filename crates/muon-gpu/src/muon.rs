@@ -5,7 +5,7 @@ use muon_core::MuonError;
 use muon_core::muon::{Muon, MuonConfig};
 
 use crate::fast_path::Precision;
-use crate::kernels::{MuonParams, storage_buffer_zeroed, uniform_buffer};
+use crate::kernels::{ElementwiseBindGroups, MuonParams, storage_buffer_zeroed, uniform_buffer};
 use crate::newton_schulz::{GpuNewtonSchulz, NsScratch, check_magnitude};
 use crate::readback::read_f32;
 use crate::rollback::add_or_roll_back;
@@ -19,8 +19,8 @@ struct MuonSlot {
     momentum: wgpu::Buffer,
     muon_params: wgpu::Buffer,
     ns: GpuNewtonSchulz,
-    momentum_bg: wgpu::BindGroup,
-    apply_bg: wgpu::BindGroup,
+    momentum_bg: ElementwiseBindGroups,
+    apply_bg: ElementwiseBindGroups,
 }
 
 /// Muon (`muon_core::muon::Muon` semantics and hyper-parameters) on the device.
@@ -233,11 +233,10 @@ impl GpuMuon {
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
         let k = self.ctx.kernels();
         for s in &self.slots {
-            let len = s.guard.len();
             s.guard.encode(k, pass, |pass| {
-                k.muon_update.dispatch_momentum(pass, &s.momentum_bg, len);
+                k.muon_update.dispatch_momentum(pass, &s.momentum_bg);
                 s.ns.encode(k, pass);
-                k.muon_update.dispatch_apply(pass, &s.apply_bg, len);
+                k.muon_update.dispatch_apply(pass, &s.apply_bg);
             });
         }
     }
@@ -333,7 +332,7 @@ fn bind_slot(
     momentum: &wgpu::Buffer,
     muon_params: &wgpu::Buffer,
     ns: &GpuNewtonSchulz,
-) -> (wgpu::BindGroup, wgpu::BindGroup) {
+) -> (ElementwiseBindGroups, ElementwiseBindGroups) {
     let device = ctx.device();
     let k = ctx.kernels();
     let bind = |x: &wgpu::Buffer| {
@@ -345,6 +344,7 @@ fn bind_slot(
             x,
             guard.param.binding(),
             guard.status(),
+            guard.len(),
         )
     };
     (bind(ns.input()), bind(ns.output()))

@@ -1,6 +1,6 @@
 //! Per-parameter step status on the device: the NaN/Inf policy without readback in a step.
 //!
-//! Each parameter owns 16 bytes on the device (`check_finite.wgsl`'s `Status`): this step's
+//! Each parameter owns 16 bytes on the device (`check_status.wgsl`'s `Status`): this step's
 //! non-finite flag, the count of skipped steps, the first bad index of the latest skipped step,
 //! and the count of applied steps. The update kernels are no-ops while the flag is set, so a
 //! NaN or infinite gradient leaves the parameter and its optimizer state untouched, as in the
@@ -10,7 +10,9 @@
 use muon_core::MuonError;
 
 use crate::error::SkippedSteps;
-use crate::kernels::{CheckParams, Kernels, storage_buffer_zeroed, uniform_buffer};
+use crate::kernels::{
+    CheckParams, ElementwiseBindGroups, Kernels, storage_buffer_zeroed, uniform_buffer,
+};
 use crate::readback::read_buffers;
 use crate::{GpuContext, GpuError, GpuMatrix};
 
@@ -43,7 +45,7 @@ pub struct ParamStatus {
 }
 
 /// What every optimizer keeps per parameter besides its own state: the parameter, the buffer
-/// its gradient is written to, and the step status that `check_finite.wgsl` guards each of its
+/// its gradient is written to, and the step status that `check_status.wgsl` guards each of its
 /// steps with.
 #[derive(Debug)]
 pub(crate) struct GuardedParam {
@@ -54,7 +56,7 @@ pub(crate) struct GuardedParam {
     /// Its status (`STATUS_BYTES`, zeroed at registration).
     status: wgpu::Buffer,
     /// `check_finite` bound to the gradient and the status.
-    check_bg: wgpu::BindGroup,
+    check_bg: ElementwiseBindGroups,
 }
 
 impl GuardedParam {
@@ -99,7 +101,7 @@ impl GuardedParam {
         let check_bg =
             ctx.kernels()
                 .check_finite
-                .bind_group(device, &check_u, grad.binding(), &status);
+                .bind_group(device, &check_u, grad.binding(), &status, len);
         Ok(Self {
             param: param.clone(),
             grad: grad.clone(),
@@ -157,9 +159,7 @@ impl GuardedParam {
         pass: &mut wgpu::ComputePass<'_>,
         update: impl FnOnce(&mut wgpu::ComputePass<'_>),
     ) {
-        kernels
-            .check_finite
-            .dispatch_check(pass, &self.check_bg, self.len());
+        kernels.check_finite.dispatch_check(pass, &self.check_bg);
         update(pass);
         kernels.check_finite.dispatch_commit(pass, &self.check_bg);
     }

@@ -39,7 +39,9 @@ const ALL: &[Backend] = &[Vulkan, Metal, Dx12, Gl];
 /// Metal only) names the backends it runs on, and the crate must not compile it elsewhere.
 const TARGETS: &[(&str, &[Backend])] = &[
     ("adam_update", ALL),
+    ("adam_update_vec4", ALL),
     ("check_finite", ALL),
+    ("check_finite_vec4", ALL),
     ("frobenius_norm", ALL),
     ("gather_rows", ALL),
     ("gram", ALL),
@@ -50,6 +52,7 @@ const TARGETS: &[(&str, &[Backend])] = &[
     // (Metal's simdgroup matrices are 8×8).
     ("matmul_coop", &[Vulkan]),
     ("muon_update", ALL),
+    ("muon_update_vec4", ALL),
     ("ns_normalize", ALL),
     ("ns_step", ALL),
     ("ns_step_large", ALL),

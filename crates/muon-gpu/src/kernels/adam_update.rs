@@ -1,8 +1,10 @@
-//! Host half of `shaders/adam_update.wgsl`: the element-wise Adam/AdamW step.
+//! Host half of `shaders/adam_step.wgsl` with `adam_update.wgsl` or `adam_update_vec4.wgsl`:
+//! the element-wise Adam/AdamW step.
 
 use muon_core::adam::Adam;
 
-use super::common::{Access, Program, elementwise_groups, record, whole};
+use super::common::{Access, Program, whole};
+use super::elementwise::{ElementwiseBindGroups, Lanes, Operand};
 use super::sources;
 use crate::MomentFormat;
 
@@ -86,13 +88,13 @@ impl AdamParams {
     }
 }
 
-/// The Adam/AdamW element-wise update: one pipeline for `f32` moments, one for the packed
-/// 16-bit formats.
+/// The Adam/AdamW element-wise update, for `f32` moments and for the packed 16-bit formats,
+/// each in both builds ([`ElementwiseBindGroups`]).
 #[derive(Debug)]
 pub struct AdamUpdate {
     program: Program,
-    main: wgpu::ComputePipeline,
-    half: wgpu::ComputePipeline,
+    main: Lanes,
+    half: Lanes,
 }
 
 impl AdamUpdate {
@@ -104,8 +106,20 @@ impl AdamUpdate {
             sources::ADAM_UPDATE,
             &[Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite, Read],
         );
-        let main = program.pipeline(device, "main");
-        let half = program.pipeline(device, "main_half");
+        let vec4 = Program::with_layout_of(
+            device,
+            "adam_update_vec4",
+            sources::ADAM_UPDATE_VEC4,
+            &program,
+        );
+        let main = Lanes::new(device, (&program, "main", "tail"), (&vec4, "main"), 1, 4);
+        let half = Lanes::new(
+            device,
+            (&program, "main_half", "tail_half"),
+            (&vec4, "main_half"),
+            2,
+            8,
+        );
         Self {
             program,
             main,
@@ -113,8 +127,17 @@ impl AdamUpdate {
         }
     }
 
-    /// Binds `params` (an [`AdamParams`] uniform), the scalar table, `g`, `w` (their ranges:
-    /// [`crate::GpuMatrix::binding`]), `m`, `v` and the status.
+    /// The entry point of moments stored as `format`.
+    fn lanes(&self, format: MomentFormat) -> &Lanes {
+        match format {
+            MomentFormat::F32 => &self.main,
+            MomentFormat::F16 | MomentFormat::Bf16 => &self.half,
+        }
+    }
+
+    /// Binds `params` (an [`AdamParams`] uniform for `len` elements and `format`), the scalar
+    /// table, the `len` elements of `g` and `w` (their ranges: [`crate::GpuMatrix::binding`]),
+    /// `m`, `v` (`format.words(len)` words each) and the status.
     #[allow(clippy::too_many_arguments)]
     #[must_use]
     pub fn bind_group(
@@ -127,40 +150,36 @@ impl AdamUpdate {
         m: &wgpu::Buffer,
         v: &wgpu::Buffer,
         status: &wgpu::Buffer,
-    ) -> wgpu::BindGroup {
-        self.program.bind(
-            device,
-            &[
-                whole(params),
-                whole(scalars),
-                grad,
-                param,
-                whole(m),
-                whole(v),
-                whole(status),
-            ],
-        )
+        len: u32,
+        format: MomentFormat,
+    ) -> ElementwiseBindGroups {
+        // Bytes of moment storage per element: a word, or half of one.
+        let moment_bytes = match format {
+            MomentFormat::F32 => 4,
+            MomentFormat::F16 | MomentFormat::Bf16 => 2,
+        };
+        let operands = [
+            Operand::Fixed(whole(params)),
+            Operand::Fixed(whole(scalars)),
+            Operand::Array(grad, 4),
+            Operand::Array(param, 4),
+            Operand::Array(whole(m), moment_bytes),
+            Operand::Array(whole(v), moment_bytes),
+            Operand::Fixed(whole(status)),
+        ];
+        self.lanes(format)
+            .bind(device, &self.program, &operands, len)
     }
 
-    /// Records the update of `len` elements whose moments are stored as `format` (the
-    /// format the bind group's uniforms name).
+    /// Records the update of the elements `groups` binds, whose moments are stored as
+    /// `format` (the format they were bound for).
     pub fn dispatch(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
-        bind_group: &wgpu::BindGroup,
-        len: u32,
+        groups: &ElementwiseBindGroups,
         format: MomentFormat,
     ) {
-        let pipeline = match format {
-            MomentFormat::F32 => &self.main,
-            MomentFormat::F16 | MomentFormat::Bf16 => &self.half,
-        };
-        record(
-            pass,
-            pipeline,
-            bind_group,
-            elementwise_groups(format.words(len)),
-        );
+        self.lanes(format).record(pass, groups);
     }
 }
 

@@ -1,6 +1,8 @@
-//! Host half of `shaders/check_finite.wgsl`: the on-device NaN/Inf flag and its bookkeeping.
+//! Host half of `shaders/check_status.wgsl` with `check_finite.wgsl` or
+//! `check_finite_vec4.wgsl`: the on-device NaN/Inf flag and its bookkeeping.
 
-use super::common::{Access, Program, elementwise_groups, record, whole};
+use super::common::{Access, Program, record, whole};
+use super::elementwise::{ElementwiseBindGroups, Lanes, Operand};
 use super::sources;
 
 /// Uniforms of `check_finite.wgsl` (`CheckParams`).
@@ -17,7 +19,7 @@ pub struct CheckParams {
 #[derive(Debug)]
 pub struct CheckFinite {
     program: Program,
-    check: wgpu::ComputePipeline,
+    check: Lanes,
     commit: wgpu::ComputePipeline,
 }
 
@@ -30,15 +32,27 @@ impl CheckFinite {
             sources::CHECK_FINITE,
             &[Uniform, Read, ReadWrite],
         );
+        let vec4 = Program::with_layout_of(
+            device,
+            "check_finite_vec4",
+            sources::CHECK_FINITE_VEC4,
+            &program,
+        );
         Self {
-            check: program.pipeline(device, "check"),
+            check: Lanes::new(
+                device,
+                (&program, "check", "check_tail"),
+                (&vec4, "check"),
+                1,
+                4,
+            ),
             commit: program.pipeline(device, "commit"),
             program,
         }
     }
 
-    /// Binds `params` (a [`CheckParams`] uniform), the gradient (its range:
-    /// [`crate::GpuMatrix::binding`]) and the parameter's status.
+    /// Binds `params` (a [`CheckParams`] uniform for `len` elements), the gradient's `len`
+    /// elements (its range: [`crate::GpuMatrix::binding`]) and the parameter's status.
     #[must_use]
     pub fn bind_group(
         &self,
@@ -46,24 +60,28 @@ impl CheckFinite {
         params: &wgpu::Buffer,
         grad: wgpu::BufferBinding<'_>,
         status: &wgpu::Buffer,
-    ) -> wgpu::BindGroup {
-        self.program
-            .bind(device, &[whole(params), grad, whole(status)])
+        len: u32,
+    ) -> ElementwiseBindGroups {
+        let operands = [
+            Operand::Fixed(whole(params)),
+            Operand::Array(grad, 4),
+            Operand::Fixed(whole(status)),
+        ];
+        self.check.bind(device, &self.program, &operands, len)
     }
 
-    /// Records the check of `len` gradient elements (before the update kernels).
-    pub fn dispatch_check(
-        &self,
-        pass: &mut wgpu::ComputePass<'_>,
-        bind_group: &wgpu::BindGroup,
-        len: u32,
-    ) {
-        record(pass, &self.check, bind_group, elementwise_groups(len));
+    /// Records the check of the gradient (before the update kernels).
+    pub fn dispatch_check(&self, pass: &mut wgpu::ComputePass<'_>, groups: &ElementwiseBindGroups) {
+        self.check.record(pass, groups);
     }
 
     /// Records the bookkeeping (after the update kernels).
-    pub fn dispatch_commit(&self, pass: &mut wgpu::ComputePass<'_>, bind_group: &wgpu::BindGroup) {
-        record(pass, &self.commit, bind_group, 1);
+    pub fn dispatch_commit(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        groups: &ElementwiseBindGroups,
+    ) {
+        record(pass, &self.commit, groups.one(), 1);
     }
 }
 

@@ -10,6 +10,7 @@
 mod adam_update;
 mod check_finite;
 mod common;
+mod elementwise;
 mod frobenius_norm;
 mod gather_rows;
 mod gram;
@@ -43,6 +44,7 @@ use common::TileChoice;
 
 pub use common::{MAX_WORKGROUPS_PER_DIM, ProductTiles, grid_2d, uniform_buffer};
 pub(crate) use common::{buffer_init, storage_buffer_zeroed, whole};
+pub use elementwise::ElementwiseBindGroups;
 pub(crate) use gram::{GramCall, GramScratch};
 
 /// Every kernel's pipeline for one device.
@@ -64,11 +66,11 @@ pub struct Kernels {
     pub ns_step: NsStep,
     /// `frobenius_norm.wgsl`.
     pub frobenius_norm: FrobeniusNorm,
-    /// `check_finite.wgsl`.
+    /// `check_status.wgsl` with `check_finite.wgsl` / `check_finite_vec4.wgsl`.
     pub check_finite: CheckFinite,
-    /// `muon_update.wgsl`.
+    /// `muon_step.wgsl` with `muon_update.wgsl` / `muon_update_vec4.wgsl`.
     pub muon_update: MuonUpdate,
-    /// `adam_update.wgsl`.
+    /// `adam_step.wgsl` with `adam_update.wgsl` / `adam_update_vec4.wgsl`.
     pub adam_update: AdamUpdate,
     /// `gather_rows.wgsl`.
     pub gather_rows: GatherRows,

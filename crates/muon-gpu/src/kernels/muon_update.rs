@@ -1,8 +1,10 @@
-//! Host half of `shaders/muon_update.wgsl`: Muon's momentum and apply halves.
+//! Host half of `shaders/muon_step.wgsl` with `muon_update.wgsl` or `muon_update_vec4.wgsl`:
+//! Muon's momentum and apply halves.
 
 use muon_core::muon::{Muon, adjusted_lr};
 
-use super::common::{Access, Program, elementwise_groups, record, whole};
+use super::common::{Access, Program, whole};
+use super::elementwise::{ElementwiseBindGroups, Lanes, Operand};
 use super::sources;
 
 /// Uniforms of `muon_update.wgsl` (`MuonParams`).
@@ -39,12 +41,12 @@ impl MuonParams {
     }
 }
 
-/// Muon's element-wise kernels.
+/// Muon's element-wise kernels, each in both builds ([`ElementwiseBindGroups`]).
 #[derive(Debug)]
 pub struct MuonUpdate {
     program: Program,
-    momentum: wgpu::ComputePipeline,
-    apply: wgpu::ComputePipeline,
+    momentum: Lanes,
+    apply: Lanes,
 }
 
 impl MuonUpdate {
@@ -56,16 +58,35 @@ impl MuonUpdate {
             sources::MUON_UPDATE,
             &[Uniform, Read, ReadWrite, ReadWrite, ReadWrite, Read],
         );
+        let vec4 = Program::with_layout_of(
+            device,
+            "muon_update_vec4",
+            sources::MUON_UPDATE_VEC4,
+            &program,
+        );
         Self {
-            momentum: program.pipeline(device, "momentum"),
-            apply: program.pipeline(device, "apply"),
+            momentum: Lanes::new(
+                device,
+                (&program, "momentum", "momentum_tail"),
+                (&vec4, "momentum"),
+                1,
+                4,
+            ),
+            apply: Lanes::new(
+                device,
+                (&program, "apply", "apply_tail"),
+                (&vec4, "apply"),
+                1,
+                4,
+            ),
             program,
         }
     }
 
-    /// Binds `params` (a [`MuonParams`] uniform), `G`, the momentum `B`, the update buffer
-    /// (`U` for `momentum`, the Newton–Schulz output for `apply`), `W` and the status (`G` and
-    /// `W` by their ranges: [`crate::GpuMatrix::binding`]).
+    /// Binds `params` (a [`MuonParams`] uniform for `len` elements), the `len` elements of
+    /// `G`, the momentum `B`, the update buffer (`U` for `momentum`, the Newton–Schulz output
+    /// for `apply`) and `W`, and the status (`G` and `W` by their ranges:
+    /// [`crate::GpuMatrix::binding`]). The bind groups serve both halves.
     #[allow(clippy::too_many_arguments)]
     #[must_use]
     pub fn bind_group(
@@ -77,38 +98,32 @@ impl MuonUpdate {
         update: &wgpu::Buffer,
         param: wgpu::BufferBinding<'_>,
         status: &wgpu::Buffer,
-    ) -> wgpu::BindGroup {
-        self.program.bind(
-            device,
-            &[
-                whole(params),
-                grad,
-                whole(momentum),
-                whole(update),
-                param,
-                whole(status),
-            ],
-        )
+        len: u32,
+    ) -> ElementwiseBindGroups {
+        let operands = [
+            Operand::Fixed(whole(params)),
+            Operand::Array(grad, 4),
+            Operand::Array(whole(momentum), 4),
+            Operand::Array(whole(update), 4),
+            Operand::Array(param, 4),
+            Operand::Fixed(whole(status)),
+        ];
+        // Both halves take 4 elements per thread, so one set of bind groups serves both.
+        self.momentum.bind(device, &self.program, &operands, len)
     }
 
-    /// Records the momentum half over `len` elements.
+    /// Records the momentum half over the elements `groups` binds.
     pub fn dispatch_momentum(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
-        bind_group: &wgpu::BindGroup,
-        len: u32,
+        groups: &ElementwiseBindGroups,
     ) {
-        record(pass, &self.momentum, bind_group, elementwise_groups(len));
+        self.momentum.record(pass, groups);
     }
 
-    /// Records the apply half over `len` elements.
-    pub fn dispatch_apply(
-        &self,
-        pass: &mut wgpu::ComputePass<'_>,
-        bind_group: &wgpu::BindGroup,
-        len: u32,
-    ) {
-        record(pass, &self.apply, bind_group, elementwise_groups(len));
+    /// Records the apply half over the elements `groups` binds.
+    pub fn dispatch_apply(&self, pass: &mut wgpu::ComputePass<'_>, groups: &ElementwiseBindGroups) {
+        self.apply.record(pass, groups);
     }
 }
 

@@ -11,11 +11,29 @@
 //! the other way round would leave the package without its kernels: cargo packages the files a
 //! package holds, and a path leaving the package is not one of them).
 
-/// `shaders/adam_update.wgsl`.
-pub(crate) const ADAM_UPDATE: &str = include_str!("../../shaders/adam_update.wgsl");
+/// `shaders/adam_step.wgsl` + `shaders/adam_update.wgsl` (one element per array element).
+pub(crate) const ADAM_UPDATE: &str = concat!(
+    include_str!("../../shaders/adam_step.wgsl"),
+    include_str!("../../shaders/adam_update.wgsl"),
+);
 
-/// `shaders/check_finite.wgsl`.
-pub(crate) const CHECK_FINITE: &str = include_str!("../../shaders/check_finite.wgsl");
+/// `shaders/adam_step.wgsl` + `shaders/adam_update_vec4.wgsl` (vec4 loads and stores).
+pub(crate) const ADAM_UPDATE_VEC4: &str = concat!(
+    include_str!("../../shaders/adam_step.wgsl"),
+    include_str!("../../shaders/adam_update_vec4.wgsl"),
+);
+
+/// `shaders/check_status.wgsl` + `shaders/check_finite.wgsl` (one element per array element).
+pub(crate) const CHECK_FINITE: &str = concat!(
+    include_str!("../../shaders/check_status.wgsl"),
+    include_str!("../../shaders/check_finite.wgsl"),
+);
+
+/// `shaders/check_status.wgsl` + `shaders/check_finite_vec4.wgsl` (vec4 loads).
+pub(crate) const CHECK_FINITE_VEC4: &str = concat!(
+    include_str!("../../shaders/check_status.wgsl"),
+    include_str!("../../shaders/check_finite_vec4.wgsl"),
+);
 
 /// `shaders/frobenius_norm.wgsl`.
 pub(crate) const FROBENIUS_NORM: &str = include_str!("../../shaders/frobenius_norm.wgsl");
@@ -58,8 +76,17 @@ pub(crate) const MATMUL_COOP: &str = concat!(
     include_str!("../../shaders/matmul_coop.wgsl"),
 );
 
-/// `shaders/muon_update.wgsl`.
-pub(crate) const MUON_UPDATE: &str = include_str!("../../shaders/muon_update.wgsl");
+/// `shaders/muon_step.wgsl` + `shaders/muon_update.wgsl` (one element per array element).
+pub(crate) const MUON_UPDATE: &str = concat!(
+    include_str!("../../shaders/muon_step.wgsl"),
+    include_str!("../../shaders/muon_update.wgsl"),
+);
+
+/// `shaders/muon_step.wgsl` + `shaders/muon_update_vec4.wgsl` (vec4 loads and stores).
+pub(crate) const MUON_UPDATE_VEC4: &str = concat!(
+    include_str!("../../shaders/muon_step.wgsl"),
+    include_str!("../../shaders/muon_update_vec4.wgsl"),
+);
 
 /// `shaders/ns_normalize.wgsl`.
 pub(crate) const NS_NORMALIZE: &str = include_str!("../../shaders/ns_normalize.wgsl");
@@ -84,9 +111,11 @@ pub(crate) const NS_STEP_LARGE: &str = tiled!(16, "ns_step.wgsl");
     dead_code,
     reason = "read by tests/shaders.rs, which includes this file"
 )]
-pub(crate) const PROGRAMS: [(&str, &str); 16] = [
+pub(crate) const PROGRAMS: [(&str, &str); 19] = [
     ("adam_update", ADAM_UPDATE),
+    ("adam_update_vec4", ADAM_UPDATE_VEC4),
     ("check_finite", CHECK_FINITE),
+    ("check_finite_vec4", CHECK_FINITE_VEC4),
     ("frobenius_norm", FROBENIUS_NORM),
     ("gather_rows", GATHER_ROWS),
     ("gram", GRAM),
@@ -95,6 +124,7 @@ pub(crate) const PROGRAMS: [(&str, &str); 16] = [
     ("matmul_large", MATMUL_LARGE),
     ("matmul_coop", MATMUL_COOP),
     ("muon_update", MUON_UPDATE),
+    ("muon_update_vec4", MUON_UPDATE_VEC4),
     ("ns_normalize", NS_NORMALIZE),
     ("ns_step", NS_STEP),
     ("ns_step_large", NS_STEP_LARGE),
