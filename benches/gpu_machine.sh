@@ -56,7 +56,7 @@ pack() {
     mkdir -p .devrun
     cargo build --release --example bench_report --example tail_memory
     cp target/release/examples/bench_report target/release/examples/tail_memory .devrun/
-    for t in kernels optimizers precision product_tiles large; do
+    for t in kernels optimizers precision product_tiles elementwise large; do
         cp "$(test_binary "$t")" ".devrun/$t"
     done
     strip .devrun/* 2>/dev/null || true
@@ -79,7 +79,7 @@ run_step() {
 
 run() {
     local mode=$1 out=$2
-    for b in bench_report tail_memory kernels optimizers precision product_tiles large commit; do
+    for b in bench_report tail_memory kernels optimizers precision product_tiles elementwise large commit; do
         [[ -e .devrun/$b ]] || {
             echo ".devrun/$b missing: run \`benches/gpu_machine.sh pack\` on a Rust machine" >&2
             exit 2
@@ -125,6 +125,7 @@ run() {
     run_step "GPU tests: optimizers" 120 .devrun/optimizers --test-threads 2
     run_step "GPU tests: precision" 60 .devrun/precision --nocapture --test-threads 1
     run_step "GPU tests: product tiles" 60 .devrun/product_tiles --nocapture
+    run_step "GPU tests: element-wise" 60 .devrun/elementwise
     if [[ $mode != kernels ]]; then
     run_step "parity with muon-core at $large_sizes" 240 env MUON_LARGE_SIZES=$large_sizes \
         MUON_LARGE_MUON_SIZES=$muon_sizes MUON_LARGE_MUON_STEPS=1 MUON_DUMP_DIR="$work" \
