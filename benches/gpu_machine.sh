@@ -121,7 +121,7 @@ run() {
     grep -m 1 'model name' /proc/cpuinfo || true
     if grep -qw avx512f /proc/cpuinfo; then echo "CPU SIMD: AVX-512"; else echo "CPU SIMD: no AVX-512"; fi
     export MUON_REQUIRE_ADAPTER=1
-    run_step "GPU tests: kernels" 120 .devrun/kernels --test-threads 2
+    run_step "GPU tests: kernels" 180 .devrun/kernels --test-threads 2
     run_step "GPU tests: optimizers" 120 .devrun/optimizers --test-threads 2
     run_step "GPU tests: precision" 60 .devrun/precision --nocapture --test-threads 1
     run_step "GPU tests: product tiles" 60 .devrun/product_tiles --nocapture

@@ -15,9 +15,9 @@
 //
 // Split-k (`split_partial`, then `split_reduce` or `split_reduce_flat`; only these write
 // binding 4, where the tiled path binds a placeholder: one `store` serves both, so every entry
-// point declares it): for a long inner dimension and few output blocks (a 1×N vector's Gram
-// is one block of one element; orders up to 640 have fewer than 64 blocks), `main` would walk
-// all of k in a few workgroups. Instead each (block, chunk) workgroup sums one chunk of
+// point declares it): with few output blocks (a 1×N vector's Gram is one block of one element;
+// a 768² Gram has 78 blocks on and above the diagonal), `main` would leave most of a GPU idle
+// and walk all of k in a few workgroups. Instead each (block, chunk) workgroup sums one chunk of
 // `params.chunk` terms (partials[chunk·m·m ..]), and a second pass sums each element's chunk
 // sums and applies the epilogue: a 256-thread tree per element for orders ≤ 64 (many chunks),
 // a thread per element above (at most a few thousand chunks: the host bounds the scratch). No
@@ -122,8 +122,9 @@ fn main(
 
 // Split-k, pass 1: workgroup (block, chunk) writes its block's sum over k in
 // [chunk·C, min(k, (chunk + 1)·C)) (C = params.chunk) to partials[chunk·m·m ..], mirrored
-// like `main`.
-// Dispatch blocks² · ceil(k / chunk) workgroups (folded into 2-D).
+// like `main`. Only the blocks on and above the diagonal have a workgroup: T = t(t + 1)/2 of
+// them for t = ⌈m/TILE⌉, numbered row by row (the host splits only orders with t ≤ 31).
+// Dispatch T · ceil(k / chunk) workgroups (folded into 2-D).
 @compute @workgroup_size(WG, WG, 1)
 fn split_partial(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -133,13 +134,19 @@ fn split_partial(
 ) {
     let m = params.m;
     let tiles = (m + TILE - 1u) / TILE;
+    let blocks = tiles * (tiles + 1u) / 2u;
     let chunks = (params.k + params.chunk - 1u) / params.chunk;
     let index = block_index(wid, nwg);
-    if (index >= tiles * tiles * chunks) { return; }
-    let chunk = index / (tiles * tiles);
-    let bi = (index % (tiles * tiles)) / tiles;
-    let bj = index % tiles;
-    if (bj < bi) { return; } // lower triangle: mirrored by block (bj, bi)
+    if (index >= blocks * chunks) { return; }
+    let chunk = index / blocks;
+    // Block row bi holds tiles − bi blocks (bj = bi .. tiles − 1).
+    var bi = 0u;
+    var rest = index % blocks;
+    while (rest >= tiles - bi) {
+        rest -= tiles - bi;
+        bi++;
+    }
+    let bj = bi + rest;
     let row0 = bi * TILE;
     let col0 = bj * TILE;
     let k_begin = chunk * params.chunk;

@@ -430,9 +430,9 @@ impl GpuContext {
     /// product kernels (matmul, Gram, Newton–Schulz) may walk on this adapter: `Some` on
     /// Mesa's llvmpipe (lavapipe), whose shaders stop looping after 65,535 iterations per
     /// invocation (measured: 174,764 terms; the limit keeps a margin), `None` (no cap) on
-    /// every other adapter. Gram products of order up to 640 split a long inner dimension
-    /// into chunks and are capped by the chunk length only (never reached within lavapipe's
-    /// 128 MiB bindings).
+    /// every other adapter. Gram products of order up to 1984 split their inner dimension
+    /// into chunks and are capped by the chunk length only (chunks of at most 4,096 terms up
+    /// to order 640, which lavapipe's 128 MiB bindings never make longer than the cap).
     #[must_use]
     pub fn max_tiled_inner(&self) -> Option<usize> {
         self.info
@@ -457,7 +457,7 @@ impl GpuContext {
 
     /// Checks an `m × m` Gram product over `inner` terms like [`Self::check_tiled_inner`], for
     /// the longest run of terms one invocation sums: all of `inner` on the tiled kernel, one
-    /// chunk on the split-k path (orders up to 640 with long inner dimensions).
+    /// chunk on the split-k path (orders up to 1984).
     pub(crate) fn check_gram_inner(
         &self,
         what: &'static str,

@@ -96,8 +96,9 @@ fn bind_product(
 
 /// The device buffers of one Newton–Schulz on a `rows × cols` input: the two iterates, the
 /// Gram and polynomial matrices (`2·rows·cols + 2·min(rows,cols)²` floats, as the core's
-/// `ns_scratch_len`), the norm's partial sums, and the chunk sums of `X·Xᵀ` where that product
-/// splits its inner dimension (at most 64 MiB; orders up to 640). Cloning shares the buffers (handles): plans
+/// `ns_scratch_len`), the norm's partial sums, and the chunk sums of `X·Xᵀ` and `A·A` where
+/// those split their inner dimension (one buffer of at most 64 MiB; orders up to 1984 over at
+/// least 512 terms). Cloning shares the buffers (handles): plans
 /// whose passes never overlap — the parameters of one optimizer, which a step records one
 /// after another, wgpu ordering the dispatches — can use one scratch per shape.
 #[derive(Clone, Debug)]
@@ -109,8 +110,9 @@ pub(crate) struct NsScratch {
     b: wgpu::Buffer,
     partials: wgpu::Buffer,
     norm: wgpu::Buffer,
-    /// `X·Xᵀ`'s split-k scratch (empty when it runs tiled).
-    gram: GramScratch,
+    /// The split-k scratches of `X·Xᵀ` and of `A·A` (each empty where it runs tiled), sharing
+    /// one buffer: the two never run at the same time.
+    gram: [GramScratch; 2],
 }
 
 impl NsScratch {
@@ -141,7 +143,10 @@ impl NsScratch {
                 u64::from(MAX_PARTIALS) * 8,
             ),
             norm: storage_buffer_zeroed(device, "ns norm", 12),
-            gram: Gram::scratch(device, m as u32, rows.max(cols) as u32),
+            gram: Gram::shared_scratch(
+                device,
+                [(m as u32, rows.max(cols) as u32), (m as u32, m as u32)],
+            ),
         })
     }
 
@@ -163,7 +168,7 @@ impl NsScratch {
         .iter()
         .map(|b| b.size())
         .sum::<u64>()
-            + self.gram.bytes()
+            + self.gram.iter().map(GramScratch::bytes).max().unwrap_or(0)
     }
 }
 
@@ -236,8 +241,9 @@ impl GpuNewtonSchulz {
     /// `InvalidHyperParameter { name: "ns_coefficients", .. }`),
     /// [`GpuError::BufferTooLarge`] beyond the device's limits,
     /// [`GpuError::InnerDimensionTooLong`] when `X·Xᵀ` sums more terms than this adapter's
-    /// tiled products allow (llvmpipe only: in `F32` when `min(rows, cols) > 640`, whose Gram
-    /// product is not split; `F16` emulated runs general products, whatever the shape; see
+    /// tiled products allow (llvmpipe only: in `F32` when one invocation of the Gram product
+    /// would walk more terms, all of them when `min(rows, cols) > 1984`, one chunk below;
+    /// `F16` emulated runs general products, whatever the shape; see
     /// [`GpuContext::max_tiled_inner`]).
     /// A [`GpuError`] from the device during the self-check.
     pub fn with_precision(
@@ -274,7 +280,7 @@ impl GpuNewtonSchulz {
             b,
             partials,
             norm,
-            gram,
+            gram: [gram, gram_square],
             ..
         } = &scratch;
 
@@ -339,12 +345,10 @@ impl GpuNewtonSchulz {
                         beta: cb,
                         ..GramParams::default()
                     };
-                    // Order m over m terms: never split (that needs over 16,384 terms at an
-                    // order up to 640), so the scratch is empty.
                     gram_b.push(k.gram.call(
                         device,
                         &gram_b_params,
-                        &Gram::scratch(device, mu, mu),
+                        gram_square,
                         whole(a),
                         whole(a),
                         whole(b),

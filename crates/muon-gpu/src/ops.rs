@@ -115,8 +115,9 @@ pub fn matmul(
 ///
 /// # Errors
 /// [`MuonError::ShapeMismatch`] (as [`GpuError::Core`]), [`GpuError::AliasedBuffers`],
-/// [`GpuError::InnerDimensionTooLong`] (llvmpipe only, orders above 640, see
-/// [`GpuContext::max_tiled_inner`]).
+/// [`GpuError::InnerDimensionTooLong`] (llvmpipe only, when one invocation would sum more
+/// terms than [`GpuContext::max_tiled_inner`]: all of `k` on the tiled kernel, one chunk on
+/// the split-k path).
 pub fn gram(ctx: &GpuContext, x: &GpuMatrix, trans: bool, out: &GpuMatrix) -> Result<(), GpuError> {
     x.check_context(ctx, "x")?;
     out.check_context(ctx, "out")?;

@@ -250,15 +250,14 @@ fn assert_ns_of_long_vectors(n: usize, seed: u64) {
 #[test]
 fn newton_schulz_long_vectors() {
     let Some(_) = context() else { return };
-    // 1×N and N×1: the Gram product is 1×1 with a long inner sum (the split-k path above
-    // k = 16,384).
+    // 1×N and N×1: the Gram product is 1×1 with a long inner sum (the split-k path).
     assert_ns_of_long_vectors(20_003, 5);
 }
 
 #[test]
 fn gram_split_k_for_long_skinny_products() {
     let Some(ctx) = context() else { return };
-    // Orders up to 640 with k > 16,384 take the split-k path (chunk sums, then a reduction:
+    // Long products of few blocks take the split-k path (chunk sums, then a reduction:
     // a tree per element up to order 64, a thread per element above); 1e-4: f32 sums of up
     // to 200k terms in different orders. 200,003 is beyond what one invocation of the tiled
     // kernel may loop over on lavapipe (~174,000: see `matmul_long_inner_dimension`). 65 and
@@ -292,6 +291,52 @@ fn gram_split_k_for_long_skinny_products() {
         ops::gram(ctx, &gxt, true, &out).unwrap();
         let e = rel_err(&out.read(ctx).unwrap(), &want);
         assert!(e < 1e-4, "{c}x{r} XᵀX: rel err {e}");
+    }
+}
+
+#[test]
+fn gram_split_k_fills_the_gpu_at_medium_orders() {
+    let Some(ctx) = context() else { return };
+    // Fewer than 512 blocks on and above the diagonal over at least 512 terms: chunks of 256
+    // or more until about 512 workgroups run. 100 over 600 terms: 2 chunks; 200 over 2000: 7
+    // (ragged last chunk); 600 over 700: 2 of 9 blocks a side, cut inside the last; 1984 over
+    // 520: the largest order that splits, 496 blocks. Against the core, exactly symmetric.
+    for (i, &(r, c)) in [(100, 600), (200, 2000), (600, 700), (1984, 520)]
+        .iter()
+        .enumerate()
+    {
+        let x = data(r * c, 190 + i as u64);
+        let want = core_gram(&x, r, c);
+        for trans in [false, true] {
+            let gx = if trans {
+                GpuMatrix::from_slice(ctx, c, r, &transpose(&x, r, c)).unwrap()
+            } else {
+                GpuMatrix::from_slice(ctx, r, c, &x).unwrap()
+            };
+            let out = GpuMatrix::zeros(ctx, r, r).unwrap();
+            ops::gram(ctx, &gx, trans, &out).unwrap();
+            let got = out.read(ctx).unwrap();
+            let e = rel_err(&got, &want);
+            assert!(e < 1e-5, "{r}x{c} trans {trans}: rel err {e}");
+            for a in 0..r {
+                for b in a + 1..r {
+                    assert_eq!(got[a * r + b], got[b * r + a], "exactly symmetric");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn newton_schulz_with_both_gram_products_split() {
+    let Some(_) = context() else { return };
+    // 600 × 700: X·Xᵀ (order 600 over 700 terms) and A·A (600 over 600) both split in two,
+    // sharing one scratch; 700 × 600 runs XᵀX. 130 × 1100: X·Xᵀ in 4 chunks, A·A tiled.
+    for (r, c) in [(600, 700), (700, 600), (130, 1100)] {
+        let x = data(r * c, r as u64);
+        let cfg = NsConfig::default();
+        let e = rel_err(&gpu_ns(&x, r, c, &cfg), &core_ns(&x, r, c, &cfg));
+        assert!(e < NS_TOL, "{r}x{c}: rel err {e}");
     }
 }
 
@@ -366,8 +411,9 @@ fn products_longer_than_the_adapter_can_loop_are_refused() {
     let a = GpuMatrix::zeros(ctx, 1, k).unwrap();
     let b = GpuMatrix::zeros(ctx, k, 1).unwrap();
     too_long(ops::matmul(ctx, &a, false, &b, false, &out), "matmul");
-    // Gram products of orders up to 640 split the inner dimension into chunks: no cap (and a
-    // larger order over this many terms is beyond lavapipe's 128 MiB bindings anyway). A
+    // Gram products of orders up to 640 split the inner dimension into chunks of at most
+    // 4,096 terms: no cap (and a larger order over this many terms is beyond lavapipe's
+    // 128 MiB bindings anyway). A
     // 65×k Gram product of ones sums k in every element.
     let x = GpuMatrix::from_slice(ctx, 65, k, &vec![1.0; 65 * k]).unwrap();
     let g = GpuMatrix::zeros(ctx, 65, 65).unwrap();

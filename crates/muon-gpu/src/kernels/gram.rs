@@ -4,22 +4,27 @@ use std::sync::Arc;
 
 use super::common::{
     Access, ELEMENTWISE_WG, Program, TILE, TileChoice, Tiled, record, storage_buffer_zeroed,
-    tile_groups, uniform_buffer, whole,
+    uniform_buffer, whole,
 };
 use super::sources;
 
-/// Inner dimension per chunk of the split-k path, unless the scratch bound asks for longer
-/// chunks (a multiple of the tile core's k-slice, 16).
-const SPLIT_CHUNK: u32 = 4096;
+/// The longest chunk of the split-k path, in inner terms, unless the scratch bound asks for
+/// longer ones: no invocation walks more (a display driver's watchdog ends a dispatch that
+/// runs for seconds, and lavapipe caps an invocation's loop trips).
+const SPLIT_MAX_CHUNK: u32 = 4096;
 
-/// Split-k is taken for an inner dimension of more than this when the tiled kernel would run
-/// few workgroups ([`SPLIT_MAX_BLOCKS`]), each walking all of it.
-const SPLIT_MIN_K: u32 = 4 * SPLIT_CHUNK;
+/// The shortest chunk split-k makes to fill the GPU (16 k-slices of 16 terms): shorter ones
+/// would spend more on storing and summing their partial sums than on the products.
+const SPLIT_MIN_CHUNK: u32 = 256;
 
-/// The tiled kernel runs the blocks on and above the diagonal, `t(t+1)/2` for `t = ⌈m/64⌉`;
-/// with fewer than this (orders up to 640) a long product is split instead. Above it the
-/// blocks alone keep a GPU busy.
-const SPLIT_MAX_BLOCKS: u32 = 64;
+/// The tiled kernel runs the 64×64 blocks on and above the diagonal, `t(t+1)/2` for
+/// `t = ⌈m/64⌉`, one 64-thread workgroup each. With fewer than this many (orders up to 1984)
+/// it would leave a large GPU mostly idle (a 768² product is 78 workgroups, two warps each on
+/// a card with 132 multiprocessors), so the product splits its inner dimension into chunks
+/// until about this many workgroups run, chunks of at least [`SPLIT_MIN_CHUNK`] terms. Larger
+/// orders have blocks enough and run tiled (in 128×128 blocks from 2048², `ProductTiles`).
+/// A first rule from the occupancy arithmetic, not yet measured on hardware.
+const SPLIT_TARGET_BLOCKS: u32 = 512;
 
 /// The split-k scratch holds `chunks·m²` sums; more chunks than fit in this many floats
 /// (64 MiB) are merged into longer ones.
@@ -49,10 +54,12 @@ pub struct GramParams {
 /// The symmetric Gram product (upper-triangle blocks computed, mirrored on store).
 ///
 /// [`Gram::dispatch`] runs the tiled kernel. Inside the crate ([`crate::GpuNewtonSchulz`],
-/// [`crate::ops::gram`]) a product of order at most 640 with an inner dimension over 16,384
-/// (the Gram of a `1 × N` vector, or of a `100 × 200,000` matrix) takes a split-k path
-/// instead: chunk sums in parallel, then a reduction, so no workgroup walks all of a long
-/// inner dimension (seconds on one GPU core, and beyond lavapipe's loop cap).
+/// [`crate::ops::gram`]) a product with fewer than 512 blocks on and above the diagonal
+/// (orders up to 1984) over at least 512 terms takes a split-k path instead: chunk sums in
+/// parallel, then a reduction. It keeps a GPU busy on medium orders (the Gram product of a
+/// 768 × 3072 matrix runs 78 workgroups tiled, 546 split), and no workgroup walks all of a
+/// long inner dimension (the Gram of a `1 × N` vector, or of a `100 × 200,000` matrix: seconds
+/// on one GPU core, and beyond lavapipe's loop cap).
 #[derive(Debug)]
 pub struct Gram {
     /// All three entry points, bindings 0..=4 (4: the split-k scratch).
@@ -125,15 +132,26 @@ impl Gram {
         Self::split(m, k).map_or(k, |(_, chunk)| chunk)
     }
 
+    /// Blocks on and above the diagonal of an order-`m` product in 64×64 blocks.
+    fn upper_blocks(m: u32) -> u32 {
+        let t = m.div_ceil(TILE);
+        t * (t + 1) / 2
+    }
+
     /// The split-k path for an `m × m` product over `k`: `(chunks, chunk)`, or `None` where
     /// the tiled kernel is used.
     fn split(m: u32, k: u32) -> Option<(u32, u32)> {
-        let t = m.div_ceil(TILE);
-        if k <= SPLIT_MIN_K || t * (t + 1) / 2 >= SPLIT_MAX_BLOCKS {
+        let blocks = Self::upper_blocks(m);
+        if blocks >= SPLIT_TARGET_BLOCKS {
             return None;
         }
+        // Enough chunks to fill the GPU, none shorter than SPLIT_MIN_CHUNK; and enough that
+        // none is longer than SPLIT_MAX_CHUNK; then as many as the scratch holds.
+        let fill = SPLIT_TARGET_BLOCKS
+            .div_ceil(blocks.max(1))
+            .min(k / SPLIT_MIN_CHUNK);
         let fit = (SPLIT_MAX_SCRATCH / (u64::from(m) * u64::from(m)).max(1)).max(1);
-        let chunks = u64::from(k.div_ceil(SPLIT_CHUNK)).min(fit);
+        let chunks = u64::from(fill.max(k.div_ceil(SPLIT_MAX_CHUNK))).min(fit);
         // Chunks of a multiple of 16 terms (whole k-slices), then as many as they need.
         let chunk = u64::from(k).div_ceil(chunks).next_multiple_of(16);
         let chunks = u64::from(k).div_ceil(chunk);
@@ -142,15 +160,31 @@ impl Gram {
 
     /// The split-k scratch of an `m × m` product over `k` (see [`GramScratch`]).
     pub(crate) fn scratch(device: &wgpu::Device, m: u32, k: u32) -> GramScratch {
-        let split = Self::split(m, k).map(|(chunks, chunk)| {
-            let bytes = u64::from(chunks) * u64::from(m) * u64::from(m) * 4;
-            let sums = storage_buffer_zeroed(device, "gram split-k partials", bytes);
-            (chunks, chunk, sums)
-        });
-        GramScratch {
-            shape: (m, k),
-            split,
-        }
+        let [scratch] = Self::shared_scratch(device, [(m, k)]);
+        scratch
+    }
+
+    /// The split-k scratches of products of orders and inner dimensions `shapes` `(m, k)`
+    /// that never run at the same time, sharing one buffer sized for the largest.
+    pub(crate) fn shared_scratch<const N: usize>(
+        device: &wgpu::Device,
+        shapes: [(u32, u32); N],
+    ) -> [GramScratch; N] {
+        let splits = shapes.map(|(m, k)| Self::split(m, k));
+        let bytes = shapes
+            .iter()
+            .zip(&splits)
+            .filter_map(|(&(m, _), split)| {
+                split.map(|(chunks, _)| u64::from(chunks) * u64::from(m) * u64::from(m) * 4)
+            })
+            .max();
+        let sums = bytes.map(|b| storage_buffer_zeroed(device, "gram split-k partials", b));
+        let mut i = 0;
+        shapes.map(|shape| {
+            let split = splits[i].zip(sums.clone()).map(|((c, l), s)| (c, l, s));
+            i += 1;
+            GramScratch { shape, split }
+        })
     }
 
     /// Binds the product `params` describes, on the path its `scratch` (made for the same
@@ -195,7 +229,7 @@ impl Gram {
         if call.chunks == 0 {
             self.dispatch(pass, &call.bind_group, call.m);
         } else {
-            let blocks = tile_groups(call.m, call.m);
+            let blocks = Self::upper_blocks(call.m);
             record(
                 pass,
                 &self.split_partial,
@@ -244,33 +278,68 @@ mod tests {
     }
 
     #[test]
-    fn split_chunk_is_whole_slices() {
-        assert_eq!(SPLIT_CHUNK % 16, 0, "a multiple of the k-slice depth TK");
+    fn split_chunks_are_whole_slices() {
+        assert_eq!(
+            SPLIT_MAX_CHUNK % 16,
+            0,
+            "a multiple of the k-slice depth TK"
+        );
+        assert_eq!(
+            SPLIT_MIN_CHUNK % 16,
+            0,
+            "a multiple of the k-slice depth TK"
+        );
         assert!(sources::GRAM.contains("params.chunk"));
     }
 
     #[test]
-    fn split_k_only_for_few_blocks_and_long_products() {
-        assert_eq!(Gram::split(1, SPLIT_MIN_K), None);
-        assert_eq!(Gram::split(1, SPLIT_MIN_K + 1), Some((5, 3280)));
-        assert_eq!(Gram::split(64, 1 << 20), Some((256, 4096)));
+    fn split_k_fills_the_gpu_below_512_blocks() {
+        // Under two minimum chunks: tiled.
+        assert_eq!(Gram::split(1, 511), None);
+        assert_eq!(Gram::split(1, 512), Some((2, 256)));
+        assert_eq!(Gram::split(768, 255), None);
+        // Medium orders: chunks until about 512 workgroups run, none under 256 terms.
+        assert_eq!(Gram::split(768, 768), Some((3, 256)));
+        assert_eq!(Gram::split(768, 3072), Some((7, 448)));
+        assert_eq!(Gram::split(1024, 1024), Some((4, 256)));
+        assert_eq!(Gram::split(1984, 1984), Some((2, 992)));
+        // From 32 blocks a side (528 blocks, order 1985 on) the tiled kernel has blocks enough.
+        assert_eq!(Gram::upper_blocks(1984), 496);
+        assert_eq!(Gram::upper_blocks(1985), 528);
+        assert_eq!(Gram::split(1985, 1 << 20), None);
+        assert_eq!(Gram::longest_walk(2048, 1 << 24), 1 << 24);
+    }
+
+    #[test]
+    fn split_k_bounds_the_walk_of_long_products() {
+        // Chunks of at most 4096 terms ...
         assert_eq!(Gram::split(1, 1 << 31), Some((1 << 19, 4096)));
-        // Orders up to 640 (fewer than 64 blocks on and above the diagonal) split too ...
         assert_eq!(Gram::split(65, 1 << 20), Some((256, 4096)));
         assert_eq!(Gram::split(640, 100_000), Some((25, 4000)));
-        // ... with chunks merged to keep the scratch within 16 Mi floats: 40 for 640².
-        let (chunks, chunk) = Gram::split(640, 1 << 24).unwrap();
-        assert_eq!((chunks, chunk), (40, 419_440));
-        assert!(u64::from(chunks) * 640 * 640 <= SPLIT_MAX_SCRATCH);
-        assert!(u64::from(chunks) * u64::from(chunk) >= 1 << 24);
-        // Larger orders have blocks enough.
-        assert_eq!(Gram::split(641, 1 << 24), None);
-        assert_eq!(Gram::longest_walk(641, 1 << 24), 1 << 24);
-        assert_eq!(Gram::longest_walk(100, 200_003), 4096);
-        // A chunk length never leaves a chunk empty.
-        for (m, k) in [(65, 16_385), (300, 20_000), (640, 16_400), (2, 1_000_003)] {
+        // ... or shorter, where filling the GPU asks for more of them ...
+        assert_eq!(Gram::split(64, 1 << 20), Some((512, 2048)));
+        assert_eq!(Gram::longest_walk(100, 200_003), 1184);
+        // ... merged to keep the scratch within 16 Mi floats: 40 for 640² and 641².
+        for m in [640, 641] {
+            let (chunks, chunk) = Gram::split(m, 1 << 24).unwrap();
+            assert_eq!((chunks, chunk), (40, 419_440));
+            assert!(u64::from(chunks) * u64::from(m) * u64::from(m) <= SPLIT_MAX_SCRATCH);
+            assert!(u64::from(chunks) * u64::from(chunk) >= 1 << 24);
+        }
+        // A chunk length never leaves a chunk empty, and no chunk is under 256 terms unless
+        // the whole product is split in two.
+        for (m, k) in [
+            (65, 16_385),
+            (300, 20_000),
+            (640, 16_400),
+            (2, 1_000_003),
+            (768, 3001),
+            (1900, 600),
+            (1, 517),
+        ] {
             let (chunks, chunk) = Gram::split(m, k).unwrap();
             assert_eq!(chunk % 16, 0);
+            assert!(chunk >= SPLIT_MIN_CHUNK, "{m} {k}: {chunk}");
             assert!((chunks - 1) * chunk < k && chunks * chunk >= k, "{m} {k}");
         }
     }
