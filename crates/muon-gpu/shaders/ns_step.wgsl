@@ -7,18 +7,29 @@
 // output blocks, 8×8 per thread, k-slices of 16 through workgroup memory), with
 // bounds-checked loads and stores, the block grid folded into 2-D, and the `a·X` term fused
 // into the store.
+//
+// Split-k (`split_partial`, then `split_reduce`; only these touch binding 4, where the tiled
+// path binds a placeholder): an iterate of few output blocks (a 768² one has 144) would leave
+// most of a GPU idle, so each (block, chunk) workgroup sums one chunk of `params.chunk` inner
+// terms into partials[chunk·rows·cols ..], and a thread per element then adds its chunk sums
+// in chunk order and stores the sum + a·X.
 
 struct NsStepParams {
-    rows: u32,  // rows of X
-    cols: u32,  // columns of X
-    side: u32,  // 0: B multiplies from the left; 1: from the right
-    a: f32,     // this iteration's linear coefficient
+    rows: u32,   // rows of X
+    cols: u32,   // columns of X
+    side: u32,   // 0: B multiplies from the left; 1: from the right
+    a: f32,      // this iteration's linear coefficient
+    chunk: u32,  // split-k: inner terms per chunk, a multiple of TK (0: the tiled kernel)
+    _pad0: u32,  // padding to 32 bytes
+    _pad1: u32,  // padding to 32 bytes
+    _pad2: u32,  // padding to 32 bytes
 }
 
 @group(0) @binding(0) var<storage, read> params: NsStepParams; // shape, side, coefficient a (storage: see matmul_io.wgsl)
 @group(0) @binding(1) var<storage, read> bmat: array<f32>;    // B, square, symmetric
 @group(0) @binding(2) var<storage, read> x: array<f32>;       // X, rows×cols
 @group(0) @binding(3) var<storage, read_write> out: array<f32>; // X', rows×cols
+@group(0) @binding(4) var<storage, read_write> partials: array<f32>; // split-k only: chunks·rows·cols sums
 
 // The inner dimension: rows (side = 0) or cols (side = 1).
 fn inner_dim() -> u32 {
@@ -56,15 +67,21 @@ fn r_load(index: u32) -> f32 {
     return bmat[index];
 }
 
-// The step needs nothing beyond (r, c) to store an output.
+// How a block's outputs are stored: into X' with the `a·X` term, or (split-k) the raw chunk
+// sum into partials at `base`.
 struct Epilogue {
-    unused: u32,  // (WGSL structs need a member)
+    split: bool,  // store the raw sum into partials (split-k pass 1)
+    base: u32,    // split-k: offset of this chunk's sums in partials
 }
 
-// X'[r][c] = v + a · X[r][c], inside X' only.
+// X'[r][c] = v + a · X[r][c], or partials[base + r·cols + c] = v; inside X' only.
 fn store(r: u32, col: u32, v: f32, how: Epilogue) {
     if (r >= params.rows || col >= params.cols) { return; }
     let idx = r * params.cols + col;
+    if (how.split) {
+        partials[how.base + idx] = v;
+        return;
+    }
     out[idx] = v + params.a * x[idx];
 }
 
@@ -84,5 +101,51 @@ fn main(
     let row0 = (tile / tiles_n) * TILE;
     let col0 = (tile % tiles_n) * TILE;
     var acc = tile_product(row0, col0, 0u, inner_dim(), lid3, lid);
-    store_block(&acc, row0, col0, lid3, Epilogue(0u));
+    store_block(&acc, row0, col0, lid3, Epilogue(false, 0u));
+}
+
+// Split-k, pass 1: workgroup (block, chunk) writes its block's sum over the inner terms
+// [chunk·C, min(inner, (chunk + 1)·C)) (C = params.chunk) to partials[chunk·rows·cols ..].
+// Dispatch blocks · ceil(inner / chunk) workgroups (folded into 2-D).
+@compute @workgroup_size(WG, WG, 1)
+fn split_partial(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_id) lid3: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let rows = params.rows;
+    let cols = params.cols;
+    let tiles_n = (cols + TILE - 1u) / TILE;
+    let blocks = ((rows + TILE - 1u) / TILE) * tiles_n;
+    let inner = inner_dim();
+    let chunks = (inner + params.chunk - 1u) / params.chunk;
+    let index = block_index(wid, nwg);
+    if (index >= blocks * chunks) { return; }
+    let chunk = index / blocks;
+    let tile = index % blocks;
+    let row0 = (tile / tiles_n) * TILE;
+    let col0 = (tile % tiles_n) * TILE;
+    let k_begin = chunk * params.chunk;
+    var acc = tile_product(row0, col0, k_begin, min(inner, k_begin + params.chunk), lid3, lid);
+    store_block(&acc, row0, col0, lid3, Epilogue(true, chunk * rows * cols));
+}
+
+// Split-k, pass 2: thread e (one per element of X', 256 per workgroup, the grid folded into
+// 2-D) adds the element's chunk sums in chunk order and stores the sum + a·X.
+@compute @workgroup_size(256, 1, 1)
+fn split_reduce(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let len = params.rows * params.cols;
+    let e = block_index(wid, nwg) * 256u + lid;
+    if (e >= len) { return; }
+    let chunks = (inner_dim() + params.chunk - 1u) / params.chunk;
+    var acc = 0.0;
+    for (var c = 0u; c < chunks; c++) {
+        acc += partials[c * len + e];
+    }
+    out[e] = acc + params.a * x[e];
 }

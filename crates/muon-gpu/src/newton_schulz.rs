@@ -8,7 +8,7 @@
 //! 2. for each step with `(a, b, c) = cfg.coefficients_at(step)`:
 //!    `A = X·Xᵀ` (wide) or `XᵀX` (tall) — [`Gram`];
 //!    `B = c·A·Aᵀ + b·A` — [`Gram`] with its epilogue;
-//!    `X' = a·X + B·X` (wide) or `a·X + X·B` (tall) — [`NsStep`](crate::kernels::NsStep);
+//!    `X' = a·X + B·X` (wide) or `a·X + X·B` (tall) — [`NsStep`];
 //!    `X` and `X'` ping-pong between two buffers.
 //!
 //! Same maths as `muon_core::newton_schulz::newton_schulz` (which transposes tall inputs
@@ -24,7 +24,8 @@ use muon_core::newton_schulz::NsConfig;
 use crate::fast_path::{FastEngine, Precision};
 use crate::kernels::{
     Gram, GramCall, GramParams, GramScratch, Kernels, MAX_PARTIALS, MatmulParams, NormParams,
-    NormalizeParams, NsStepParams, storage_buffer_zeroed, uniform_buffer, whole,
+    NormalizeParams, NsStep, NsStepCall, NsStepParams, storage_buffer_zeroed, uniform_buffer,
+    whole,
 };
 use crate::matrix::matrix_bytes;
 use crate::{GpuContext, GpuError, GpuMatrix};
@@ -36,7 +37,7 @@ enum Products {
     F32 {
         gram_a: [GramCall; 2],
         gram_b: Vec<GramCall>,
-        step_bg: Vec<wgpu::BindGroup>,
+        step_bg: Vec<NsStepCall>,
     },
     /// `f16` operands on `engine`: three general products per iteration (the Gram product
     /// and `A·A` flagged [`MatmulParams::SYMMETRIC`]: half their blocks), each
@@ -110,8 +111,12 @@ pub(crate) struct NsScratch {
     b: wgpu::Buffer,
     partials: wgpu::Buffer,
     norm: wgpu::Buffer,
-    /// The split-k scratches of `X·Xᵀ` and of `A·A` (each empty where it runs tiled), sharing
-    /// one buffer: the two never run at the same time.
+    /// The chunk sums of every product of the plan that splits its inner dimension (`X·Xᵀ`,
+    /// `A·A`, the step; `kernels::split_k`), sized for the largest: they never run at the
+    /// same time. `None` where none splits.
+    split_sums: Option<wgpu::Buffer>,
+    /// The split-k scratches of `X·Xᵀ` and of `A·A` (each empty where it runs tiled), in
+    /// `split_sums`.
     gram: [GramScratch; 2],
 }
 
@@ -128,6 +133,12 @@ impl NsScratch {
         let gram_bytes = matrix_bytes(m, m)?;
         ctx.check_size("newton-schulz gram", gram_bytes)?;
         let device = ctx.device();
+        let (m32, n32, r32, c32) = (m as u32, rows.max(cols) as u32, rows as u32, cols as u32);
+        let split_bytes = Gram::split_bytes(m32, n32)
+            .max(Gram::split_bytes(m32, m32))
+            .max(NsStep::split_bytes(r32, c32));
+        let split_sums = (split_bytes > 0)
+            .then(|| storage_buffer_zeroed(device, "ns split-k chunk sums", split_bytes));
         Ok(Self {
             rows,
             cols,
@@ -143,10 +154,11 @@ impl NsScratch {
                 u64::from(MAX_PARTIALS) * 8,
             ),
             norm: storage_buffer_zeroed(device, "ns norm", 12),
-            gram: Gram::shared_scratch(
-                device,
-                [(m as u32, rows.max(cols) as u32), (m as u32, m as u32)],
-            ),
+            gram: [
+                Gram::scratch_in(m32, n32, split_sums.as_ref()),
+                Gram::scratch_in(m32, m32, split_sums.as_ref()),
+            ],
+            split_sums,
         })
     }
 
@@ -168,7 +180,7 @@ impl NsScratch {
         .iter()
         .map(|b| b.size())
         .sum::<u64>()
-            + self.gram.iter().map(GramScratch::bytes).max().unwrap_or(0)
+            + self.split_sums.as_ref().map_or(0, wgpu::Buffer::size)
     }
 }
 
@@ -281,6 +293,7 @@ impl GpuNewtonSchulz {
             partials,
             norm,
             gram: [gram, gram_square],
+            split_sums,
             ..
         } = &scratch;
 
@@ -353,18 +366,22 @@ impl GpuNewtonSchulz {
                         whole(a),
                         whole(b),
                     ));
-                    let su = uniform_buffer(
-                        device,
-                        "ns step params",
-                        &NsStepParams {
-                            rows: r,
-                            cols: c,
-                            side: u32::from(tall),
-                            a: ca,
-                        },
-                    );
+                    let step_params = NsStepParams {
+                        rows: r,
+                        cols: c,
+                        side: u32::from(tall),
+                        a: ca,
+                        ..NsStepParams::default()
+                    };
                     let cur = (step % 2) as usize;
-                    step_bg.push(k.ns_step.bind_group(device, &su, b, &x[cur], &x[1 - cur]));
+                    step_bg.push(k.ns_step.call(
+                        device,
+                        &step_params,
+                        split_sums.as_ref(),
+                        b,
+                        &x[cur],
+                        &x[1 - cur],
+                    ));
                 }
                 Products::F32 {
                     gram_a,
@@ -479,7 +496,7 @@ impl GpuNewtonSchulz {
                 for (i, (gram_b, step)) in gram_b.iter().zip(step_bg).enumerate() {
                     kernels.gram.dispatch_call(pass, &gram_a[i % 2]);
                     kernels.gram.dispatch_call(pass, gram_b);
-                    kernels.ns_step.dispatch(pass, step, self.rows, self.cols);
+                    kernels.ns_step.dispatch_call(pass, step);
                 }
             }
             Products::F16 {

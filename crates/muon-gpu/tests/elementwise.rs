@@ -11,8 +11,11 @@ use common::trajectory::{CpuAdam, CpuMuon};
 use half::{bf16, f16};
 use muon_core::adam::{AdamConfig, MomentStorage};
 use muon_core::muon::MuonConfig;
-use muon_gpu::kernels::{CheckParams, uniform_buffer};
-use muon_gpu::{GpuAdam, GpuContext, GpuError, GpuMatrix, GpuMuon, MomentFormat, SkippedSteps};
+use muon_gpu::kernels::{CheckParams, ElementwiseBindGroups, uniform_buffer};
+use muon_gpu::{
+    GpuAdam, GpuContext, GpuError, GpuMatrix, GpuMuon, MomentFormat, SkippedSteps,
+    storage_offset_alignment,
+};
 
 /// Lengths around every group boundary: below one `vec4` group, each remainder modulo 4 and
 /// 8, and long ones with tails.
@@ -118,9 +121,25 @@ fn muon_matches_the_core_at_every_length() {
     }
 }
 
-/// Whether the check of a `len`-element gradient at offset 0 runs the `vec4` build.
-fn check_uses_vec4(ctx: &GpuContext, len: usize) -> bool {
-    let grad = GpuMatrix::zeros(ctx, 1, len).unwrap();
+/// Whether the check of a `len`-element gradient, bound at byte `offset` of a buffer, runs
+/// the `vec4` build (its bind groups covering `len` elements).
+fn check_uses_vec4(ctx: &GpuContext, offset: u64, len: usize) -> bool {
+    let buffer = ctx
+        .device()
+        .create_buffer(&muon_gpu::wgpu::BufferDescriptor {
+            label: Some("test pool"),
+            size: offset + 4 * len as u64,
+            usage: muon_gpu::MATRIX_USAGES,
+            mapped_at_creation: false,
+        });
+    let grad = GpuMatrix::from_buffer_range(ctx, buffer, offset, 1, len).unwrap();
+    let groups = check_groups(ctx, &grad, len);
+    assert_eq!((groups.len(), groups.is_empty()), (len as u32, false));
+    groups.uses_vec4()
+}
+
+/// The check's bind groups over the first `len` elements of `grad`.
+fn check_groups(ctx: &GpuContext, grad: &GpuMatrix, len: usize) -> ElementwiseBindGroups {
     let params = uniform_buffer(
         ctx.device(),
         "test check params",
@@ -137,23 +156,39 @@ fn check_uses_vec4(ctx: &GpuContext, len: usize) -> bool {
             usage: muon_gpu::wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
-    let groups = ctx.kernels().check_finite.bind_group(
+    ctx.kernels().check_finite.bind_group(
         ctx.device(),
         &params,
         grad.binding(),
         &status,
         len as u32,
-    );
-    assert_eq!(groups.len(), len as u32);
-    groups.uses_vec4()
+    )
 }
 
 #[test]
-fn the_vec4_build_runs_from_one_whole_group() {
+fn the_vec4_build_runs_from_one_whole_group_at_16_byte_offsets() {
     let Some(ctx) = context() else { return };
-    for len in LENGTHS {
-        assert_eq!(check_uses_vec4(ctx, len), len >= 4, "{len} elements");
+    let alignment = storage_offset_alignment(ctx.device());
+    // The smallest offset the device allows that is a multiple of 16 bytes, and a later one.
+    let aligned = alignment.max(16);
+    for offset in [0, aligned, 3 * aligned] {
+        for len in LENGTHS {
+            assert_eq!(
+                check_uses_vec4(ctx, offset, len),
+                len >= 4,
+                "{len} elements at byte {offset}"
+            );
+        }
     }
+    // Where the device allows offsets that are not multiples of 16, such a matrix runs the
+    // one-element build (lavapipe and most GPUs ask for 16 or more).
+    if !alignment.is_multiple_of(16) {
+        assert!(!check_uses_vec4(ctx, alignment, 100));
+    }
+    // Bind groups over no element: nothing to dispatch.
+    let grad = GpuMatrix::zeros(ctx, 1, 8).unwrap();
+    let none = check_groups(ctx, &grad, 0);
+    assert!(none.is_empty() && !none.uses_vec4());
 }
 
 /// One Adam step of a 13-element gradient (three `vec4` groups and a tail of one) with NaN or

@@ -328,10 +328,11 @@ fn gram_split_k_fills_the_gpu_at_medium_orders() {
 }
 
 #[test]
-fn newton_schulz_with_both_gram_products_split() {
+fn newton_schulz_with_its_products_split() {
     let Some(_) = context() else { return };
-    // 600 × 700: X·Xᵀ (order 600 over 700 terms) and A·A (600 over 600) both split in two,
-    // sharing one scratch; 700 × 600 runs XᵀX. 130 × 1100: X·Xᵀ in 4 chunks, A·A tiled.
+    // 600 × 700: X·Xᵀ (order 600 over 700 terms), A·A (600 over 600) and the step (110 blocks
+    // over 600 terms) all split in two, sharing one scratch; 700 × 600 runs XᵀX and X·B.
+    // 130 × 1100: X·Xᵀ in 4 chunks, A·A and the step tiled (130 terms).
     for (r, c) in [(600, 700), (700, 600), (130, 1100)] {
         let x = data(r * c, r as u64);
         let cfg = NsConfig::default();

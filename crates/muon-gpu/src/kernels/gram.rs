@@ -7,28 +7,7 @@ use super::common::{
     uniform_buffer, whole,
 };
 use super::sources;
-
-/// The longest chunk of the split-k path, in inner terms, unless the scratch bound asks for
-/// longer ones: no invocation walks more (a display driver's watchdog ends a dispatch that
-/// runs for seconds, and lavapipe caps an invocation's loop trips).
-const SPLIT_MAX_CHUNK: u32 = 4096;
-
-/// The shortest chunk split-k makes to fill the GPU (16 k-slices of 16 terms): shorter ones
-/// would spend more on storing and summing their partial sums than on the products.
-const SPLIT_MIN_CHUNK: u32 = 256;
-
-/// The tiled kernel runs the 64×64 blocks on and above the diagonal, `t(t+1)/2` for
-/// `t = ⌈m/64⌉`, one 64-thread workgroup each. With fewer than this many (orders up to 1984)
-/// it would leave a large GPU mostly idle (a 768² product is 78 workgroups, two warps each on
-/// a card with 132 multiprocessors), so the product splits its inner dimension into chunks
-/// until about this many workgroups run, chunks of at least [`SPLIT_MIN_CHUNK`] terms. Larger
-/// orders have blocks enough and run tiled (in 128×128 blocks from 2048², `ProductTiles`).
-/// A first rule from the occupancy arithmetic, not yet measured on hardware.
-const SPLIT_TARGET_BLOCKS: u32 = 512;
-
-/// The split-k scratch holds `chunks·m²` sums; more chunks than fit in this many floats
-/// (64 MiB) are merged into longer ones.
-const SPLIT_MAX_SCRATCH: u64 = 16 << 20;
+use super::split_k;
 
 /// Uniforms of `gram.wgsl` (`GramParams`).
 #[repr(C)]
@@ -88,13 +67,6 @@ pub(crate) struct GramScratch {
     split: Option<(u32, u32, wgpu::Buffer)>,
 }
 
-impl GramScratch {
-    /// Bytes of device memory it holds.
-    pub(crate) fn bytes(&self) -> u64 {
-        self.split.as_ref().map_or(0, |(_, _, sums)| sums.size())
-    }
-}
-
 /// One Gram product bound once, with the path chosen for its shape (crate-internal).
 #[derive(Debug)]
 pub(crate) struct GramCall {
@@ -141,50 +113,38 @@ impl Gram {
     /// The split-k path for an `m × m` product over `k`: `(chunks, chunk)`, or `None` where
     /// the tiled kernel is used.
     fn split(m: u32, k: u32) -> Option<(u32, u32)> {
-        let blocks = Self::upper_blocks(m);
-        if blocks >= SPLIT_TARGET_BLOCKS {
-            return None;
-        }
-        // Enough chunks to fill the GPU, none shorter than SPLIT_MIN_CHUNK; and enough that
-        // none is longer than SPLIT_MAX_CHUNK; then as many as the scratch holds.
-        let fill = SPLIT_TARGET_BLOCKS
-            .div_ceil(blocks.max(1))
-            .min(k / SPLIT_MIN_CHUNK);
-        let fit = (SPLIT_MAX_SCRATCH / (u64::from(m) * u64::from(m)).max(1)).max(1);
-        let chunks = u64::from(fill.max(k.div_ceil(SPLIT_MAX_CHUNK))).min(fit);
-        // Chunks of a multiple of 16 terms (whole k-slices), then as many as they need.
-        let chunk = u64::from(k).div_ceil(chunks).next_multiple_of(16);
-        let chunks = u64::from(k).div_ceil(chunk);
-        (chunks >= 2).then_some((chunks as u32, chunk as u32))
+        split_k::split(Self::upper_blocks(m), k, u64::from(m) * u64::from(m))
     }
 
-    /// The split-k scratch of an `m × m` product over `k` (see [`GramScratch`]).
+    /// Bytes of chunk sums an `m × m` product over `k` needs (0 where it runs tiled).
+    pub(crate) fn split_bytes(m: u32, k: u32) -> u64 {
+        split_k::bytes(Self::split(m, k), u64::from(m) * u64::from(m))
+    }
+
+    /// The split-k scratch of an `m × m` product over `k` (see [`GramScratch`]), in a
+    /// buffer of its own.
     pub(crate) fn scratch(device: &wgpu::Device, m: u32, k: u32) -> GramScratch {
-        let [scratch] = Self::shared_scratch(device, [(m, k)]);
-        scratch
+        let bytes = Self::split_bytes(m, k);
+        let sums =
+            (bytes > 0).then(|| storage_buffer_zeroed(device, "gram split-k partials", bytes));
+        Self::scratch_in(m, k, sums.as_ref())
     }
 
-    /// The split-k scratches of products of orders and inner dimensions `shapes` `(m, k)`
-    /// that never run at the same time, sharing one buffer sized for the largest.
-    pub(crate) fn shared_scratch<const N: usize>(
-        device: &wgpu::Device,
-        shapes: [(u32, u32); N],
-    ) -> [GramScratch; N] {
-        let splits = shapes.map(|(m, k)| Self::split(m, k));
-        let bytes = shapes
-            .iter()
-            .zip(&splits)
-            .filter_map(|(&(m, _), split)| {
-                split.map(|(chunks, _)| u64::from(chunks) * u64::from(m) * u64::from(m) * 4)
-            })
-            .max();
-        let sums = bytes.map(|b| storage_buffer_zeroed(device, "gram split-k partials", b));
-        let mut i = 0;
-        shapes.map(|shape| {
-            let split = splits[i].zip(sums.clone()).map(|((c, l), s)| (c, l, s));
-            i += 1;
-            GramScratch { shape, split }
-        })
+    /// The split-k scratch of an `m × m` product over `k` in `sums`, a buffer shared with
+    /// products that never run at the same time, of at least [`Gram::split_bytes`] bytes
+    /// (`None` only where that is 0).
+    pub(crate) fn scratch_in(m: u32, k: u32, sums: Option<&wgpu::Buffer>) -> GramScratch {
+        let split = Self::split(m, k).zip(sums).map(|((chunks, chunk), sums)| {
+            debug_assert!(
+                sums.size() >= Self::split_bytes(m, k),
+                "split-k scratch too small"
+            );
+            (chunks, chunk, sums.clone())
+        });
+        GramScratch {
+            shape: (m, k),
+            split,
+        }
     }
 
     /// Binds the product `params` describes, on the path its `scratch` (made for the same
@@ -278,17 +238,7 @@ mod tests {
     }
 
     #[test]
-    fn split_chunks_are_whole_slices() {
-        assert_eq!(
-            SPLIT_MAX_CHUNK % 16,
-            0,
-            "a multiple of the k-slice depth TK"
-        );
-        assert_eq!(
-            SPLIT_MIN_CHUNK % 16,
-            0,
-            "a multiple of the k-slice depth TK"
-        );
+    fn the_kernel_reads_the_chunk_length() {
         assert!(sources::GRAM.contains("params.chunk"));
     }
 
@@ -323,7 +273,7 @@ mod tests {
         for m in [640, 641] {
             let (chunks, chunk) = Gram::split(m, 1 << 24).unwrap();
             assert_eq!((chunks, chunk), (40, 419_440));
-            assert!(u64::from(chunks) * u64::from(m) * u64::from(m) <= SPLIT_MAX_SCRATCH);
+            assert!(u64::from(chunks) * u64::from(m) * u64::from(m) <= split_k::MAX_SCRATCH);
             assert!(u64::from(chunks) * u64::from(chunk) >= 1 << 24);
         }
         // A chunk length never leaves a chunk empty, and no chunk is under 256 terms unless
@@ -339,7 +289,7 @@ mod tests {
         ] {
             let (chunks, chunk) = Gram::split(m, k).unwrap();
             assert_eq!(chunk % 16, 0);
-            assert!(chunk >= SPLIT_MIN_CHUNK, "{m} {k}: {chunk}");
+            assert!(chunk >= split_k::MIN_CHUNK, "{m} {k}: {chunk}");
             assert!((chunks - 1) * chunk < k && chunks * chunk >= k, "{m} {k}");
         }
     }

@@ -22,6 +22,7 @@ mod scatter_add_rows;
 mod silu;
 mod softmax_xent;
 mod sources;
+mod split_k;
 
 pub use adam_update::{AdamParams, AdamUpdate, MAX_SCALAR_TABLE, scalar_table};
 pub use check_finite::{CheckFinite, CheckParams};
@@ -46,6 +47,7 @@ pub use common::{MAX_WORKGROUPS_PER_DIM, ProductTiles, grid_2d, uniform_buffer};
 pub(crate) use common::{buffer_init, storage_buffer_zeroed, whole};
 pub use elementwise::ElementwiseBindGroups;
 pub(crate) use gram::{GramCall, GramScratch};
+pub(crate) use ns_step::NsStepCall;
 
 /// Every kernel's pipeline for one device.
 #[derive(Debug)]
