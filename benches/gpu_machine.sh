@@ -19,7 +19,9 @@
 # under about 8 minutes on an H100/H200-class card. `benches/gpu_machine.sh kernels OUT_DIR`
 # is the short form (about 2 minutes) after a kernel change: the GPU tests, then PyTorch and
 # bench_report at 4096 and 8192 only. Every mode also times the f32 products in each block
-# geometry (MUON_PRODUCT_TILES=64 and 128, at 1024/2048/4096) for ProductTiles::Auto's rule. `benches/gpu_machine.sh dry-run OUT_DIR`
+# geometry (MUON_PRODUCT_TILES=64 and 128, at 1024/2048/4096) for ProductTiles::Auto's rule,
+# and f32 Newton-Schulz at 512/768/1024/1536 with and without split-k's fill rule
+# (MUON_SPLIT_K=auto and long). `benches/gpu_machine.sh dry-run OUT_DIR`
 # runs the same steps at small sizes on whatever adapter exists (lavapipe on a CPU machine) to
 # check the script end to end before spending GPU time; it needs python3 with torch for the
 # PyTorch steps (they are recorded as failed without it).
@@ -99,6 +101,7 @@ run() {
         torch_sizes=1024,4096,8192
         budget=2
         tiles_sizes=1024,2048,4096
+        split_sizes=512,768,1024,1536
         bench_ops=matmul,newton_schulz,muon_step,adam_step,matmul_f16,newton_schulz_f16,muon_step_f16
         if [[ $mode == kernels ]]; then
             bench_sizes=4096
@@ -113,6 +116,7 @@ run() {
         torch_sizes=64,128
         budget=0.3
         tiles_sizes=64,128
+        split_sizes=512
         bench_ops=matmul,newton_schulz,muon_step,adam_step,matmul_f16,newton_schulz_f16,muon_step_f16
     fi
     echo "muon GPU run ($mode), commit $(head -n 1 .devrun/commit), $(date -u +%FT%TZ)"
@@ -152,6 +156,13 @@ run() {
             --cpu-max 0 --crossover-max 0 --reps 10 --budget-s "$budget" \
             --json "$work/tiles$t.json"
     done
+    # Newton–Schulz with and without the split-k fill rule (kernels/split_k.rs), to check it.
+    for s in auto long; do
+        run_step "f32 Newton-Schulz, MUON_SPLIT_K=$s, at $split_sizes" 90 env MUON_SPLIT_K=$s \
+            .devrun/bench_report --sizes "$split_sizes" --ops newton_schulz \
+            --cpu-max 0 --crossover-max 0 --reps 10 --budget-s "$budget" \
+            --json "$work/split_$s.json"
+    done
     # The dry run checks the GPU-resident path end to end at the paper regime's quick size (the
     # default sizes take minutes on lavapipe); the real run takes every experiment.
     tail_args=(--backend gpu --json "$work/tail_memory.json")
@@ -167,7 +178,8 @@ for line in (work / "steps.tsv").read_text().splitlines():
     steps.append({"step": name, "exit": int(rc), "seconds": int(secs)})
 doc = {"schema": "muon-gpu-run/1", "mode": mode,
        "commit": pathlib.Path(".devrun/commit").read_text().splitlines(), "steps": steps}
-for key in ("accuracy", "torch", "bench", "bench_big", "tiles64", "tiles128", "tail_memory"):
+for key in ("accuracy", "torch", "bench", "bench_big", "tiles64", "tiles128", "split_auto",
+            "split_long", "tail_memory"):
     p = work / f"{key}.json"
     doc[key] = json.loads(p.read_text()) if p.exists() else None
 dest.write_text(json.dumps(doc, indent=1))

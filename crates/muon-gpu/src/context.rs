@@ -22,6 +22,13 @@ pub const TENSOR_CORES_ENV: &str = "MUON_TENSOR_CORES";
 /// benchmarking both; [`GpuContext::set_product_tiles`] does the same in code.
 pub const PRODUCT_TILES_ENV: &str = "MUON_PRODUCT_TILES";
 
+/// Environment variable: `MUON_SPLIT_K=long` makes only products over long inner dimensions
+/// split them (into chunks of at most 4,096 terms), for every context made while it is set;
+/// `auto` (the default) also splits the Gram products and Newton–Schulz steps of few output
+/// blocks to fill the GPU. For measuring that rule; [`crate::kernels::Kernels::split_fill`]
+/// says which a context runs. The results differ by rounding only.
+pub const SPLIT_K_ENV: &str = "MUON_SPLIT_K";
+
 /// One device and queue with every kernel's pipeline compiled once.
 ///
 /// Cheap to clone (all handles are reference-counted). Create it once and share it: the
@@ -178,6 +185,7 @@ impl GpuContext {
         });
         let kernels = Arc::new(Kernels::new(&device, tensor_cores)?);
         apply_product_tiles_env(&kernels);
+        apply_split_k_env(&kernels);
         let info = device.adapter_info();
         Ok(Self {
             device,
@@ -464,7 +472,7 @@ impl GpuContext {
         m: usize,
         inner: usize,
     ) -> Result<(), GpuError> {
-        let walk = Gram::longest_walk(m as u32, inner as u32) as usize;
+        let walk = Gram::longest_walk(m as u32, inner as u32, self.kernels.split_fill()) as usize;
         match self.max_tiled_inner() {
             Some(max) if walk > max => Err(GpuError::InnerDimensionTooLong { what, inner, max }),
             _ => Ok(()),
@@ -571,6 +579,27 @@ fn apply_product_tiles_env(kernels: &Kernels) {
 }
 
 /// A `MUON_PRODUCT_TILES` value: `64`/`small`, `128`/`large`, `auto` (any case), else `None`.
+/// Applies [`SPLIT_K_ENV`] to freshly compiled kernels; a value it does not know is logged and
+/// ignored.
+fn apply_split_k_env(kernels: &Kernels) {
+    let Ok(value) = std::env::var(SPLIT_K_ENV) else {
+        return;
+    };
+    match parse_split_fill(&value) {
+        Some(fill) => kernels.set_split_fill(fill),
+        None => log::warn!("muon-gpu: {SPLIT_K_ENV}={value} is not auto or long; using auto"),
+    }
+}
+
+/// Whether [`SPLIT_K_ENV`]'s `value` asks for the fill rule: `auto` yes, `long` no.
+fn parse_split_fill(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "auto" => Some(true),
+        "long" => Some(false),
+        _ => None,
+    }
+}
+
 fn parse_product_tiles(value: &str) -> Option<ProductTiles> {
     match value.trim().to_ascii_lowercase().as_str() {
         "64" | "small" => Some(ProductTiles::Small),
@@ -606,6 +635,14 @@ fn adapter_rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn split_k_values() {
+        assert_eq!(parse_split_fill("auto"), Some(true));
+        assert_eq!(parse_split_fill(" LONG "), Some(false));
+        assert_eq!(parse_split_fill("off"), None);
+        assert_eq!(parse_split_fill(""), None);
+    }
 
     #[test]
     fn product_tiles_values() {

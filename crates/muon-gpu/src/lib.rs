@@ -100,7 +100,7 @@ mod timing;
 
 pub use adam::{GpuAdam, MomentFormat};
 pub use context::{
-    ADAPTER_ENV, GpuContext, PRODUCT_TILES_ENV, TENSOR_CORES_ENV, quiet_headless_probe,
+    ADAPTER_ENV, GpuContext, PRODUCT_TILES_ENV, SPLIT_K_ENV, TENSOR_CORES_ENV, quiet_headless_probe,
 };
 pub use error::{GpuError, SkippedSteps};
 pub use fast_path::{FastEngine, FastPathStatus, Precision};

@@ -115,6 +115,9 @@ pub(crate) struct NsScratch {
     /// `A·A`, the step; `kernels::split_k`), sized for the largest: they never run at the
     /// same time. `None` where none splits.
     split_sums: Option<wgpu::Buffer>,
+    /// Whether the products of few blocks split to fill the GPU (the context's
+    /// [`Kernels::split_fill`] when the scratch was made, which sized `split_sums`).
+    fill: bool,
     /// The split-k scratches of `X·Xᵀ` and of `A·A` (each empty where it runs tiled), in
     /// `split_sums`.
     gram: [GramScratch; 2],
@@ -134,9 +137,10 @@ impl NsScratch {
         ctx.check_size("newton-schulz gram", gram_bytes)?;
         let device = ctx.device();
         let (m32, n32, r32, c32) = (m as u32, rows.max(cols) as u32, rows as u32, cols as u32);
-        let split_bytes = Gram::split_bytes(m32, n32)
-            .max(Gram::split_bytes(m32, m32))
-            .max(NsStep::split_bytes(r32, c32));
+        let fill = ctx.kernels().split_fill();
+        let split_bytes = Gram::split_bytes(m32, n32, fill)
+            .max(Gram::split_bytes(m32, m32, fill))
+            .max(NsStep::split_bytes(r32, c32, fill));
         let split_sums = (split_bytes > 0)
             .then(|| storage_buffer_zeroed(device, "ns split-k chunk sums", split_bytes));
         Ok(Self {
@@ -155,10 +159,11 @@ impl NsScratch {
             ),
             norm: storage_buffer_zeroed(device, "ns norm", 12),
             gram: [
-                Gram::scratch_in(m32, n32, split_sums.as_ref()),
-                Gram::scratch_in(m32, m32, split_sums.as_ref()),
+                Gram::scratch_in(m32, n32, fill, split_sums.as_ref()),
+                Gram::scratch_in(m32, m32, fill, split_sums.as_ref()),
             ],
             split_sums,
+            fill,
         })
     }
 
@@ -294,6 +299,7 @@ impl GpuNewtonSchulz {
             norm,
             gram: [gram, gram_square],
             split_sums,
+            fill,
             ..
         } = &scratch;
 
@@ -377,6 +383,7 @@ impl GpuNewtonSchulz {
                     step_bg.push(k.ns_step.call(
                         device,
                         &step_params,
+                        *fill,
                         split_sums.as_ref(),
                         b,
                         &x[cur],

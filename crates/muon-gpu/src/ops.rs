@@ -138,7 +138,7 @@ pub fn gram(ctx: &GpuContext, x: &GpuMatrix, trans: bool, out: &GpuMatrix) -> Re
     };
     let device = ctx.device();
     let kern = &ctx.kernels().gram;
-    let scratch = Gram::scratch(device, params.m, params.k);
+    let scratch = Gram::scratch(device, params.m, params.k, ctx.kernels().split_fill());
     let call = kern.call(
         device,
         &params,

@@ -100,8 +100,8 @@ impl Gram {
 
     /// The longest run of inner terms one invocation sums for an `m × m` product over `k`:
     /// `k` on the tiled kernel, a chunk on the split-k path.
-    pub(crate) fn longest_walk(m: u32, k: u32) -> u32 {
-        Self::split(m, k).map_or(k, |(_, chunk)| chunk)
+    pub(crate) fn longest_walk(m: u32, k: u32, fill: bool) -> u32 {
+        Self::split(m, k, fill).map_or(k, |(_, chunk)| chunk)
     }
 
     /// Blocks on and above the diagonal of an order-`m` product in 64×64 blocks.
@@ -110,37 +110,44 @@ impl Gram {
         t * (t + 1) / 2
     }
 
-    /// The split-k path for an `m × m` product over `k`: `(chunks, chunk)`, or `None` where
-    /// the tiled kernel is used.
-    fn split(m: u32, k: u32) -> Option<(u32, u32)> {
-        split_k::split(Self::upper_blocks(m), k, u64::from(m) * u64::from(m))
+    /// The split-k path for an `m × m` product over `k` (`fill`: [`super::Kernels::split_fill`]):
+    /// `(chunks, chunk)`, or `None` where the tiled kernel is used.
+    fn split(m: u32, k: u32, fill: bool) -> Option<(u32, u32)> {
+        split_k::split(Self::upper_blocks(m), k, u64::from(m) * u64::from(m), fill)
     }
 
     /// Bytes of chunk sums an `m × m` product over `k` needs (0 where it runs tiled).
-    pub(crate) fn split_bytes(m: u32, k: u32) -> u64 {
-        split_k::bytes(Self::split(m, k), u64::from(m) * u64::from(m))
+    pub(crate) fn split_bytes(m: u32, k: u32, fill: bool) -> u64 {
+        split_k::bytes(Self::split(m, k, fill), u64::from(m) * u64::from(m))
     }
 
     /// The split-k scratch of an `m × m` product over `k` (see [`GramScratch`]), in a
     /// buffer of its own.
-    pub(crate) fn scratch(device: &wgpu::Device, m: u32, k: u32) -> GramScratch {
-        let bytes = Self::split_bytes(m, k);
+    pub(crate) fn scratch(device: &wgpu::Device, m: u32, k: u32, fill: bool) -> GramScratch {
+        let bytes = Self::split_bytes(m, k, fill);
         let sums =
             (bytes > 0).then(|| storage_buffer_zeroed(device, "gram split-k partials", bytes));
-        Self::scratch_in(m, k, sums.as_ref())
+        Self::scratch_in(m, k, fill, sums.as_ref())
     }
 
     /// The split-k scratch of an `m × m` product over `k` in `sums`, a buffer shared with
     /// products that never run at the same time, of at least [`Gram::split_bytes`] bytes
     /// (`None` only where that is 0).
-    pub(crate) fn scratch_in(m: u32, k: u32, sums: Option<&wgpu::Buffer>) -> GramScratch {
-        let split = Self::split(m, k).zip(sums).map(|((chunks, chunk), sums)| {
-            debug_assert!(
-                sums.size() >= Self::split_bytes(m, k),
-                "split-k scratch too small"
-            );
-            (chunks, chunk, sums.clone())
-        });
+    pub(crate) fn scratch_in(
+        m: u32,
+        k: u32,
+        fill: bool,
+        sums: Option<&wgpu::Buffer>,
+    ) -> GramScratch {
+        let split = Self::split(m, k, fill)
+            .zip(sums)
+            .map(|((chunks, chunk), sums)| {
+                debug_assert!(
+                    sums.size() >= Self::split_bytes(m, k, fill),
+                    "split-k scratch too small"
+                );
+                (chunks, chunk, sums.clone())
+            });
         GramScratch {
             shape: (m, k),
             split,
@@ -245,33 +252,33 @@ mod tests {
     #[test]
     fn split_k_fills_the_gpu_below_512_blocks() {
         // Under two minimum chunks: tiled.
-        assert_eq!(Gram::split(1, 511), None);
-        assert_eq!(Gram::split(1, 512), Some((2, 256)));
-        assert_eq!(Gram::split(768, 255), None);
+        assert_eq!(Gram::split(1, 511, true), None);
+        assert_eq!(Gram::split(1, 512, true), Some((2, 256)));
+        assert_eq!(Gram::split(768, 255, true), None);
         // Medium orders: chunks until about 512 workgroups run, none under 256 terms.
-        assert_eq!(Gram::split(768, 768), Some((3, 256)));
-        assert_eq!(Gram::split(768, 3072), Some((7, 448)));
-        assert_eq!(Gram::split(1024, 1024), Some((4, 256)));
-        assert_eq!(Gram::split(1984, 1984), Some((2, 992)));
+        assert_eq!(Gram::split(768, 768, true), Some((3, 256)));
+        assert_eq!(Gram::split(768, 3072, true), Some((7, 448)));
+        assert_eq!(Gram::split(1024, 1024, true), Some((4, 256)));
+        assert_eq!(Gram::split(1984, 1984, true), Some((2, 992)));
         // From 32 blocks a side (528 blocks, order 1985 on) the tiled kernel has blocks enough.
         assert_eq!(Gram::upper_blocks(1984), 496);
         assert_eq!(Gram::upper_blocks(1985), 528);
-        assert_eq!(Gram::split(1985, 1 << 20), None);
-        assert_eq!(Gram::longest_walk(2048, 1 << 24), 1 << 24);
+        assert_eq!(Gram::split(1985, 1 << 20, true), None);
+        assert_eq!(Gram::longest_walk(2048, 1 << 24, true), 1 << 24);
     }
 
     #[test]
     fn split_k_bounds_the_walk_of_long_products() {
         // Chunks of at most 4096 terms ...
-        assert_eq!(Gram::split(1, 1 << 31), Some((1 << 19, 4096)));
-        assert_eq!(Gram::split(65, 1 << 20), Some((256, 4096)));
-        assert_eq!(Gram::split(640, 100_000), Some((25, 4000)));
+        assert_eq!(Gram::split(1, 1 << 31, true), Some((1 << 19, 4096)));
+        assert_eq!(Gram::split(65, 1 << 20, true), Some((256, 4096)));
+        assert_eq!(Gram::split(640, 100_000, true), Some((25, 4000)));
         // ... or shorter, where filling the GPU asks for more of them ...
-        assert_eq!(Gram::split(64, 1 << 20), Some((512, 2048)));
-        assert_eq!(Gram::longest_walk(100, 200_003), 1184);
+        assert_eq!(Gram::split(64, 1 << 20, true), Some((512, 2048)));
+        assert_eq!(Gram::longest_walk(100, 200_003, true), 1184);
         // ... merged to keep the scratch within 16 Mi floats: 40 for 640² and 641².
         for m in [640, 641] {
-            let (chunks, chunk) = Gram::split(m, 1 << 24).unwrap();
+            let (chunks, chunk) = Gram::split(m, 1 << 24, true).unwrap();
             assert_eq!((chunks, chunk), (40, 419_440));
             assert!(u64::from(chunks) * u64::from(m) * u64::from(m) <= split_k::MAX_SCRATCH);
             assert!(u64::from(chunks) * u64::from(chunk) >= 1 << 24);
@@ -287,7 +294,7 @@ mod tests {
             (1900, 600),
             (1, 517),
         ] {
-            let (chunks, chunk) = Gram::split(m, k).unwrap();
+            let (chunks, chunk) = Gram::split(m, k, true).unwrap();
             assert_eq!(chunk % 16, 0);
             assert!(chunk >= split_k::MIN_CHUNK, "{m} {k}: {chunk}");
             assert!((chunks - 1) * chunk < k && chunks * chunk >= k, "{m} {k}");

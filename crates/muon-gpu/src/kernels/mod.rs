@@ -84,6 +84,9 @@ pub struct Kernels {
     pub silu: Silu,
     /// The block geometry of `matmul`, `gram` and `ns_step` (shared with them).
     tiles: Arc<TileChoice>,
+    /// Whether products of few blocks split their inner dimension to fill the GPU
+    /// (`split_k`); fixed when the context is made, before any plan sizes its scratch.
+    split_fill: std::sync::atomic::AtomicBool,
 }
 
 impl Kernels {
@@ -128,11 +131,27 @@ impl Kernels {
             scatter_add_rows: ScatterAddRows::new(device),
             silu: Silu::new(device),
             tiles,
+            split_fill: std::sync::atomic::AtomicBool::new(true),
         };
         match pollster::block_on(scope.pop()) {
             Some(e) => Err(GpuError::Shader(e.to_string())),
             None => Ok(kernels),
         }
+    }
+
+    /// Whether the Gram products and Newton–Schulz steps of few output blocks split their
+    /// inner dimension to fill the GPU (the default), or only long products split
+    /// (`MUON_SPLIT_K=long`, read when a context is made; for measuring the rule).
+    #[must_use]
+    pub fn split_fill(&self) -> bool {
+        self.split_fill.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Sets [`Kernels::split_fill`]; only before any product is planned (the split decides
+    /// the size of a plan's scratch), so only where the context is made.
+    pub(crate) fn set_split_fill(&self, fill: bool) {
+        self.split_fill
+            .store(fill, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The block geometry the tiled products (`matmul`, `gram`, `ns_step`) are set to.

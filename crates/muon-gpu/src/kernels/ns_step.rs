@@ -78,30 +78,35 @@ impl NsStep {
 
     /// The split-k path of a `rows × cols` iterate: `(chunks, chunk)`, or `None` where the
     /// tiled kernel is used. The inner dimension is the shorter side.
-    fn split(rows: u32, cols: u32) -> Option<(u32, u32)> {
+    fn split(rows: u32, cols: u32, fill: bool) -> Option<(u32, u32)> {
         let outputs = u64::from(rows) * u64::from(cols);
-        split_k::split(tile_groups(rows, cols), rows.min(cols), outputs)
+        split_k::split(tile_groups(rows, cols), rows.min(cols), outputs, fill)
     }
 
     /// Bytes of chunk sums a `rows × cols` iterate needs (0 where it runs tiled).
-    pub(crate) fn split_bytes(rows: u32, cols: u32) -> u64 {
-        split_k::bytes(Self::split(rows, cols), u64::from(rows) * u64::from(cols))
+    pub(crate) fn split_bytes(rows: u32, cols: u32, fill: bool) -> u64 {
+        split_k::bytes(
+            Self::split(rows, cols, fill),
+            u64::from(rows) * u64::from(cols),
+        )
     }
 
     /// Binds the step `params` describes, on the split-k path where its shape takes it, with
     /// the chunk sums in `sums` (a buffer shared with products that never run at the same
-    /// time, of at least [`NsStep::split_bytes`] bytes; `None` only where that is 0).
+    /// time, of at least [`NsStep::split_bytes`] bytes; `None` only where that is 0) and
+    /// `fill` as [`super::Kernels::split_fill`].
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn call(
         &self,
         device: &wgpu::Device,
         params: &NsStepParams,
+        fill: bool,
         sums: Option<&wgpu::Buffer>,
         b: &wgpu::Buffer,
         x: &wgpu::Buffer,
         out: &wgpu::Buffer,
     ) -> NsStepCall {
-        let split = Self::split(params.rows, params.cols).zip(sums);
+        let split = Self::split(params.rows, params.cols, fill).zip(sums);
         let params = NsStepParams {
             chunk: split.map_or(0, |((_, chunk), _)| chunk),
             ..*params
@@ -190,15 +195,15 @@ mod tests {
         use super::NsStep;
         assert!(super::sources::NS_STEP.contains("params.chunk"));
         // 768²: 144 blocks, 768 inner terms: 3 chunks of 256.
-        assert_eq!(NsStep::split(768, 768), Some((3, 256)));
+        assert_eq!(NsStep::split(768, 768, true), Some((3, 256)));
         // 1024²: 256 blocks, 2 chunks; tall or wide alike.
-        assert_eq!(NsStep::split(1024, 1024), Some((2, 512)));
-        assert_eq!(NsStep::split(600, 700), Some((2, 304)));
-        assert_eq!(NsStep::split(700, 600), Some((2, 304)));
+        assert_eq!(NsStep::split(1024, 1024, true), Some((2, 512)));
+        assert_eq!(NsStep::split(600, 700, true), Some((2, 304)));
+        assert_eq!(NsStep::split(700, 600, true), Some((2, 304)));
         // A short side under 512: tiled; 512 blocks or more: tiled.
-        assert_eq!(NsStep::split(511, 4000), None);
-        assert_eq!(NsStep::split(768, 3072), None);
-        assert_eq!(NsStep::split_bytes(768, 3072), 0);
-        assert_eq!(NsStep::split_bytes(1024, 1024), 2 * 1024 * 1024 * 4);
+        assert_eq!(NsStep::split(511, 4000, true), None);
+        assert_eq!(NsStep::split(768, 3072, true), None);
+        assert_eq!(NsStep::split_bytes(768, 3072, true), 0);
+        assert_eq!(NsStep::split_bytes(1024, 1024, true), 2 * 1024 * 1024 * 4);
     }
 }

@@ -30,14 +30,19 @@ pub(crate) const MAX_SCRATCH: u64 = 16 << 20;
 
 /// How a product of `blocks` output blocks over `k` inner terms, with `outputs` floats of
 /// output, splits: `(chunks, chunk)` (chunk a multiple of 16, no chunk empty), or `None` where
-/// it runs tiled.
-pub(crate) fn split(blocks: u32, k: u32, outputs: u64) -> Option<(u32, u32)> {
+/// it runs tiled. Without `fill` (`MUON_SPLIT_K=long`, for measuring the rule) only long
+/// products split, into chunks of at most [`MAX_CHUNK`] terms.
+pub(crate) fn split(blocks: u32, k: u32, outputs: u64, fill: bool) -> Option<(u32, u32)> {
     if blocks >= TARGET_BLOCKS {
         return None;
     }
     // Enough chunks to fill the GPU, none shorter than MIN_CHUNK; and enough that none is
     // longer than MAX_CHUNK; then as many as the scratch holds.
-    let fill = TARGET_BLOCKS.div_ceil(blocks.max(1)).min(k / MIN_CHUNK);
+    let fill = if fill {
+        TARGET_BLOCKS.div_ceil(blocks.max(1)).min(k / MIN_CHUNK)
+    } else {
+        0
+    };
     let fit = (MAX_SCRATCH / outputs.max(1)).max(1);
     let chunks = u64::from(fill.max(k.div_ceil(MAX_CHUNK))).min(fit);
     // Chunks of a multiple of 16 terms (whole k-slices), then as many as they need.
@@ -63,12 +68,21 @@ mod tests {
 
     #[test]
     fn no_split_without_two_chunks_or_with_blocks_enough() {
-        assert_eq!(split(1, 0, 1), None);
-        assert_eq!(split(1, 511, 1), None);
-        assert_eq!(split(1, 512, 1), Some((2, 256)));
-        assert_eq!(split(511, 1 << 20, 1), Some((256, 4096)));
-        assert_eq!(split(512, 1 << 20, 1), None);
+        assert_eq!(split(1, 0, 1, true), None);
+        assert_eq!(split(1, 511, 1, true), None);
+        assert_eq!(split(1, 512, 1, true), Some((2, 256)));
+        assert_eq!(split(511, 1 << 20, 1, true), Some((256, 4096)));
+        assert_eq!(split(512, 1 << 20, 1, true), None);
         assert_eq!(bytes(None, 100), 0);
         assert_eq!(bytes(Some((3, 256)), 100), 1200);
+    }
+
+    #[test]
+    fn without_fill_only_long_products_split() {
+        assert_eq!(split(1, 4096, 1, false), None);
+        assert_eq!(split(1, 4097, 1, false), Some((2, 2064)));
+        assert_eq!(split(100, 3072, 1, false), None);
+        assert_eq!(split(100, 3072, 1, true), Some((6, 512)));
+        assert_eq!(split(1, 1 << 20, 1, false), Some((256, 4096)));
     }
 }
