@@ -85,6 +85,17 @@ fn store(r: u32, col: u32, v: f32, how: Epilogue) {
     out[idx] = v + params.a * x[idx];
 }
 
+// The number of TILE×TILE output blocks of X'.
+fn block_count() -> u32 {
+    return ((params.rows + TILE - 1u) / TILE) * ((params.cols + TILE - 1u) / TILE);
+}
+
+// The first row and column of output block `tile` (blocks numbered row by row).
+fn block_origin(tile: u32) -> vec2<u32> {
+    let tiles_n = (params.cols + TILE - 1u) / TILE;
+    return vec2<u32>((tile / tiles_n) * TILE, (tile % tiles_n) * TILE);
+}
+
 @compute @workgroup_size(WG, WG, 1)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -92,16 +103,11 @@ fn main(
     @builtin(local_invocation_id) lid3: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let rows = params.rows;
-    let cols = params.cols;
-    let tiles_n = (cols + TILE - 1u) / TILE;
-    let tiles_m = (rows + TILE - 1u) / TILE;
     let tile = block_index(wid, nwg);
-    if (tile >= tiles_m * tiles_n) { return; }
-    let row0 = (tile / tiles_n) * TILE;
-    let col0 = (tile % tiles_n) * TILE;
-    var acc = tile_product(row0, col0, 0u, inner_dim(), lid3, lid);
-    store_block(&acc, row0, col0, lid3, Epilogue(false, 0u));
+    if (tile >= block_count()) { return; }
+    let o = block_origin(tile);
+    var acc = tile_product(o.x, o.y, 0u, inner_dim(), lid3, lid);
+    store_block(&acc, o.x, o.y, lid3, Epilogue(false, 0u));
 }
 
 // Split-k, pass 1: workgroup (block, chunk) writes its block's sum over the inner terms
@@ -114,21 +120,16 @@ fn split_partial(
     @builtin(local_invocation_id) lid3: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let rows = params.rows;
-    let cols = params.cols;
-    let tiles_n = (cols + TILE - 1u) / TILE;
-    let blocks = ((rows + TILE - 1u) / TILE) * tiles_n;
+    let blocks = block_count();
     let inner = inner_dim();
     let chunks = (inner + params.chunk - 1u) / params.chunk;
     let index = block_index(wid, nwg);
     if (index >= blocks * chunks) { return; }
     let chunk = index / blocks;
-    let tile = index % blocks;
-    let row0 = (tile / tiles_n) * TILE;
-    let col0 = (tile % tiles_n) * TILE;
+    let o = block_origin(index % blocks);
     let k_begin = chunk * params.chunk;
-    var acc = tile_product(row0, col0, k_begin, min(inner, k_begin + params.chunk), lid3, lid);
-    store_block(&acc, row0, col0, lid3, Epilogue(true, chunk * rows * cols));
+    var acc = tile_product(o.x, o.y, k_begin, min(inner, k_begin + params.chunk), lid3, lid);
+    store_block(&acc, o.x, o.y, lid3, Epilogue(true, chunk * params.rows * params.cols));
 }
 
 // Split-k, pass 2: thread e (one per element of X', 256 per workgroup, the grid folded into
