@@ -128,8 +128,8 @@ impl GpuMuon {
 
     /// Bytes of device memory the Newton–Schulz scratch of all parameters takes: one scratch
     /// per distinct parameter shape (`2·rows·cols + 2·min(rows, cols)²` floats, plus up to
-    /// 64 MiB of chunk sums for a shape whose Gram products split their inner dimension: a
-    /// short side of at most 1984 and a long one of at least 512), shared by the parameters of that
+    /// 64 MiB of chunk sums for a shape whose products split their inner dimension: a short
+    /// side of at most 1984 and a long one of at least 512), shared by the parameters of that
     /// shape, since a step runs them one after another.
     #[must_use]
     pub fn scratch_bytes(&self) -> u64 {

@@ -97,11 +97,11 @@ fn bind_product(
 
 /// The device buffers of one Newton–Schulz on a `rows × cols` input: the two iterates, the
 /// Gram and polynomial matrices (`2·rows·cols + 2·min(rows,cols)²` floats, as the core's
-/// `ns_scratch_len`), the norm's partial sums, and the chunk sums of `X·Xᵀ` and `A·A` where
-/// those split their inner dimension (one buffer of at most 64 MiB; orders up to 1984 over at
-/// least 512 terms). Cloning shares the buffers (handles): plans
-/// whose passes never overlap — the parameters of one optimizer, which a step records one
-/// after another, wgpu ordering the dispatches — can use one scratch per shape.
+/// `ns_scratch_len`), the norm's partial sums, and the chunk sums of the products (`X·Xᵀ`,
+/// `A·A`, the step) that split their inner dimension (one buffer of at most 64 MiB; see
+/// `kernels::split_k`). Cloning shares the buffers (handles): plans whose passes never
+/// overlap — the parameters of one optimizer, which a step records one after another, wgpu
+/// ordering the dispatches — can use one scratch per shape.
 #[derive(Clone, Debug)]
 pub(crate) struct NsScratch {
     rows: usize,
@@ -220,8 +220,8 @@ pub(crate) fn check_magnitude(cfg: &NsConfig, precision: Precision) -> Result<()
 
 /// Newton–Schulz for one `rows × cols` shape: its scratch ([`GpuNewtonSchulz::new`] allocates
 /// `2·rows·cols + 2·min(rows,cols)²` floats, as the core's `ns_scratch_len`, plus up to
-/// 64 MiB of chunk sums where `X·Xᵀ` splits its inner dimension), uniforms and bind groups,
-/// all made at creation.
+/// 64 MiB of chunk sums where its products split their inner dimension), uniforms and bind
+/// groups, all made at creation.
 #[derive(Debug)]
 pub struct GpuNewtonSchulz {
     rows: u32,

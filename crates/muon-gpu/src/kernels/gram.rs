@@ -264,6 +264,10 @@ mod tests {
         assert_eq!(Gram::upper_blocks(1984), 496);
         assert_eq!(Gram::upper_blocks(1985), 528);
         assert_eq!(Gram::split(1985, 1 << 20, true), None);
+        // The chunk sums: chunks · m² floats.
+        assert_eq!(Gram::split_bytes(1024, 1024, true), 4 * 1024 * 1024 * 4);
+        assert_eq!(Gram::split_bytes(768, 3072, true), 7 * 768 * 768 * 4);
+        assert_eq!(Gram::split_bytes(1985, 1 << 20, true), 0);
         assert_eq!(Gram::longest_walk(2048, 1 << 24, true), 1 << 24);
     }
 
