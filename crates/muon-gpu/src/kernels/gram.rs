@@ -104,10 +104,11 @@ impl Gram {
         Self::split(m, k, fill).map_or(k, |(_, chunk)| chunk)
     }
 
-    /// Blocks on and above the diagonal of an order-`m` product in 64×64 blocks.
+    /// Blocks on and above the diagonal of an order-`m` product in 64×64 blocks (saturating:
+    /// any count beyond `u32` is far above the split threshold).
     fn upper_blocks(m: u32) -> u32 {
         let t = m.div_ceil(TILE);
-        t * (t + 1) / 2
+        t.saturating_mul(t + 1) / 2
     }
 
     /// The split-k path for an `m × m` product over `k` (`fill`: [`super::Kernels::split_fill`]):
@@ -263,6 +264,7 @@ mod tests {
         // From 32 blocks a side (528 blocks, order 1985 on) the tiled kernel has blocks enough.
         assert_eq!(Gram::upper_blocks(1984), 496);
         assert_eq!(Gram::upper_blocks(1985), 528);
+        assert_eq!(Gram::split(u32::MAX, 1 << 20, true), None);
         assert_eq!(Gram::split(1985, 1 << 20, true), None);
         // The chunk sums: chunks · m² floats.
         assert_eq!(Gram::split_bytes(1024, 1024, true), 4 * 1024 * 1024 * 4);
