@@ -176,11 +176,6 @@ fn store16_v(v: f32) -> u32 {
     return f32_to_bf16(v);
 }
 
-// The index of this thread in the folded 2-D grid of 256-thread workgroups.
-fn thread_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wid.x + wid.y * nwg.x) * 256u + lid;
-}
-
 // Whether this step is skipped: its gradient holds a NaN/Inf (check_status.wgsl).
 fn skipped() -> bool {
     return status.bad != 0u;

@@ -1,10 +1,9 @@
-// The Adam step with one f32 per array element (after adam_step.wgsl): every element where
-// the vec4 build cannot be used (a matrix shorter than one vec4 group, or at an offset not a
-// multiple of 16 bytes), and the last elements the vec4 build leaves (`tail`, `tail_half`).
+// The Adam step with one f32 per array element (after elementwise.wgsl and adam_step.wgsl):
+// every element where the vec4 build cannot be used (a matrix shorter than one vec4 group, or
+// at an offset not a multiple of 16 bytes), or, compiled with TAIL_GROUP set, the last
+// elements the vec4 build leaves.
 //   main       one element per thread, f32 moments;
-//   main_half  two elements per thread (one moment word), 16-bit moments;
-//   tail       elements len − len % 4 .. len, f32 moments (after adam_update_vec4's `main`);
-//   tail_half  elements len − len % 8 .. len, 16-bit moments (after its `main_half`).
+//   main_half  two elements per thread (one moment word), 16-bit moments.
 
 @group(0) @binding(2) var<storage, read> grad: array<f32>;            // g
 @group(0) @binding(3) var<storage, read_write> param: array<f32>;     // w
@@ -51,16 +50,7 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    step_f32(thread_index(wid, nwg, lid));
-}
-
-@compute @workgroup_size(256, 1, 1)
-fn tail(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    step_f32((params.len & ~3u) + thread_index(wid, nwg, lid));
+    step_f32(first_element() + thread_index(wid, nwg, lid));
 }
 
 @compute @workgroup_size(256, 1, 1)
@@ -69,14 +59,6 @@ fn main_half(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    step_half(thread_index(wid, nwg, lid));
-}
-
-@compute @workgroup_size(256, 1, 1)
-fn tail_half(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    step_half((params.len & ~7u) / 2u + thread_index(wid, nwg, lid));
+    // TAIL_GROUP is even, so the first element starts a moment word.
+    step_half(first_element() / 2u + thread_index(wid, nwg, lid));
 }

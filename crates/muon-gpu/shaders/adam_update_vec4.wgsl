@@ -1,8 +1,8 @@
-// The Adam step with vec4 loads and stores (after adam_step.wgsl): each thread moves whole
+// The Adam step with vec4 loads and stores (after elementwise.wgsl and adam_step.wgsl): each thread moves whole
 // 16-byte words of every array, so the step reads and writes each byte once in as few
 // memory instructions as the hardware has. The host binds the first `len − len % 4` (f32
 // moments) or `len − len % 8` (16-bit moments) elements here and runs the rest through
-// adam_update.wgsl's `tail` or `tail_half`.
+// adam_update.wgsl compiled with TAIL_GROUP.
 //   main       four elements per thread, f32 moments;
 //   main_half  eight elements per thread (one vec4 of moment words), 16-bit moments.
 // Every element goes through `adam_element` as in the one-element build: the same bits.

@@ -1,6 +1,7 @@
-// The gradient check with vec4 loads (after check_status.wgsl): four elements per thread over
-// the first `len − len % 4` elements; check_finite.wgsl's `check_tail` takes the rest. Of a
-// group's non-finite elements only the first can be the step's first, so only it is recorded.
+// The gradient check with vec4 loads (after elementwise.wgsl and check_status.wgsl): four
+// elements per thread over the first `len − len % 4` elements; check_finite.wgsl compiled with
+// TAIL_GROUP = 4 takes the rest. Of a group's non-finite elements only the first can be the
+// step's first, so only it is recorded.
 
 @group(0) @binding(1) var<storage, read> grad: array<vec4<u32>>;  // the gradient's bits, 4 elements each
 

@@ -34,11 +34,6 @@ fn check_bits(i: u32, bits: u32) {
     }
 }
 
-// The index of this thread in the folded 2-D grid of 256-thread workgroups.
-fn thread_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wid.x + wid.y * nwg.x) * 256u + lid;
-}
-
 @compute @workgroup_size(1, 1, 1)
 fn commit() {
     let bad = atomicLoad(&status.bad);

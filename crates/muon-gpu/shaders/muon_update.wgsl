@@ -1,8 +1,7 @@
-// Muon's element-wise halves with one f32 per array element (after muon_step.wgsl): every
-// element where the vec4 build cannot be used (fewer than 4 elements, or a matrix at an
-// offset not a multiple of 16 bytes), and the last `len % 4` elements it leaves.
-//   momentum, apply            one element per thread, all of them;
-//   momentum_tail, apply_tail  elements len − len % 4 .. len (after muon_update_vec4's).
+// Muon's element-wise halves with one f32 per array element (after elementwise.wgsl and
+// muon_step.wgsl), one element per thread: every element where the vec4 build cannot be used
+// (fewer than 4 elements, or a matrix at an offset not a multiple of 16 bytes), or, compiled
+// with TAIL_GROUP = 4, the last `len % 4` elements it leaves.
 
 @group(0) @binding(1) var<storage, read> grad: array<f32>;           // G
 @group(0) @binding(2) var<storage, read_write> mom: array<f32>;      // B, the momentum buffer
@@ -27,16 +26,7 @@ fn momentum(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    momentum_at(thread_index(wid, nwg, lid));
-}
-
-@compute @workgroup_size(256, 1, 1)
-fn momentum_tail(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    momentum_at((params.len & ~3u) + thread_index(wid, nwg, lid));
+    momentum_at(first_element() + thread_index(wid, nwg, lid));
 }
 
 @compute @workgroup_size(256, 1, 1)
@@ -45,14 +35,5 @@ fn apply(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    apply_at(thread_index(wid, nwg, lid));
-}
-
-@compute @workgroup_size(256, 1, 1)
-fn apply_tail(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    apply_at((params.len & ~3u) + thread_index(wid, nwg, lid));
+    apply_at(first_element() + thread_index(wid, nwg, lid));
 }

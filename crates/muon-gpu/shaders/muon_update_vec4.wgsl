@@ -1,6 +1,7 @@
-// Muon's element-wise halves with vec4 loads and stores (after muon_step.wgsl): four
-// elements per thread, over the first `len − len % 4` elements (the host binds those here
-// and runs the rest through muon_update.wgsl's `momentum_tail` and `apply_tail`).
+// Muon's element-wise halves with vec4 loads and stores (after elementwise.wgsl and
+// muon_step.wgsl): four elements per thread, over the first `len − len % 4` elements (the
+// host binds those here and runs the rest through muon_update.wgsl compiled with
+// TAIL_GROUP = 4).
 
 @group(0) @binding(1) var<storage, read> grad: array<vec4<f32>>;          // G, 4 elements each
 @group(0) @binding(2) var<storage, read_write> mom: array<vec4<f32>>;     // B, 4 elements each

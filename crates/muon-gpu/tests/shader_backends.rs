@@ -64,6 +64,11 @@ const TARGETS: &[(&str, &[Backend])] = &[
 /// Pipeline-overridable constants that the crate sets for a program, one set per pipeline
 /// variant; each set is translated besides the defaults. (`(program, [(name, value)])`.)
 const OVERRIDES: &[(&str, &[(&str, f64)])] = &[
+    // The one-element builds' tail pipelines (kernels/elementwise.rs).
+    ("adam_update", &[("TAIL_GROUP", 4.0)]),
+    ("adam_update", &[("TAIL_GROUP", 8.0)]),
+    ("check_finite", &[("TAIL_GROUP", 4.0)]),
+    ("muon_update", &[("TAIL_GROUP", 4.0)]),
     ("matmul", &[("ROUND_F16", 1.0)]),
     ("matmul_large", &[("ROUND_F16", 1.0)]),
 ];

@@ -112,14 +112,8 @@ impl AdamUpdate {
             sources::ADAM_UPDATE_VEC4,
             &program,
         );
-        let main = Lanes::new(device, (&program, "main", "tail"), (&vec4, "main"), 1, 4);
-        let half = Lanes::new(
-            device,
-            (&program, "main_half", "tail_half"),
-            (&vec4, "main_half"),
-            2,
-            8,
-        );
+        let main = Lanes::new(device, &program, &vec4, "main", 1, 4);
+        let half = Lanes::new(device, &program, &vec4, "main_half", 2, 8);
         Self {
             program,
             main,

@@ -39,13 +39,7 @@ impl CheckFinite {
             &program,
         );
         Self {
-            check: Lanes::new(
-                device,
-                (&program, "check", "check_tail"),
-                (&vec4, "check"),
-                1,
-                4,
-            ),
+            check: Lanes::new(device, &program, &vec4, "check", 1, 4),
             commit: program.pipeline(device, "commit"),
             program,
         }

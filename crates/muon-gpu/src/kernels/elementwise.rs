@@ -4,11 +4,12 @@
 //!
 //! A matrix of `len` elements runs its first `len − len % group` elements through the `vec4`
 //! build (`group` = 4 elements per thread, 8 for Adam's 16-bit moments) and the last
-//! `len % group` through the one-element build's tail entry point: two dispatches only when
-//! `len` is not a multiple of `group`. Where the `vec4` build cannot bind the matrix (fewer than
-//! `group` elements, or a range starting at an offset that is not a multiple of 16 bytes, which
-//! an adapter with a small `min_storage_buffer_offset_alignment` allows), the one-element build
-//! runs every element. Both builds run each element through the same WGSL function, so they
+//! `len % group` through the one-element build compiled with `TAIL_GROUP = group`
+//! (`shaders/elementwise.wgsl`: the host's group size is the shader's): two dispatches only
+//! when `len` is not a multiple of `group`. Where the `vec4` build cannot bind the matrix (fewer
+//! than `group` elements, or a range starting at an offset that is not a multiple of 16 bytes,
+//! which an adapter with a small `min_storage_buffer_offset_alignment` allows), the one-element
+//! build runs every element. Both builds run each element through the same WGSL function, so they
 //! store the same bits; which one ran is invisible in the results.
 
 use super::common::{Program, elementwise_groups, record};
@@ -95,7 +96,7 @@ fn vec4_bindings<'a>(
 pub(crate) struct Lanes {
     /// The one-element build over every element.
     all: wgpu::ComputePipeline,
-    /// The one-element build over the last `len % group` elements.
+    /// The one-element build over the last `len % group` elements (`TAIL_GROUP = group`).
     tail: wgpu::ComputePipeline,
     /// The `vec4` build over the whole groups.
     vec4: wgpu::ComputePipeline,
@@ -106,19 +107,21 @@ pub(crate) struct Lanes {
 }
 
 impl Lanes {
-    /// Entry points `all` and `tail` of `one`, and `vec4` of `wide` (compiled with `one`'s
-    /// layout: [`Program::with_layout_of`]).
+    /// Entry point `entry` of `one` (the one-element build: over every element, and with
+    /// `TAIL_GROUP = group` over the tail) and of `wide` (the `vec4` build, compiled with
+    /// `one`'s layout: [`Program::with_layout_of`]).
     pub(crate) fn new(
         device: &wgpu::Device,
-        (one, all, tail): (&Program, &str, &str),
-        (wide, vec4): (&Program, &str),
+        one: &Program,
+        wide: &Program,
+        entry: &str,
         per_thread: u32,
         group: u32,
     ) -> Self {
         Self {
-            all: one.pipeline(device, all),
-            tail: one.pipeline(device, tail),
-            vec4: wide.pipeline(device, vec4),
+            all: one.pipeline(device, entry),
+            tail: one.pipeline_with(device, entry, &[("TAIL_GROUP", f64::from(group))]),
+            vec4: wide.pipeline(device, entry),
             per_thread,
             group,
         }

@@ -65,20 +65,8 @@ impl MuonUpdate {
             &program,
         );
         Self {
-            momentum: Lanes::new(
-                device,
-                (&program, "momentum", "momentum_tail"),
-                (&vec4, "momentum"),
-                1,
-                4,
-            ),
-            apply: Lanes::new(
-                device,
-                (&program, "apply", "apply_tail"),
-                (&vec4, "apply"),
-                1,
-                4,
-            ),
+            momentum: Lanes::new(device, &program, &vec4, "momentum", 1, 4),
+            apply: Lanes::new(device, &program, &vec4, "apply", 1, 4),
             program,
         }
     }

@@ -11,29 +11,30 @@
 //! the other way round would leave the package without its kernels: cargo packages the files a
 //! package holds, and a path leaving the package is not one of them).
 
-/// `shaders/adam_step.wgsl` + `shaders/adam_update.wgsl` (one element per array element).
-pub(crate) const ADAM_UPDATE: &str = concat!(
-    include_str!("../../shaders/adam_step.wgsl"),
-    include_str!("../../shaders/adam_update.wgsl"),
-);
+/// An element-wise kernel: `shaders/elementwise.wgsl` (what every element-wise kernel shares),
+/// then the kernel's files.
+macro_rules! elementwise {
+    ($($file:literal),+) => {
+        concat!(
+            include_str!("../../shaders/elementwise.wgsl"),
+            $(include_str!(concat!("../../shaders/", $file))),+
+        )
+    };
+}
 
-/// `shaders/adam_step.wgsl` + `shaders/adam_update_vec4.wgsl` (vec4 loads and stores).
-pub(crate) const ADAM_UPDATE_VEC4: &str = concat!(
-    include_str!("../../shaders/adam_step.wgsl"),
-    include_str!("../../shaders/adam_update_vec4.wgsl"),
-);
+/// `elementwise.wgsl` + `adam_step.wgsl` + `adam_update.wgsl` (one element per array element).
+pub(crate) const ADAM_UPDATE: &str = elementwise!("adam_step.wgsl", "adam_update.wgsl");
 
-/// `shaders/check_status.wgsl` + `shaders/check_finite.wgsl` (one element per array element).
-pub(crate) const CHECK_FINITE: &str = concat!(
-    include_str!("../../shaders/check_status.wgsl"),
-    include_str!("../../shaders/check_finite.wgsl"),
-);
+/// `elementwise.wgsl` + `adam_step.wgsl` + `adam_update_vec4.wgsl` (vec4 loads and stores).
+pub(crate) const ADAM_UPDATE_VEC4: &str = elementwise!("adam_step.wgsl", "adam_update_vec4.wgsl");
 
-/// `shaders/check_status.wgsl` + `shaders/check_finite_vec4.wgsl` (vec4 loads).
-pub(crate) const CHECK_FINITE_VEC4: &str = concat!(
-    include_str!("../../shaders/check_status.wgsl"),
-    include_str!("../../shaders/check_finite_vec4.wgsl"),
-);
+/// `elementwise.wgsl` + `check_status.wgsl` + `check_finite.wgsl` (one element per array
+/// element).
+pub(crate) const CHECK_FINITE: &str = elementwise!("check_status.wgsl", "check_finite.wgsl");
+
+/// `elementwise.wgsl` + `check_status.wgsl` + `check_finite_vec4.wgsl` (vec4 loads).
+pub(crate) const CHECK_FINITE_VEC4: &str =
+    elementwise!("check_status.wgsl", "check_finite_vec4.wgsl");
 
 /// `shaders/frobenius_norm.wgsl`.
 pub(crate) const FROBENIUS_NORM: &str = include_str!("../../shaders/frobenius_norm.wgsl");
@@ -76,17 +77,11 @@ pub(crate) const MATMUL_COOP: &str = concat!(
     include_str!("../../shaders/matmul_coop.wgsl"),
 );
 
-/// `shaders/muon_step.wgsl` + `shaders/muon_update.wgsl` (one element per array element).
-pub(crate) const MUON_UPDATE: &str = concat!(
-    include_str!("../../shaders/muon_step.wgsl"),
-    include_str!("../../shaders/muon_update.wgsl"),
-);
+/// `elementwise.wgsl` + `muon_step.wgsl` + `muon_update.wgsl` (one element per array element).
+pub(crate) const MUON_UPDATE: &str = elementwise!("muon_step.wgsl", "muon_update.wgsl");
 
-/// `shaders/muon_step.wgsl` + `shaders/muon_update_vec4.wgsl` (vec4 loads and stores).
-pub(crate) const MUON_UPDATE_VEC4: &str = concat!(
-    include_str!("../../shaders/muon_step.wgsl"),
-    include_str!("../../shaders/muon_update_vec4.wgsl"),
-);
+/// `elementwise.wgsl` + `muon_step.wgsl` + `muon_update_vec4.wgsl` (vec4 loads and stores).
+pub(crate) const MUON_UPDATE_VEC4: &str = elementwise!("muon_step.wgsl", "muon_update_vec4.wgsl");
 
 /// `shaders/ns_normalize.wgsl`.
 pub(crate) const NS_NORMALIZE: &str = include_str!("../../shaders/ns_normalize.wgsl");
