@@ -10,12 +10,12 @@
 // off-diagonal block is written twice (G[i][j] and G[j][i]). Workgroups that land below the
 // diagonal return at once. Tiling: tile_product.wgsl (compiled in front of this file; 64×64
 // or 128×128 blocks, 8×8 per thread, k-slices of 16 through workgroup memory; both of its
-// operands are op(X) here; split-k always in 64×64); all loads and stores are bounds-checked; the block grid is folded into 2-D so
-// it may exceed 65,535 blocks.
+// operands are op(X) here; split-k always in 64×64); all loads and stores are bounds-checked;
+// the block grid is folded into 2-D so it may exceed 65,535 blocks.
 //
 // Split-k (`split_partial`, then `split_reduce` or `split_reduce_flat`; only these write
-// binding 4, where the tiled path binds a placeholder: one `store` serves both, so every entry
-// point declares it): with few output blocks (a 1×N vector's Gram is one block of one element;
+// split_k.wgsl's `partials`, where the tiled path binds a placeholder: one `store` serves
+// both): with few output blocks (a 1×N vector's Gram is one block of one element;
 // a 768² Gram has 78 blocks on and above the diagonal), `main` would leave most of a GPU idle
 // and walk all of k in a few workgroups. Instead each (block, chunk) workgroup sums one chunk of
 // `params.chunk` terms (partials[chunk·m·m ..]), and a second pass sums each element's chunk
@@ -39,8 +39,6 @@ struct GramParams {
 @group(0) @binding(1) var<storage, read> x: array<f32>;     // X
 @group(0) @binding(2) var<storage, read> d: array<f32>;     // D, m×m (read only if beta != 0)
 @group(0) @binding(3) var<storage, read_write> g: array<f32>; // G, m×m (output)
-@group(0) @binding(4) var<storage, read_write> partials: array<f32>; // split-k only: chunks·m·m sums
-
 
 // L = op(X) (m×k) and R = op(X)ᵀ. X stored m×k (trans = 0) runs along k in both; stored k×m,
 // along the rows of op(X), which are the columns of R.
@@ -135,7 +133,7 @@ fn split_partial(
     let m = params.m;
     let tiles = (m + TILE - 1u) / TILE;
     let blocks = tiles * (tiles + 1u) / 2u;
-    let chunks = (params.k + params.chunk - 1u) / params.chunk;
+    let chunks = chunk_count(params.k, params.chunk);
     let index = block_index(wid, nwg);
     if (index >= blocks * chunks) { return; }
     let chunk = index / blocks;
@@ -175,7 +173,7 @@ fn split_reduce(
     let m = params.m;
     let e = block_index(wid, nwg);
     if (e >= m * m) { return; }
-    let chunks = (params.k + params.chunk - 1u) / params.chunk;
+    let chunks = chunk_count(params.k, params.chunk);
     var acc = 0.0;
     for (var c = lid; c < chunks; c += 256u) {
         acc += partials[c * m * m + e];
@@ -200,10 +198,5 @@ fn split_reduce_flat(
     let m = params.m;
     let e = block_index(wid, nwg) * 256u + lid;
     if (e >= m * m) { return; }
-    let chunks = (params.k + params.chunk - 1u) / params.chunk;
-    var acc = 0.0;
-    for (var c = 0u; c < chunks; c++) {
-        acc += partials[c * m * m + e];
-    }
-    finish(e, acc);
+    finish(e, chunk_total(e, m * m, chunk_count(params.k, params.chunk)));
 }

@@ -8,8 +8,8 @@
 // bounds-checked loads and stores, the block grid folded into 2-D, and the `a·X` term fused
 // into the store.
 //
-// Split-k (`split_partial`, then `split_reduce`; only these touch binding 4, where the tiled
-// path binds a placeholder): an iterate of few output blocks (a 768² one has 144) would leave
+// Split-k (`split_partial`, then `split_reduce`; only these touch split_k.wgsl's `partials`,
+// where the tiled path binds a placeholder): an iterate of few output blocks (a 768² one has 144) would leave
 // most of a GPU idle, so each (block, chunk) workgroup sums one chunk of `params.chunk` inner
 // terms into partials[chunk·rows·cols ..], and a thread per element then adds its chunk sums
 // in chunk order and stores the sum + a·X.
@@ -29,7 +29,6 @@ struct NsStepParams {
 @group(0) @binding(1) var<storage, read> bmat: array<f32>;    // B, square, symmetric
 @group(0) @binding(2) var<storage, read> x: array<f32>;       // X, rows×cols
 @group(0) @binding(3) var<storage, read_write> out: array<f32>; // X', rows×cols
-@group(0) @binding(4) var<storage, read_write> partials: array<f32>; // split-k only: chunks·rows·cols sums
 
 // The inner dimension: rows (side = 0) or cols (side = 1).
 fn inner_dim() -> u32 {
@@ -122,7 +121,7 @@ fn split_partial(
 ) {
     let blocks = block_count();
     let inner = inner_dim();
-    let chunks = (inner + params.chunk - 1u) / params.chunk;
+    let chunks = chunk_count(inner, params.chunk);
     let index = block_index(wid, nwg);
     if (index >= blocks * chunks) { return; }
     let chunk = index / blocks;
@@ -143,10 +142,5 @@ fn split_reduce(
     let len = params.rows * params.cols;
     let e = block_index(wid, nwg) * 256u + lid;
     if (e >= len) { return; }
-    let chunks = (inner_dim() + params.chunk - 1u) / params.chunk;
-    var acc = 0.0;
-    for (var c = 0u; c < chunks; c++) {
-        acc += partials[c * len + e];
-    }
-    out[e] = acc + params.a * x[e];
+    out[e] = chunk_total(e, len, chunk_count(inner_dim(), params.chunk)) + params.a * x[e];
 }

@@ -439,8 +439,8 @@ impl GpuContext {
     /// Mesa's llvmpipe (lavapipe), whose shaders stop looping after 65,535 iterations per
     /// invocation (measured: 174,764 terms; the limit keeps a margin), `None` (no cap) on
     /// every other adapter. Gram products of order up to 1984 split their inner dimension
-    /// into chunks and are capped by the chunk length only (chunks of at most 4,096 terms up
-    /// to order 640, which lavapipe's 128 MiB bindings never make longer than the cap).
+    /// into chunks and are capped by the chunk length only (within lavapipe's 128 MiB
+    /// bindings the chunks stay far below the cap).
     #[must_use]
     pub fn max_tiled_inner(&self) -> Option<usize> {
         self.info
@@ -578,7 +578,6 @@ fn apply_product_tiles_env(kernels: &Kernels) {
     }
 }
 
-/// A `MUON_PRODUCT_TILES` value: `64`/`small`, `128`/`large`, `auto` (any case), else `None`.
 /// Applies [`SPLIT_K_ENV`] to freshly compiled kernels; a value it does not know is logged and
 /// ignored.
 fn apply_split_k_env(kernels: &Kernels) {
@@ -600,6 +599,7 @@ fn parse_split_fill(value: &str) -> Option<bool> {
     }
 }
 
+/// A `MUON_PRODUCT_TILES` value: `64`/`small`, `128`/`large`, `auto` (any case), else `None`.
 fn parse_product_tiles(value: &str) -> Option<ProductTiles> {
     match value.trim().to_ascii_lowercase().as_str() {
         "64" | "small" => Some(ProductTiles::Small),

@@ -74,12 +74,13 @@
 //! can move between `muon-core` and the device.
 //!
 //! # Numerics
-//! All arithmetic is `f32`. Products accumulate per thread in `k` order (Gram products of
-//! order up to 1984 over at least 512 terms in chunks of 256 to 4,096 terms, whose sums are
-//! then added), so results differ from the CPU core's (eight partial sums) by rounding. The
-//! Frobenius norm is an `f32` tree reduction of scaled sums of squares (`max|x|` and
-//! `Σ(x/max|x|)²`, as LAPACK's `nrm2`), so entries whose squares under- or overflow `f32`
-//! (below about 1e-19, above about 1e19) normalise as with the core's `f64` norm.
+//! All arithmetic is `f32`. Products accumulate per thread in `k` order (Gram products and
+//! Newton–Schulz steps of few output blocks, or over very long inner dimensions, in chunks
+//! whose sums are then added; `docs/gpu.md`), so results differ from the CPU core's (eight
+//! partial sums) by rounding. The Frobenius norm is an `f32` tree reduction of scaled sums of
+//! squares (`max|x|` and `Σ(x/max|x|)²`, as LAPACK's `nrm2`), so entries whose squares under-
+//! or overflow `f32` (below about 1e-19, above about 1e19) normalise as with the core's `f64`
+//! norm.
 #![deny(missing_docs)]
 
 mod adam;

@@ -115,9 +115,6 @@ pub(crate) struct NsScratch {
     /// `A·A`, the step; `kernels::split_k`), sized for the largest: they never run at the
     /// same time. `None` where none splits.
     split_sums: Option<wgpu::Buffer>,
-    /// Whether the products of few blocks split to fill the GPU (the context's
-    /// [`Kernels::split_fill`] when the scratch was made, which sized `split_sums`).
-    fill: bool,
     /// The split-k scratches of `X·Xᵀ` and of `A·A` (each empty where it runs tiled), in
     /// `split_sums`.
     gram: [GramScratch; 2],
@@ -163,7 +160,6 @@ impl NsScratch {
                 Gram::scratch_in(m32, m32, fill, split_sums.as_ref()),
             ],
             split_sums,
-            fill,
         })
     }
 
@@ -299,9 +295,10 @@ impl GpuNewtonSchulz {
             norm,
             gram: [gram, gram_square],
             split_sums,
-            fill,
             ..
         } = &scratch;
+        // Fixed when the context was made, so the rule that sized `split_sums`.
+        let fill = k.split_fill();
 
         let len = r * c;
         let norm_params = NormParams::new(len);
@@ -383,7 +380,7 @@ impl GpuNewtonSchulz {
                     step_bg.push(k.ns_step.call(
                         device,
                         &step_params,
-                        *fill,
+                        fill,
                         split_sums.as_ref(),
                         b,
                         &x[cur],

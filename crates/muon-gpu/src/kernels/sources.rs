@@ -1,8 +1,9 @@
 //! The WGSL text of every program the crate compiles, exactly as compiled.
 //!
 //! WGSL has no `#include`: the product kernels are compiled with `shaders/tile_product.wgsl`
-//! in front of them, once per block geometry (the `WG` constant in front of that). `tests/shaders.rs` includes this file and validates these texts, so the
-//! test sees what the device sees.
+//! in front of them, once per block geometry (the `WG` constant in front of that), and the
+//! element-wise kernels with `shaders/elementwise.wgsl`. `tests/shaders.rs` includes this file
+//! and validates these texts, so the test sees what the device sees.
 //!
 //! Where the files live: in `crates/muon-gpu/shaders/`, inside this package, so that
 //! `cargo package` ships them and `include_str!` finds them in the published crate too. The
@@ -54,11 +55,11 @@ macro_rules! tiled {
     };
 }
 
-/// `shaders/tile_product.wgsl` + `shaders/gram.wgsl`, 64×64 blocks.
-pub(crate) const GRAM: &str = tiled!(8, "gram.wgsl");
+/// `shaders/tile_product.wgsl` + `shaders/split_k.wgsl` + `shaders/gram.wgsl`, 64×64 blocks.
+pub(crate) const GRAM: &str = tiled!(8, "split_k.wgsl", "gram.wgsl");
 
-/// `shaders/tile_product.wgsl` + `shaders/gram.wgsl`, 128×128 blocks.
-pub(crate) const GRAM_LARGE: &str = tiled!(16, "gram.wgsl");
+/// The same, 128×128 blocks.
+pub(crate) const GRAM_LARGE: &str = tiled!(16, "split_k.wgsl", "gram.wgsl");
 
 /// `shaders/tile_product.wgsl` + `shaders/matmul_io.wgsl` + `shaders/matmul.wgsl`, 64×64
 /// blocks.
@@ -95,11 +96,12 @@ pub(crate) const SILU: &str = include_str!("../../shaders/silu.wgsl");
 /// `shaders/softmax_xent.wgsl`.
 pub(crate) const SOFTMAX_XENT: &str = include_str!("../../shaders/softmax_xent.wgsl");
 
-/// `shaders/tile_product.wgsl` + `shaders/ns_step.wgsl`, 64×64 blocks.
-pub(crate) const NS_STEP: &str = tiled!(8, "ns_step.wgsl");
+/// `shaders/tile_product.wgsl` + `shaders/split_k.wgsl` + `shaders/ns_step.wgsl`, 64×64
+/// blocks.
+pub(crate) const NS_STEP: &str = tiled!(8, "split_k.wgsl", "ns_step.wgsl");
 
 /// The same, 128×128 blocks.
-pub(crate) const NS_STEP_LARGE: &str = tiled!(16, "ns_step.wgsl");
+pub(crate) const NS_STEP_LARGE: &str = tiled!(16, "split_k.wgsl", "ns_step.wgsl");
 
 /// Every program: its name and its text as compiled.
 #[allow(
