@@ -21,7 +21,8 @@
 # bench_report at 4096 and 8192 only. Every mode also times the f32 products in each block
 # geometry (MUON_PRODUCT_TILES=64 and 128, at 1024/2048/4096) for ProductTiles::Auto's rule,
 # and f32 Newton-Schulz at 512/768/1024/1536 with and without split-k's fill rule
-# (MUON_SPLIT_K=auto and long). `benches/gpu_machine.sh dry-run OUT_DIR`
+# (MUON_SPLIT_K=auto and long), and the products at 4096 with and without wgpu's loop
+# counters (MUON_LOOP_BOUNDING=off and on). `benches/gpu_machine.sh dry-run OUT_DIR`
 # runs the same steps at small sizes on whatever adapter exists (lavapipe on a CPU machine) to
 # check the script end to end before spending GPU time; it needs python3 with torch for the
 # PyTorch steps (they are recorded as failed without it).
@@ -29,7 +30,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-    sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 }
 
@@ -58,7 +59,7 @@ pack() {
     mkdir -p .devrun
     cargo build --release --example bench_report --example tail_memory
     cp target/release/examples/bench_report target/release/examples/tail_memory .devrun/
-    for t in kernels optimizers precision product_tiles elementwise large; do
+    for t in kernels optimizers precision product_tiles elementwise loop_bounding large; do
         cp "$(test_binary "$t")" ".devrun/$t"
     done
     strip .devrun/* 2>/dev/null || true
@@ -81,7 +82,8 @@ run_step() {
 
 run() {
     local mode=$1 out=$2
-    for b in bench_report tail_memory kernels optimizers precision product_tiles elementwise large commit; do
+    for b in bench_report tail_memory kernels optimizers precision product_tiles elementwise \
+        loop_bounding large commit; do
         [[ -e .devrun/$b ]] || {
             echo ".devrun/$b missing: run \`benches/gpu_machine.sh pack\` on a Rust machine" >&2
             exit 2
@@ -93,6 +95,7 @@ run() {
     exec > >(tee "$out/gpu_run.log") 2>&1
     vulkan_setup
     local large_sizes muon_sizes bench_sizes bench_ops big_size torch_sizes budget tiles_sizes
+    local loops_size
     if [[ $mode != dry-run ]]; then
         large_sizes=256x256,1024x1024,4096x4096,8192x4096
         muon_sizes=1024x1024,4096x4096
@@ -102,6 +105,7 @@ run() {
         budget=2
         tiles_sizes=1024,2048,4096
         split_sizes=512,768,1024,1536
+        loops_size=4096
         bench_ops=matmul,newton_schulz,muon_step,adam_step,matmul_f16,newton_schulz_f16,muon_step_f16
         if [[ $mode == kernels ]]; then
             bench_sizes=4096
@@ -117,6 +121,7 @@ run() {
         budget=0.3
         tiles_sizes=64,128
         split_sizes=512
+        loops_size=64
         bench_ops=matmul,newton_schulz,muon_step,adam_step,matmul_f16,newton_schulz_f16,muon_step_f16
     fi
     echo "muon GPU run ($mode), commit $(head -n 1 .devrun/commit), $(date -u +%FT%TZ)"
@@ -130,6 +135,7 @@ run() {
     run_step "GPU tests: precision" 60 .devrun/precision --nocapture --test-threads 1
     run_step "GPU tests: product tiles" 60 .devrun/product_tiles --nocapture
     run_step "GPU tests: element-wise" 60 .devrun/elementwise
+    run_step "GPU tests: loop bounding" 60 .devrun/loop_bounding
     if [[ $mode != kernels ]]; then
     run_step "parity with muon-core at $large_sizes" 240 env MUON_LARGE_SIZES=$large_sizes \
         MUON_LARGE_MUON_SIZES=$muon_sizes MUON_LARGE_MUON_STEPS=1 MUON_DUMP_DIR="$work" \
@@ -163,6 +169,14 @@ run() {
             --cpu-max 0 --crossover-max 0 --reps 10 --budget-s "$budget" \
             --json "$work/split_$s.json"
     done
+    # The products with and without wgpu's loop counters (kernels/common.rs, LoopBounding).
+    for b in off on; do
+        run_step "products, MUON_LOOP_BOUNDING=$b, at $loops_size" 90 env MUON_LOOP_BOUNDING=$b \
+            .devrun/bench_report --sizes "$loops_size" \
+            --ops matmul,newton_schulz,matmul_f16,newton_schulz_f16 \
+            --cpu-max 0 --crossover-max 0 --reps 10 --budget-s "$budget" \
+            --json "$work/loops_$b.json"
+    done
     # The dry run checks the GPU-resident path end to end at the paper regime's quick size (the
     # default sizes take minutes on lavapipe); the real run takes every experiment.
     tail_args=(--backend gpu --json "$work/tail_memory.json")
@@ -179,7 +193,7 @@ for line in (work / "steps.tsv").read_text().splitlines():
 doc = {"schema": "muon-gpu-run/1", "mode": mode,
        "commit": pathlib.Path(".devrun/commit").read_text().splitlines(), "steps": steps}
 for key in ("accuracy", "torch", "bench", "bench_big", "tiles64", "tiles128", "split_auto",
-            "split_long", "tail_memory"):
+            "split_long", "loops_off", "loops_on", "tail_memory"):
     p = work / f"{key}.json"
     doc[key] = json.loads(p.read_text()) if p.exists() else None
 dest.write_text(json.dumps(doc, indent=1))

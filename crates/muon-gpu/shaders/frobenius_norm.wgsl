@@ -54,7 +54,9 @@ fn partial_sums(
 ) {
     var acc = vec2<f32>(0.0, 0.0);
     let stride = params.num_partials * 256u;
-    for (var i = wid.x * 256u + lid; i < params.len; i += stride) {
+    let first = wid.x * 256u + lid;
+    for (var t = 0u; t < trips(first, params.len, stride); t++) {
+        let i = first + t * stride;
         acc = merge(acc, vec2<f32>(abs(x[i]), 1.0)); // one element: s = |x|, q = 1
     }
     scales[lid] = acc.x;
@@ -70,7 +72,8 @@ fn partial_sums(
 @compute @workgroup_size(256, 1, 1)
 fn finish(@builtin(local_invocation_index) lid: u32) {
     var acc = vec2<f32>(0.0, 0.0);
-    for (var i = lid; i < params.num_partials; i += 256u) {
+    for (var t = 0u; t < trips(lid, params.num_partials, 256u); t++) {
+        let i = lid + t * 256u;
         acc = merge(acc, vec2<f32>(partials[2u * i], partials[2u * i + 1u]));
     }
     scales[lid] = acc.x;

@@ -140,9 +140,10 @@ fn split_partial(
     // Block row bi holds tiles − bi blocks (bj = bi .. tiles − 1).
     var bi = 0u;
     var rest = index % blocks;
-    while (rest >= tiles - bi) {
-        rest -= tiles - bi;
-        bi++;
+    for (var row = 0u; row < tiles; row++) {
+        if (rest < tiles - row) { break; }
+        rest -= tiles - row;
+        bi = row + 1u;
     }
     let bj = bi + rest;
     let row0 = bi * TILE;
@@ -175,8 +176,8 @@ fn split_reduce(
     if (e >= m * m) { return; }
     let chunks = chunk_count(params.k, params.chunk);
     var acc = 0.0;
-    for (var c = lid; c < chunks; c += 256u) {
-        acc += partials[c * m * m + e];
+    for (var t = 0u; t < trips(lid, chunks, 256u); t++) {
+        acc += partials[(lid + t * 256u) * m * m + e];
     }
     sums[lid] = acc;
     workgroupBarrier();

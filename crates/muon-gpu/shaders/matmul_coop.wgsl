@@ -234,11 +234,12 @@ fn main(
     let ls = LS;
     let rs = RS;
     var frag = fetch(0u, row0, col0, lid);
-    for (var k0 = 0u; k0 < params.k; k0 += BK) {
+    let slices = trips(0u, params.k, BK);
+    for (var s = 0u; s < slices; s++) {
         put(frag, lid);
         workgroupBarrier();
         // The next slice's loads, in flight during this slice's multiply-adds.
-        if (k0 + BK < params.k) { frag = fetch(k0 + BK, row0, col0, lid); }
+        if (s + 1u < slices) { frag = fetch((s + 1u) * BK, row0, col0, lid); }
         for (var kk = 0u; kk < BK; kk += 16u) {
             let ao0 = sr * LS + kk;
             let ao1 = (sr + 16u) * LS + kk;

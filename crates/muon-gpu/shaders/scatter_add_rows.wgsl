@@ -27,7 +27,7 @@ fn main(
     let c = i / params.cols;
     let k = i - c * params.cols;
     var sum = 0.0;
-    for (var j = 0u; j < params.rows; j += 1u) {
+    for (var j = 0u; j < params.rows; j++) {
         if (index[j] == c) { sum += src[j * params.cols + k]; }
     }
     out[i] = sum;

@@ -42,10 +42,14 @@ fn main(
     let base = row * cols;
     let t = targets[row];
     let has_target = t < cols;
+    let walk = trips(lid, cols, WG); // this thread's columns: lid, lid + WG, …
 
     // max
     var m = LOWEST;
-    for (var c = lid; c < cols; c += WG) { m = max(m, logits[base + c]); }
+    for (var j = 0u; j < walk; j++) {
+        let c = lid + j * WG;
+        m = max(m, logits[base + c]);
+    }
     red_f[lid] = m;
     workgroupBarrier();
     for (var s = WG / 2u; s > 0u; s >>= 1u) {
@@ -57,7 +61,10 @@ fn main(
 
     // Σ exp(z − max)
     var sum = 0.0;
-    for (var c = lid; c < cols; c += WG) { sum += exp(logits[base + c] - mx); }
+    for (var j = 0u; j < walk; j++) {
+        let c = lid + j * WG;
+        sum += exp(logits[base + c] - mx);
+    }
     red_f[lid] = sum;
     workgroupBarrier();
     for (var s = WG / 2u; s > 0u; s >>= 1u) {
@@ -70,7 +77,8 @@ fn main(
     var zt = LOWEST;
     if (has_target) { zt = logits[base + t]; }
     var rivals = 0u;
-    for (var c = lid; c < cols; c += WG) {
+    for (var j = 0u; j < walk; j++) {
+        let c = lid + j * WG;
         if (c != t && logits[base + c] >= zt) { rivals += 1u; }
     }
     red_u[lid] = rivals;
@@ -82,7 +90,8 @@ fn main(
 
     let w = weights[row];
     let inv = 1.0 / total;
-    for (var c = lid; c < cols; c += WG) {
+    for (var j = 0u; j < walk; j++) {
+        let c = lid + j * WG;
         var p = exp(logits[base + c] - mx) * inv;
         if (c == t) { p = p - 1.0; }
         grad[base + c] = w * p;

@@ -218,11 +218,12 @@ fn tile_product(
 ) -> Block {
     var acc: Block; // zero-initialised
     var frag = fetch(k_begin, row0, col0, lid);
-    for (var k0 = k_begin; k0 < k_end; k0 += TK) {
+    let slices = trips(k_begin, k_end, TK);
+    for (var s = 0u; s < slices; s++) {
         put(frag, lid);
         workgroupBarrier();
         // The next slice's loads, in flight during this slice's multiply-adds.
-        if (k0 + TK < k_end) { frag = fetch(k0 + TK, row0, col0, lid); }
+        if (s + 1u < slices) { frag = fetch(k_begin + (s + 1u) * TK, row0, col0, lid); }
         for (var kk = 0u; kk < TK; kk += 4u) {
             product_step(&acc, kk, lid3);
             product_step(&acc, kk + 1u, lid3);

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::GpuError;
 use crate::fast_path::{FastEngine, FastPathStatus, FastState, self_check};
-use crate::kernels::{COOP_WORKGROUP_THREADS, Gram, Kernels, ProductTiles};
+use crate::kernels::{COOP_WORKGROUP_THREADS, Gram, Kernels, LoopBounding, ProductTiles};
 use crate::matrix::MAX_KERNEL_ELEMENTS;
 
 /// Environment variable choosing the adapter: an index into [`GpuContext::adapters`]
@@ -28,6 +28,12 @@ pub const PRODUCT_TILES_ENV: &str = "MUON_PRODUCT_TILES";
 /// blocks to fill the GPU. For measuring that rule; [`crate::kernels::Kernels::split_fill`]
 /// says which a context runs. The results differ by rounding only.
 pub const SPLIT_K_ENV: &str = "MUON_SPLIT_K";
+
+/// Environment variable: `MUON_LOOP_BOUNDING=on` compiles the kernels of every context made
+/// while it is set with wgpu's loop counters ([`crate::kernels::LoopBounding::On`]); `off`
+/// (the default) without. For measuring what the counters cost; the results are the same
+/// bits either way.
+pub const LOOP_BOUNDING_ENV: &str = "MUON_LOOP_BOUNDING";
 
 /// One device and queue with every kernel's pipeline compiled once.
 ///
@@ -183,7 +189,11 @@ impl GpuContext {
             };
             sink.lock().unwrap_or_else(PoisonError::into_inner).lost = Some(reason);
         });
-        let kernels = Arc::new(Kernels::new(&device, tensor_cores)?);
+        let kernels = Arc::new(Kernels::with_loop_bounding(
+            &device,
+            tensor_cores,
+            loop_bounding_env(),
+        )?);
         apply_product_tiles_env(&kernels);
         apply_split_k_env(&kernels);
         let info = device.adapter_info();
@@ -590,6 +600,26 @@ fn apply_split_k_env(kernels: &Kernels) {
     }
 }
 
+/// [`LOOP_BOUNDING_ENV`]'s setting; a value it does not know is logged and ignored.
+fn loop_bounding_env() -> LoopBounding {
+    let Ok(value) = std::env::var(LOOP_BOUNDING_ENV) else {
+        return LoopBounding::default();
+    };
+    parse_loop_bounding(&value).unwrap_or_else(|| {
+        log::warn!("muon-gpu: {LOOP_BOUNDING_ENV}={value} is not on or off; using off");
+        LoopBounding::default()
+    })
+}
+
+/// A [`LOOP_BOUNDING_ENV`] value: `on`/`1`, `off`/`0` (any case), else `None`.
+fn parse_loop_bounding(value: &str) -> Option<LoopBounding> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "on" | "1" => Some(LoopBounding::On),
+        "off" | "0" => Some(LoopBounding::Off),
+        _ => None,
+    }
+}
+
 /// Whether [`SPLIT_K_ENV`]'s `value` asks for the fill rule: `auto` yes, `long` no.
 fn parse_split_fill(value: &str) -> Option<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
@@ -642,6 +672,17 @@ mod tests {
         assert_eq!(parse_split_fill(" LONG "), Some(false));
         assert_eq!(parse_split_fill("off"), None);
         assert_eq!(parse_split_fill(""), None);
+    }
+
+    #[test]
+    fn loop_bounding_values() {
+        assert_eq!(parse_loop_bounding("on"), Some(LoopBounding::On));
+        assert_eq!(parse_loop_bounding(" ON "), Some(LoopBounding::On));
+        assert_eq!(parse_loop_bounding("1"), Some(LoopBounding::On));
+        assert_eq!(parse_loop_bounding("Off"), Some(LoopBounding::Off));
+        assert_eq!(parse_loop_bounding("0"), Some(LoopBounding::Off));
+        assert_eq!(parse_loop_bounding("auto"), None);
+        assert_eq!(parse_loop_bounding(""), None);
     }
 
     #[test]

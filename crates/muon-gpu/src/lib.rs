@@ -101,7 +101,8 @@ mod timing;
 
 pub use adam::{GpuAdam, MomentFormat};
 pub use context::{
-    ADAPTER_ENV, GpuContext, PRODUCT_TILES_ENV, SPLIT_K_ENV, TENSOR_CORES_ENV, quiet_headless_probe,
+    ADAPTER_ENV, GpuContext, LOOP_BOUNDING_ENV, PRODUCT_TILES_ENV, SPLIT_K_ENV, TENSOR_CORES_ENV,
+    quiet_headless_probe,
 };
 pub use error::{GpuError, SkippedSteps};
 pub use fast_path::{FastEngine, FastPathStatus, Precision};

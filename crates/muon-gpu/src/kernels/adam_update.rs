@@ -3,7 +3,7 @@
 
 use muon_core::adam::Adam;
 
-use super::common::{Access, Program, whole};
+use super::common::{Access, Compiler, Program, whole};
 use super::elementwise::{ElementwiseBindGroups, Lanes, Operand};
 use super::sources;
 use crate::MomentFormat;
@@ -98,7 +98,7 @@ pub struct AdamUpdate {
 }
 
 impl AdamUpdate {
-    pub(crate) fn new(device: &wgpu::Device) -> Self {
+    pub(crate) fn new(device: &Compiler<'_>) -> Self {
         use Access::{Read, ReadWrite, Uniform};
         let program = Program::new(
             device,

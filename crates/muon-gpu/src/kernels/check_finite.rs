@@ -1,7 +1,7 @@
 //! Host half of `shaders/check_status.wgsl` with `check_finite.wgsl` or
 //! `check_finite_vec4.wgsl`: the on-device NaN/Inf flag and its bookkeeping.
 
-use super::common::{Access, Program, record, whole};
+use super::common::{Access, Compiler, Program, record, whole};
 use super::elementwise::{ElementwiseBindGroups, Lanes, Operand};
 use super::sources;
 
@@ -24,7 +24,7 @@ pub struct CheckFinite {
 }
 
 impl CheckFinite {
-    pub(crate) fn new(device: &wgpu::Device) -> Self {
+    pub(crate) fn new(device: &Compiler<'_>) -> Self {
         use Access::{Read, ReadWrite, Uniform};
         let program = Program::new(
             device,

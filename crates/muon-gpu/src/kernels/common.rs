@@ -221,6 +221,73 @@ pub(crate) enum Access {
     ReadWrite,
 }
 
+/// Whether wgpu gives every loop of the crate's kernels a counter that ends it after 2⁶⁴
+/// trips (its default, "loop bounding": a loop that never ends is undefined behaviour in
+/// SPIR-V and Metal, and a driver may compile it into anything).
+///
+/// The crate's loops need none: each has a form that ends whatever the parameters and buffer
+/// contents (a counter stepping by one towards any bound, halving towards zero, or stepping
+/// by a constant towards a constant; strides over run-time bounds count their trips first,
+/// `shaders/trips.wgsl`), which `tests/shaders.rs` checks on every program as compiled. The
+/// counters cost a variable and a branch per trip, and since the variable persists across a
+/// loop's entries, a compiler cannot prove the trip count of an inner loop and may keep it
+/// rolled (wgpu issue #7698: pipelines 100× slower with it). Every other check stays on:
+/// array and buffer indices are clamped as before.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LoopBounding {
+    /// No counters (the default).
+    #[default]
+    Off,
+    /// wgpu's counters, as for any shader (`MUON_LOOP_BOUNDING=on`): for measuring what they
+    /// cost, and a way back should a driver ever disagree.
+    On,
+}
+
+/// The device the kernels are compiled for and how ([`LoopBounding`]). A kernel's
+/// constructor takes it where it would take the device, which it derefs to, for making its
+/// pipelines and buffers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Compiler<'a> {
+    device: &'a wgpu::Device,
+    bounding: LoopBounding,
+}
+
+impl<'a> Compiler<'a> {
+    pub(crate) fn new(device: &'a wgpu::Device, bounding: LoopBounding) -> Self {
+        Self { device, bounding }
+    }
+
+    /// The shader module of WGSL `source`.
+    fn module(&self, label: &'static str, source: &str) -> wgpu::ShaderModule {
+        let desc = wgpu::ShaderModuleDescriptor {
+            label: Some(label),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        };
+        match self.bounding {
+            LoopBounding::On => self.device.create_shader_module(desc),
+            LoopBounding::Off => {
+                let mut checks = wgpu::ShaderRuntimeChecks::checked();
+                checks.force_loop_bounding = false;
+                // SAFETY: with loop bounding off, wgpu requires shaders without infinite loops.
+                // `source` is one of the crate's programs (`sources.rs`; `Program` is
+                // crate-private), and every loop in each has a form that ends for any
+                // parameters and buffer contents: `tests/shaders.rs`,
+                // `every_loop_ends_for_any_parameters`, checks the texts as compiled. WGSL
+                // has no recursion. All other runtime checks stay on.
+                unsafe { self.device.create_shader_module_trusted(desc, checks) }
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for Compiler<'_> {
+    type Target = wgpu::Device;
+
+    fn deref(&self) -> &wgpu::Device {
+        self.device
+    }
+}
+
 /// One WGSL program: its module and the bind-group layout of its bindings `0..` (group 0,
 /// in the order of the [`Access`] list), from which the kernel makes one pipeline per entry
 /// point. Create it inside [`super::Kernels::new`]'s error scope.
@@ -234,18 +301,14 @@ pub(crate) struct Program {
 impl Program {
     /// Compiles `source` and lays out its bindings.
     pub(crate) fn new(
-        device: &wgpu::Device,
+        device: &Compiler<'_>,
         label: &'static str,
         source: &str,
         access: &[Access],
     ) -> Self {
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(label),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
-        });
         Self {
             label,
-            module,
+            module: device.module(label, source),
             layout: bind_group_layout(device, label, access),
         }
     }
@@ -253,7 +316,7 @@ impl Program {
     /// Compiles a tiled product in both geometries: `small` (64×64 blocks) with its layout,
     /// and `large` (128×128) with the same layout where `choice` allows it.
     pub(crate) fn tiled(
-        device: &wgpu::Device,
+        device: &Compiler<'_>,
         label: &'static str,
         small: &str,
         large: &str,
@@ -270,18 +333,14 @@ impl Program {
     /// Compiles `source` with `other`'s bind-group layout (the same bindings), so one bind
     /// group serves pipelines of both.
     pub(crate) fn with_layout_of(
-        device: &wgpu::Device,
+        device: &Compiler<'_>,
         label: &'static str,
         source: &str,
         other: &Program,
     ) -> Self {
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(label),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
-        });
         Self {
             label,
-            module,
+            module: device.module(label, source),
             layout: other.layout.clone(),
         }
     }

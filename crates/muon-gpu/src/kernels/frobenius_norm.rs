@@ -1,6 +1,6 @@
 //! Host half of `shaders/frobenius_norm.wgsl`: a two-level tree reduction for `‖X‖_F`.
 
-use super::common::{Access, ELEMENTWISE_WG, Program, whole};
+use super::common::{Access, Compiler, ELEMENTWISE_WG, Program, whole};
 use super::sources;
 
 /// The most first-pass workgroups (partial sums).
@@ -40,7 +40,7 @@ pub struct FrobeniusNorm {
 }
 
 impl FrobeniusNorm {
-    pub(crate) fn new(device: &wgpu::Device) -> Self {
+    pub(crate) fn new(device: &Compiler<'_>) -> Self {
         use Access::{Read, ReadWrite, Uniform};
         let program = Program::new(
             device,

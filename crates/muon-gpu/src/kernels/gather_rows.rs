@@ -1,6 +1,6 @@
 //! Host half of `shaders/gather_rows.wgsl`: `out[r] = src[index[r]]`, row by row.
 
-use super::common::{Access, Program, elementwise_groups, record, whole};
+use super::common::{Access, Compiler, Program, elementwise_groups, record, whole};
 use super::sources;
 
 /// Uniforms of `gather_rows.wgsl` (`GatherParams`).
@@ -26,7 +26,7 @@ pub struct GatherRows {
 }
 
 impl GatherRows {
-    pub(crate) fn new(device: &wgpu::Device) -> Self {
+    pub(crate) fn new(device: &Compiler<'_>) -> Self {
         use Access::{Read, ReadWrite, Uniform};
         let program = Program::new(
             device,

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use super::common::{
-    Access, ELEMENTWISE_WG, Program, TILE, TileChoice, Tiled, record, storage_buffer_zeroed,
-    uniform_buffer, whole,
+    Access, Compiler, ELEMENTWISE_WG, Program, TILE, TileChoice, Tiled, record,
+    storage_buffer_zeroed, uniform_buffer, whole,
 };
 use super::sources;
 use super::split_k;
@@ -78,7 +78,7 @@ pub(crate) struct GramCall {
 }
 
 impl Gram {
-    pub(crate) fn new(device: &wgpu::Device, choice: &Arc<TileChoice>) -> Self {
+    pub(crate) fn new(device: &Compiler<'_>, choice: &Arc<TileChoice>) -> Self {
         use Access::{Read, ReadWrite};
         let (program, large) = Program::tiled(
             device,

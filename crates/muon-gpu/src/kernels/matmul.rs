@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::common::{Access, Program, TileChoice, Tiled, record, whole};
+use super::common::{Access, Compiler, Program, TileChoice, Tiled, record, whole};
 use super::sources;
 
 /// Uniforms of `matmul.wgsl` (`MatmulParams`).
@@ -49,7 +49,7 @@ pub struct Matmul {
 }
 
 impl Matmul {
-    pub(crate) fn new(device: &wgpu::Device, choice: &Arc<TileChoice>) -> Self {
+    pub(crate) fn new(device: &Compiler<'_>, choice: &Arc<TileChoice>) -> Self {
         use Access::{Read, ReadWrite};
         let (program, large) = Program::tiled(
             device,
@@ -129,7 +129,7 @@ impl TensorMatmul {
     /// Compiles the kernel, with [`Matmul`]'s bind-group layout. Only for a device with
     /// `SHADER_F16`, `SUBGROUP` and `EXPERIMENTAL_COOPERATIVE_MATRIX` enabled whose subgroups
     /// are always 32 threads wide (the kernel's workgroup is 8 of them).
-    pub(crate) fn new(device: &wgpu::Device, matmul: &Matmul) -> Self {
+    pub(crate) fn new(device: &Compiler<'_>, matmul: &Matmul) -> Self {
         let program =
             Program::with_layout_of(device, "matmul_coop", sources::MATMUL_COOP, &matmul.program);
         Self {

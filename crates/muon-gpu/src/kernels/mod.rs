@@ -41,9 +41,9 @@ pub use softmax_xent::{SoftmaxXent, XENT_STATS_PER_ROW, XentParams};
 use std::sync::Arc;
 
 use crate::{FastEngine, GpuError};
-use common::TileChoice;
+use common::{Compiler, TileChoice};
 
-pub use common::{MAX_WORKGROUPS_PER_DIM, ProductTiles, grid_2d, uniform_buffer};
+pub use common::{LoopBounding, MAX_WORKGROUPS_PER_DIM, ProductTiles, grid_2d, uniform_buffer};
 pub(crate) use common::{buffer_init, storage_buffer_zeroed, whole};
 pub use elementwise::ElementwiseBindGroups;
 pub(crate) use gram::{GramCall, GramScratch};
@@ -87,6 +87,8 @@ pub struct Kernels {
     /// Whether products of few blocks split their inner dimension to fill the GPU
     /// (`split_k`); fixed when the context is made, before any plan sizes its scratch.
     split_fill: std::sync::atomic::AtomicBool,
+    /// How the programs were compiled.
+    loop_bounding: LoopBounding,
 }
 
 impl Kernels {
@@ -94,11 +96,26 @@ impl Kernels {
     /// product too when `tensor_cores` says the device can run it (it must then have
     /// `SHADER_F16`, `SUBGROUP` and `EXPERIMENTAL_COOPERATIVE_MATRIX`, and 32-wide subgroups).
     ///
+    /// Loops compiled without wgpu's counters ([`LoopBounding::Off`]).
+    ///
     /// # Errors
     /// [`GpuError::Shader`] with the device's message.
     pub fn new(device: &wgpu::Device, tensor_cores: bool) -> Result<Self, GpuError> {
+        Self::with_loop_bounding(device, tensor_cores, LoopBounding::default())
+    }
+
+    /// [`Kernels::new`], with wgpu's loop counters where `bounding` is [`LoopBounding::On`].
+    ///
+    /// # Errors
+    /// [`GpuError::Shader`] with the device's message.
+    pub fn with_loop_bounding(
+        device: &wgpu::Device,
+        tensor_cores: bool,
+        bounding: LoopBounding,
+    ) -> Result<Self, GpuError> {
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let tiles = Arc::new(TileChoice::new(ProductTiles::large_supported(device)));
+        let device = &Compiler::new(device, bounding);
         let matmul = Matmul::new(device, &tiles);
         // The experimental kernel in a scope of its own: a driver that rejects it costs the
         // fast path, not the context.
@@ -132,6 +149,7 @@ impl Kernels {
             silu: Silu::new(device),
             tiles,
             split_fill: std::sync::atomic::AtomicBool::new(true),
+            loop_bounding: bounding,
         };
         match pollster::block_on(scope.pop()) {
             Some(e) => Err(GpuError::Shader(e.to_string())),
@@ -145,6 +163,12 @@ impl Kernels {
     #[must_use]
     pub fn split_fill(&self) -> bool {
         self.split_fill.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether the programs carry wgpu's loop counters ([`LoopBounding`]).
+    #[must_use]
+    pub fn loop_bounding(&self) -> LoopBounding {
+        self.loop_bounding
     }
 
     /// Sets [`Kernels::split_fill`]; only before any product is planned (the split decides

@@ -3,7 +3,7 @@
 
 use muon_core::muon::{Muon, adjusted_lr};
 
-use super::common::{Access, Program, whole};
+use super::common::{Access, Compiler, Program, whole};
 use super::elementwise::{ElementwiseBindGroups, Lanes, Operand};
 use super::sources;
 
@@ -50,7 +50,7 @@ pub struct MuonUpdate {
 }
 
 impl MuonUpdate {
-    pub(crate) fn new(device: &wgpu::Device) -> Self {
+    pub(crate) fn new(device: &Compiler<'_>) -> Self {
         use Access::{Read, ReadWrite, Uniform};
         let program = Program::new(
             device,

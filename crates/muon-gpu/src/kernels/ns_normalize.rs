@@ -2,7 +2,7 @@
 
 use muon_core::newton_schulz::{NsConfig, NsNormalization};
 
-use super::common::{Access, Program, elementwise_groups, record, whole};
+use super::common::{Access, Compiler, Program, elementwise_groups, record, whole};
 use super::sources;
 
 /// Uniforms of `ns_normalize.wgsl` (`NormalizeParams`).
@@ -43,7 +43,7 @@ pub struct NsNormalize {
 }
 
 impl NsNormalize {
-    pub(crate) fn new(device: &wgpu::Device) -> Self {
+    pub(crate) fn new(device: &Compiler<'_>) -> Self {
         use Access::{Read, ReadWrite, Uniform};
         let program = Program::new(
             device,

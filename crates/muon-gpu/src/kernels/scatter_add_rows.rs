@@ -1,7 +1,7 @@
 //! Host half of `shaders/scatter_add_rows.wgsl`: `out[c] = Σ_{j: index[j] = c} src[j]`, the
 //! backward pass of [`super::GatherRows`].
 
-use super::common::{Access, Program, elementwise_groups, record, whole};
+use super::common::{Access, Compiler, Program, elementwise_groups, record, whole};
 use super::sources;
 
 /// Uniforms of `scatter_add_rows.wgsl` (`ScatterParams`).
@@ -28,7 +28,7 @@ pub struct ScatterAddRows {
 }
 
 impl ScatterAddRows {
-    pub(crate) fn new(device: &wgpu::Device) -> Self {
+    pub(crate) fn new(device: &Compiler<'_>) -> Self {
         use Access::{Read, ReadWrite, Uniform};
         let program = Program::new(
             device,

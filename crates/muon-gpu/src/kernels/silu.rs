@@ -1,7 +1,7 @@
 //! Host half of `shaders/silu.wgsl`: the SiLU activation (`x = h·sigmoid(h)`) and its
 //! backward pass (`x ← x · SiLU'(h)`), element-wise.
 
-use super::common::{Access, Program, elementwise_groups, record, whole};
+use super::common::{Access, Compiler, Program, elementwise_groups, record, whole};
 use super::sources;
 
 /// Uniforms of `silu.wgsl` (`SiluParams`).
@@ -24,7 +24,7 @@ pub struct Silu {
 }
 
 impl Silu {
-    pub(crate) fn new(device: &wgpu::Device) -> Self {
+    pub(crate) fn new(device: &Compiler<'_>) -> Self {
         use Access::{Read, ReadWrite, Uniform};
         let program = Program::new(device, "silu", sources::SILU, &[Uniform, Read, ReadWrite]);
         let forward = program.pipeline(device, "forward");

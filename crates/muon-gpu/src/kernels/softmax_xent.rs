@@ -1,7 +1,7 @@
 //! Host half of `shaders/softmax_xent.wgsl`: row-wise softmax cross-entropy, its gradient
 //! with respect to the logits and per-row statistics.
 
-use super::common::{Access, Program, record, whole};
+use super::common::{Access, Compiler, Program, record, whole};
 use super::sources;
 
 /// Uniforms of `softmax_xent.wgsl` (`XentParams`).
@@ -31,7 +31,7 @@ pub struct SoftmaxXent {
 }
 
 impl SoftmaxXent {
-    pub(crate) fn new(device: &wgpu::Device) -> Self {
+    pub(crate) fn new(device: &Compiler<'_>) -> Self {
         use Access::{Read, ReadWrite, Uniform};
         let program = Program::new(
             device,

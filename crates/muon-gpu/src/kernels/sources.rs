@@ -37,43 +37,48 @@ pub(crate) const CHECK_FINITE: &str = elementwise!("check_status.wgsl", "check_f
 pub(crate) const CHECK_FINITE_VEC4: &str =
     elementwise!("check_status.wgsl", "check_finite_vec4.wgsl");
 
-/// `shaders/frobenius_norm.wgsl`.
-pub(crate) const FROBENIUS_NORM: &str = include_str!("../../shaders/frobenius_norm.wgsl");
+/// `shaders/trips.wgsl` (loop trip counts) + `shaders/frobenius_norm.wgsl`.
+pub(crate) const FROBENIUS_NORM: &str = concat!(
+    include_str!("../../shaders/trips.wgsl"),
+    include_str!("../../shaders/frobenius_norm.wgsl"),
+);
 
 /// `shaders/gather_rows.wgsl`.
 pub(crate) const GATHER_ROWS: &str = include_str!("../../shaders/gather_rows.wgsl");
 
 /// A tiled product kernel: the block geometry (`WG`, threads per workgroup edge: 8 for 64×64
-/// blocks, 16 for 128×128), `shaders/tile_product.wgsl`, then the kernel's files.
+/// blocks, 16 for 128×128), `shaders/trips.wgsl`, `shaders/tile_product.wgsl`, then the
+/// kernel's files.
 macro_rules! tiled {
     ($wg:literal, $($file:literal),+) => {
         concat!(
             "const WG: u32 = ", $wg, "u;\n",
+            include_str!("../../shaders/trips.wgsl"),
             include_str!("../../shaders/tile_product.wgsl"),
             $(include_str!(concat!("../../shaders/", $file))),+
         )
     };
 }
 
-/// `shaders/tile_product.wgsl` + `shaders/split_k.wgsl` + `shaders/gram.wgsl`, 64×64 blocks.
+/// `tiled!`: `shaders/split_k.wgsl` + `shaders/gram.wgsl`, 64×64 blocks.
 pub(crate) const GRAM: &str = tiled!(8, "split_k.wgsl", "gram.wgsl");
 
 /// The same, 128×128 blocks.
 pub(crate) const GRAM_LARGE: &str = tiled!(16, "split_k.wgsl", "gram.wgsl");
 
-/// `shaders/tile_product.wgsl` + `shaders/matmul_io.wgsl` + `shaders/matmul.wgsl`, 64×64
-/// blocks.
+/// `tiled!`: `shaders/matmul_io.wgsl` + `shaders/matmul.wgsl`, 64×64 blocks.
 pub(crate) const MATMUL: &str = tiled!(8, "matmul_io.wgsl", "matmul.wgsl");
 
 /// The same, 128×128 blocks.
 pub(crate) const MATMUL_LARGE: &str = tiled!(16, "matmul_io.wgsl", "matmul.wgsl");
 
-/// `shaders/matmul_io.wgsl` + `shaders/matmul_coop.wgsl` (the tensor-core product; compiled
-/// only on adapters that have cooperative matrices).
+/// `shaders/trips.wgsl` + `shaders/matmul_io.wgsl` + `shaders/matmul_coop.wgsl` (the
+/// tensor-core product; compiled only on adapters that have cooperative matrices).
 ///
 /// WGSL's enable directives must open the module, so they are here rather than in the file.
 pub(crate) const MATMUL_COOP: &str = concat!(
     "enable f16;\nenable wgpu_cooperative_matrix;\n",
+    include_str!("../../shaders/trips.wgsl"),
     include_str!("../../shaders/matmul_io.wgsl"),
     include_str!("../../shaders/matmul_coop.wgsl"),
 );
@@ -93,11 +98,13 @@ pub(crate) const SCATTER_ADD_ROWS: &str = include_str!("../../shaders/scatter_ad
 /// `shaders/silu.wgsl`.
 pub(crate) const SILU: &str = include_str!("../../shaders/silu.wgsl");
 
-/// `shaders/softmax_xent.wgsl`.
-pub(crate) const SOFTMAX_XENT: &str = include_str!("../../shaders/softmax_xent.wgsl");
+/// `shaders/trips.wgsl` + `shaders/softmax_xent.wgsl`.
+pub(crate) const SOFTMAX_XENT: &str = concat!(
+    include_str!("../../shaders/trips.wgsl"),
+    include_str!("../../shaders/softmax_xent.wgsl"),
+);
 
-/// `shaders/tile_product.wgsl` + `shaders/split_k.wgsl` + `shaders/ns_step.wgsl`, 64×64
-/// blocks.
+/// `tiled!`: `shaders/split_k.wgsl` + `shaders/ns_step.wgsl`, 64×64 blocks.
 pub(crate) const NS_STEP: &str = tiled!(8, "split_k.wgsl", "ns_step.wgsl");
 
 /// The same, 128×128 blocks.
