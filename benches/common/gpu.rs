@@ -156,10 +156,8 @@ impl GpuMatmul {
             m: to_u32(m)?,
             n: to_u32(n)?,
             k: to_u32(k)?,
-            flags: 0,
             alpha: 1.0,
-            beta: 0.0,
-            _pad: [0; 2],
+            ..MatmulParams::default()
         };
         let device = ctx.device();
         let uniforms = uniform_buffer(device, "bench matmul params", &params);

@@ -79,8 +79,7 @@ pub fn product(m: usize, n: usize, k: usize, flags: u32) -> MatmulParams {
         k: k as u32,
         flags,
         alpha: 1.0,
-        beta: 0.0,
-        _pad: [0; 2],
+        ..MatmulParams::default()
     }
 }
 

@@ -39,6 +39,7 @@ struct GramParams {
 @group(0) @binding(1) var<storage, read> x: array<f32>;     // X
 @group(0) @binding(2) var<storage, read> d: array<f32>;     // D, m×m (read only if beta != 0)
 @group(0) @binding(3) var<storage, read_write> g: array<f32>; // G, m×m (output)
+@group(0) @binding(4) var<storage, read_write> partials: array<f32>; // split-k only: chunks · m² sums (split_k.wgsl)
 
 // L = op(X) (m×k) and R = op(X)ᵀ. X stored m×k (trans = 0) runs along k in both; stored k×m,
 // along the rows of op(X), which are the columns of R.

@@ -14,8 +14,8 @@ struct MatmulParams {
     flags: u32,  // bit 0: A stored transposed (k×m); bit 1: B stored transposed (n×k); bit 2: symmetric output
     alpha: f32,  // scale of the product
     beta: f32,   // scale of D (0: D is ignored)
+    chunk: u32,  // split-k (matmul.wgsl only): inner terms per chunk, a multiple of 16 (0: tiled)
     _pad0: u32,  // padding to 32 bytes
-    _pad1: u32,  // padding to 32 bytes
 }
 
 @group(0) @binding(0) var<storage, read> params: MatmulParams; // shapes, flags, alpha, beta

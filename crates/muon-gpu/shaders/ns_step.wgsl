@@ -29,6 +29,7 @@ struct NsStepParams {
 @group(0) @binding(1) var<storage, read> bmat: array<f32>;    // B, square, symmetric
 @group(0) @binding(2) var<storage, read> x: array<f32>;       // X, rows×cols
 @group(0) @binding(3) var<storage, read_write> out: array<f32>; // X', rows×cols
+@group(0) @binding(4) var<storage, read_write> partials: array<f32>; // split-k only: chunks · rows·cols sums (split_k.wgsl)
 
 // The inner dimension: rows (side = 0) or cols (side = 1).
 fn inner_dim() -> u32 {

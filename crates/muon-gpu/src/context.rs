@@ -24,8 +24,9 @@ pub const PRODUCT_TILES_ENV: &str = "MUON_PRODUCT_TILES";
 
 /// Environment variable: `MUON_SPLIT_K=long` makes only products over long inner dimensions
 /// split them (into chunks of at most 4,096 terms), for every context made while it is set;
-/// `auto` (the default) also splits the Gram products and Newton–Schulz steps of few output
-/// blocks to fill the GPU. For measuring that rule; [`crate::kernels::Kernels::split_fill`]
+/// `auto` (the default) also splits the products of few output blocks (Gram products,
+/// Newton–Schulz steps, general products on the `f32` and emulated `f16` kernels) to fill the
+/// GPU. For measuring that rule; [`crate::kernels::Kernels::split_fill`]
 /// says which a context runs. The results differ by rounding only.
 pub const SPLIT_K_ENV: &str = "MUON_SPLIT_K";
 
@@ -448,9 +449,10 @@ impl GpuContext {
     /// product kernels (matmul, Gram, Newton–Schulz) may walk on this adapter: `Some` on
     /// Mesa's llvmpipe (lavapipe), whose shaders stop looping after 65,535 iterations per
     /// invocation (measured: 174,764 terms; the limit keeps a margin), `None` (no cap) on
-    /// every other adapter. Gram products of order up to 1984 split their inner dimension
-    /// into chunks and are capped by the chunk length only (within lavapipe's 128 MiB
-    /// bindings the chunks stay far below the cap).
+    /// every other adapter. Products of fewer than 512 blocks of 64×64 (Gram products of order
+    /// up to 1984) and products over more than 4,096 terms split their inner dimension into
+    /// chunks and are capped by the chunk length only (within lavapipe's 128 MiB bindings the
+    /// chunks stay far below the cap).
     #[must_use]
     pub fn max_tiled_inner(&self) -> Option<usize> {
         self.info
@@ -460,22 +462,8 @@ impl GpuContext {
             .then_some(LLVMPIPE_MAX_TILED_INNER)
     }
 
-    /// Checks that a tiled product summing `inner` terms per output runs correctly on this
-    /// adapter ([`Self::max_tiled_inner`]), naming it `what` in the error.
-    pub(crate) fn check_tiled_inner(
-        &self,
-        what: &'static str,
-        inner: usize,
-    ) -> Result<(), GpuError> {
-        match self.max_tiled_inner() {
-            Some(max) if inner > max => Err(GpuError::InnerDimensionTooLong { what, inner, max }),
-            _ => Ok(()),
-        }
-    }
-
-    /// Checks an `m × m` Gram product over `inner` terms like [`Self::check_tiled_inner`], for
-    /// the longest run of terms one invocation sums: all of `inner` on the tiled kernel, one
-    /// chunk on the split-k path (orders up to 1984).
+    /// Checks an `m × m` Gram product over `inner` terms like [`Self::check_walk`] (orders up
+    /// to 1984 split).
     pub(crate) fn check_gram_inner(
         &self,
         what: &'static str,
@@ -483,6 +471,18 @@ impl GpuContext {
         inner: usize,
     ) -> Result<(), GpuError> {
         let walk = Gram::longest_walk(m as u32, inner as u32, self.kernels.split_fill()) as usize;
+        self.check_walk(what, inner, walk)
+    }
+
+    /// Checks that a product over `inner` terms, of which one invocation sums `walk` (all of
+    /// them on the tiled kernels, one chunk on a split-k path), runs correctly on this adapter
+    /// ([`Self::max_tiled_inner`]), naming it `what` in the error.
+    pub(crate) fn check_walk(
+        &self,
+        what: &'static str,
+        inner: usize,
+        walk: usize,
+    ) -> Result<(), GpuError> {
         match self.max_tiled_inner() {
             Some(max) if walk > max => Err(GpuError::InnerDimensionTooLong { what, inner, max }),
             _ => Ok(()),

@@ -15,17 +15,19 @@
 //! instead: `(B·Xᵀ)ᵀ = X·B` for symmetric `B`).
 //!
 //! With [`Precision::F16`] the three products run on the fast engine of the context
-//! ([`crate::FastEngine`]) as general products `α·op(L)·op(R) + β·D`: `A = X·Xᵀ` (all of it:
-//! tensor cores gain nothing from the triangle), `B = c·A·A + b·A`, `X' = B·X + a·X`.
+//! ([`crate::FastEngine`]) as general products `α·op(L)·op(R) + β·D`: `A = X·Xᵀ` and
+//! `B = c·A·A + b·A`, both flagged symmetric (only their blocks on and above the diagonal are
+//! computed), and `X' = B·X + a·X`. On the emulated engine a product of few blocks splits its
+//! inner dimension as the `f32` products do (`kernels::split_k`); tensor cores run tiled.
 
 use muon_core::MuonError;
 use muon_core::newton_schulz::NsConfig;
 
 use crate::fast_path::{FastEngine, Precision};
 use crate::kernels::{
-    Gram, GramCall, GramParams, GramScratch, Kernels, MAX_PARTIALS, MatmulParams, NormParams,
-    NormalizeParams, NsStep, NsStepCall, NsStepParams, storage_buffer_zeroed, uniform_buffer,
-    whole,
+    Gram, GramCall, GramParams, GramScratch, Kernels, MAX_PARTIALS, Matmul, MatmulCall,
+    MatmulParams, NormParams, NormalizeParams, NsStep, NsStepCall, NsStepParams,
+    storage_buffer_zeroed, uniform_buffer, whole,
 };
 use crate::matrix::matrix_bytes;
 use crate::{GpuContext, GpuError, GpuMatrix};
@@ -40,12 +42,12 @@ enum Products {
         step_bg: Vec<NsStepCall>,
     },
     /// `f16` operands on `engine`: three general products per iteration (the Gram product
-    /// and `A·A` flagged [`MatmulParams::SYMMETRIC`]: half their blocks), each
-    /// `(bind group, m, n)` of its output.
+    /// and `A·A` flagged [`MatmulParams::SYMMETRIC`]: half their blocks), split-k where their
+    /// shape takes it on the emulated engine.
     F16 {
         engine: FastEngine,
-        gram_a: [(wgpu::BindGroup, u32, u32); 2],
-        iterations: Vec<[(wgpu::BindGroup, u32, u32); 2]>,
+        gram_a: [MatmulCall; 2],
+        iterations: Vec<[MatmulCall; 2]>,
     },
 }
 
@@ -58,41 +60,31 @@ impl Products {
     }
 }
 
-/// One general product `α·op(L)·op(R) + β·D` into `out` (`m × n`, inner `k`), bound.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "a product's operands, shape and epilogue"
-)]
-fn bind_product(
-    ctx: &GpuContext,
-    (m, k, n): (u32, u32, u32),
-    flags: u32,
-    (alpha, beta): (f32, f32),
-    l: &wgpu::Buffer,
-    r: &wgpu::Buffer,
-    d: &wgpu::Buffer,
-    out: &wgpu::Buffer,
-) -> (wgpu::BindGroup, u32, u32) {
-    let params = MatmulParams {
+/// The three general products of an `f16` plan on a `rows × cols` input (`m` its shorter
+/// side): `A = X·Xᵀ` (or `XᵀX`), `B = c·A·A + b·A`, and the step (`B·X + a·X`, or
+/// `X·B + a·X`), as `(params, which operands)`; their coefficients and buffers are the plan's.
+/// The Gram product and `A·A` are symmetric: their blocks below the diagonal are mirrored,
+/// not computed.
+fn f16_products(rows: u32, cols: u32) -> [MatmulParams; 3] {
+    let m = rows.min(cols);
+    let sym = MatmulParams::SYMMETRIC;
+    let (k, flags) = if rows > cols {
+        (rows, MatmulParams::TRANS_A | sym) // A = XᵀX, X stored k×m
+    } else {
+        (cols, MatmulParams::TRANS_B | sym) // A = X·Xᵀ
+    };
+    let product = |m, n, k, flags| MatmulParams {
         m,
         n,
         k,
         flags,
-        alpha,
-        beta,
         ..MatmulParams::default()
     };
-    let device = ctx.device();
-    let u = uniform_buffer(device, "ns f16 product params", &params);
-    let bg = ctx.kernels().matmul.bind_group(
-        device,
-        &u,
-        l.as_entire_buffer_binding(),
-        r.as_entire_buffer_binding(),
-        d.as_entire_buffer_binding(),
-        out.as_entire_buffer_binding(),
-    );
-    (bg, m, n)
+    [
+        product(m, m, k, flags),
+        product(m, m, m, sym),
+        product(rows, cols, m, 0),
+    ]
 }
 
 /// The device buffers of one Newton–Schulz on a `rows × cols` input: the two iterates, the
@@ -135,9 +127,15 @@ impl NsScratch {
         let device = ctx.device();
         let (m32, n32, r32, c32) = (m as u32, rows.max(cols) as u32, rows as u32, cols as u32);
         let fill = ctx.kernels().split_fill();
+        let f16_bytes = f16_products(r32, c32)
+            .iter()
+            .map(|p| Matmul::split_bytes(p, fill))
+            .max()
+            .unwrap_or(0);
         let split_bytes = Gram::split_bytes(m32, n32, fill)
             .max(Gram::split_bytes(m32, m32, fill))
-            .max(NsStep::split_bytes(r32, c32, fill));
+            .max(NsStep::split_bytes(r32, c32, fill))
+            .max(f16_bytes);
         let split_sums = (split_bytes > 0)
             .then(|| storage_buffer_zeroed(device, "ns split-k chunk sums", split_bytes));
         Ok(Self {
@@ -254,10 +252,9 @@ impl GpuNewtonSchulz {
     /// `InvalidHyperParameter { name: "ns_coefficients", .. }`),
     /// [`GpuError::BufferTooLarge`] beyond the device's limits,
     /// [`GpuError::InnerDimensionTooLong`] when `X·Xᵀ` sums more terms than this adapter's
-    /// tiled products allow (llvmpipe only: in `F32` when one invocation of the Gram product
-    /// would walk more terms, all of them when `min(rows, cols) > 1984`, one chunk below;
-    /// `F16` emulated runs general products, whatever the shape; see
-    /// [`GpuContext::max_tiled_inner`]).
+    /// tiled products allow (llvmpipe only: when one invocation of the Gram product would
+    /// walk more terms, all of them when `min(rows, cols) > 1984`, one chunk below, in `F32`
+    /// and on the emulated `F16` engine alike; see [`GpuContext::max_tiled_inner`]).
     /// A [`GpuError`] from the device during the self-check.
     pub fn with_precision(
         ctx: &GpuContext,
@@ -394,32 +391,54 @@ impl GpuNewtonSchulz {
                 }
             }
             Some(engine) => {
+                let [gram_p, poly_p, next_p] = f16_products(r, c);
+                // Tensor cores: tiled (no split-k path, and no loop cap on hardware).
+                let path = (fill, engine == FastEngine::TensorCores);
                 if engine == FastEngine::Emulated {
-                    // The emulated engine walks all of k in one invocation.
-                    ctx.check_tiled_inner("newton-schulz gram", rows.max(cols))?;
+                    let walk = Matmul::longest_walk(&gram_p, fill) as usize;
+                    ctx.check_walk("newton-schulz gram", rows.max(cols), walk)?;
                 }
-                // The Gram product and A·A are symmetric: their blocks below the diagonal
-                // are mirrored, not computed.
-                let sym = MatmulParams::SYMMETRIC;
-                let (kk, flags) = if tall {
-                    (r, MatmulParams::TRANS_A | sym) // A = XᵀX, X stored k×m
-                } else {
-                    (c, MatmulParams::TRANS_B | sym) // A = X·Xᵀ
+                let sums = split_sums.as_ref();
+                let bind = |params: MatmulParams, [l, r, d, out]: [&wgpu::Buffer; 4]| {
+                    k.matmul.call(
+                        device,
+                        &params,
+                        path,
+                        sums,
+                        whole(l),
+                        whole(r),
+                        whole(d),
+                        whole(out),
+                    )
                 };
                 // `b` stands in for D where beta = 0 (not read).
                 let gram_a = [0, 1].map(|i| {
-                    bind_product(ctx, (mu, kk, mu), flags, (1.0, 0.0), &x[i], &x[i], b, a)
+                    let params = MatmulParams {
+                        alpha: 1.0,
+                        ..gram_p
+                    };
+                    bind(params, [&x[i], &x[i], b, a])
                 });
                 let iterations = (0..cfg.steps)
                     .map(|step| {
                         let (ca, cb, cc) = cfg.coefficients_at(step);
-                        let poly = bind_product(ctx, (mu, mu, mu), sym, (cc, cb), a, a, a, b);
+                        let poly_params = MatmulParams {
+                            alpha: cc,
+                            beta: cb,
+                            ..poly_p
+                        };
+                        let poly = bind(poly_params, [a, a, a, b]);
                         let cur = (step % 2) as usize;
                         let (xc, xn) = (&x[cur], &x[1 - cur]);
+                        let next_params = MatmulParams {
+                            alpha: 1.0,
+                            beta: ca,
+                            ..next_p
+                        };
                         let next = if tall {
-                            bind_product(ctx, (r, c, c), 0, (1.0, ca), xc, b, xc, xn)
+                            bind(next_params, [xc, b, xc, xn])
                         } else {
-                            bind_product(ctx, (r, r, c), 0, (1.0, ca), b, xc, xc, xn)
+                            bind(next_params, [b, xc, xc, xn])
                         };
                         [poly, next]
                     })
@@ -508,10 +527,9 @@ impl GpuNewtonSchulz {
                 gram_a,
                 iterations,
             } => {
-                let product =
-                    |pass: &mut wgpu::ComputePass<'_>, (bg, m, n): &(wgpu::BindGroup, u32, u32)| {
-                        kernels.dispatch_product(pass, bg, *m, *n, Some(*engine));
-                    };
+                let product = |pass: &mut wgpu::ComputePass<'_>, call: &MatmulCall| {
+                    kernels.dispatch_product_call(pass, call, Some(*engine));
+                };
                 for (i, [poly, next]) in iterations.iter().enumerate() {
                     product(pass, &gram_a[i % 2]);
                     product(pass, poly);

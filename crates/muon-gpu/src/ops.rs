@@ -9,7 +9,7 @@ use muon_core::newton_schulz::NsConfig;
 use wgpu::util::DeviceExt;
 
 use crate::kernels::{
-    GatherParams, Gram, GramParams, MAX_PARTIALS, MatmulParams, NormParams, ScatterParams,
+    GatherParams, Gram, GramParams, MAX_PARTIALS, Matmul, MatmulParams, NormParams, ScatterParams,
     SiluParams, XENT_STATS_PER_ROW, XentParams, storage_buffer_zeroed, uniform_buffer,
 };
 use crate::readback::read_f32;
@@ -47,10 +47,14 @@ fn distinct(out: &GpuMatrix, inputs: &[&GpuMatrix]) -> Result<(), GpuError> {
 
 /// `out = op(a) · op(b)`, where `op` transposes when the flag is set. Does not wait.
 ///
+/// A product of few output blocks, or over a very long inner dimension, splits `k` into
+/// chunks summed in parallel (`kernels::split_k`), in a scratch buffer made for the call.
+///
 /// # Errors
 /// [`MuonError::ShapeMismatch`] (as [`GpuError::Core`]), [`GpuError::AliasedBuffers`],
-/// [`GpuError::InnerDimensionTooLong`] (llvmpipe only, see
-/// [`GpuContext::max_tiled_inner`]).
+/// [`GpuError::InnerDimensionTooLong`] (llvmpipe only, when one invocation would sum more
+/// terms than [`GpuContext::max_tiled_inner`]: all of `k` on the tiled kernel, one chunk on
+/// the split-k path), [`GpuError::BufferTooLarge`] if the chunk sums do not fit the device.
 pub fn matmul(
     ctx: &GpuContext,
     a: &GpuMatrix,
@@ -82,7 +86,6 @@ pub fn matmul(
     }
     expect_shape("out", out, (m, n))?;
     distinct(out, &[a, b])?;
-    ctx.check_tiled_inner("matmul", k)?;
     let params = MatmulParams {
         m: m as u32,
         n: n as u32,
@@ -90,22 +93,29 @@ pub fn matmul(
         flags: if trans_a { MatmulParams::TRANS_A } else { 0 }
             | if trans_b { MatmulParams::TRANS_B } else { 0 },
         alpha: 1.0,
-        beta: 0.0,
-        _pad: [0; 2],
+        ..MatmulParams::default()
     };
+    let kernels = ctx.kernels();
+    let fill = kernels.split_fill();
+    let walk = Matmul::longest_walk(&params, fill) as usize;
+    ctx.check_walk("matmul", k, walk)?;
     let device = ctx.device();
-    let u = uniform_buffer(device, "matmul params", &params);
-    let kern = &ctx.kernels().matmul;
-    let bg = kern.bind_group(
+    let sums_bytes = Matmul::split_bytes(&params, fill);
+    ctx.check_size("matmul split-k chunk sums", sums_bytes)?;
+    let sums = (sums_bytes > 0)
+        .then(|| storage_buffer_zeroed(device, "matmul split-k chunk sums", sums_bytes));
+    let call = kernels.matmul.call(
         device,
-        &u,
+        &params,
+        (fill, false),
+        sums.as_ref(),
         a.binding(),
         b.binding(),
         a.binding(),
         out.binding(),
     );
     submit(ctx, "matmul", |pass| {
-        kern.dispatch(pass, &bg, params.m, params.n)
+        kernels.dispatch_product_call(pass, &call, None);
     });
     Ok(())
 }

@@ -8,7 +8,8 @@ use common::{
 };
 use muon_core::newton_schulz::NsConfig;
 use muon_core::{MatMut, MatRef, linalg};
-use muon_gpu::{GpuError, GpuMatrix, GpuNewtonSchulz, ops};
+use muon_gpu::kernels::{MatmulParams, uniform_buffer};
+use muon_gpu::{GpuMatrix, GpuNewtonSchulz, ops};
 
 /// f32 products: the GPU sums each dot product in k order, the core in eight partial sums,
 /// so elements differ by a few ulps of the sum of |terms|: 1e-5 relative (Frobenius) is
@@ -44,6 +45,30 @@ fn matmul_matches_core_for_every_shape_and_transpose() {
                 e < PRODUCT_TOL,
                 "{m}x{k}x{n} trans ({ta},{tb}): rel err {e}"
             );
+        }
+    }
+}
+
+#[test]
+fn matmul_split_k_matches_core() {
+    let Some(ctx) = context() else { return };
+    // Products of few blocks over at least 512 terms, and a long one, split their inner
+    // dimension (unit-tested in kernels::matmul): 100×700×90 in 2 chunks, 130×1100×70 in 4,
+    // 1×5000×3 in 19; each in every transpose, cut inside its blocks and its last chunk.
+    for (i, &(m, k, n)) in [(100, 700, 90), (130, 1100, 70), (1, 5000, 3)]
+        .iter()
+        .enumerate()
+    {
+        let a = data(m * k, 40 + i as u64);
+        let b = data(k * n, 50 + i as u64);
+        let want = core_matmul(&a, &b, m, k, n);
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let (ga, gb) = upload_operands(ctx, (&a, &b), (m, k, n), (ta, tb));
+            let out = GpuMatrix::zeros(ctx, m, n).unwrap();
+            ops::matmul(ctx, &ga, ta, &gb, tb, &out).unwrap();
+            let e = rel_err(&out.read(ctx).unwrap(), &want);
+            // Sums of up to 5,000 terms in another order than the core's.
+            assert!(e < 3e-5, "{m}x{k}x{n} trans ({ta},{tb}): rel err {e}");
         }
     }
 }
@@ -366,11 +391,10 @@ fn newton_schulz_of_a_long_matrix_beyond_the_tiled_loop() {
 #[test]
 fn matmul_long_inner_dimension() {
     let Some(ctx) = context() else { return };
-    // The tiled product loops over k in one invocation. On lavapipe, whose shaders stop
-    // looping after 65,535 iterations per invocation, its six loop iterations per k-slice of
-    // 16 allow ~174,000 inner terms (measured: 1×200,000 · 200,000×1 of ones gave 174,764);
-    // 100,003 is beyond the ~26,000 of the earlier 4×4-per-thread kernel. 1e-4: f32 sums of
-    // 100k terms in different orders.
+    // A product of one block over 100,003 terms: split into chunks of at most 4,096 (the
+    // tiled kernel would walk all of k in one invocation; on lavapipe, whose shaders stop
+    // looping after 65,535 iterations per invocation, that allows ~174,000 terms). 1e-4: f32
+    // sums of 100k terms in different orders.
     let (m, k, n) = (2, 100_003, 3);
     let a = data(m * k, 31);
     let b = data(k * n, 32);
@@ -384,7 +408,7 @@ fn matmul_long_inner_dimension() {
 }
 
 #[test]
-fn products_longer_than_the_adapter_can_loop_are_refused() {
+fn products_longer_than_the_adapter_can_loop_split() {
     let Some(ctx) = context() else { return };
     let Some(max) = ctx.max_tiled_inner() else {
         // Hardware adapters have no loop cap; only llvmpipe reports one.
@@ -392,26 +416,45 @@ fn products_longer_than_the_adapter_can_loop_are_refused() {
         assert!(!name.contains("llvmpipe"), "{name}: llvmpipe without a cap");
         return;
     };
-    // At the cap the tiled kernel still sums every term: a dot product of ones is exact.
+    // At the cap the tiled kernel (the kernels' own API: no split-k) still sums every term:
+    // a dot product of ones is exact.
     let ones = vec![1.0; max];
     let a = GpuMatrix::from_slice(ctx, 1, max, &ones).unwrap();
     let b = GpuMatrix::from_slice(ctx, max, 1, &ones).unwrap();
     let out = GpuMatrix::zeros(ctx, 1, 1).unwrap();
-    ops::matmul(ctx, &a, false, &b, false, &out).unwrap();
+    let device = ctx.device();
+    let params = MatmulParams {
+        m: 1,
+        n: 1,
+        k: max as u32,
+        alpha: 1.0,
+        ..MatmulParams::default()
+    };
+    let u = uniform_buffer(device, "test params", &params);
+    let kernels = ctx.kernels();
+    let bg = kernels.matmul.bind_group(
+        device,
+        &u,
+        a.binding(),
+        b.binding(),
+        a.binding(),
+        out.binding(),
+    );
+    let mut encoder = device.create_command_encoder(&Default::default());
+    {
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        kernels.matmul.dispatch(&mut pass, &bg, 1, 1);
+    }
+    ctx.queue().submit([encoder.finish()]);
     assert_eq!(out.read(ctx).unwrap(), [max as f32]);
 
-    // One term more: refused, not silently truncated.
+    // One term more: `ops::matmul` splits it into chunks (no invocation walks them all),
+    // and every term is still summed.
     let k = max + 1;
-    let too_long = |r: Result<(), GpuError>, what: &str| match r {
-        Err(GpuError::InnerDimensionTooLong { inner, max: m, .. }) => {
-            assert_eq!((inner, m), (k, max), "{what}");
-        }
-        Err(e) => panic!("{what}: {e}"),
-        Ok(_) => panic!("{what}: accepted {k} terms"),
-    };
-    let a = GpuMatrix::zeros(ctx, 1, k).unwrap();
-    let b = GpuMatrix::zeros(ctx, k, 1).unwrap();
-    too_long(ops::matmul(ctx, &a, false, &b, false, &out), "matmul");
+    let a = GpuMatrix::from_slice(ctx, 1, k, &vec![1.0; k]).unwrap();
+    let b = GpuMatrix::from_slice(ctx, k, 1, &vec![1.0; k]).unwrap();
+    ops::matmul(ctx, &a, false, &b, false, &out).unwrap();
+    assert_eq!(out.read(ctx).unwrap(), [k as f32]);
     // Gram products of orders up to 640 split the inner dimension into chunks of at most
     // 4,096 terms: no cap (and a larger order over this many terms is beyond lavapipe's
     // 128 MiB bindings anyway). A

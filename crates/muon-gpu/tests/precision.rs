@@ -83,6 +83,27 @@ fn f16_newton_schulz_is_close_to_f32_and_keeps_the_spectrum_band() {
 }
 
 #[test]
+fn f16_newton_schulz_with_split_products_matches_the_core() {
+    let Some(ctx) = context() else { return };
+    // On the emulated engine all three products of 600 × 700 (and of its transpose) split
+    // their inner dimension into chunks (the Gram product and A·A on their upper blocks only),
+    // and the Gram product of 3 × 20,003 is long; on tensor cores they run tiled.
+    for (i, &(r, c)) in [(600, 700), (700, 600), (3, 20_003)].iter().enumerate() {
+        let x = data(r * c, 400 + i as u64);
+        let want = core_ns(&x, r, c, &NsConfig::default());
+        let f16_out = run_ns(ctx, &x, r, c, Precision::F16);
+        let e16 = rel_err(&f16_out, &want);
+        eprintln!("{r}x{c}: f16 rel err {e16:.2e}");
+        assert!(e16 < F16_NS_TOL, "{r}x{c}: f16 rel err {e16}");
+        assert_ne!(
+            f16_out,
+            run_ns(ctx, &x, r, c, Precision::F32),
+            "{r}x{c}: f16 plan gave the f32 result"
+        );
+    }
+}
+
+#[test]
 fn a_failed_self_check_falls_back_to_f32_once_and_says_so() {
     // A context of its own: the fault must reach the first self-check it runs.
     if context().is_none() {

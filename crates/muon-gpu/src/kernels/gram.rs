@@ -104,17 +104,15 @@ impl Gram {
         Self::split(m, k, fill).map_or(k, |(_, chunk)| chunk)
     }
 
-    /// Blocks on and above the diagonal of an order-`m` product in 64×64 blocks (saturating:
-    /// any count beyond `u32` is far above the split threshold).
-    fn upper_blocks(m: u32) -> u32 {
-        let t = m.div_ceil(TILE);
-        t.saturating_mul(t + 1) / 2
-    }
-
     /// The split-k path for an `m × m` product over `k` (`fill`: [`super::Kernels::split_fill`]):
     /// `(chunks, chunk)`, or `None` where the tiled kernel is used.
     fn split(m: u32, k: u32, fill: bool) -> Option<(u32, u32)> {
-        split_k::split(Self::upper_blocks(m), k, u64::from(m) * u64::from(m), fill)
+        split_k::split(
+            split_k::upper_blocks(m),
+            k,
+            u64::from(m) * u64::from(m),
+            fill,
+        )
     }
 
     /// Bytes of chunk sums an `m × m` product over `k` needs (0 where it runs tiled).
@@ -197,7 +195,7 @@ impl Gram {
         if call.chunks == 0 {
             self.dispatch(pass, &call.bind_group, call.m);
         } else {
-            let blocks = Self::upper_blocks(call.m);
+            let blocks = split_k::upper_blocks(call.m);
             record(
                 pass,
                 &self.split_partial,
@@ -262,8 +260,8 @@ mod tests {
         assert_eq!(Gram::split(1024, 1024, true), Some((4, 256)));
         assert_eq!(Gram::split(1984, 1984, true), Some((2, 992)));
         // From 32 blocks a side (528 blocks, order 1985 on) the tiled kernel has blocks enough.
-        assert_eq!(Gram::upper_blocks(1984), 496);
-        assert_eq!(Gram::upper_blocks(1985), 528);
+        assert_eq!(split_k::upper_blocks(1984), 496);
+        assert_eq!(split_k::upper_blocks(1985), 528);
         assert_eq!(Gram::split(u32::MAX, 1 << 20, true), None);
         assert_eq!(Gram::split(1985, 1 << 20, true), None);
         // The chunk sums: chunks · m² floats.

@@ -1,9 +1,14 @@
-//! Host half of `shaders/matmul.wgsl`: `C = α·op(A)·op(B) + β·D`, tiled 64×64 or 128×128.
+//! Host half of `shaders/matmul.wgsl`: `C = α·op(A)·op(B) + β·D`, tiled 64×64 or 128×128,
+//! or split along `k` (`split_k`) inside the crate.
 
 use std::sync::Arc;
 
-use super::common::{Access, Compiler, Program, TileChoice, Tiled, record, whole};
+use super::common::{
+    Access, Compiler, ELEMENTWISE_WG, Program, TileChoice, Tiled, record, storage_buffer_zeroed,
+    tile_groups, uniform_buffer, whole,
+};
 use super::sources;
+use super::split_k;
 
 /// Uniforms of `matmul.wgsl` (`MatmulParams`).
 #[repr(C)]
@@ -22,8 +27,11 @@ pub struct MatmulParams {
     pub alpha: f32,
     /// Scale of `D` (0: `D` is not read).
     pub beta: f32,
+    /// Split-k only: inner terms per chunk (a multiple of 16), set by the crate's split path;
+    /// 0 (ignored) for [`Matmul::dispatch`] and [`TensorMatmul`].
+    pub chunk: u32,
     /// Padding.
-    pub _pad: [u32; 2],
+    pub _pad: u32,
 }
 
 impl MatmulParams {
@@ -40,12 +48,36 @@ impl MatmulParams {
 }
 
 /// The general tiled matrix product, in `f32` and with `f16`-rounded operands.
+///
+/// [`Matmul::dispatch`] runs the tiled kernel. Inside the crate (`ops::matmul`, and `f16`
+/// Newton–Schulz on the emulated engine) a product of fewer than 512 blocks of 64×64 (counting
+/// those on and above the diagonal of a [`MatmulParams::SYMMETRIC`] one) over at least 512
+/// terms, or over more than 4,096, takes a split-k path instead (`split_k`): chunk sums in
+/// parallel, then a pass that adds them and applies the epilogue.
 #[derive(Debug)]
 pub struct Matmul {
+    /// Bindings 0..=5 (5: the split-k scratch); [`TensorMatmul`] shares the layout.
     program: Program,
     main: Tiled,
     /// The same kernel with `ROUND_F16 = true`: operands rounded to `f16`, `f32` sums.
     main_f16: Tiled,
+    /// Split-k, always in 64×64 blocks (for products of few blocks), in `f32` and rounding
+    /// operands to `f16`; then the reduction.
+    split_partial: wgpu::ComputePipeline,
+    split_partial_f16: wgpu::ComputePipeline,
+    split_reduce: wgpu::ComputePipeline,
+    /// Bound as the split-k scratch of the tiled kernels, which never touch it.
+    no_scratch: wgpu::Buffer,
+}
+
+/// One product bound once, with the path chosen for its shape (crate-internal).
+#[derive(Debug)]
+pub(crate) struct MatmulCall {
+    bind_group: wgpu::BindGroup,
+    m: u32,
+    n: u32,
+    /// Split-k chunks, or 0 for the tiled kernel.
+    chunks: u32,
 }
 
 impl Matmul {
@@ -56,16 +88,107 @@ impl Matmul {
             "matmul",
             sources::MATMUL,
             sources::MATMUL_LARGE,
-            &[Read, Read, Read, Read, ReadWrite],
+            &[Read, Read, Read, Read, ReadWrite, ReadWrite],
             choice,
         );
         let main = Tiled::new(device, &program, large.as_ref(), "main", &[], choice);
         let round = [("ROUND_F16", 1.0)];
         let main_f16 = Tiled::new(device, &program, large.as_ref(), "main", &round, choice);
         Self {
-            program,
             main,
             main_f16,
+            split_partial: program.pipeline(device, "split_partial"),
+            split_partial_f16: program.pipeline_with(device, "split_partial", &round),
+            split_reduce: program.pipeline(device, "split_reduce"),
+            program,
+            no_scratch: storage_buffer_zeroed(device, "matmul: no split-k scratch", 4),
+        }
+    }
+
+    /// The split-k path of the product `params` describes (`fill`:
+    /// [`super::Kernels::split_fill`]): `(chunks, chunk)`, or `None` where the tiled kernel
+    /// is used.
+    fn split(params: &MatmulParams, fill: bool) -> Option<(u32, u32)> {
+        let blocks = if params.flags & MatmulParams::SYMMETRIC != 0 {
+            split_k::upper_blocks(params.m)
+        } else {
+            tile_groups(params.m, params.n)
+        };
+        let outputs = u64::from(params.m) * u64::from(params.n);
+        split_k::split(blocks, params.k, outputs, fill)
+    }
+
+    /// Bytes of chunk sums the product `params` describes needs (0 where it runs tiled).
+    pub(crate) fn split_bytes(params: &MatmulParams, fill: bool) -> u64 {
+        let outputs = u64::from(params.m) * u64::from(params.n);
+        split_k::bytes(Self::split(params, fill), outputs)
+    }
+
+    /// The longest run of inner terms one invocation sums for the product `params`
+    /// describes: `k` on the tiled kernel, a chunk on the split-k path.
+    pub(crate) fn longest_walk(params: &MatmulParams, fill: bool) -> u32 {
+        Self::split(params, fill).map_or(params.k, |(_, chunk)| chunk)
+    }
+
+    /// Binds the product `params` describes, on the split-k path where its shape takes it
+    /// (never with `tiled_only`: for the tensor-core kernel), with the chunk sums in `sums`
+    /// (a buffer shared with products that never run at the same time, of at least
+    /// [`Matmul::split_bytes`] bytes; `None` only where that is 0) and `fill` as
+    /// [`super::Kernels::split_fill`].
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "a product's operands, shape and path"
+    )]
+    pub(crate) fn call(
+        &self,
+        device: &wgpu::Device,
+        params: &MatmulParams,
+        (fill, tiled_only): (bool, bool),
+        sums: Option<&wgpu::Buffer>,
+        a: wgpu::BufferBinding<'_>,
+        b: wgpu::BufferBinding<'_>,
+        d: wgpu::BufferBinding<'_>,
+        c: wgpu::BufferBinding<'_>,
+    ) -> MatmulCall {
+        let split = Self::split(params, fill).filter(|_| !tiled_only).zip(sums);
+        let params = MatmulParams {
+            chunk: split.map_or(0, |((_, chunk), _)| chunk),
+            ..*params
+        };
+        let uniform = uniform_buffer(device, "matmul params", &params);
+        let scratch = split.map_or(&self.no_scratch, |(_, sums)| sums);
+        let bind_group = self
+            .program
+            .bind(device, &[whole(&uniform), a, b, d, c, whole(scratch)]);
+        MatmulCall {
+            bind_group,
+            m: params.m,
+            n: params.n,
+            chunks: split.map_or(0, |((chunks, _), _)| chunks),
+        }
+    }
+
+    /// Records a product bound by [`Matmul::call`], with operands rounded to `f16` where
+    /// `f16` (the emulated engine).
+    pub(crate) fn dispatch_call(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        call: &MatmulCall,
+        f16: bool,
+    ) {
+        if call.chunks == 0 {
+            let tiled = if f16 { &self.main_f16 } else { &self.main };
+            tiled.record(pass, &call.bind_group, call.m, call.n);
+        } else {
+            let partial = if f16 {
+                &self.split_partial_f16
+            } else {
+                &self.split_partial
+            };
+            let blocks = tile_groups(call.m, call.n);
+            record(pass, partial, &call.bind_group, blocks * call.chunks);
+            let groups = (call.m * call.n).div_ceil(ELEMENTWISE_WG);
+            record(pass, &self.split_reduce, &call.bind_group, groups);
         }
     }
 
@@ -83,7 +206,10 @@ impl Matmul {
         d: wgpu::BufferBinding<'_>,
         c: wgpu::BufferBinding<'_>,
     ) -> wgpu::BindGroup {
-        self.program.bind(device, &[whole(params), a, b, d, c])
+        self.program.bind(
+            device,
+            &[whole(params), a, b, d, c, whole(&self.no_scratch)],
+        )
     }
 
     /// Records the product for an `m × n` output.
@@ -137,6 +263,12 @@ impl TensorMatmul {
         }
     }
 
+    /// Records a product bound by [`Matmul::call`] with `tiled_only` set.
+    pub(crate) fn dispatch_call(&self, pass: &mut wgpu::ComputePass<'_>, call: &MatmulCall) {
+        debug_assert_eq!(call.chunks, 0, "the tensor-core kernel has no split-k path");
+        self.dispatch(pass, &call.bind_group, call.m, call.n);
+    }
+
     /// Records the product for an `m × n` output (bind group from [`Matmul::bind_group`]).
     pub fn dispatch(
         &self,
@@ -152,8 +284,62 @@ impl TensorMatmul {
 
 #[cfg(test)]
 mod tests {
+    use super::{Matmul, MatmulParams};
+
     #[test]
     fn uniform_size_matches_wgsl() {
-        assert_eq!(core::mem::size_of::<super::MatmulParams>(), 32);
+        assert_eq!(core::mem::size_of::<MatmulParams>(), 32);
+        assert!(super::sources::MATMUL.contains("params.chunk"));
+    }
+
+    fn params(m: u32, n: u32, k: u32, flags: u32) -> MatmulParams {
+        MatmulParams {
+            m,
+            n,
+            k,
+            flags,
+            ..MatmulParams::default()
+        }
+    }
+
+    #[test]
+    fn split_k_for_products_of_few_blocks_or_a_long_inner_dimension() {
+        // 100×90 over 700: 4 blocks, 2 chunks (none under 256 terms).
+        assert_eq!(
+            Matmul::split(&params(100, 90, 700, 0), true),
+            Some((2, 352))
+        );
+        assert_eq!(Matmul::split(&params(100, 90, 511, 0), true), None);
+        // 768² over 768: 144 blocks, 3 chunks; symmetric, 78 blocks on and above the diagonal.
+        assert_eq!(
+            Matmul::split(&params(768, 768, 768, 0), true),
+            Some((3, 256))
+        );
+        let sym = MatmulParams::SYMMETRIC;
+        assert_eq!(
+            Matmul::split(&params(768, 768, 3072, sym), true),
+            Some((7, 448))
+        );
+        assert_eq!(
+            Matmul::split(&params(768, 768, 3072, 0), true),
+            Some((4, 768))
+        );
+        // 512 blocks or more: tiled, unless the inner dimension is long.
+        assert_eq!(Matmul::split(&params(2048, 1024, 1024, 0), true), None);
+        assert_eq!(Matmul::split(&params(2048, 1024, 8192, 0), true), None);
+        // Without the fill rule only products over more than 4,096 terms split.
+        assert_eq!(Matmul::split(&params(100, 90, 700, 0), false), None);
+        assert_eq!(
+            Matmul::split(&params(1, 1, 4097, 0), false),
+            Some((2, 2064))
+        );
+        // The chunk sums and the longest walk.
+        assert_eq!(
+            Matmul::split_bytes(&params(100, 90, 700, 0), true),
+            2 * 100 * 90 * 4
+        );
+        assert_eq!(Matmul::split_bytes(&params(100, 90, 511, 0), true), 0);
+        assert_eq!(Matmul::longest_walk(&params(100, 90, 511, 0), true), 511);
+        assert_eq!(Matmul::longest_walk(&params(2, 3, 200_003, 0), true), 400);
     }
 }

@@ -29,7 +29,7 @@ pub use check_finite::{CheckFinite, CheckParams};
 pub use frobenius_norm::{FrobeniusNorm, MAX_PARTIALS, NormParams};
 pub use gather_rows::{GatherParams, GatherRows};
 pub use gram::{Gram, GramParams};
-pub(crate) use matmul::COOP_WORKGROUP_THREADS;
+pub(crate) use matmul::{COOP_WORKGROUP_THREADS, MatmulCall};
 pub use matmul::{Matmul, MatmulParams, TensorMatmul};
 pub use muon_update::{MuonParams, MuonUpdate};
 pub use ns_normalize::{NormalizeParams, NsNormalize};
@@ -225,6 +225,21 @@ impl Kernels {
             (None, _) => self.matmul.dispatch(pass, bind_group, m, n),
             (Some(FastEngine::TensorCores), Some(t)) => t.dispatch(pass, bind_group, m, n),
             (Some(_), _) => self.matmul.dispatch_f16(pass, bind_group, m, n),
+        }
+    }
+
+    /// As [`Kernels::dispatch_product`] for a product bound by `Matmul::call` (split-k where
+    /// its shape takes it; bound tiled-only for the tensor cores).
+    pub(crate) fn dispatch_product_call(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        call: &MatmulCall,
+        engine: Option<FastEngine>,
+    ) {
+        match (engine, &self.tensor) {
+            (None, _) => self.matmul.dispatch_call(pass, call, false),
+            (Some(FastEngine::TensorCores), Some(t)) => t.dispatch_call(pass, call),
+            (Some(_), _) => self.matmul.dispatch_call(pass, call, true),
         }
     }
 }

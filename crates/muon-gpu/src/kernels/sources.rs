@@ -66,11 +66,12 @@ pub(crate) const GRAM: &str = tiled!(8, "split_k.wgsl", "gram.wgsl");
 /// The same, 128×128 blocks.
 pub(crate) const GRAM_LARGE: &str = tiled!(16, "split_k.wgsl", "gram.wgsl");
 
-/// `tiled!`: `shaders/matmul_io.wgsl` + `shaders/matmul.wgsl`, 64×64 blocks.
-pub(crate) const MATMUL: &str = tiled!(8, "matmul_io.wgsl", "matmul.wgsl");
+/// `tiled!`: `shaders/matmul_io.wgsl` + `shaders/split_k.wgsl` + `shaders/matmul.wgsl`,
+/// 64×64 blocks.
+pub(crate) const MATMUL: &str = tiled!(8, "matmul_io.wgsl", "split_k.wgsl", "matmul.wgsl");
 
 /// The same, 128×128 blocks.
-pub(crate) const MATMUL_LARGE: &str = tiled!(16, "matmul_io.wgsl", "matmul.wgsl");
+pub(crate) const MATMUL_LARGE: &str = tiled!(16, "matmul_io.wgsl", "split_k.wgsl", "matmul.wgsl");
 
 /// `shaders/trips.wgsl` + `shaders/matmul_io.wgsl` + `shaders/matmul_coop.wgsl` (the
 /// tensor-core product; compiled only on adapters that have cooperative matrices).

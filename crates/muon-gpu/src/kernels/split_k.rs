@@ -51,6 +51,14 @@ pub(crate) fn split(blocks: u32, k: u32, outputs: u64, fill: bool) -> Option<(u3
     (chunks >= 2).then_some((chunks as u32, chunk as u32))
 }
 
+/// Blocks on and above the diagonal of an order-`m` symmetric product in 64×64 blocks
+/// (saturating: any count beyond `u32` is far above the split threshold): the work of a
+/// product that computes only those.
+pub(crate) fn upper_blocks(m: u32) -> u32 {
+    let t = m.div_ceil(super::common::TILE);
+    t.saturating_mul(t + 1) / 2
+}
+
 /// Bytes of chunk sums a product split as `split` into `outputs` floats each needs.
 pub(crate) fn bytes(split: Option<(u32, u32)>, outputs: u64) -> u64 {
     split.map_or(0, |(chunks, _)| u64::from(chunks) * outputs * 4)
@@ -75,6 +83,16 @@ mod tests {
         assert_eq!(split(512, 1 << 20, 1, true), None);
         assert_eq!(bytes(None, 100), 0);
         assert_eq!(bytes(Some((3, 256)), 100), 1200);
+    }
+
+    #[test]
+    fn upper_blocks_count_the_triangle() {
+        assert_eq!(upper_blocks(1), 1);
+        assert_eq!(upper_blocks(64), 1);
+        assert_eq!(upper_blocks(65), 3);
+        assert_eq!(upper_blocks(768), 78);
+        assert_eq!(upper_blocks(1984), 496);
+        assert_eq!(upper_blocks(u32::MAX), u32::MAX / 2);
     }
 
     #[test]
