@@ -4,11 +4,11 @@
 mod common;
 
 use common::{
-    context, core_gram, core_matmul, core_ns, data, gpu_ns, rel_err, transpose, upload_operands,
+    context, core_gram, core_matmul, core_ns, data, gpu_ns, kernel_product, rel_err, transpose,
+    upload_operands,
 };
 use muon_core::newton_schulz::NsConfig;
 use muon_core::{MatMut, MatRef, linalg};
-use muon_gpu::kernels::{MatmulParams, uniform_buffer};
 use muon_gpu::{GpuMatrix, GpuNewtonSchulz, ops};
 
 /// f32 products: the GPU sums each dot product in k order, the core in eight partial sums,
@@ -421,32 +421,9 @@ fn products_longer_than_the_adapter_can_loop_split() {
     let ones = vec![1.0; max];
     let a = GpuMatrix::from_slice(ctx, 1, max, &ones).unwrap();
     let b = GpuMatrix::from_slice(ctx, max, 1, &ones).unwrap();
+    let tiled = kernel_product(ctx, (1, max, 1), 0, (1.0, 0.0), (&a, &b, &a), None);
+    assert_eq!(tiled, [max as f32]);
     let out = GpuMatrix::zeros(ctx, 1, 1).unwrap();
-    let device = ctx.device();
-    let params = MatmulParams {
-        m: 1,
-        n: 1,
-        k: max as u32,
-        alpha: 1.0,
-        ..MatmulParams::default()
-    };
-    let u = uniform_buffer(device, "test params", &params);
-    let kernels = ctx.kernels();
-    let bg = kernels.matmul.bind_group(
-        device,
-        &u,
-        a.binding(),
-        b.binding(),
-        a.binding(),
-        out.binding(),
-    );
-    let mut encoder = device.create_command_encoder(&Default::default());
-    {
-        let mut pass = encoder.begin_compute_pass(&Default::default());
-        kernels.matmul.dispatch(&mut pass, &bg, 1, 1);
-    }
-    ctx.queue().submit([encoder.finish()]);
-    assert_eq!(out.read(ctx).unwrap(), [max as f32]);
 
     // One term more: `ops::matmul` splits it into chunks (no invocation walks them all),
     // and every term is still summed.

@@ -8,11 +8,11 @@ mod common;
 use std::sync::{Mutex, PoisonError};
 
 use common::{
-    context, core_gram, core_matmul, core_ns, data, gpu_ns, gpu_ns_in, rel_err, transpose,
-    upload_operands,
+    context, core_gram, core_matmul, core_ns, data, gpu_ns, gpu_ns_in, kernel_product, rel_err,
+    transpose, upload_operands,
 };
 use muon_core::newton_schulz::NsConfig;
-use muon_gpu::kernels::{MatmulParams, uniform_buffer};
+use muon_gpu::kernels::MatmulParams;
 use muon_gpu::{FastEngine, GpuContext, GpuMatrix, Precision, ProductTiles, ops};
 
 /// As in tests/kernels.rs: f32 sums in another order than the core's.
@@ -126,45 +126,6 @@ fn both_geometries_give_the_same_bits_and_match_the_core() {
     }
 }
 
-/// `α·op(A)·op(B) + β·D` through the kernels' own API, with `flags`, on `engine`.
-fn product(
-    ctx: &GpuContext,
-    (m, k, n): (usize, usize, usize),
-    flags: u32,
-    (alpha, beta): (f32, f32),
-    (a, b, d): (&GpuMatrix, &GpuMatrix, &GpuMatrix),
-    engine: Option<FastEngine>,
-) -> Vec<f32> {
-    let device = ctx.device();
-    let params = MatmulParams {
-        m: m as u32,
-        n: n as u32,
-        k: k as u32,
-        flags,
-        alpha,
-        beta,
-        ..MatmulParams::default()
-    };
-    let u = uniform_buffer(device, "test params", &params);
-    let out = GpuMatrix::zeros(ctx, m, n).unwrap();
-    let kernels = ctx.kernels();
-    let bg = kernels.matmul.bind_group(
-        device,
-        &u,
-        a.binding(),
-        b.binding(),
-        d.binding(),
-        out.binding(),
-    );
-    let mut encoder = device.create_command_encoder(&Default::default());
-    {
-        let mut pass = encoder.begin_compute_pass(&Default::default());
-        kernels.dispatch_product(&mut pass, &bg, m as u32, n as u32, engine);
-    }
-    ctx.queue().submit([encoder.finish()]);
-    out.read(ctx).unwrap()
-}
-
 // Newton–Schulz's `f16` plan flags its Gram product and `A·A` symmetric: the flagged product
 // must give the unflagged one's bits (and the lower blocks must be written: the output starts
 // at zero). The one test of this binary that uses tensor cores where they exist.
@@ -193,7 +154,7 @@ fn symmetric_products_give_the_full_products_bits() {
                 (MatmulParams::TRANS_A, &gxt, &gxt),
             ] {
                 let what = format!("{n}x{k} flags {flags} engine {eng:?}");
-                let run = |f: u32| product(ctx, (n, k, n), f, (1.5, -0.5), (a, b, &gd), eng);
+                let run = |f: u32| kernel_product(ctx, (n, k, n), f, (1.5, -0.5), (a, b, &gd), eng);
                 let full = in_both(ctx, &what, || run(flags));
                 let sym = in_both(ctx, &what, || run(flags | MatmulParams::SYMMETRIC));
                 if eng == Some(FastEngine::TensorCores) {

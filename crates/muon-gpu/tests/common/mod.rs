@@ -7,7 +7,8 @@ use std::sync::OnceLock;
 
 use muon_core::newton_schulz::{NsConfig, newton_schulz, ns_scratch_len};
 use muon_core::{MatMut, MatRef, linalg};
-use muon_gpu::{GpuContext, GpuError, GpuMatrix, GpuNewtonSchulz, Precision, ops};
+use muon_gpu::kernels::{MatmulParams, uniform_buffer};
+use muon_gpu::{FastEngine, GpuContext, GpuError, GpuMatrix, GpuNewtonSchulz, Precision, ops};
 
 /// The shared context, or `None` (with a message) when no adapter exists and
 /// `MUON_REQUIRE_ADAPTER` is not `1`; with it set, a missing adapter fails the test.
@@ -161,4 +162,44 @@ pub fn gpu_ns_in(
     let out = GpuMatrix::zeros(ctx, rows, cols).unwrap();
     plan.run(ctx, &input, &out).unwrap();
     (out.read(ctx).unwrap(), plan.precision())
+}
+
+/// `α·op(A)·op(B) + β·D` through the kernels' own API (tiled: no split-k), with `flags`, on
+/// `engine`.
+pub fn kernel_product(
+    ctx: &GpuContext,
+    (m, k, n): (usize, usize, usize),
+    flags: u32,
+    (alpha, beta): (f32, f32),
+    (a, b, d): (&GpuMatrix, &GpuMatrix, &GpuMatrix),
+    engine: Option<FastEngine>,
+) -> Vec<f32> {
+    let device = ctx.device();
+    let params = MatmulParams {
+        m: m as u32,
+        n: n as u32,
+        k: k as u32,
+        flags,
+        alpha,
+        beta,
+        ..MatmulParams::default()
+    };
+    let u = uniform_buffer(device, "test params", &params);
+    let out = GpuMatrix::zeros(ctx, m, n).unwrap();
+    let kernels = ctx.kernels();
+    let bg = kernels.matmul.bind_group(
+        device,
+        &u,
+        a.binding(),
+        b.binding(),
+        d.binding(),
+        out.binding(),
+    );
+    let mut encoder = device.create_command_encoder(&Default::default());
+    {
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        kernels.dispatch_product(&mut pass, &bg, m as u32, n as u32, engine);
+    }
+    ctx.queue().submit([encoder.finish()]);
+    out.read(ctx).unwrap()
 }
