@@ -44,8 +44,12 @@ const KC: usize = 256;
 const MC: usize = 144;
 /// Row-major right operands whose rows are at most this many floats apart are read in place;
 /// wider ones are packed panel by panel. Wider rows put each depth step of a panel on its own
-/// stride, where L1 associativity thrashes; the packed panel is contiguous.
-const DIRECT_MAX_STRIDE: usize = 128;
+/// stride, where L1 associativity thrashes; the packed panel is contiguous. At 128 floats
+/// (512 bytes, 8 lines) a panel's rows fall in only 8 of a 64-set, 8-way L1's sets, 64 lines for
+/// a 128-line panel, so every row tile re-read it from L2: lowering the bound from 128 to 64 took
+/// the 128³ product from 1.05–1.15× faer to 0.98–1.07× (five alternating runs on a Zen 3 EPYC,
+/// AVX2, 2026-12-07; `docs/performance.md`).
+const DIRECT_MAX_STRIDE: usize = 64;
 /// Left operands whose rows are at least this many floats apart (2 KiB) are copied block by
 /// block. At 2 KiB a tile's six or twelve rows fall in two sets of a 64-set L1 (at 4 KiB in
 /// one, each row on its own page). Below it, reading in place measured as fast or faster: at
@@ -617,8 +621,11 @@ mod tests {
     /// Row tails (m % MR), column tails (n % NR) read in place and packed, several depth
     /// slices (k > 256), row blocks (m > 144), and left operands read in place (k < 512) and
     /// copied.
-    const NATIVE_SHAPES: [(usize, usize, usize); 10] = [
+    const NATIVE_SHAPES: [(usize, usize, usize); 12] = [
         (7, 3, 5),
+        // The widest right operand read in place, and the narrowest packed (with a tail).
+        (20, 50, DIRECT_MAX_STRIDE),
+        (20, 50, DIRECT_MAX_STRIDE + 1),
         (13, 300, 17),
         (12, 100, 32),
         (6, 513, 16),
