@@ -104,14 +104,32 @@ unsafe fn kernel<const R: usize>(tile: Tile, masks: [__m256i; 2]) {
     // there: its lanes are all masked off).
     unsafe {
         if tile.cols == NR {
-            for p in 0..tile.kc {
-                let b0 = _mm256_loadu_ps(b.add(p * ldb));
-                let b1 = _mm256_loadu_ps(b.add(p * ldb + 8));
-                for (r, acc) in acc.iter_mut().enumerate() {
-                    let av = _mm256_broadcast_ss(&*a.add(r * lda + p));
-                    acc[0] = _mm256_fmadd_ps(av, b0, acc[0]);
-                    acc[1] = _mm256_fmadd_ps(av, b1, acc[1]);
-                }
+            // One depth step: two vectors of the panel against one element of each row.
+            macro_rules! step {
+                ($p:expr) => {{
+                    let p = $p;
+                    let b0 = _mm256_loadu_ps(b.add(p * ldb));
+                    let b1 = _mm256_loadu_ps(b.add(p * ldb + 8));
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        let av = _mm256_broadcast_ss(&*a.add(r * lda + p));
+                        acc[0] = _mm256_fmadd_ps(av, b0, acc[0]);
+                        acc[1] = _mm256_fmadd_ps(av, b1, acc[1]);
+                    }
+                }};
+            }
+            // Four steps per trip: the row addresses are formed once per four steps. Each
+            // accumulator still takes its depth terms in order, so the bits do not change.
+            let mut p = 0;
+            while p + 4 <= tile.kc {
+                step!(p);
+                step!(p + 1);
+                step!(p + 2);
+                step!(p + 3);
+                p += 4;
+            }
+            while p < tile.kc {
+                step!(p);
+                p += 1;
             }
             for (r, acc) in acc.iter().enumerate() {
                 let dst = c.add(r * ldc);
