@@ -147,6 +147,9 @@ fn symmetric_products_give_the_full_products_bits() {
         let xt = transpose(&x, n, k);
         let gxt = GpuMatrix::from_slice(ctx, k, n, &xt).unwrap();
         let gd = GpuMatrix::from_slice(ctx, n, n, &d).unwrap();
+        // What both products compute: 1.5·X·Xᵀ − 0.5·D, on the core.
+        let xxt = core_matmul(&x, &xt, n, k, n);
+        let want: Vec<f32> = xxt.iter().zip(&d).map(|(p, d)| 1.5 * p - 0.5 * d).collect();
         for eng in [None, engine] {
             // X·Xᵀ (B = X stored transposed), and XᵀX from the k×n transpose (A transposed).
             for (flags, a, b) in [
@@ -157,6 +160,11 @@ fn symmetric_products_give_the_full_products_bits() {
                 let run = |f: u32| kernel_product(ctx, (n, k, n), f, (1.5, -0.5), (a, b, &gd), eng);
                 let full = in_both(ctx, &what, || run(flags));
                 let sym = in_both(ctx, &what, || run(flags | MatmulParams::SYMMETRIC));
+                // The full product is the product (so two empty outputs cannot pass): f32 to
+                // the f32 tolerance, f16 operands (relative rounding 2⁻¹¹ each) to 2e-3.
+                let tol = if eng.is_none() { PRODUCT_TOL } else { 2e-3 };
+                let e = rel_err(&full, &want);
+                assert!(e < tol, "{what}: full product rel err {e}");
                 if eng == Some(FastEngine::TensorCores) {
                     // Tensor cores may order a tile's sums differently for (r, c) and (c, r).
                     let e = rel_err(&sym, &full);
