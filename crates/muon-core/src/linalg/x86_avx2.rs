@@ -3,7 +3,8 @@
 //! The blocking is the shared driver's ([`super::blocked`](mod@super::blocked)); this module is the `R`×16
 //! register tile (`R ≤ 6`, a compile-time constant, so a short last row tile costs no wasted
 //! work): `2R` `__m256` accumulators, one element of each of `R` rows of `A` broadcast against
-//! two vectors of the panel per depth step. A panel narrower than 16 columns is loaded and
+//! two vectors of the panel per depth step, four steps per loop trip for a full-width panel
+//! (the rows' addresses formed once per four steps). A panel narrower than 16 columns is loaded and
 //! stored with lane masks, so it is read in place like a full one. Used only when the CPU
 //! reports AVX2 and FMA ([`crate::x86_features`]) and [`super::CpuKernel::Avx2Fma`] is
 //! selected.
