@@ -425,13 +425,14 @@ fn products_longer_than_the_adapter_can_loop_split() {
     assert_eq!(tiled, [max as f32]);
     let out = GpuMatrix::zeros(ctx, 1, 1).unwrap();
 
-    // One term more: `ops::matmul` splits it into chunks (no invocation walks them all),
-    // and every term is still summed.
-    let k = max + 1;
-    let a = GpuMatrix::from_slice(ctx, 1, k, &vec![1.0; k]).unwrap();
-    let b = GpuMatrix::from_slice(ctx, k, 1, &vec![1.0; k]).unwrap();
+    // Twice the cap, where the tiled kernel would stop short: `ops::matmul` splits it into
+    // chunks (no invocation walks them all), and every term is still summed.
+    let long = 2 * max;
+    let a = GpuMatrix::from_slice(ctx, 1, long, &vec![1.0; long]).unwrap();
+    let b = GpuMatrix::from_slice(ctx, long, 1, &vec![1.0; long]).unwrap();
     ops::matmul(ctx, &a, false, &b, false, &out).unwrap();
-    assert_eq!(out.read(ctx).unwrap(), [k as f32]);
+    assert_eq!(out.read(ctx).unwrap(), [long as f32]);
+    let k = max + 1;
     // Gram products of orders up to 640 split the inner dimension into chunks of at most
     // 4,096 terms: no cap (and a larger order over this many terms is beyond lavapipe's
     // 128 MiB bindings anyway). A

@@ -327,6 +327,12 @@ mod tests {
         // 512 blocks or more: tiled, unless the inner dimension is long.
         assert_eq!(Matmul::split(&params(2048, 1024, 1024, 0), true), None);
         assert_eq!(Matmul::split(&params(2048, 1024, 8192, 0), true), None);
+        // 500 blocks of 2,048,000 outputs over 2²⁰ terms: 256 chunks of 4,096 would need
+        // 2 GB of sums; the 64 MiB bound allows 8, of 131,072 terms.
+        assert_eq!(
+            Matmul::split(&params(1280, 1600, 1 << 20, 0), true),
+            Some((8, 131_072))
+        );
         // Without the fill rule only products over more than 4,096 terms split.
         assert_eq!(Matmul::split(&params(100, 90, 700, 0), false), None);
         assert_eq!(
