@@ -45,7 +45,10 @@ fn bands(rows: usize, t: usize, triangle: bool) -> impl Iterator<Item = (usize, 
         } else {
             rows as f64 * frac
         };
-        ((at as usize) / ROW_STEP * ROW_STEP).min(rows)
+        // The nearest tile boundary (not the one below: 128 rows of 256 would floor to 120,
+        // leaving the other band 136).
+        let step = ROW_STEP as f64;
+        (((at / step).round() as usize) * ROW_STEP).min(rows)
     };
     (0..t)
         .map(move |b| (cut(b), cut(b + 1)))
@@ -195,6 +198,9 @@ mod tests {
         // Equal triangle area: the first of two bands is the shorter one (~29% of the rows).
         let b: std::vec::Vec<_> = bands(1200, 2, true).collect();
         assert_eq!(b[0], (0, 348));
+        // Even bands cut at the nearest tile boundary: 256 rows as 132 + 124, not 120 + 136.
+        let b: std::vec::Vec<_> = bands(256, 2, false).collect();
+        assert_eq!(b, [(0, 132), (132, 256)]);
         // More threads than row tiles: no empty band.
         assert!(bands(12, 8, false).all(|(r0, r1)| r0 < r1));
     }
