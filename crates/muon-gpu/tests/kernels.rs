@@ -432,11 +432,11 @@ fn products_longer_than_the_adapter_can_loop_split() {
     let b = GpuMatrix::from_slice(ctx, long, 1, &vec![1.0; long]).unwrap();
     ops::matmul(ctx, &a, false, &b, false, &out).unwrap();
     assert_eq!(out.read(ctx).unwrap(), [long as f32]);
-    let k = max + 1;
     // Gram products of orders up to 640 split the inner dimension into chunks of at most
     // 4,096 terms: no cap (and a larger order over this many terms is beyond lavapipe's
-    // 128 MiB bindings anyway). A
-    // 65×k Gram product of ones sums k in every element.
+    // 128 MiB bindings anyway). A 65×k Gram product of ones, one term over the cap, sums k
+    // in every element.
+    let k = max + 1;
     let x = GpuMatrix::from_slice(ctx, 65, k, &vec![1.0; 65 * k]).unwrap();
     let g = GpuMatrix::zeros(ctx, 65, 65).unwrap();
     ops::gram(ctx, &x, false, &g).unwrap();
@@ -449,4 +449,5 @@ fn products_longer_than_the_adapter_can_loop_split() {
     assert!(GpuNewtonSchulz::new(ctx, 64, k, &cfg).is_ok());
     let g1 = GpuMatrix::zeros(ctx, 1, 1).unwrap();
     ops::gram(ctx, &a, false, &g1).unwrap();
+    assert_eq!(g1.read(ctx).unwrap(), [long as f32], "gram 1×long");
 }
