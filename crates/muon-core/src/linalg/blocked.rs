@@ -10,13 +10,16 @@
 //!
 //! Blocking, for one core:
 //! - the depth is cut into `KC = 256` slices;
-//! - for each slice, `MC = 144` rows of `A` stay in L2 while every `NR`-column panel of the
-//!   right operand is fed to the micro-kernel. A row-major right operand at most
-//!   [`DIRECT_MAX_STRIDE`] wide is read in place (small products: the whole slice sits in
-//!   L1/L2 and copying it would cost as much as the arithmetic); a wider one, or a transposed
-//!   one, is packed panel by panel into a 32 KiB stack buffer (`KC × MAX_NR` floats, sized for
-//!   the widest tile, of which a kernel uses `KC × NR`; 64-byte aligned, zero-padded past the
-//!   last column). A left operand with rows [`COPY_LEFT_MIN_STRIDE`] or more floats apart is
+//! - for each slice, a block of at most `MC = 144` rows of `A` (blocks of equal height:
+//!   [`block_rows`]) stays in L2 while every `NR`-column panel of the right operand is fed to
+//!   the micro-kernel. A row-major right operand at most [`DIRECT_MAX_STRIDE`] wide is read in
+//!   place (small products: the whole slice sits in L1/L2 and copying it would cost as much as
+//!   the arithmetic); a wider one, or a transposed one, is packed panel by panel into a 32 KiB
+//!   stack buffer (`KC × MAX_NR` floats, sized for the widest tile, of which a kernel uses
+//!   `KC × NR`; 64-byte aligned, zero-padded past the last column). A row-major panel is packed
+//!   by the block's first tile as it reads it ([`MicroKernel::tile_packing`]), a transposed one
+//!   by a separate pass; with rows [`PREFETCH_MIN_STRIDE`] or more floats apart, the next panel
+//!   is prefetched behind the current one. A left operand with rows [`COPY_LEFT_MIN_STRIDE`] or more floats apart is
 //!   copied block by block into a 153 KiB stack buffer (`MC` rows of [`PACKED_LDA`] floats),
 //!   so a tile's rows are neither in one L1 set nor each on its own page;
 //! - before each tile, the lines of its output tile are prefetched: at wide sizes they were
@@ -37,7 +40,8 @@ use core::mem::MaybeUninit;
 
 /// Depth of one panel. Shared by every kernel: it fixes the rounding order.
 const KC: usize = 256;
-/// Rows of `A` swept per panel (a multiple of every kernel's `MR`); `MC × KC` floats stay in L2.
+/// Rows of `A` swept per panel, at most (a multiple of every kernel's `MR`; [`block_rows`]
+/// evens the blocks out below it); `MC × KC` floats stay in L2.
 /// Measured (2-core EPYC, AVX2, n = 512 and 1024): 144 beat 96 and 72 (the right operand is
 /// packed once per block, so fewer rows pack it more often) and matched 240, whose copy of the
 /// left block would need 255 KiB of stack.
@@ -50,6 +54,14 @@ const MC: usize = 144;
 /// the 128³ product from 1.05–1.15× faer to 0.98–1.07× (five alternating runs on a Zen 3 EPYC,
 /// AVX2, 2026-12-07; `docs/performance.md`).
 const DIRECT_MAX_STRIDE: usize = 64;
+/// Right operands packed from rows at least this many floats apart (2 KiB) have each next
+/// panel prefetched behind the current one. From 2 KiB up, the 256 rows of a panel fall in at
+/// most 32 of a 1024-set L2's sets (at 4 KiB in 16, room for 128 of them), so they do not stay
+/// cached from one row block to the next and each row block's first tiles waited on L3. With
+/// the prefetch, 768³ and 1024³ products ran 2–6% faster (medians of alternating runs, Zen 3
+/// EPYC, AVX2, 2026-12-07); at 512³ no difference, and at 256³ (1 KiB rows, whose slice stays
+/// in L2) it only added instructions.
+const PREFETCH_MIN_STRIDE: usize = 512;
 /// Left operands whose rows are at least this many floats apart (2 KiB) are copied block by
 /// block. At 2 KiB a tile's six or twelve rows fall in two sets of a 64-set L1 (at 4 KiB in
 /// one, each row on its own page). Below it, reading in place measured as fast or faster: at
@@ -89,6 +101,31 @@ pub(super) unsafe trait MicroKernel {
     /// [`MicroKernel::supported`], and `t`'s pointers as [`Tile`] describes them for `rows`
     /// rows (`t.b`'s rows with `NR` readable floats unless [`MicroKernel::MASKED_TAIL`]).
     unsafe fn tile(rows: usize, t: Tile);
+
+    /// [`MicroKernel::tile`] on a row-major panel read in place (`t.b`, rows `t.ldb` apart,
+    /// `t.cols` readable floats each), which also copies that panel into `dst` as
+    /// [`MicroKernel::pack_rows`] does, for the block's later tiles to read. The copy rides on
+    /// the tile's own loads, so the strided reads' latency hides behind its multiply-adds
+    /// instead of stalling a separate pass. The default packs first, then runs the tile on the
+    /// copy.
+    ///
+    /// # Safety
+    /// As [`MicroKernel::tile`] (with `t.b` holding `cols` readable floats per row whatever
+    /// [`MicroKernel::MASKED_TAIL`] says) and [`MicroKernel::pack_rows`] for `dst`.
+    unsafe fn tile_packing(rows: usize, t: Tile, dst: *mut f32) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            Self::pack_rows(dst, t.b, t.ldb, t.kc, t.cols);
+            Self::tile(
+                rows,
+                Tile {
+                    b: dst,
+                    ldb: Self::NR,
+                    ..t
+                },
+            );
+        }
+    }
 
     /// Copies `kc` rows of `cols ≤ NR` floats (rows `ld` apart in `src`) into `dst` as `kc`
     /// rows of `NR`, zero past `cols`. The default is a plain loop.
@@ -293,7 +330,7 @@ fn fits(s: &[f32], rows: usize, cols: usize) -> bool {
 
 /// Copies the upper triangle onto the lower one where [`gemm`] in `upper` mode skipped a tile.
 ///
-/// Row `i` lies in the row tile starting at `⌊i/MR⌋·MR` (MC is a multiple of MR); a panel of
+/// Row `i` lies in the row tile starting at `⌊i/MR⌋·MR` (every row block's height is a multiple of MR: [`block_rows`]); a panel of
 /// columns `j0..j0+NR` is computed for that tile iff `j0 + NR > ⌊i/MR⌋·MR`. So the skipped
 /// columns of row `i` are exactly those below `⌊⌊i/MR⌋·MR / NR⌋·NR` (never past `i`).
 pub(super) fn mirror_skipped<K: MicroKernel>(out: &mut [f32], m: usize) {
@@ -373,10 +410,12 @@ unsafe fn sweep<K: MicroKernel>(p: Product<'_, '_>, mut block: Option<&mut LeftB
     const { assert!(K::NR <= MAX_NR && MC.is_multiple_of(K::MR)) };
     let direct = b.col_stride == 1 && b.row_stride <= DIRECT_MAX_STRIDE;
     let mut panel = Panel([MaybeUninit::uninit(); KC * MAX_NR]);
+    let panel = panel.0.as_mut_ptr().cast::<f32>();
     for p0 in (0..k).step_by(KC) {
         let kc = KC.min(k - p0);
-        for i_blk in (0..m).step_by(MC) {
-            let i_end = (i_blk + MC).min(m);
+        let mc = block_rows(m, K::MR);
+        for i_blk in (0..m).step_by(mc) {
+            let i_end = (i_blk + mc).min(m);
             // The block's first element and the floats between its rows: the copy, or A in place.
             let (a_blk, ld_blk) = match block.as_deref_mut() {
                 Some(block) => (
@@ -392,26 +431,43 @@ unsafe fn sweep<K: MicroKernel>(p: Product<'_, '_>, mut block: Option<&mut LeftB
                 if upper.is_some_and(|row0| row0 + i_blk >= j0 + cols) {
                     continue;
                 }
-                let (bp, ldb) = if direct && (K::MASKED_TAIL || cols == K::NR) {
+                // Where the tiles read the panel, and whether the first tile reads it in place
+                // and packs it for the others (a row-major operand too wide to read in place).
+                let (mut bp, mut ldb, mut pack_first) = if b.col_stride == 1 {
+                    let in_place = direct && (K::MASKED_TAIL || cols == K::NR);
                     // SAFETY: row p0, column j0 of B lie inside its k × n elements.
-                    (
-                        unsafe { b.data.as_ptr().add(p0 * b.row_stride + j0) },
-                        b.row_stride,
-                    )
+                    let at = unsafe { b.data.as_ptr().add(p0 * b.row_stride + j0) };
+                    (at, b.row_stride, !in_place)
                 } else {
-                    // SAFETY: the caller's contract on b's shape.
-                    unsafe { pack::<K>(&mut panel, b, p0, kc, j0, cols) };
-                    (panel.0.as_ptr().cast::<f32>(), K::NR)
+                    // SAFETY: the caller's contract on b's shape; the panel holds KC × MAX_NR.
+                    unsafe { pack_transposed::<K>(panel, b, p0, kc, j0, cols) };
+                    (panel.cast_const(), K::NR, false)
                 };
-                for i0 in (i_blk..i_end).step_by(K::MR) {
+                // The next panel of a wide row-major operand, a share of whose rows is prefetched
+                // before each tile of this one, so the next panel's first tile (which packs it)
+                // finds its lines in cache instead of waiting on L3 for each.
+                let next = j0 + K::NR;
+                let ahead = (b.col_stride == 1 && b.row_stride >= PREFETCH_MIN_STRIDE && next < n)
+                    .then(|| b.data.as_ptr().wrapping_add(p0 * b.row_stride + next));
+                let share = kc.div_ceil((i_end - i_blk).div_ceil(K::MR));
+                for (t, i0) in (i_blk..i_end).step_by(K::MR).enumerate() {
                     if upper.is_some_and(|row0| row0 + i0 >= j0 + cols) {
                         break;
+                    }
+                    if let Some(src) = ahead {
+                        let last = K::NR.min(n - next) - 1;
+                        for p in (t * share..kc).take(share) {
+                            let row = src.wrapping_add(p * b.row_stride);
+                            prefetch(row);
+                            prefetch(row.wrapping_add(last));
+                        }
                     }
                     let rows = K::MR.min(i_end - i0);
                     // SAFETY: rows i0..i0+rows of the block have ld_blk ≥ kc columns from a_blk; bp
                     // points at kc rows of stride ldb with `cols` readable floats each (NR
-                    // unless the kernel masks: B in place, or the panel `pack` just wrote); out
-                    // holds rows i0..i0+rows with n ≥ j0 + cols columns (the caller's contract).
+                    // unless the kernel masks: B in place, or the panel the first tile or
+                    // `pack_transposed` wrote); the panel holds KC × MAX_NR floats; out holds
+                    // rows i0..i0+rows with n ≥ j0 + cols columns (the caller's contract).
                     unsafe {
                         let c = out.as_mut_ptr().add(i0 * n + j0);
                         prefetch_tile(c, n, rows, cols);
@@ -426,12 +482,28 @@ unsafe fn sweep<K: MicroKernel>(p: Product<'_, '_>, mut block: Option<&mut LeftB
                             cols,
                             overwrite: p0 == 0,
                         };
-                        K::tile(rows, tile);
+                        if pack_first {
+                            K::tile_packing(rows, tile, panel);
+                            (bp, ldb, pack_first) = (panel.cast_const(), K::NR, false);
+                        } else {
+                            K::tile(rows, tile);
+                        }
                     }
                 }
             }
         }
     }
+}
+
+/// Rows per row block for an `m`-row product with row tile `mr` (a divisor of `MC`): as few
+/// blocks as `MC` allows, of equal height rounded up to whole tiles, so no block is a sliver.
+/// Every block reads the whole right operand's depth slice once (its first tile packs each
+/// panel), so a 16-row last block (1024 = 7 · 144 + 16) paid that read for a sixteenth of the work;
+/// 1024 rows now run as 7 blocks of 132 and one of 100. At most `MC` (when `m ≤ MC`: `m`
+/// rounded up to a tile).
+fn block_rows(m: usize, mr: usize) -> usize {
+    let blocks = m.div_ceil(MC).max(1);
+    m.div_ceil(blocks).next_multiple_of(mr)
 }
 
 /// Copies columns `p0..p0 + kc` of the first `rows ≤ MC` rows of `a` (rows `lda` apart) into
@@ -490,40 +562,35 @@ fn prefetch(p: *const f32) {
     }
 }
 
-/// Copies `B[p0..p0+kc, j0..j0+cols]` into the panel as `kc` rows of `NR`, zero-padding
-/// columns past `cols`.
+/// Copies `B[p0..p0+kc, j0..j0+cols]` of a transposed right operand (the Gram product's `Xᵀ`,
+/// `b.row_stride == 1`) into `dst` as `kc` rows of `NR`, zero-padding columns past `cols`.
+/// Column `c` of the panel is a contiguous run of `kc` floats in the source. (A row-major
+/// operand is packed by its block's first tile instead: [`MicroKernel::tile_packing`].)
 ///
 /// # Safety
-/// The CPU runs `K`; `b` holds every element `(p, j)` with `p < p0 + kc`, `j < j0 + cols`
-/// under its strides.
-unsafe fn pack<K: MicroKernel>(
-    panel: &mut Panel,
+/// `dst` holds `kc × NR` writable floats; `b` holds every element `(p, j)` with
+/// `p < p0 + kc`, `j < j0 + cols` under its strides.
+unsafe fn pack_transposed<K: MicroKernel>(
+    dst: *mut f32,
     b: Operand<'_>,
     p0: usize,
     kc: usize,
     j0: usize,
     cols: usize,
 ) {
-    let dst = panel.0.as_mut_ptr().cast::<f32>();
     let src = b.data.as_ptr();
-    // SAFETY: the panel has KC ≥ kc rows of MAX_NR ≥ NR floats; source indices are the caller's.
+    // SAFETY: the caller's contract.
     unsafe {
-        if b.col_stride == 1 {
-            K::pack_rows(dst, src.add(p0 * b.row_stride + j0), b.row_stride, kc, cols);
-        } else {
-            // Transposed B (the Gram product): column c of the panel is a contiguous run of
-            // `kc` floats in the source (`b.row_stride == 1`).
-            for c in 0..K::NR {
-                let d = dst.add(c);
-                if c < cols {
-                    let s = src.add(p0 * b.row_stride + (j0 + c) * b.col_stride);
-                    for p in 0..kc {
-                        *d.add(p * K::NR) = *s.add(p * b.row_stride);
-                    }
-                } else {
-                    for p in 0..kc {
-                        *d.add(p * K::NR) = 0.0;
-                    }
+        for c in 0..K::NR {
+            let d = dst.add(c);
+            if c < cols {
+                let s = src.add(p0 * b.row_stride + (j0 + c) * b.col_stride);
+                for p in 0..kc {
+                    *d.add(p * K::NR) = *s.add(p * b.row_stride);
+                }
+            } else {
+                for p in 0..kc {
+                    *d.add(p * K::NR) = 0.0;
                 }
             }
         }
@@ -621,7 +688,7 @@ mod tests {
     /// Row tails (m % MR), column tails (n % NR) read in place and packed, several depth
     /// slices (k > 256), row blocks (m > 144), and left operands read in place (k < 512) and
     /// copied.
-    const NATIVE_SHAPES: [(usize, usize, usize); 12] = [
+    const NATIVE_SHAPES: [(usize, usize, usize); 13] = [
         (7, 3, 5),
         // The widest right operand read in place, and the narrowest packed (with a tail).
         (20, 50, DIRECT_MAX_STRIDE),
@@ -635,6 +702,9 @@ mod tests {
         (250, 520, 19),
         (30, 20, 150),
         (14, 30, 161),
+        // Two row blocks of 78 and 72 rows; right-operand rows 520 floats apart (prefetched
+        // panels) with a half-panel tail.
+        (150, 20, 520),
     ];
 
     /// Under Miri (`.ci/run` runs these tests there with AVX-512 enabled, the one way this
@@ -820,6 +890,24 @@ mod tests {
     /// Every kernel runs each element's fused multiply-adds in the same order (the driver's
     /// depth slices), so all of them give the same bits, whatever their tile shape. The
     /// kernels are the dispatch's own table (`CpuKernel::ALL` through `blocked`).
+    #[test]
+    fn row_blocks_are_even_whole_tiles_and_as_few_as_mc_allows() {
+        assert_eq!(block_rows(1024, 6), 132); // 7 × 132 + 100, not 7 × 144 + 16
+        assert_eq!(block_rows(1024, 12), 132);
+        assert_eq!(block_rows(256, 6), 132); // 132 + 124
+        assert_eq!(block_rows(144, 6), 144);
+        assert_eq!(block_rows(145, 12), 84);
+        assert_eq!(block_rows(5, 6), 6);
+        assert_eq!(block_rows(0, 6), 0);
+        for mr in [6, 12] {
+            for m in 1..3000 {
+                let h = block_rows(m, mr);
+                assert!(h.is_multiple_of(mr) && h <= MC, "m = {m}, mr = {mr}: {h}");
+                assert_eq!(m.div_ceil(h), m.div_ceil(MC), "m = {m}, mr = {mr}: {h}");
+            }
+        }
+    }
+
     #[test]
     fn every_kernel_gives_the_same_bits() {
         use super::super::{CpuKernel, blocked};

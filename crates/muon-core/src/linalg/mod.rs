@@ -606,8 +606,8 @@ mod tests {
 
     /// Every supported kernel against the portable one, through the same dispatch the library
     /// uses, on shapes with row tails (m % 6), column tails (n % 16), several depth slices
-    /// (k > 256), row blocks (m > 240), the in-place and the packed right operand
-    /// (n ≤ 128 and n > 128), and sizes under the accelerated kernels' minimum.
+    /// (k > 256), several row blocks (m > 144), the in-place and the packed right operand
+    /// (n ≤ 64 and n > 64), and sizes under the accelerated kernels' minimum.
     #[test]
     fn every_supported_kernel_matches_portable() {
         use crate::test_data::data;

@@ -25,8 +25,8 @@ const NR: usize = 16;
 /// The AVX2 + FMA register tile.
 pub(super) struct Avx2;
 
-// SAFETY: `tile` and `pack_rows` touch exactly the elements their contract names (lane masks
-// keep loads and stores inside `cols`), and `supported` is the CPU's AVX2 + FMA answer.
+// SAFETY: `tile` and `tile_packing` touch exactly the elements their contract names (lane
+// masks keep loads and stores inside `cols`; the panel copy writes `kc × NR` floats of `dst`), and `supported` is the CPU's AVX2 + FMA answer.
 unsafe impl MicroKernel for Avx2 {
     const MR: usize = MR;
     const NR: usize = NR;
@@ -38,32 +38,33 @@ unsafe impl MicroKernel for Avx2 {
 
     #[target_feature(enable = "avx2,fma")]
     unsafe fn tile(rows: usize, t: Tile) {
-        let masks = lane_masks(t.cols);
         // SAFETY: the caller's contract.
-        unsafe {
-            match rows {
-                6 => kernel::<6>(t, masks),
-                5 => kernel::<5>(t, masks),
-                4 => kernel::<4>(t, masks),
-                3 => kernel::<3>(t, masks),
-                2 => kernel::<2>(t, masks),
-                _ => kernel::<1>(t, masks),
-            }
-        }
+        unsafe { dispatch::<false>(rows, t, core::ptr::null_mut()) }
     }
 
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn pack_rows(dst: *mut f32, src: *const f32, ld: usize, kc: usize, cols: usize) {
-        let masks = lane_masks(cols);
-        // SAFETY: the caller's contract; masked loads touch only the `cols` existing columns (the
-        // second half's address, possibly past the row's end, is formed with `wrapping_add`).
-        unsafe {
-            for p in 0..kc {
-                let s = src.add(p * ld);
-                let d = dst.add(p * NR);
-                _mm256_storeu_ps(d, _mm256_maskload_ps(s, masks[0]));
-                _mm256_storeu_ps(d.add(8), _mm256_maskload_ps(s.wrapping_add(8), masks[1]));
-            }
+    unsafe fn tile_packing(rows: usize, t: Tile, dst: *mut f32) {
+        // SAFETY: the caller's contract.
+        unsafe { dispatch::<true>(rows, t, dst) }
+    }
+}
+
+/// [`kernel`] for `rows` rows (`1..=MR`), copying the panel into `dst` iff `PACK`.
+///
+/// # Safety
+/// As [`kernel`].
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dispatch<const PACK: bool>(rows: usize, t: Tile, dst: *mut f32) {
+    let masks = lane_masks(t.cols);
+    // SAFETY: the caller's contract.
+    unsafe {
+        match rows {
+            6 => kernel::<6, PACK>(t, masks, dst),
+            5 => kernel::<5, PACK>(t, masks, dst),
+            4 => kernel::<4, PACK>(t, masks, dst),
+            3 => kernel::<3, PACK>(t, masks, dst),
+            2 => kernel::<2, PACK>(t, masks, dst),
+            _ => kernel::<1, PACK>(t, masks, dst),
         }
     }
 }
@@ -81,13 +82,16 @@ fn lane_masks(cols: usize) -> [__m256i; 2] {
 }
 
 /// `C[..R, ..cols] (+)= A[..R, ..kc] · B[..kc, ..cols]`, `B` rows `ldb` apart; `masks` are
-/// [`lane_masks`]`(tile.cols)`.
+/// [`lane_masks`]`(tile.cols)`. With `PACK`, each row of `B` the tile loads is also stored to
+/// `dst` as `NR` floats, zero past `cols` (the masked loads' off lanes), which is
+/// [`MicroKernel::pack_rows`]'s panel.
 ///
 /// # Safety
-/// AVX2 and FMA are available; `tile`'s pointers as [`Tile`] describes them, for `R` rows.
+/// AVX2 and FMA are available; `tile`'s pointers as [`Tile`] describes them, for `R` rows;
+/// with `PACK`, `dst` holds `kc × NR` writable floats.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn kernel<const R: usize>(tile: Tile, masks: [__m256i; 2]) {
+unsafe fn kernel<const R: usize, const PACK: bool>(tile: Tile, masks: [__m256i; 2], dst: *mut f32) {
     let Tile {
         a,
         lda,
@@ -111,6 +115,10 @@ unsafe fn kernel<const R: usize>(tile: Tile, masks: [__m256i; 2]) {
                     let p = $p;
                     let b0 = _mm256_loadu_ps(b.add(p * ldb));
                     let b1 = _mm256_loadu_ps(b.add(p * ldb + 8));
+                    if PACK {
+                        _mm256_storeu_ps(dst.add(p * NR), b0);
+                        _mm256_storeu_ps(dst.add(p * NR + 8), b1);
+                    }
                     for (r, acc) in acc.iter_mut().enumerate() {
                         let av = _mm256_broadcast_ss(&*a.add(r * lda + p));
                         acc[0] = _mm256_fmadd_ps(av, b0, acc[0]);
@@ -149,6 +157,10 @@ unsafe fn kernel<const R: usize>(tile: Tile, masks: [__m256i; 2]) {
             for p in 0..tile.kc {
                 let b0 = _mm256_maskload_ps(b.add(p * ldb), m0);
                 let b1 = _mm256_maskload_ps(b.add(p * ldb).wrapping_add(8), m1);
+                if PACK {
+                    _mm256_storeu_ps(dst.add(p * NR), b0);
+                    _mm256_storeu_ps(dst.add(p * NR + 8), b1);
+                }
                 for (r, acc) in acc.iter_mut().enumerate() {
                     let av = _mm256_broadcast_ss(&*a.add(r * lda + p));
                     acc[0] = _mm256_fmadd_ps(av, b0, acc[0]);
