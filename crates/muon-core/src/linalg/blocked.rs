@@ -372,14 +372,14 @@ unsafe fn gemm<K: MicroKernel>(p: Product<'_, '_>) {
         if p.lda >= COPY_LEFT_MIN_STRIDE {
             gemm_copying_left::<K>(p);
         } else {
-            sweep::<K>(p, None);
+            sweep_with_panel::<K>(p, None);
         }
     }
 }
 
-/// [`sweep`] with a stack block for copies of the left operand. Its own frame, never inlined,
-/// so the products that read `A` in place (the small ones) neither reserve nor probe its
-/// 153 KiB.
+/// [`sweep_with_panel`] with a stack block for copies of the left operand. Its own frame,
+/// never inlined, so the products that read `A` in place (the small ones) neither reserve nor
+/// probe its 153 KiB.
 ///
 /// # Safety
 /// As [`gemm`].
@@ -387,16 +387,58 @@ unsafe fn gemm<K: MicroKernel>(p: Product<'_, '_>) {
 unsafe fn gemm_copying_left<K: MicroKernel>(p: Product<'_, '_>) {
     let mut block = LeftBlock([MaybeUninit::uninit(); MC * PACKED_LDA]);
     // SAFETY: the caller's contract.
-    unsafe { sweep::<K>(p, Some(&mut block)) };
+    unsafe { sweep_with_panel::<K>(p, Some(&mut block)) };
+}
+
+/// [`sweep`], with a packed-panel buffer only if some panel of the right operand is packed.
+/// A product that reads every panel in place (a row-major operand at most
+/// [`DIRECT_MAX_STRIDE`] wide: the small ones) neither reserves nor probes the panel's 32 KiB
+/// of stack: at 16³, probing its eight pages took a sixth of the driver's time.
+///
+/// # Safety
+/// As [`gemm`].
+unsafe fn sweep_with_panel<K: MicroKernel>(p: Product<'_, '_>, block: Option<&mut LeftBlock>) {
+    let b = p.b;
+    let in_place = b.col_stride == 1
+        && b.row_stride <= DIRECT_MAX_STRIDE
+        && (K::MASKED_TAIL || p.n.is_multiple_of(K::NR));
+    // SAFETY: the caller's contract; `sweep` writes no panel when every one is read in place.
+    unsafe {
+        if in_place {
+            sweep::<K>(p, block, core::ptr::null_mut());
+        } else {
+            sweep_packing::<K>(p, block);
+        }
+    }
+}
+
+/// [`sweep`] with a packed-panel buffer on the stack. Its own frame, never inlined (see
+/// [`sweep_with_panel`]).
+///
+/// # Safety
+/// As [`gemm`].
+#[inline(never)]
+unsafe fn sweep_packing<K: MicroKernel>(p: Product<'_, '_>, block: Option<&mut LeftBlock>) {
+    let mut panel = Panel([MaybeUninit::uninit(); KC * MAX_NR]);
+    // SAFETY: the caller's contract; the panel holds KC × MAX_NR floats.
+    unsafe { sweep::<K>(p, block, panel.0.as_mut_ptr().cast::<f32>()) };
 }
 
 /// The loops of [`gemm`] (`k ≥ 1`): depth slices, row blocks of `A` (copied into `block` when
 /// one is given, read in place otherwise: the same values in the same order, so the same
-/// bits), right-operand panels, row tiles.
+/// bits), right-operand panels, row tiles. Never inlined: one copy serves both
+/// [`sweep_with_panel`] paths.
 ///
 /// # Safety
-/// As [`gemm`].
-unsafe fn sweep<K: MicroKernel>(p: Product<'_, '_>, mut block: Option<&mut LeftBlock>) {
+/// As [`gemm`]; `panel` holds `KC × MAX_NR` writable floats, or is null when every panel of
+/// `p.b` is read in place (row-major, at most [`DIRECT_MAX_STRIDE`] wide, and a multiple of
+/// `NR` wide unless the kernel masks).
+#[inline(never)]
+unsafe fn sweep<K: MicroKernel>(
+    p: Product<'_, '_>,
+    mut block: Option<&mut LeftBlock>,
+    panel: *mut f32,
+) {
     let Product {
         a,
         lda,
@@ -409,11 +451,9 @@ unsafe fn sweep<K: MicroKernel>(p: Product<'_, '_>, mut block: Option<&mut LeftB
     } = p;
     const { assert!(K::NR <= MAX_NR && MC.is_multiple_of(K::MR)) };
     let direct = b.col_stride == 1 && b.row_stride <= DIRECT_MAX_STRIDE;
-    let mut panel = Panel([MaybeUninit::uninit(); KC * MAX_NR]);
-    let panel = panel.0.as_mut_ptr().cast::<f32>();
+    let mc = block_rows(m, K::MR);
     for p0 in (0..k).step_by(KC) {
         let kc = KC.min(k - p0);
-        let mc = block_rows(m, K::MR);
         for i_blk in (0..m).step_by(mc) {
             let i_end = (i_blk + mc).min(m);
             // The block's first element and the floats between its rows: the copy, or A in place.
@@ -449,7 +489,10 @@ unsafe fn sweep<K: MicroKernel>(p: Product<'_, '_>, mut block: Option<&mut LeftB
                 let next = j0 + K::NR;
                 let ahead = (b.col_stride == 1 && b.row_stride >= PREFETCH_MIN_STRIDE && next < n)
                     .then(|| b.data.as_ptr().wrapping_add(p0 * b.row_stride + next));
-                let share = kc.div_ceil((i_end - i_blk).div_ceil(K::MR));
+                let share = match ahead {
+                    Some(_) => kc.div_ceil((i_end - i_blk).div_ceil(K::MR)),
+                    None => 0,
+                };
                 for (t, i0) in (i_blk..i_end).step_by(K::MR).enumerate() {
                     if upper.is_some_and(|row0| row0 + i0 >= j0 + cols) {
                         break;
@@ -500,10 +543,13 @@ unsafe fn sweep<K: MicroKernel>(p: Product<'_, '_>, mut block: Option<&mut LeftB
 /// Every block reads the whole right operand's depth slice once (its first tile packs each
 /// panel), so a 16-row last block (1024 = 7 · 144 + 16) paid that read for a sixteenth of the work;
 /// 1024 rows now run as 7 blocks of 132 and one of 100. At most `MC` (when `m ≤ MC`: `m`
-/// rounded up to a tile).
+/// rounded up to a tile), and at least one tile (a usable step even for `m = 0`).
 fn block_rows(m: usize, mr: usize) -> usize {
-    let blocks = m.div_ceil(MC).max(1);
-    m.div_ceil(blocks).next_multiple_of(mr)
+    if m <= MC {
+        // One block (no run-time division: small products count every cycle).
+        return m.max(1).next_multiple_of(mr);
+    }
+    m.div_ceil(m.div_ceil(MC)).next_multiple_of(mr)
 }
 
 /// Copies columns `p0..p0 + kc` of the first `rows ≤ MC` rows of `a` (rows `lda` apart) into
@@ -823,6 +869,22 @@ mod tests {
             "{name}"
         );
         assert_eq!(out, [1.0; 4], "{name}");
+        // No rows, or no columns: nothing to write, for a right operand read in place and a
+        // packed one.
+        for n in [3, DIRECT_MAX_STRIDE + 1] {
+            assert!(
+                matmul::<K>(
+                    &[],
+                    &[1.0; 2 * (DIRECT_MAX_STRIDE + 1)][..2 * n],
+                    &mut [],
+                    0,
+                    2,
+                    n
+                ),
+                "{name}"
+            );
+        }
+        assert!(matmul::<K>(&[1.0; 6], &[], &mut [], 3, 2, 0), "{name}");
     }
 
     #[test]
@@ -871,8 +933,8 @@ mod tests {
                     n: cols,
                     upper,
                 };
-                sweep::<K>(product(&mut copied), Some(&mut block));
-                sweep::<K>(product(&mut in_place), None);
+                sweep_with_panel::<K>(product(&mut copied), Some(&mut block));
+                sweep_with_panel::<K>(product(&mut in_place), None);
             }
             assert_eq!(bits(&copied), bits(&in_place), "{name} {what}");
             assert!(copied.iter().any(|x| !x.is_nan()), "{name} {what}");
@@ -887,9 +949,6 @@ mod tests {
         );
     }
 
-    /// Every kernel runs each element's fused multiply-adds in the same order (the driver's
-    /// depth slices), so all of them give the same bits, whatever their tile shape. The
-    /// kernels are the dispatch's own table (`CpuKernel::ALL` through `blocked`).
     #[test]
     fn row_blocks_are_even_whole_tiles_and_as_few_as_mc_allows() {
         assert_eq!(block_rows(1024, 6), 132); // 7 × 132 + 100, not 7 × 144 + 16
@@ -898,7 +957,7 @@ mod tests {
         assert_eq!(block_rows(144, 6), 144);
         assert_eq!(block_rows(145, 12), 84);
         assert_eq!(block_rows(5, 6), 6);
-        assert_eq!(block_rows(0, 6), 0);
+        assert_eq!(block_rows(0, 6), 6);
         for mr in [6, 12] {
             for m in 1..3000 {
                 let h = block_rows(m, mr);
@@ -908,6 +967,9 @@ mod tests {
         }
     }
 
+    /// Every kernel runs each element's fused multiply-adds in the same order (the driver's
+    /// depth slices), so all of them give the same bits, whatever their tile shape. The
+    /// kernels are the dispatch's own table (`CpuKernel::ALL` through `blocked`).
     #[test]
     fn every_kernel_gives_the_same_bits() {
         use super::super::{CpuKernel, blocked};
