@@ -988,6 +988,53 @@ mod tests {
         );
     }
 
+    /// A kernel that cannot mask its panel loads, for the classification below (never run).
+    struct Unmasked;
+
+    // SAFETY: `supported` is false, so nothing may call `tile`.
+    unsafe impl MicroKernel for Unmasked {
+        const MR: usize = 6;
+        const NR: usize = 16;
+        const MASKED_TAIL: bool = false;
+        fn supported() -> bool {
+            false
+        }
+        unsafe fn tile(_: usize, _: Tile) {
+            unreachable!("an unsupported kernel is never run")
+        }
+    }
+
+    /// Which right operands every panel of is read in place (and so which products skip the
+    /// panel buffer, or run as one block): row-major, at most `DIRECT_MAX_STRIDE` wide, and a
+    /// whole number of panels unless the kernel masks.
+    #[test]
+    fn in_place_means_narrow_row_major_and_whole_panels_unless_masked() {
+        let data = [0.0f32; 1];
+        let rows = |row_stride| Operand {
+            data: &data,
+            row_stride,
+            col_stride: 1,
+        };
+        #[cfg(target_arch = "x86_64")]
+        {
+            use super::super::x86_avx2::Avx2;
+            assert!(in_place::<Avx2>(rows(20), 20));
+            assert!(in_place::<Avx2>(rows(DIRECT_MAX_STRIDE), DIRECT_MAX_STRIDE));
+            assert!(!in_place::<Avx2>(
+                rows(DIRECT_MAX_STRIDE + 1),
+                DIRECT_MAX_STRIDE + 1
+            ));
+        }
+        assert!(in_place::<Unmasked>(rows(32), 32));
+        assert!(!in_place::<Unmasked>(rows(20), 20));
+        let transposed = Operand {
+            data: &data,
+            row_stride: 1,
+            col_stride: 8,
+        };
+        assert!(!in_place::<Unmasked>(transposed, 16));
+    }
+
     #[test]
     fn row_blocks_are_even_whole_tiles_and_as_few_as_mc_allows() {
         assert_eq!(block_rows(1024, 6), 132); // 7 × 132 + 100, not 7 × 144 + 16
