@@ -26,7 +26,8 @@ const NR: usize = 16;
 pub(super) struct Avx2;
 
 // SAFETY: `tile` and `tile_packing` touch exactly the elements their contract names (lane
-// masks keep loads and stores inside `cols`; the panel copy writes `kc × NR` floats of `dst`), and `supported` is the CPU's AVX2 + FMA answer.
+// masks keep loads and stores inside `cols`; the panel copy writes `kc × NR` floats of `dst`),
+// and `supported` is the CPU's AVX2 + FMA answer.
 unsafe impl MicroKernel for Avx2 {
     const MR: usize = MR;
     const NR: usize = NR;

@@ -29,8 +29,9 @@ const NR: usize = 32;
 /// The AVX-512F register tile.
 pub(super) struct Avx512;
 
-// SAFETY: `tile` and `pack_rows` touch exactly the elements their contract names (lane masks
-// keep loads and stores inside `cols`), and `supported` is the CPU's and OS's AVX-512F answer.
+// SAFETY: `tile` and `tile_packing` touch exactly the elements their contract names (lane
+// masks keep loads and stores inside `cols`; the panel copy writes `kc × NR` floats of `dst`),
+// and `supported` is the CPU's and OS's AVX-512F answer.
 unsafe impl MicroKernel for Avx512 {
     const MR: usize = MR;
     const NR: usize = NR;
@@ -43,36 +44,37 @@ unsafe impl MicroKernel for Avx512 {
     #[target_feature(enable = "avx512f")]
     unsafe fn tile(rows: usize, t: Tile) {
         // SAFETY: the caller's contract.
-        unsafe {
-            match rows {
-                12 => kernel::<12>(t),
-                11 => kernel::<11>(t),
-                10 => kernel::<10>(t),
-                9 => kernel::<9>(t),
-                8 => kernel::<8>(t),
-                7 => kernel::<7>(t),
-                6 => kernel::<6>(t),
-                5 => kernel::<5>(t),
-                4 => kernel::<4>(t),
-                3 => kernel::<3>(t),
-                2 => kernel::<2>(t),
-                _ => kernel::<1>(t),
-            }
-        }
+        unsafe { dispatch::<false>(rows, t, core::ptr::null_mut()) }
     }
 
     #[target_feature(enable = "avx512f")]
-    unsafe fn pack_rows(dst: *mut f32, src: *const f32, ld: usize, kc: usize, cols: usize) {
-        let [m0, m1] = lane_masks(cols);
-        // SAFETY: the caller's contract; masked loads touch only the `cols` existing columns (the
-        // second half's address, possibly past the row's end, is formed with `wrapping_add`).
-        unsafe {
-            for p in 0..kc {
-                let s = src.add(p * ld);
-                let d = dst.add(p * NR);
-                _mm512_storeu_ps(d, _mm512_maskz_loadu_ps(m0, s));
-                _mm512_storeu_ps(d.add(16), _mm512_maskz_loadu_ps(m1, s.wrapping_add(16)));
-            }
+    unsafe fn tile_packing(rows: usize, t: Tile, dst: *mut f32) {
+        // SAFETY: the caller's contract.
+        unsafe { dispatch::<true>(rows, t, dst) }
+    }
+}
+
+/// [`kernel`] for `rows` rows (`1..=MR`), copying the panel into `dst` iff `PACK`.
+///
+/// # Safety
+/// As [`kernel`].
+#[target_feature(enable = "avx512f")]
+unsafe fn dispatch<const PACK: bool>(rows: usize, t: Tile, dst: *mut f32) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        match rows {
+            12 => kernel::<12, PACK>(t, dst),
+            11 => kernel::<11, PACK>(t, dst),
+            10 => kernel::<10, PACK>(t, dst),
+            9 => kernel::<9, PACK>(t, dst),
+            8 => kernel::<8, PACK>(t, dst),
+            7 => kernel::<7, PACK>(t, dst),
+            6 => kernel::<6, PACK>(t, dst),
+            5 => kernel::<5, PACK>(t, dst),
+            4 => kernel::<4, PACK>(t, dst),
+            3 => kernel::<3, PACK>(t, dst),
+            2 => kernel::<2, PACK>(t, dst),
+            _ => kernel::<1, PACK>(t, dst),
         }
     }
 }
@@ -87,13 +89,16 @@ fn lane_masks(cols: usize) -> [__mmask16; 2] {
     [bits as __mmask16, (bits >> 16) as __mmask16]
 }
 
-/// `C[..R, ..cols] (+)= A[..R, ..kc] · B[..kc, ..cols]`, `B` rows `ldb` apart.
+/// `C[..R, ..cols] (+)= A[..R, ..kc] · B[..kc, ..cols]`, `B` rows `ldb` apart. With `PACK`,
+/// each row of `B` the tile loads is also stored to `dst` as `NR` floats, zero past `cols`
+/// (the masked loads' off lanes), which is [`MicroKernel::pack_rows`]'s panel.
 ///
 /// # Safety
-/// AVX-512F is available; `tile`'s pointers as [`Tile`] describes them, for `R` rows.
+/// AVX-512F is available; `tile`'s pointers as [`Tile`] describes them, for `R` rows; with
+/// `PACK`, `dst` holds `kc × NR` writable floats.
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn kernel<const R: usize>(tile: Tile) {
+unsafe fn kernel<const R: usize, const PACK: bool>(tile: Tile, dst: *mut f32) {
     let Tile {
         a,
         lda,
@@ -115,6 +120,10 @@ unsafe fn kernel<const R: usize>(tile: Tile) {
         for p in 0..tile.kc {
             let b0 = _mm512_maskz_loadu_ps(m0, b.add(p * ldb));
             let b1 = _mm512_maskz_loadu_ps(m1, b.add(p * ldb).wrapping_add(16));
+            if PACK {
+                _mm512_storeu_ps(dst.add(p * NR), b0);
+                _mm512_storeu_ps(dst.add(p * NR + 16), b1);
+            }
             for (r, acc) in acc.iter_mut().enumerate() {
                 let av = _mm512_set1_ps(*a.add(r * lda + p));
                 acc[0] = _mm512_fmadd_ps(av, b0, acc[0]);
