@@ -142,6 +142,32 @@ pub(super) unsafe trait MicroKernel {
             }
         }
     }
+
+    /// Copies `cols ≤ NR` columns of a transposed panel into `dst` as `kc` rows of `NR`, zero
+    /// past `cols`: column `c` is the `kc` consecutive floats at `src + c·ld`, and lands in
+    /// `dst[p·NR + c]`. The default is a plain loop.
+    ///
+    /// # Safety
+    /// [`MicroKernel::supported`]; `src` holds those `cols` runs of `kc` floats, `dst`
+    /// `kc × NR` writable floats.
+    unsafe fn pack_columns(dst: *mut f32, src: *const f32, ld: usize, kc: usize, cols: usize) {
+        for c in 0..Self::NR {
+            // SAFETY: the caller's contract.
+            unsafe {
+                let d = dst.add(c);
+                if c < cols {
+                    let s = src.add(c * ld);
+                    for p in 0..kc {
+                        *d.add(p * Self::NR) = *s.add(p);
+                    }
+                } else {
+                    for p in 0..kc {
+                        *d.add(p * Self::NR) = 0.0;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// One micro-kernel call: where its operands are, its depth and width, and whether to
@@ -648,13 +674,13 @@ fn prefetch(p: *const f32) {
 }
 
 /// Copies `B[p0..p0+kc, j0..j0+cols]` of a transposed right operand (the Gram product's `Xᵀ`,
-/// `b.row_stride == 1`) into `dst` as `kc` rows of `NR`, zero-padding columns past `cols`.
-/// Column `c` of the panel is a contiguous run of `kc` floats in the source. (A row-major
-/// operand is packed by its block's first tile instead: [`MicroKernel::tile_packing`].)
+/// `b.row_stride == 1`) into `dst` as `kc` rows of `NR`, zero-padding columns past `cols`, by
+/// the kernel's [`MicroKernel::pack_columns`]. (A row-major operand is packed by its block's
+/// first tile instead: [`MicroKernel::tile_packing`].)
 ///
 /// # Safety
-/// `dst` holds `kc × NR` writable floats; `b` holds every element `(p, j)` with
-/// `p < p0 + kc`, `j < j0 + cols` under its strides.
+/// The CPU runs `K`; `dst` holds `kc × NR` writable floats; `b` holds every element `(p, j)`
+/// with `p < p0 + kc`, `j < j0 + cols` under its strides, and `b.row_stride == 1`.
 unsafe fn pack_transposed<K: MicroKernel>(
     dst: *mut f32,
     b: Operand<'_>,
@@ -663,22 +689,11 @@ unsafe fn pack_transposed<K: MicroKernel>(
     j0: usize,
     cols: usize,
 ) {
-    let src = b.data.as_ptr();
-    // SAFETY: the caller's contract.
+    // SAFETY: the caller's contract: column j0 + c of the panel is the run of kc floats from
+    // (p0, j0 + c), and consecutive columns are col_stride floats apart.
     unsafe {
-        for c in 0..K::NR {
-            let d = dst.add(c);
-            if c < cols {
-                let s = src.add(p0 * b.row_stride + (j0 + c) * b.col_stride);
-                for p in 0..kc {
-                    *d.add(p * K::NR) = *s.add(p * b.row_stride);
-                }
-            } else {
-                for p in 0..kc {
-                    *d.add(p * K::NR) = 0.0;
-                }
-            }
-        }
+        let src = b.data.as_ptr().add(p0 + j0 * b.col_stride);
+        K::pack_columns(dst, src, b.col_stride, kc, cols);
     }
 }
 

@@ -5,14 +5,18 @@
 //! work): `2R` `__m256` accumulators, one element of each of `R` rows of `A` broadcast against
 //! two vectors of the panel per depth step, four steps per loop trip for a full-width panel
 //! (the rows' addresses formed once per four steps). A panel narrower than 16 columns is loaded and
-//! stored with lane masks, so it is read in place like a full one. Used only when the CPU
+//! stored with lane masks, so it is read in place like a full one. The block's first tile also
+//! stores the panel it reads ([`MicroKernel::tile_packing`]), and a transposed panel (the Gram
+//! product's) is packed eight columns by eight depth steps at a time through register
+//! transposes ([`pack_columns`]). Used only when the CPU
 //! reports AVX2 and FMA ([`crate::x86_features`]) and [`super::CpuKernel::Avx2Fma`] is
 //! selected.
 
 use core::arch::x86_64::{
     __m256, __m256i, _mm256_add_ps, _mm256_broadcast_ss, _mm256_cmpgt_epi32, _mm256_fmadd_ps,
-    _mm256_loadu_ps, _mm256_maskload_ps, _mm256_maskstore_ps, _mm256_set1_epi32, _mm256_setr_epi32,
-    _mm256_setzero_ps, _mm256_storeu_ps,
+    _mm256_loadu_ps, _mm256_maskload_ps, _mm256_maskstore_ps, _mm256_permute2f128_ps,
+    _mm256_set1_epi32, _mm256_setr_epi32, _mm256_setzero_ps, _mm256_shuffle_ps, _mm256_storeu_ps,
+    _mm256_unpackhi_ps, _mm256_unpacklo_ps,
 };
 
 use super::blocked::{MicroKernel, Tile};
@@ -48,6 +52,104 @@ unsafe impl MicroKernel for Avx2 {
         // SAFETY: the caller's contract.
         unsafe { dispatch::<true>(rows, t, dst) }
     }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn pack_columns(dst: *mut f32, src: *const f32, ld: usize, kc: usize, cols: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { pack_columns::<NR>(dst, src, ld, kc, cols) }
+    }
+}
+
+/// [`MicroKernel::pack_columns`] for a panel `W` columns wide (a multiple of 8), eight columns
+/// by eight depth steps at a time: eight loads of eight consecutive floats (one per column),
+/// an 8×8 transpose in registers, eight stores of eight columns (one per depth step). Columns
+/// past `cols` are zeros (nothing read), depth steps past the last multiple of 8 one by one.
+///
+/// # Safety
+/// AVX2 is available; column `c < cols ≤ W` is the `kc` floats at `src + c·ld`; `dst` holds
+/// `kc × W` writable floats.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn pack_columns<const W: usize>(
+    dst: *mut f32,
+    src: *const f32,
+    ld: usize,
+    kc: usize,
+    cols: usize,
+) {
+    const { assert!(W.is_multiple_of(8)) };
+    let whole = kc - kc % 8;
+    for c0 in (0..W).step_by(8) {
+        // SAFETY (the loads and stores below): the caller's contract; a load reads floats
+        // p..p + 8 ≤ kc of a column that exists, a store writes columns c0..c0 + 8 ≤ W of
+        // depth rows that exist.
+        unsafe {
+            if c0 >= cols {
+                for p in 0..kc {
+                    _mm256_storeu_ps(dst.add(p * W + c0), _mm256_setzero_ps());
+                }
+                continue;
+            }
+            let column = |i: usize| -> Option<*const f32> {
+                (c0 + i < cols).then(|| src.add((c0 + i) * ld))
+            };
+            let runs: [Option<*const f32>; 8] = core::array::from_fn(column);
+            for p in (0..whole).step_by(8) {
+                let r = runs.map(|run| match run {
+                    Some(s) => _mm256_loadu_ps(s.add(p)),
+                    None => _mm256_setzero_ps(),
+                });
+                let t = transpose8(r);
+                for (i, row) in t.iter().enumerate() {
+                    _mm256_storeu_ps(dst.add((p + i) * W + c0), *row);
+                }
+            }
+            for p in whole..kc {
+                for (i, run) in runs.iter().enumerate() {
+                    *dst.add(p * W + c0 + i) = match run {
+                        Some(s) => *s.add(p),
+                        None => 0.0,
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// The transpose of the 8×8 matrix whose rows are `r`: row `j` of the result holds element
+/// `j` of each input row.
+#[target_feature(enable = "avx2,fma")]
+fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+    // Pairs of rows interleaved, then pairs of pairs, then the 128-bit halves exchanged.
+    let t = [
+        _mm256_unpacklo_ps(r[0], r[1]),
+        _mm256_unpackhi_ps(r[0], r[1]),
+        _mm256_unpacklo_ps(r[2], r[3]),
+        _mm256_unpackhi_ps(r[2], r[3]),
+        _mm256_unpacklo_ps(r[4], r[5]),
+        _mm256_unpackhi_ps(r[4], r[5]),
+        _mm256_unpacklo_ps(r[6], r[7]),
+        _mm256_unpackhi_ps(r[6], r[7]),
+    ];
+    let u = [
+        _mm256_shuffle_ps::<0x44>(t[0], t[2]),
+        _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
+        _mm256_shuffle_ps::<0x44>(t[1], t[3]),
+        _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
+        _mm256_shuffle_ps::<0x44>(t[4], t[6]),
+        _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
+        _mm256_shuffle_ps::<0x44>(t[5], t[7]),
+        _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
+    ];
+    [
+        _mm256_permute2f128_ps::<0x20>(u[0], u[4]),
+        _mm256_permute2f128_ps::<0x20>(u[1], u[5]),
+        _mm256_permute2f128_ps::<0x20>(u[2], u[6]),
+        _mm256_permute2f128_ps::<0x20>(u[3], u[7]),
+        _mm256_permute2f128_ps::<0x31>(u[0], u[4]),
+        _mm256_permute2f128_ps::<0x31>(u[1], u[5]),
+        _mm256_permute2f128_ps::<0x31>(u[2], u[6]),
+        _mm256_permute2f128_ps::<0x31>(u[3], u[7]),
+    ]
 }
 
 /// [`kernel`] for `rows` rows (`1..=MR`), copying the panel into `dst` iff `PACK`.

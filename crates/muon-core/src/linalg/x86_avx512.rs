@@ -52,6 +52,14 @@ unsafe impl MicroKernel for Avx512 {
         // SAFETY: the caller's contract.
         unsafe { dispatch::<true>(rows, t, dst) }
     }
+
+    /// The AVX2 kernel's 8×8 transposes, four per depth octet (AVX-512F implies AVX2 and FMA,
+    /// both for the compiler and on every CPU that has it).
+    #[target_feature(enable = "avx512f")]
+    unsafe fn pack_columns(dst: *mut f32, src: *const f32, ld: usize, kc: usize, cols: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { super::x86_avx2::pack_columns::<NR>(dst, src, ld, kc, cols) }
+    }
 }
 
 /// [`kernel`] for `rows` rows (`1..=MR`), copying the panel into `dst` iff `PACK`.
