@@ -195,7 +195,8 @@ pub(super) struct Tile {
 }
 
 /// One packed `KC × NR` panel, row-major. Left uninitialised (the zeroing would dominate small
-/// sizes): [`pack`] writes the first `kc` rows and the kernels read only those.
+/// sizes): the first tile ([`MicroKernel::tile_packing`]) or [`pack_transposed`] writes the
+/// first `kc` rows and the kernels read only those.
 #[repr(C, align(64))]
 struct Panel([MaybeUninit<f32>; KC * MAX_NR]);
 
