@@ -58,6 +58,27 @@ unsafe impl MicroKernel for Avx2 {
         // SAFETY: the caller's contract.
         unsafe { pack_columns::<NR>(dst, src, ld, kc, cols) }
     }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn transpose8(src: *const f32, dst: *mut f32, ld: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { transpose8_in_memory(src, dst, ld) }
+    }
+}
+
+/// [`MicroKernel::transpose8`] by [`transpose8`]: eight row loads, eight row stores.
+///
+/// # Safety
+/// AVX2 is available; as [`MicroKernel::transpose8`].
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn transpose8_in_memory(src: *const f32, dst: *mut f32, ld: usize) {
+    // SAFETY: the caller's contract: eight rows of eight floats at each pointer.
+    unsafe {
+        let rows = core::array::from_fn(|r| _mm256_loadu_ps(src.add(r * ld)));
+        for (r, row) in transpose8(rows).iter().enumerate() {
+            _mm256_storeu_ps(dst.add(r * ld), *row);
+        }
+    }
 }
 
 /// [`MicroKernel::pack_columns`] for a panel `W` columns wide (a multiple of 8), eight columns

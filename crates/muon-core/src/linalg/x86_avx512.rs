@@ -60,6 +60,13 @@ unsafe impl MicroKernel for Avx512 {
         // SAFETY: the caller's contract.
         unsafe { super::x86_avx2::pack_columns::<NR>(dst, src, ld, kc, cols) }
     }
+
+    /// The AVX2 kernel's (see [`MicroKernel::pack_columns`] here).
+    #[target_feature(enable = "avx512f")]
+    unsafe fn transpose8(src: *const f32, dst: *mut f32, ld: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { super::x86_avx2::transpose8_in_memory(src, dst, ld) }
+    }
 }
 
 /// [`kernel`] for `rows` rows (`1..=MR`), copying the panel into `dst` iff `PACK`.
