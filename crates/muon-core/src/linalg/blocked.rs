@@ -387,8 +387,8 @@ pub(super) fn mirror_skipped<K: MicroKernel>(out: &mut [f32], m: usize) {
     const { assert!(K::NR.is_multiple_of(8)) };
     let cut = |i: usize| (i / K::MR * K::MR) / K::NR * K::NR;
     let out = &mut out[..m * m];
-    let mut i0 = 0;
-    while i0 + 8 <= m {
+    let octets = m - m % 8;
+    for i0 in (0..octets).step_by(8) {
         let whole = cut(i0); // a multiple of NR, so of 8; ≤ every cut of rows i0..i0 + 8
         let p = out.as_mut_ptr();
         for j0 in (0..whole).step_by(8) {
@@ -402,9 +402,10 @@ pub(super) fn mirror_skipped<K: MicroKernel>(out: &mut [f32], m: usize) {
                 out[i * m + j] = out[j * m + i];
             }
         }
-        i0 += 8;
     }
-    for i in i0..m {
+    // The last m mod 8 rows, element by element.
+    debug_assert!(m - octets < 8);
+    for i in octets..m {
         for j in 0..cut(i) {
             out[i * m + j] = out[j * m + i];
         }
