@@ -35,7 +35,7 @@ pub(super) struct Neon;
 // `MASKED_TAIL` is false) and stores only `cols`; `tile_packing` reads what `tile` does (a
 // narrower panel goes through the trait's pack-then-tile) and writes `kc × NR` floats of
 // `dst`; `pack_columns` and `transpose8` touch the elements their contracts name; NEON is
-// always there. `pack_rows` is the trait's plain loop.
+// always there.
 unsafe impl MicroKernel for Neon {
     const MR: usize = MR;
     const NR: usize = NR;
@@ -58,7 +58,7 @@ unsafe impl MicroKernel for Neon {
             if t.cols == NR {
                 dispatch::<true>(rows, t, dst);
             } else {
-                Self::pack_rows(dst, t.b, t.ldb, t.kc, t.cols);
+                pack_narrow(dst, t.b, t.ldb, t.kc, t.cols);
                 Self::tile(
                     rows,
                     Tile {
@@ -119,6 +119,20 @@ unsafe impl MicroKernel for Neon {
     }
 }
 
+/// Copies `kc` rows of `cols < NR` floats (rows `ld` apart in `src`) into `dst` as `kc` rows
+/// of `NR`, zero past `cols`: a narrow panel, which NEON cannot load in place without masks.
+///
+/// # Safety
+/// `src` holds the `kc × cols` elements, `dst` `kc × NR` writable floats.
+unsafe fn pack_narrow(dst: *mut f32, src: *const f32, ld: usize, kc: usize, cols: usize) {
+    for p in 0..kc {
+        for c in 0..NR {
+            // SAFETY: the caller's contract.
+            unsafe { *dst.add(p * NR + c) = if c < cols { *src.add(p * ld + c) } else { 0.0 } };
+        }
+    }
+}
+
 /// The transpose of the 4×4 matrix whose rows are `r`: row `j` of the result holds element
 /// `j` of each input row.
 fn transpose4(r: [float32x4_t; 4]) -> [float32x4_t; 4] {
@@ -157,8 +171,8 @@ unsafe fn dispatch<const PACK: bool>(rows: usize, t: Tile, dst: *mut f32) {
 }
 
 /// `C[..R, ..cols] (+)= A[..R, ..kc] · B[..kc, ..NR]`, `B` rows `ldb` apart. With `PACK`, each
-/// row of `B` the tile loads is also stored to `dst` (`NR` floats, the panel
-/// [`MicroKernel::pack_rows`] would write for a full-width panel).
+/// row of `B` the tile loads is also stored to `dst` (`NR` floats: the packed panel of
+/// [`MicroKernel::tile_packing`]).
 ///
 /// # Safety
 /// `tile`'s pointers as [`Tile`] describes them, for `R` rows (`b`'s rows with `NR` readable

@@ -19,8 +19,8 @@
 //!   `KC × NR`; 64-byte aligned, zero-padded past the last column). A row-major panel is packed
 //!   by the block's first tile as it reads it ([`MicroKernel::tile_packing`]), a transposed one
 //!   by a separate pass; with rows [`PREFETCH_MIN_STRIDE`] or more floats apart, the next panel
-//!   is prefetched behind the current one. A left operand with rows [`COPY_LEFT_MIN_STRIDE`] or more floats apart is
-//!   copied block by block into a 153 KiB stack buffer (`MC` rows of [`PACKED_LDA`] floats),
+//!   is prefetched behind the current one. A left operand with rows [`COPY_LEFT_MIN_STRIDE`]
+//!   or more floats apart is copied block by block into a 153 KiB stack buffer (`MC` rows of [`PACKED_LDA`] floats),
 //!   so a tile's rows are neither in one L1 set nor each on its own page;
 //! - before each tile, the lines of its output tile are prefetched: at wide sizes they were
 //!   last touched one row block ago and would otherwise stall the tile's final stores on L3;
@@ -59,8 +59,8 @@ const DIRECT_MAX_STRIDE: usize = 64;
 /// most 32 of a 1024-set L2's sets (at 4 KiB in 16, room for 128 of them), so they do not stay
 /// cached from one row block to the next and each row block's first tiles waited on L3. With
 /// the prefetch, 768³ and 1024³ products ran 2–6% faster (medians of alternating runs, Zen 3
-/// EPYC, AVX2, 2026-12-07); at 512³ no difference, and at 256³ (1 KiB rows, whose slice stays
-/// in L2) it only added instructions.
+/// EPYC, AVX2, 2026-12-07), 512³ between 5% faster and 0.4% slower; at 256³ (1 KiB rows,
+/// whose slice stays in L2) one run was 13% slower.
 const PREFETCH_MIN_STRIDE: usize = 512;
 /// Left operands whose rows are at least this many floats apart (2 KiB) are copied block by
 /// block. At 2 KiB a tile's six or twelve rows fall in two sets of a 64-set L1 (at 4 KiB in
@@ -80,8 +80,7 @@ pub(super) const MIN_WORK: usize = 512;
 /// A register-tile kernel for one instruction set.
 ///
 /// # Safety
-/// Implementations must do exactly what [`MicroKernel::tile`] and [`MicroKernel::pack_rows`]
-/// document and touch no other memory; [`MicroKernel::supported`] must be `false` on a CPU
+/// Implementations must do exactly what their methods document and touch no other memory; [`MicroKernel::supported`] must be `false` on a CPU
 /// that cannot run them.
 pub(super) unsafe trait MicroKernel {
     /// Rows of `A` per micro-kernel call (at most); a divisor of `MC`.
@@ -103,86 +102,32 @@ pub(super) unsafe trait MicroKernel {
     unsafe fn tile(rows: usize, t: Tile);
 
     /// [`MicroKernel::tile`] on a row-major panel read in place (`t.b`, rows `t.ldb` apart,
-    /// `t.cols` readable floats each), which also copies that panel into `dst` as
-    /// [`MicroKernel::pack_rows`] does, for the block's later tiles to read. The copy rides on
-    /// the tile's own loads, so the strided reads' latency hides behind its multiply-adds
-    /// instead of stalling a separate pass. The default packs first, then runs the tile on the
-    /// copy.
+    /// `t.cols` readable floats each), which also copies that panel into `dst` as `kc` rows of
+    /// `NR` floats, zero past `cols`, for the block's later tiles to read. The copy rides on the
+    /// tile's own loads, so the strided reads' latency hides behind its multiply-adds instead
+    /// of stalling a separate pass.
     ///
     /// # Safety
-    /// As [`MicroKernel::tile`] (with `t.b` holding `cols` readable floats per row whatever
-    /// [`MicroKernel::MASKED_TAIL`] says) and [`MicroKernel::pack_rows`] for `dst`.
-    unsafe fn tile_packing(rows: usize, t: Tile, dst: *mut f32) {
-        // SAFETY: the caller's contract.
-        unsafe {
-            Self::pack_rows(dst, t.b, t.ldb, t.kc, t.cols);
-            Self::tile(
-                rows,
-                Tile {
-                    b: dst,
-                    ldb: Self::NR,
-                    ..t
-                },
-            );
-        }
-    }
-
-    /// Copies `kc` rows of `cols ≤ NR` floats (rows `ld` apart in `src`) into `dst` as `kc`
-    /// rows of `NR`, zero past `cols`. The default is a plain loop.
-    ///
-    /// # Safety
-    /// [`MicroKernel::supported`]; `src` holds the `kc × cols` elements, `dst` `kc × NR`.
-    unsafe fn pack_rows(dst: *mut f32, src: *const f32, ld: usize, kc: usize, cols: usize) {
-        for p in 0..kc {
-            for c in 0..Self::NR {
-                // SAFETY: the caller's contract.
-                unsafe {
-                    *dst.add(p * Self::NR + c) = if c < cols { *src.add(p * ld + c) } else { 0.0 };
-                }
-            }
-        }
-    }
+    /// As [`MicroKernel::tile`], with `t.b` holding `cols` readable floats per row whatever
+    /// [`MicroKernel::MASKED_TAIL`] says, and `dst` `kc × NR` writable floats.
+    unsafe fn tile_packing(rows: usize, t: Tile, dst: *mut f32);
 
     /// `dst[r·ld + c] = src[c·ld + r]` for `r, c < 8`: one 8×8 block of a matrix with rows
-    /// `ld` floats apart, transposed into another. The default is a plain loop.
+    /// `ld` floats apart, transposed into another.
     ///
     /// # Safety
     /// [`MicroKernel::supported`]; both blocks lie inside one allocation (through pointers
     /// that may alias each other's allocation) and share no element.
-    unsafe fn transpose8(src: *const f32, dst: *mut f32, ld: usize) {
-        for r in 0..8 {
-            for c in 0..8 {
-                // SAFETY: the caller's contract.
-                unsafe { *dst.add(r * ld + c) = *src.add(c * ld + r) };
-            }
-        }
-    }
+    unsafe fn transpose8(src: *const f32, dst: *mut f32, ld: usize);
 
     /// Copies `cols ≤ NR` columns of a transposed panel into `dst` as `kc` rows of `NR`, zero
     /// past `cols`: column `c` is the `kc` consecutive floats at `src + c·ld`, and lands in
-    /// `dst[p·NR + c]`. The default is a plain loop.
+    /// `dst[p·NR + c]`.
     ///
     /// # Safety
     /// [`MicroKernel::supported`]; `src` holds those `cols` runs of `kc` floats, `dst`
     /// `kc × NR` writable floats.
-    unsafe fn pack_columns(dst: *mut f32, src: *const f32, ld: usize, kc: usize, cols: usize) {
-        for c in 0..Self::NR {
-            // SAFETY: the caller's contract.
-            unsafe {
-                let d = dst.add(c);
-                if c < cols {
-                    let s = src.add(c * ld);
-                    for p in 0..kc {
-                        *d.add(p * Self::NR) = *s.add(p);
-                    }
-                } else {
-                    for p in 0..kc {
-                        *d.add(p * Self::NR) = 0.0;
-                    }
-                }
-            }
-        }
-    }
+    unsafe fn pack_columns(dst: *mut f32, src: *const f32, ld: usize, kc: usize, cols: usize);
 }
 
 /// One micro-kernel call: where its operands are, its depth and width, and whether to
@@ -379,7 +324,7 @@ fn fits(s: &[f32], rows: usize, cols: usize) -> bool {
 ///
 /// Eight rows at a time, the columns below all eight rows' cut go as 8×8 blocks through
 /// [`MicroKernel::transpose8`] (an element-by-element copy read the upper triangle a column at
-/// a time: 6% of a 256² Newton–Schulz); the rest element by element.
+/// a time: 8% of a 256² Newton–Schulz's samples under `perf`); the rest element by element.
 ///
 /// # Panics
 /// If `out` is shorter than `m × m` (the callers check first).
@@ -650,8 +595,8 @@ unsafe fn sweep<K: MicroKernel>(
 /// Rows per row block for an `m`-row product with row tile `mr` (a divisor of `MC`): as few
 /// blocks as `MC` allows, of equal height rounded up to whole tiles, so no block is a sliver.
 /// Every block reads the whole right operand's depth slice once (its first tile packs each
-/// panel), so a 16-row last block (1024 = 7 · 144 + 16) paid that read for a sixteenth of the work;
-/// 1024 rows now run as 7 blocks of 132 and one of 100. At most `MC` (when `m ≤ MC`: `m`
+/// panel), so a 16-row last block (1024 = 7 · 144 + 16) paid that read for a sixteenth of the
+/// work; 1024 rows now run as 7 blocks of 132 and one of 100. At most `MC` (when `m ≤ MC`: `m`
 /// rounded up to a tile), and at least one tile (a usable step even for `m = 0`).
 fn block_rows(m: usize, mr: usize) -> usize {
     if m <= MC {
@@ -1050,7 +995,7 @@ mod tests {
     /// A kernel that cannot mask its panel loads, for the classification below (never run).
     struct Unmasked;
 
-    // SAFETY: `supported` is false, so nothing may call `tile`.
+    // SAFETY: `supported` is false, so nothing may call its methods.
     unsafe impl MicroKernel for Unmasked {
         const MR: usize = 6;
         const NR: usize = 16;
@@ -1059,6 +1004,15 @@ mod tests {
             false
         }
         unsafe fn tile(_: usize, _: Tile) {
+            unreachable!("an unsupported kernel is never run")
+        }
+        unsafe fn tile_packing(_: usize, _: Tile, _: *mut f32) {
+            unreachable!("an unsupported kernel is never run")
+        }
+        unsafe fn transpose8(_: *const f32, _: *mut f32, _: usize) {
+            unreachable!("an unsupported kernel is never run")
+        }
+        unsafe fn pack_columns(_: *mut f32, _: *const f32, _: usize, _: usize, _: usize) {
             unreachable!("an unsupported kernel is never run")
         }
     }

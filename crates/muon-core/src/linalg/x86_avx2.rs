@@ -207,8 +207,8 @@ fn lane_masks(cols: usize) -> [__m256i; 2] {
 
 /// `C[..R, ..cols] (+)= A[..R, ..kc] · B[..kc, ..cols]`, `B` rows `ldb` apart; `masks` are
 /// [`lane_masks`]`(tile.cols)`. With `PACK`, each row of `B` the tile loads is also stored to
-/// `dst` as `NR` floats, zero past `cols` (the masked loads' off lanes), which is
-/// [`MicroKernel::pack_rows`]'s panel.
+/// `dst` as `NR` floats, zero past `cols` (the masked loads' off lanes): the packed
+/// panel of [`MicroKernel::tile_packing`].
 ///
 /// # Safety
 /// AVX2 and FMA are available; `tile`'s pointers as [`Tile`] describes them, for `R` rows;

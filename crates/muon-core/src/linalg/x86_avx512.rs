@@ -106,7 +106,7 @@ fn lane_masks(cols: usize) -> [__mmask16; 2] {
 
 /// `C[..R, ..cols] (+)= A[..R, ..kc] · B[..kc, ..cols]`, `B` rows `ldb` apart. With `PACK`,
 /// each row of `B` the tile loads is also stored to `dst` as `NR` floats, zero past `cols`
-/// (the masked loads' off lanes), which is [`MicroKernel::pack_rows`]'s panel.
+/// (the masked loads' off lanes): the packed panel of [`MicroKernel::tile_packing`].
 ///
 /// # Safety
 /// AVX-512F is available; `tile`'s pointers as [`Tile`] describes them, for `R` rows; with
