@@ -19,9 +19,11 @@
 //!   `KC × NR`; 64-byte aligned, zero-padded past the last column). A row-major panel is packed
 //!   by the block's first tile as it reads it ([`MicroKernel::tile_packing`]), a transposed one
 //!   by a separate pass; with rows [`PREFETCH_MIN_STRIDE`] or more floats apart, the next panel
-//!   is prefetched behind the current one. A left operand with rows [`COPY_LEFT_MIN_STRIDE`]
-//!   or more floats apart is copied block by block into a 153 KiB stack buffer (`MC` rows of [`PACKED_LDA`] floats),
-//!   so a tile's rows are neither in one L1 set nor each on its own page;
+//!   is prefetched behind the current one. The row bands of a threaded plain product pack
+//!   each row-major panel once between them instead ([`SharedPanels`], [`matmul_band`]). A
+//!   left operand with rows [`COPY_LEFT_MIN_STRIDE`] or more floats apart is copied block by
+//!   block into a 153 KiB stack buffer (`MC` rows of [`PACKED_LDA`] floats), so a tile's rows
+//!   are neither in one L1 set nor each on its own page;
 //! - before each tile, the lines of its output tile are prefetched: at wide sizes they were
 //!   last touched one row block ago and would otherwise stall the tile's final stores on L3;
 //! - an `R × NR` micro-kernel (`R ≤ MR`, a compile-time constant in each kernel, so a short
@@ -37,6 +39,7 @@
 //! mirrored.
 
 use core::mem::MaybeUninit;
+use core::sync::atomic::{AtomicU8, Ordering};
 
 /// Depth of one panel. Shared by every kernel: it fixes the rounding order.
 const KC: usize = 256;
@@ -45,7 +48,7 @@ const KC: usize = 256;
 /// Measured (2-core EPYC, AVX2, n = 512 and 1024): 144 beat 96 and 72 (the right operand is
 /// packed once per block, so fewer rows pack it more often) and matched 240, whose copy of the
 /// left block would need 255 KiB of stack.
-const MC: usize = 144;
+pub(super) const MC: usize = 144;
 /// Row-major right operands whose rows are at most this many floats apart are read in place;
 /// wider ones are packed panel by panel. Wider rows put each depth step of a panel on its own
 /// stride, where L1 associativity thrashes; the packed panel is contiguous. At 128 floats
@@ -73,6 +76,8 @@ const COPY_LEFT_MIN_STRIDE: usize = 512;
 const PACKED_LDA: usize = KC + 16;
 /// The widest panel of any kernel (AVX-512's two `__m512`).
 const MAX_NR: usize = 32;
+/// Floats per 64-byte cache line.
+const LINE_FLOATS: usize = 16;
 
 /// Products with fewer multiply-adds than this (8³) stay on the portable path.
 pub(super) const MIN_WORK: usize = 512;
@@ -173,6 +178,126 @@ struct Operand<'a> {
     col_stride: usize,
 }
 
+/// A shared panel nobody has claimed yet.
+const FREE: u8 = 0;
+/// A shared panel one band is packing (the others pack their own copy meanwhile).
+const PACKING: u8 = 1;
+/// A shared panel packed and published: readable by every band.
+const READY: u8 = 2;
+
+/// Every packed panel of one row-major right operand (`k × n`), packed once and shared by the
+/// row bands of a threaded product ([`matmul_band`]) instead of each band packing all of them
+/// for each of its row blocks. The first band to reach a panel claims it (an atomic flag:
+/// [`FREE`] → [`PACKING`]), packs it with its first tile and publishes it ([`READY`]); a band
+/// that finds it [`READY`] reads it; a band that finds it [`PACKING`] packs its own copy into
+/// its stack panel, as a single-threaded product does, so no band ever waits on another. The
+/// packed values are the operand's, whoever packs them: the bits do not depend on who did.
+///
+/// Panel `j` of depth slice `s` is `KC × NR` floats at `((s · panels) + j) · KC · NR`.
+#[cfg_attr(not(feature = "parallel"), allow(dead_code))]
+pub(super) struct SharedPanels<'s> {
+    /// The panels' storage: `k.div_ceil(KC) · panels · KC · NR` floats.
+    data: *mut f32,
+    /// One flag per panel, in the same order, each [`FREE`] at the start.
+    state: &'s [AtomicU8],
+    /// Panels per depth slice: `n.div_ceil(NR)`.
+    panels: usize,
+    /// The panel width the storage was cut for (the kernel's `NR`).
+    nr: usize,
+    /// The operand's shape.
+    k: usize,
+    /// See `k`.
+    n: usize,
+    /// The storage is borrowed mutably for `'s`.
+    _data: core::marker::PhantomData<&'s mut [MaybeUninit<f32>]>,
+}
+
+// SAFETY: a panel's floats are written only by the band that won its flag (a compare-exchange
+// from FREE), and read only after that band's `Release` store of READY was seen by an
+// `Acquire` load; the flags themselves are atomics.
+unsafe impl Sync for SharedPanels<'_> {}
+
+/// What a band does with a shared panel ([`SharedPanels::claim`]).
+enum Claim<'s> {
+    /// Read the packed panel here.
+    Ready(*const f32),
+    /// Pack it here, then publish it through the flag.
+    Mine(*mut f32, &'s AtomicU8),
+    /// Another band is packing it: pack a private copy.
+    Busy,
+}
+
+#[cfg_attr(not(feature = "parallel"), allow(dead_code))]
+impl<'s> SharedPanels<'s> {
+    /// Floats of storage and flags needed for a `k × n` right operand in panels `nr` wide (the
+    /// panels and up to one cache line to start them on a line: a panel row split over two
+    /// lines made every load of it two), or `None` when the driver would read that operand in
+    /// place (nothing to pack or share) or the sizes overflow.
+    pub(super) fn sizes(nr: usize, k: usize, n: usize) -> Option<(usize, usize)> {
+        if nr == 0 || k == 0 || n <= DIRECT_MAX_STRIDE {
+            return None;
+        }
+        let flags = k.div_ceil(KC).checked_mul(n.div_ceil(nr))?;
+        Some((
+            flags.checked_mul(KC * nr)?.checked_add(LINE_FLOATS - 1)?,
+            flags,
+        ))
+    }
+
+    /// Shares `data` and `state` (sized by [`SharedPanels::sizes`], every flag [`FREE`])
+    /// between the bands of one product of a `k × n` right operand in panels `nr` wide; `None`
+    /// if either is too short.
+    pub(super) fn new(
+        data: &'s mut [MaybeUninit<f32>],
+        state: &'s [AtomicU8],
+        nr: usize,
+        k: usize,
+        n: usize,
+    ) -> Option<Self> {
+        let (floats, flags) = Self::sizes(nr, k, n)?;
+        if data.len() < floats || state.len() < flags {
+            return None;
+        }
+        debug_assert!(state.iter().all(|f| f.load(Ordering::Relaxed) == FREE));
+        // The first float on a 64-byte line: at most LINE_FLOATS − 1 in, which `sizes` allows.
+        let skip = data.as_ptr().align_offset(64).min(LINE_FLOATS - 1);
+        Some(SharedPanels {
+            data: data[skip..].as_mut_ptr().cast::<f32>(),
+            state,
+            panels: n.div_ceil(nr),
+            nr,
+            k,
+            n,
+            _data: core::marker::PhantomData,
+        })
+    }
+
+    /// Panels per depth slice.
+    pub(super) fn panels(&self) -> usize {
+        self.panels
+    }
+
+    /// The flag of panel `j` of depth slice `slice`.
+    fn flag(&self, slice: usize, j: usize) -> &'s AtomicU8 {
+        &self.state[slice * self.panels + j]
+    }
+
+    /// Claims panel `j` of depth slice `slice` for the calling band (see [`Claim`]).
+    fn claim(&self, slice: usize, j: usize) -> Claim<'s> {
+        let flag = self.flag(slice, j);
+        // SAFETY (of the pointer arithmetic): panel (slice, j) lies inside `data`, whose
+        // length `new` checked against `sizes`.
+        let at = self
+            .data
+            .wrapping_add((slice * self.panels + j) * KC * self.nr);
+        match flag.compare_exchange(FREE, PACKING, Ordering::Acquire, Ordering::Acquire) {
+            Ok(_) => Claim::Mine(at, flag),
+            Err(READY) => Claim::Ready(at.cast_const()),
+            Err(_) => Claim::Busy,
+        }
+    }
+}
+
 /// `out (m×n) = A (m×k) · B (k×n)`, all row-major. Returns `false`, leaving `out` untouched,
 /// when the CPU cannot run `K` or a slice is shorter than its shape.
 pub(super) fn matmul<K: MicroKernel>(
@@ -202,6 +327,59 @@ pub(super) fn matmul<K: MicroKernel>(
             k,
             n,
             upper: None,
+            shared: None,
+        })
+    };
+    true
+}
+
+/// Rows `row0..row0 + rows` of `out (m×n) = A (m×k) · B (k×n)` (all row-major) into `out`,
+/// which holds just those rows (`rows × n`), reading and packing the right operand's panels
+/// through `shared` (one per product, built for this `k × n` and `K::NR`), and visiting each
+/// depth slice's panels from panel `start` on (wrapping), so bands starting apart pack
+/// different panels. The same tiles in the same depth order as [`matmul`]: the same bits.
+/// `row0` may be any row: a plain product's elements do not depend on the tile grid. Returns
+/// `false`, leaving `out` untouched, when the CPU cannot run `K`, a slice is too short, the
+/// rows are out of range, or `shared` was built for another shape or kernel.
+#[cfg_attr(not(feature = "parallel"), allow(dead_code))]
+#[allow(clippy::too_many_arguments)] // one band of one product: each is a coordinate
+pub(super) fn matmul_band<K: MicroKernel>(
+    a: &[f32],
+    b: &[f32],
+    out: &mut [f32],
+    (m, k, n): (usize, usize, usize),
+    row0: usize,
+    rows: usize,
+    shared: &SharedPanels<'_>,
+    start: usize,
+) -> bool {
+    if !K::supported() || row0.checked_add(rows).is_none_or(|end| end > m) {
+        return false;
+    }
+    if (shared.nr, shared.k, shared.n) != (K::NR, k, n) {
+        return false;
+    }
+    if !fits(a, m, k) || !fits(b, k, n) || !fits(out, rows, n) {
+        return false;
+    }
+    let b = Operand {
+        data: b,
+        row_stride: n,
+        col_stride: 1,
+    };
+    // SAFETY: K runs on this CPU (checked above), rows row0..row0+rows of A exist, B holds
+    // k × n, out holds rows × n, and `shared` was built for this k × n and NR.
+    unsafe {
+        gemm::<K>(Product {
+            a: &a[row0 * k..],
+            lda: k,
+            b,
+            out,
+            m: rows,
+            k,
+            n,
+            upper: None,
+            shared: Some((shared, start)),
         })
     };
     true
@@ -300,6 +478,7 @@ fn upper_rows<K: MicroKernel>(
             k: depth,
             n: m,
             upper: Some(row0),
+            shared: None,
         })
     };
     true
@@ -370,6 +549,9 @@ struct Product<'a, 'o> {
     k: usize,
     n: usize,
     upper: Option<usize>,
+    /// The threaded product's shared panels (for a row-major `b` of exactly `k × n` in panels
+    /// `NR` wide, with `upper` `None`) and the panel this band starts each depth slice at.
+    shared: Option<(&'a SharedPanels<'a>, usize)>,
 }
 
 /// The blocked product `p`.
@@ -502,11 +684,16 @@ unsafe fn sweep<K: MicroKernel>(
         k,
         n,
         upper,
+        shared,
     } = p;
     const { assert!(K::NR <= MAX_NR && MC.is_multiple_of(K::MR)) };
     let direct = b.col_stride == 1 && b.row_stride <= DIRECT_MAX_STRIDE;
     let mc = block_rows(m, K::MR);
-    for p0 in (0..k).step_by(KC) {
+    let panels = n.div_ceil(K::NR);
+    // The panel each depth slice starts at (a band of a threaded product starts apart from
+    // the others, so each packs its own share of the shared panels).
+    let start = shared.map_or(0, |(_, start)| if start < panels { start } else { 0 });
+    for (slice, p0) in (0..k).step_by(KC).enumerate() {
         let kc = KC.min(k - p0);
         for i_blk in (0..m).step_by(mc) {
             let i_end = (i_blk + mc).min(m);
@@ -519,7 +706,14 @@ unsafe fn sweep<K: MicroKernel>(
                 // SAFETY: row i_blk < m of A, column p0 < k ≤ lda (the caller's contract).
                 None => (unsafe { a.as_ptr().add(i_blk * lda + p0) }, lda),
             };
-            for j0 in (0..n).step_by(K::NR) {
+            for q in 0..panels {
+                // Panel `start + q`, wrapped.
+                let jp = if q < panels - start {
+                    start + q
+                } else {
+                    q - (panels - start)
+                };
+                let j0 = jp * K::NR;
                 let cols = K::NR.min(n - j0);
                 // A tile touches the upper triangle iff its first row ≤ its last column.
                 if upper.is_some_and(|row0| row0 + i_blk >= j0 + cols) {
@@ -527,22 +721,41 @@ unsafe fn sweep<K: MicroKernel>(
                 }
                 // Where the tiles read the panel, and whether the first tile reads it in place
                 // and packs it for the others (a row-major operand too wide to read in place).
-                let (mut bp, mut ldb, mut pack_first) = if b.col_stride == 1 {
+                // With shared panels: a published one is read, not packed; a claimed one is
+                // packed into the shared storage and published after the first tile.
+                let (mut bp, mut ldb, mut pack) = if b.col_stride == 1 {
                     let in_place = direct && (K::MASKED_TAIL || cols == K::NR);
                     // SAFETY: row p0, column j0 of B lie inside its k × n elements.
                     let at = unsafe { b.data.as_ptr().add(p0 * b.row_stride + j0) };
-                    (at, b.row_stride, !in_place)
+                    match shared
+                        .filter(|_| !in_place)
+                        .map(|(s, _)| s.claim(slice, jp))
+                    {
+                        _ if in_place => (at, b.row_stride, Pack::No),
+                        Some(Claim::Ready(packed)) => (packed, K::NR, Pack::No),
+                        Some(Claim::Mine(dst, flag)) => {
+                            (at, b.row_stride, Pack::Into(dst, Some(flag)))
+                        }
+                        Some(Claim::Busy) | None => (at, b.row_stride, Pack::Into(panel, None)),
+                    }
                 } else {
                     // SAFETY: the caller's contract on b's shape; the panel holds KC × MAX_NR.
                     unsafe { pack_transposed::<K>(panel, b, p0, kc, j0, cols) };
-                    (panel.cast_const(), K::NR, false)
+                    (panel.cast_const(), K::NR, Pack::No)
                 };
                 // The next panel of a wide row-major operand, a share of whose rows is prefetched
                 // before each tile of this one, so the next panel's first tile (which packs it)
                 // finds its lines in cache instead of waiting on L3 for each.
-                let next = j0 + K::NR;
-                let ahead = (b.col_stride == 1 && b.row_stride >= PREFETCH_MIN_STRIDE && next < n)
-                    .then(|| b.data.as_ptr().wrapping_add(p0 * b.row_stride + next));
+                let next_jp = if jp + 1 < panels { jp + 1 } else { 0 };
+                let next = next_jp * K::NR;
+                let packed_already = |(s, _): (&SharedPanels<'_>, usize)| {
+                    s.flag(slice, next_jp).load(Ordering::Relaxed) == READY
+                };
+                let ahead = (b.col_stride == 1
+                    && b.row_stride >= PREFETCH_MIN_STRIDE
+                    && q + 1 < panels
+                    && !shared.is_some_and(packed_already))
+                .then(|| b.data.as_ptr().wrapping_add(p0 * b.row_stride + next));
                 let share = match ahead {
                     Some(_) => kc.div_ceil((i_end - i_blk).div_ceil(K::MR)),
                     None => 0,
@@ -579,9 +792,12 @@ unsafe fn sweep<K: MicroKernel>(
                             cols,
                             overwrite: p0 == 0,
                         };
-                        if pack_first {
-                            K::tile_packing(rows, tile, panel);
-                            (bp, ldb, pack_first) = (panel.cast_const(), K::NR, false);
+                        if let Pack::Into(dst, publish) = pack {
+                            K::tile_packing(rows, tile, dst);
+                            if let Some(flag) = publish {
+                                flag.store(READY, Ordering::Release);
+                            }
+                            (bp, ldb, pack) = (dst.cast_const(), K::NR, Pack::No);
                         } else {
                             K::tile(rows, tile);
                         }
@@ -590,6 +806,16 @@ unsafe fn sweep<K: MicroKernel>(
             }
         }
     }
+}
+
+/// Whether a panel's first tile packs it, and where to.
+#[derive(Clone, Copy)]
+enum Pack<'s> {
+    /// The tiles read the panel where it is (in place, packed already, or shared and ready).
+    No,
+    /// The first tile packs it into this `KC × NR` storage (the stack panel, or a shared one
+    /// whose flag it then publishes).
+    Into(*mut f32, Option<&'s AtomicU8>),
 }
 
 /// Rows per row block for an `m`-row product with row tile `mr` (a divisor of `MC`): as few
@@ -796,6 +1022,132 @@ mod tests {
         (150, 20, 520),
     ];
 
+    /// A plain product in row bands through shared panels equals the one-call product bit for
+    /// bit: bands on their own threads (Miri checks the flags' orderings for data races), cut
+    /// off tile boundaries, starting at different panels (one past the last, which means the
+    /// first), and, in the second round, every third panel left to private copies as if
+    /// another band were still packing it. Every panel a band could claim ends up published.
+    fn shared_bands_match<K: MicroKernel>(name: &str) {
+        use core::sync::atomic::Ordering::Relaxed;
+        let (m, k, n) = if cfg!(miri) {
+            (9, 260, 70)
+        } else {
+            (150, 300, 100)
+        };
+        let (a, b) = (data(m * k, 5), data(k * n, 6));
+        let mut whole = vec![f32::NAN; m * n];
+        assert!(matmul::<K>(&a, &b, &mut whole, m, k, n));
+        let (floats, flags) = SharedPanels::sizes(K::NR, k, n).expect("a packed operand");
+        assert_eq!(flags, 2 * n.div_ceil(K::NR), "{name}: two depth slices");
+        for busy in [false, true] {
+            let mut storage = Vec::<f32>::with_capacity(floats);
+            let state: Vec<AtomicU8> = (0..flags).map(|_| AtomicU8::new(FREE)).collect();
+            let shared = SharedPanels::new(storage.spare_capacity_mut(), &state, K::NR, k, n)
+                .expect("sized by `sizes`");
+            if busy {
+                state
+                    .iter()
+                    .step_by(3)
+                    .for_each(|f| f.store(PACKING, Relaxed));
+            }
+            let panels = shared.panels();
+            let cuts = [0, m / 3 + 1, 2 * m / 3 + 2, m];
+            let starts = [0, panels / 2, panels];
+            let mut banded = vec![f32::NAN; m * n];
+            std::thread::scope(|scope| {
+                let mut rest = banded.as_mut_slice();
+                for (w, start) in cuts.windows(2).zip(starts) {
+                    let (r0, rows) = (w[0], w[1] - w[0]);
+                    let (band, tail) = core::mem::take(&mut rest).split_at_mut(rows * n);
+                    rest = tail;
+                    let (a, b, shared) = (&a, &b, &shared);
+                    scope.spawn(move || {
+                        assert!(matmul_band::<K>(
+                            a,
+                            b,
+                            band,
+                            (m, k, n),
+                            r0,
+                            rows,
+                            shared,
+                            start
+                        ));
+                    });
+                }
+            });
+            assert_eq!(bits(&banded), bits(&whole), "{name}, busy {busy}");
+            for (i, f) in state.iter().enumerate() {
+                let want = if busy && i % 3 == 0 { PACKING } else { READY };
+                assert_eq!(f.load(Relaxed), want, "{name}, busy {busy}: flag {i}");
+            }
+        }
+
+        // Refused, writing nothing: rows past the end, a short operand, and panels cut for
+        // another shape or another kernel.
+        let mut storage = Vec::<f32>::with_capacity(floats);
+        let state: Vec<AtomicU8> = (0..flags).map(|_| AtomicU8::new(FREE)).collect();
+        let mut out = vec![7.0f32; m * n];
+        {
+            let shared = SharedPanels::new(storage.spare_capacity_mut(), &state, K::NR, k, n)
+                .expect("sized by `sizes`");
+            let band = |a: &[f32], b: &[f32], out: &mut [f32], shape, r0, rows| {
+                matmul_band::<K>(a, b, out, shape, r0, rows, &shared, 0)
+            };
+            assert!(!band(&a, &b, &mut out, (m, k, n), 1, m));
+            assert!(!band(&a, &b, &mut out, (m, k, n), usize::MAX, 2));
+            assert!(!band(&a[1..], &b, &mut out, (m, k, n), 0, m));
+            assert!(!band(&a, &b[1..], &mut out, (m, k, n), 0, m));
+            assert!(!band(&a, &b, &mut out[1..], (m, k, n), 0, m));
+            assert!(!band(&a, &b, &mut out, (m, k, n - 1), 0, m));
+            assert!(!band(&a, &b, &mut out, (m, k - 1, n), 0, m));
+        }
+        let (floats, flags) = SharedPanels::sizes(K::NR / 2, k, n).expect("a packed operand");
+        let mut storage = Vec::<f32>::with_capacity(floats);
+        let narrow_state: Vec<AtomicU8> = (0..flags).map(|_| AtomicU8::new(FREE)).collect();
+        let narrower =
+            SharedPanels::new(storage.spare_capacity_mut(), &narrow_state, K::NR / 2, k, n)
+                .expect("sized by `sizes`");
+        assert!(!matmul_band::<K>(
+            &a,
+            &b,
+            &mut out,
+            (m, k, n),
+            0,
+            m,
+            &narrower,
+            0
+        ));
+        assert!(out.iter().all(|&x| x == 7.0), "{name}: written");
+        let free = |s: &[AtomicU8]| s.iter().all(|f| f.load(Relaxed) == FREE);
+        assert!(free(&state) && free(&narrow_state), "{name}: claimed");
+    }
+
+    #[test]
+    fn shared_panels_give_the_same_bits() {
+        each_kernel!("shared_panels_give_the_same_bits", shared_bands_match);
+    }
+
+    /// Panels are shared only where the driver packs them, and only in storage that holds
+    /// them, starting on a cache line.
+    #[test]
+    fn shared_panels_size_their_storage() {
+        // Read in place (at most DIRECT_MAX_STRIDE wide), no depth, or no panel width.
+        assert_eq!(SharedPanels::sizes(16, 300, DIRECT_MAX_STRIDE), None);
+        assert_eq!(SharedPanels::sizes(16, 0, 100), None);
+        assert_eq!(SharedPanels::sizes(0, 300, 100), None);
+        assert_eq!(SharedPanels::sizes(16, usize::MAX, 100), None);
+        // 2 depth slices × 7 panels, each KC × 16, and a line's worth to align them.
+        let (floats, flags) = SharedPanels::sizes(16, 300, 100).expect("packed");
+        assert_eq!((floats, flags), (14 * KC * 16 + LINE_FLOATS - 1, 14));
+        let state: Vec<AtomicU8> = (0..flags).map(|_| AtomicU8::new(FREE)).collect();
+        let mut storage = Vec::<f32>::with_capacity(floats + 1);
+        let room = &mut storage.spare_capacity_mut()[1..=floats];
+        let shared = SharedPanels::new(room, &state, 16, 300, 100).expect("room enough");
+        assert_eq!(shared.data.align_offset(64), 0);
+        assert!(SharedPanels::new(&mut room[1..], &state, 16, 300, 100).is_none());
+        assert!(SharedPanels::new(room, &state[1..], 16, 300, 100).is_none());
+    }
+
     /// Under Miri (`.ci/run` runs these tests there with AVX-512 enabled, the one way this
     /// project's machines execute that kernel), smaller shapes with the same features: row
     /// tails of both tile heights, column tails in place and packed, two depth slices.
@@ -975,6 +1327,7 @@ mod tests {
                     k,
                     n: cols,
                     upper,
+                    shared: None,
                 };
                 sweep_with_panel::<K>(product(&mut copied), Some(&mut block));
                 sweep_with_panel::<K>(product(&mut in_place), None);

@@ -221,6 +221,23 @@ type MatmulFn = fn(&[f32], &[f32], &mut [f32], usize, usize, usize) -> bool;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 type GramRowsFn = fn(&[f32], &mut [f32], usize, usize, usize, usize) -> bool;
 
+/// `(a, b, out_rows, (m, k, n), row0, rows, shared, start)`: rows `row0..row0 + rows` of
+/// `A·B` through shared panels ([`blocked::matmul_band`]); `false` if it could not run.
+#[cfg(all(
+    feature = "parallel",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+type MatmulBandFn = fn(
+    &[f32],
+    &[f32],
+    &mut [f32],
+    (usize, usize, usize),
+    usize,
+    usize,
+    &blocked::SharedPanels<'_>,
+    usize,
+) -> bool;
+
 /// The blocked driver's products on one accelerated kernel (see the [`blocked`](mod@blocked) driver).
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[derive(Clone, Copy)]
@@ -236,6 +253,12 @@ struct Blocked {
     /// Mirrors what the upper-row products skipped.
     #[cfg_attr(not(feature = "parallel"), allow(dead_code))]
     mirror_skipped: fn(&mut [f32], usize),
+    /// Rows of a plain product through panels shared between bands.
+    #[cfg(feature = "parallel")]
+    matmul_band: MatmulBandFn,
+    /// The kernel's panel width `NR` (what [`blocked::SharedPanels`] are cut for).
+    #[cfg(feature = "parallel")]
+    panel_width: usize,
 }
 
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
@@ -249,6 +272,10 @@ impl Blocked {
             gram_upper_rows: blocked::gram_upper_rows::<K>,
             square_symmetric_upper_rows: blocked::square_symmetric_upper_rows::<K>,
             mirror_skipped: blocked::mirror_skipped::<K>,
+            #[cfg(feature = "parallel")]
+            matmul_band: blocked::matmul_band::<K>,
+            #[cfg(feature = "parallel")]
+            panel_width: K::NR,
         }
     }
 }

@@ -7,13 +7,24 @@
 //! their bands are cut so each holds about the same area of the triangle, and the lower
 //! triangle is mirrored once every band is done.
 //!
+//! A plain product whose bands span several row blocks each shares the right operand's packed
+//! panels between its bands ([`SharedPanels`]): the first band to reach a panel packs it into
+//! a heap buffer as large as `B`, the others read it there, and each band starts its sweep at
+//! its own share of the panels so the bands pack different ones. Without it every band packed
+//! every panel once per row block; with it the threaded 512³ product ran about 5% and the
+//! 1024³ one 7% faster on 2 vCPUs (`docs/performance.md`, 2026-12-07). A band never waits on
+//! another: it packs a private copy of a panel another band is still packing.
+//!
 //! The pool's threads persist between products (rayon's global pool, or the pool a caller
 //! `install`s; `RAYON_NUM_THREADS` sizes the global one), so handing a band to another thread
 //! costs microseconds, where starting a scoped thread cost about 50 µs here. Inside a caller's
 //! own rayon work the bands are stolen like any other job: no extra threads. Only products of
 //! at least [`MIN_WORK`] multiply-adds are split.
 
+use core::sync::atomic::AtomicU8;
+
 use super::CpuKernel;
+use super::blocked::{self, SharedPanels};
 
 /// Products with fewer multiply-adds than this (`192³`, about 0.2 ms on one core) run on one
 /// thread. Measured on 2 vCPUs (`docs/performance.md`, 2026-12-01): with rayon's pool, two
@@ -21,8 +32,12 @@ use super::CpuKernel;
 /// faster than scoped threads started per product above the old 384³ threshold.
 pub(super) const MIN_WORK: usize = 7_077_888; // 192³
 
-/// Rows in a band are a multiple of this (of every accelerated kernel's row tile: 6 for AVX2
-/// and NEON, 12 for AVX-512), so bands line up with the tiles of a single-threaded product.
+/// Rows in a symmetric product's band are a multiple of this (of every accelerated kernel's
+/// row tile: 6 for AVX2 and NEON, 12 for AVX-512), so its bands line up with the tiles of a
+/// single-threaded product, whose grid decides which tiles the triangle skips. A plain
+/// product's bands are cut at any row: each output element gets the same multiply-adds in
+/// the same order whichever tile holds its row, and 512 rows split as 256 + 256, not the
+/// 252 + 260 that whole tiles allow (the pair waits on the longer band).
 const ROW_STEP: usize = 12;
 
 /// The number of threads to use: those of the rayon pool the caller runs in.
@@ -30,9 +45,9 @@ fn threads() -> usize {
     rayon::current_num_threads()
 }
 
-/// Band boundaries for `rows` rows on `t` threads, each a multiple of [`ROW_STEP`] (the last is
-/// `rows`): even bands, or, with `triangle`, bands of about equal upper-triangle area (row `i`
-/// of an `rows`-wide upper triangle holds `rows − i` elements).
+/// Band boundaries for `rows` rows on `t` threads: even bands, or, with `triangle`, bands of
+/// about equal upper-triangle area (row `i` of an `rows`-wide upper triangle holds `rows − i`
+/// elements), each a multiple of [`ROW_STEP`] (the last is `rows`).
 fn bands(rows: usize, t: usize, triangle: bool) -> impl Iterator<Item = (usize, usize)> {
     let cut = move |b: usize| -> usize {
         if b >= t {
@@ -45,10 +60,10 @@ fn bands(rows: usize, t: usize, triangle: bool) -> impl Iterator<Item = (usize, 
         } else {
             rows as f64 * frac
         };
-        // The nearest tile boundary (not the one below: 128 rows of 256 would floor to 120,
-        // leaving the other band 136).
-        let step = ROW_STEP as f64;
-        (((at / step).round() as usize) * ROW_STEP).min(rows)
+        // The nearest tile boundary for a triangle (not the one below: 128 rows of 256 would
+        // floor to 120, leaving the other band 136); the nearest row otherwise.
+        let step = if triangle { ROW_STEP } else { 1 };
+        (((at / step as f64).round() as usize) * step).min(rows)
     };
     (0..t)
         .map(move |b| (cut(b), cut(b + 1)))
@@ -96,17 +111,59 @@ pub(super) fn matmul(
     if t < 2 || a.len() < m * k || b.len() < k * n || out.len() < m * n {
         return false;
     }
-    let mut rest = &mut out[..m * n];
-    let jobs: std::vec::Vec<_> = bands(m, t, false)
-        .map(|(r0, r1)| {
+    let out = &mut out[..m * n];
+    // Shared panels pay when a band sweeps the right operand more than once (several row
+    // blocks each); with one block per band they only add cross-core reads.
+    let products = super::blocked(kernel).filter(|_| m / t > blocked::MC);
+    let Some((products, (floats, flags))) =
+        products.and_then(|p| Some((p, SharedPanels::sizes(p.panel_width, k, n)?)))
+    else {
+        // The portable kernel, one row block per band, or a right operand read in place:
+        // nothing worth sharing.
+        let mut rest = out;
+        let jobs: std::vec::Vec<_> = bands(m, t, false)
+            .map(|(r0, r1)| {
+                let (band, tail) = core::mem::take(&mut rest).split_at_mut((r1 - r0) * n);
+                rest = tail;
+                let a_band = &a[r0 * k..r1 * k];
+                move || super::matmul_with(kernel, a_band, b, band, r1 - r0, k, n)
+            })
+            .collect();
+        run_all(jobs);
+        return true;
+    };
+    // The right operand's panels, packed once for all bands (as much memory as `B`).
+    let mut storage = std::vec::Vec::<f32>::with_capacity(floats);
+    let state: std::vec::Vec<AtomicU8> = (0..flags).map(|_| AtomicU8::new(0)).collect();
+    let Some(shared) = SharedPanels::new(
+        storage.spare_capacity_mut(),
+        &state,
+        products.panel_width,
+        k,
+        n,
+    ) else {
+        return false;
+    };
+    let cuts: std::vec::Vec<(usize, usize)> = bands(m, t, false).collect();
+    let (count, panels) = (cuts.len(), shared.panels());
+    let mut verdicts = std::vec![false; count];
+    let mut rest = out;
+    let shared = &shared;
+    let jobs: std::vec::Vec<_> = cuts
+        .iter()
+        .zip(verdicts.iter_mut())
+        .enumerate()
+        .map(|(i, (&(r0, r1), verdict))| {
             let (band, tail) = core::mem::take(&mut rest).split_at_mut((r1 - r0) * n);
             rest = tail;
-            let a_band = &a[r0 * k..r1 * k];
-            move || super::matmul_with(kernel, a_band, b, band, r1 - r0, k, n)
+            // Bands start their panels evenly apart, so each packs its own share first.
+            let start = i * panels / count;
+            let run = products.matmul_band;
+            move || *verdict = run(a, b, band, (m, k, n), r0, r1 - r0, shared, start)
         })
         .collect();
     run_all(jobs);
-    true
+    verdicts.iter().all(|&v| v)
 }
 
 /// Which symmetric product [`symmetric`] computes.
@@ -193,16 +250,24 @@ mod tests {
             for w in b.windows(2) {
                 assert_eq!(w[0].1, w[1].0);
             }
-            assert!(b.iter().all(|&(r0, _)| r0 % ROW_STEP == 0));
+            let step = if triangle { ROW_STEP } else { 1 };
+            assert!(b.iter().all(|&(r0, _)| r0 % step == 0));
         }
         // Equal triangle area: the first of two bands is the shorter one (~29% of the rows).
         let b: std::vec::Vec<_> = bands(1200, 2, true).collect();
         assert_eq!(b[0], (0, 348));
-        // Even bands cut at the nearest tile boundary: 256 rows as 132 + 124, not 120 + 136.
-        let b: std::vec::Vec<_> = bands(256, 2, false).collect();
-        assert_eq!(b, [(0, 132), (132, 256)]);
-        // More threads than row tiles: no empty band.
-        assert!(bands(12, 8, false).all(|(r0, r1)| r0 < r1));
+        // Even bands, cut at any row: 512 rows as 256 + 256, 1000 on 3 threads as 333 + 334 + 333.
+        let b: std::vec::Vec<_> = bands(512, 2, false).collect();
+        assert_eq!(b, [(0, 256), (256, 512)]);
+        let b: std::vec::Vec<_> = bands(1000, 3, false).collect();
+        assert_eq!(b, [(0, 333), (333, 667), (667, 1000)]);
+        // A triangle's cut at the nearest tile boundary: 600 rows' equal-area cut, 175.7, goes
+        // to 180, not down to 168.
+        let b: std::vec::Vec<_> = bands(600, 2, true).collect();
+        assert_eq!(b[0], (0, 180));
+        // More threads than row tiles, or than rows: no empty band.
+        assert!(bands(12, 8, true).all(|(r0, r1)| r0 < r1));
+        assert!(bands(5, 8, false).all(|(r0, r1)| r0 < r1));
     }
 
     /// When `matmul` splits: from `MIN_WORK` multiply-adds on, with at least two row-tile
