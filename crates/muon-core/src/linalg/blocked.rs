@@ -19,8 +19,8 @@
 //!   `KC × NR`; 64-byte aligned, zero-padded past the last column). A row-major panel is packed
 //!   by the block's first tile as it reads it ([`MicroKernel::tile_packing`]), a transposed one
 //!   by a separate pass; with rows [`PREFETCH_MIN_STRIDE`] or more floats apart, the next panel
-//!   is prefetched behind the current one. The row bands of a threaded plain product pack
-//!   each row-major panel once between them instead ([`SharedPanels`], [`matmul_band`]). A
+//!   is prefetched behind the current one. The row bands of a threaded product pack each
+//!   panel once between them instead ([`SharedPanels`]). A
 //!   left operand with rows [`COPY_LEFT_MIN_STRIDE`] or more floats apart is copied block by
 //!   block into a 153 KiB stack buffer (`MC` rows of [`PACKED_LDA`] floats), so a tile's rows
 //!   are neither in one L1 set nor each on its own page;
@@ -185,10 +185,12 @@ const PACKING: u8 = 1;
 /// A shared panel packed and published: readable by every band.
 const READY: u8 = 2;
 
-/// Every packed panel of one row-major right operand (`k × n`), packed once and shared by the
-/// row bands of a threaded product ([`matmul_band`]) instead of each band packing all of them
-/// for each of its row blocks. The first band to reach a panel claims it (an atomic flag:
-/// [`FREE`] → [`PACKING`]), packs it with its first tile and publishes it ([`READY`]); a band
+/// Every packed panel of one right operand (`k × n`, row-major or transposed), packed once and
+/// shared by the row bands of a threaded product ([`matmul_band`], [`gram_upper_rows`],
+/// [`square_symmetric_upper_rows`]) instead of each band packing all of them for each of its
+/// row blocks. The first band to reach a panel claims it (an atomic flag:
+/// [`FREE`] → [`PACKING`]), packs it (a row-major panel with its first tile, a transposed one
+/// by its own pass) and publishes it ([`READY`]); a band
 /// that finds it [`READY`] reads it; a band that finds it [`PACKING`] packs its own copy into
 /// its stack panel, as a single-threaded product does, so no band ever waits on another. The
 /// packed values are the operand's, whoever packs them: the bits do not depend on who did.
@@ -208,6 +210,9 @@ pub(super) struct SharedPanels<'s> {
     k: usize,
     /// See `k`.
     n: usize,
+    /// Whether the operand is row-major (a plain product's, or `S·S`'s) or transposed
+    /// (`X·Xᵀ`'s).
+    row_major: bool,
     /// The storage is borrowed mutably for `'s`.
     _data: core::marker::PhantomData<&'s mut [MaybeUninit<f32>]>,
 }
@@ -232,9 +237,10 @@ impl<'s> SharedPanels<'s> {
     /// Floats of storage and flags needed for a `k × n` right operand in panels `nr` wide (the
     /// panels and up to one cache line to start them on a line: a panel row split over two
     /// lines made every load of it two), or `None` when the driver would read that operand in
-    /// place (nothing to pack or share) or the sizes overflow.
-    pub(super) fn sizes(nr: usize, k: usize, n: usize) -> Option<(usize, usize)> {
-        if nr == 0 || k == 0 || n <= DIRECT_MAX_STRIDE {
+    /// place (a `row_major` one at most [`DIRECT_MAX_STRIDE`] wide: nothing to pack or share)
+    /// or the sizes overflow. A transposed operand (`X·Xᵀ`'s) is always packed.
+    pub(super) fn sizes(nr: usize, k: usize, n: usize, row_major: bool) -> Option<(usize, usize)> {
+        if nr == 0 || k == 0 || n == 0 || (row_major && n <= DIRECT_MAX_STRIDE) {
             return None;
         }
         let flags = k.div_ceil(KC).checked_mul(n.div_ceil(nr))?;
@@ -245,16 +251,16 @@ impl<'s> SharedPanels<'s> {
     }
 
     /// Shares `data` and `state` (sized by [`SharedPanels::sizes`], every flag [`FREE`])
-    /// between the bands of one product of a `k × n` right operand in panels `nr` wide; `None`
-    /// if either is too short.
+    /// between the bands of one product of a `k × n` right operand in panels `nr` wide
+    /// (`row_major`, or transposed); `None` if either is too short.
     pub(super) fn new(
         data: &'s mut [MaybeUninit<f32>],
         state: &'s [AtomicU8],
         nr: usize,
-        k: usize,
-        n: usize,
+        (k, n): (usize, usize),
+        row_major: bool,
     ) -> Option<Self> {
-        let (floats, flags) = Self::sizes(nr, k, n)?;
+        let (floats, flags) = Self::sizes(nr, k, n, row_major)?;
         if data.len() < floats || state.len() < flags {
             return None;
         }
@@ -268,6 +274,7 @@ impl<'s> SharedPanels<'s> {
             nr,
             k,
             n,
+            row_major,
             _data: core::marker::PhantomData,
         })
     }
@@ -275,6 +282,11 @@ impl<'s> SharedPanels<'s> {
     /// Panels per depth slice.
     pub(super) fn panels(&self) -> usize {
         self.panels
+    }
+
+    /// Whether these panels were cut for kernel `K` and a `k × n` operand of `b`'s layout.
+    fn fit<K: MicroKernel>(&self, b: Operand<'_>, k: usize, n: usize) -> bool {
+        (self.nr, self.k, self.n, self.row_major) == (K::NR, k, n, b.col_stride == 1)
     }
 
     /// The flag of panel `j` of depth slice `slice`.
@@ -356,9 +368,6 @@ pub(super) fn matmul_band<K: MicroKernel>(
     if !K::supported() || row0.checked_add(rows).is_none_or(|end| end > m) {
         return false;
     }
-    if (shared.nr, shared.k, shared.n) != (K::NR, k, n) {
-        return false;
-    }
     if !fits(a, m, k) || !fits(b, k, n) || !fits(out, rows, n) {
         return false;
     }
@@ -367,6 +376,9 @@ pub(super) fn matmul_band<K: MicroKernel>(
         row_stride: n,
         col_stride: 1,
     };
+    if !shared.fit::<K>(b, k, n) {
+        return false;
+    }
     // SAFETY: K runs on this CPU (checked above), rows row0..row0+rows of A exist, B holds
     // k × n, out holds rows × n, and `shared` was built for this k × n and NR.
     unsafe {
@@ -388,7 +400,7 @@ pub(super) fn matmul_band<K: MicroKernel>(
 /// `out (m×m) = X (m×n) · Xᵀ`: the upper triangle by the blocked kernel, mirrored. Returns
 /// `false`, leaving `out` untouched, when the CPU cannot run `K` or a slice is too short.
 pub(super) fn gram<K: MicroKernel>(x: &[f32], out: &mut [f32], m: usize, n: usize) -> bool {
-    if !gram_upper_rows::<K>(x, out, m, n, 0, m) {
+    if !gram_upper_rows::<K>(x, out, m, n, 0, m, None) {
         return false;
     }
     mirror_skipped::<K>(out, m);
@@ -398,9 +410,11 @@ pub(super) fn gram<K: MicroKernel>(x: &[f32], out: &mut [f32], m: usize, n: usiz
 /// Rows `row0..row0 + rows` of the upper triangle of `X (m×n) · Xᵀ` (and of whatever lower
 /// part the tiles cover) into `out`, which holds just those rows (`rows × m`); the caller
 /// mirrors the whole matrix with [`mirror_skipped`] once every row is done. `row0` must be a
-/// multiple of the row tile `K::MR`, so the tiles line up with a single-call product. Returns
-/// `false`, leaving `out` untouched, when the CPU cannot run `K`, a slice is too short or the
-/// rows are out of range.
+/// multiple of the row tile `K::MR`, so the tiles line up with a single-call product. With
+/// `shared` (built for `Xᵀ`: `n × m`, transposed, `K::NR`), the bands of a threaded product
+/// pack each panel once between them ([`SharedPanels`]). Returns `false`, leaving `out`
+/// untouched, when the CPU cannot run `K`, a slice is too short, the rows are out of range, or
+/// `shared` was built for another operand or kernel.
 pub(super) fn gram_upper_rows<K: MicroKernel>(
     x: &[f32],
     out: &mut [f32],
@@ -408,6 +422,7 @@ pub(super) fn gram_upper_rows<K: MicroKernel>(
     n: usize,
     row0: usize,
     rows: usize,
+    shared: Option<&SharedPanels<'_>>,
 ) -> bool {
     // Xᵀ as the right operand: its element (p, j) is X[j][p].
     let xt = Operand {
@@ -415,7 +430,7 @@ pub(super) fn gram_upper_rows<K: MicroKernel>(
         row_stride: 1,
         col_stride: n,
     };
-    upper_rows::<K>(x, n, xt, out, m, row0, rows)
+    upper_rows::<K>(x, n, xt, out, m, (row0, rows), shared)
 }
 
 /// `out (m×m) = S · S` for an exactly symmetric `S (m×m)` (so `S·S = S·Sᵀ`, its Gram matrix):
@@ -423,7 +438,7 @@ pub(super) fn gram_upper_rows<K: MicroKernel>(
 /// mirrored. Returns `false`, leaving `out` untouched, when the CPU cannot run `K` or a slice
 /// is too short.
 pub(super) fn square_symmetric<K: MicroKernel>(s: &[f32], out: &mut [f32], m: usize) -> bool {
-    if !square_symmetric_upper_rows::<K>(s, out, m, 0, m) {
+    if !square_symmetric_upper_rows::<K>(s, out, m, 0, m, None) {
         return false;
     }
     mirror_skipped::<K>(out, m);
@@ -431,13 +446,14 @@ pub(super) fn square_symmetric<K: MicroKernel>(s: &[f32], out: &mut [f32], m: us
 }
 
 /// Rows `row0..row0 + rows` of [`square_symmetric`]'s upper triangle, as
-/// [`gram_upper_rows`] for `X·Xᵀ`.
+/// [`gram_upper_rows`] for `X·Xᵀ` (`shared` built for `S`: `m × m`, row-major, `K::NR`).
 pub(super) fn square_symmetric_upper_rows<K: MicroKernel>(
     s: &[f32],
     out: &mut [f32],
     m: usize,
     row0: usize,
     rows: usize,
+    shared: Option<&SharedPanels<'_>>,
 ) -> bool {
     // S itself as the row-major right operand.
     let right = Operand {
@@ -445,7 +461,7 @@ pub(super) fn square_symmetric_upper_rows<K: MicroKernel>(
         row_stride: m,
         col_stride: 1,
     };
-    upper_rows::<K>(s, m, right, out, m, row0, rows)
+    upper_rows::<K>(s, m, right, out, m, (row0, rows), shared)
 }
 
 /// Rows `row0..row0 + rows` of the upper triangle of `X (m×depth) · right` into `out`
@@ -457,13 +473,16 @@ fn upper_rows<K: MicroKernel>(
     right: Operand<'_>,
     out: &mut [f32],
     m: usize,
-    row0: usize,
-    rows: usize,
+    (row0, rows): (usize, usize),
+    shared: Option<&SharedPanels<'_>>,
 ) -> bool {
     if !K::supported() || !rows_in_range::<K>(m, row0, rows) {
         return false;
     }
     if !fits(x, m, depth) || !fits(out, rows, m) {
+        return false;
+    }
+    if shared.is_some_and(|s| !s.fit::<K>(right, depth, m)) {
         return false;
     }
     // SAFETY: K runs on this CPU (checked above), rows row0..row0+rows of X exist, `right`
@@ -478,7 +497,8 @@ fn upper_rows<K: MicroKernel>(
             k: depth,
             n: m,
             upper: Some(row0),
-            shared: None,
+            // Every band from the first panel: its triangle skips those left of its rows.
+            shared: shared.map(|s| (s, 0)),
         })
     };
     true
@@ -549,8 +569,8 @@ struct Product<'a, 'o> {
     k: usize,
     n: usize,
     upper: Option<usize>,
-    /// The threaded product's shared panels (for a row-major `b` of exactly `k × n` in panels
-    /// `NR` wide, with `upper` `None`) and the panel this band starts each depth slice at.
+    /// The threaded product's shared panels (built for `b`: `k × n`, its layout, panels `NR`
+    /// wide) and the panel this band starts each depth slice at.
     shared: Option<(&'a SharedPanels<'a>, usize)>,
 }
 
@@ -739,9 +759,23 @@ unsafe fn sweep<K: MicroKernel>(
                         Some(Claim::Busy) | None => (at, b.row_stride, Pack::Into(panel, None)),
                     }
                 } else {
-                    // SAFETY: the caller's contract on b's shape; the panel holds KC × MAX_NR.
-                    unsafe { pack_transposed::<K>(panel, b, p0, kc, j0, cols) };
-                    (panel.cast_const(), K::NR, Pack::No)
+                    // A transposed panel is packed by a pass of its own, into the shared
+                    // storage (published at once) or the stack panel.
+                    match shared.map(|(s, _)| s.claim(slice, jp)) {
+                        Some(Claim::Ready(packed)) => (packed, K::NR, Pack::No),
+                        claim => {
+                            let (dst, publish) = match claim {
+                                Some(Claim::Mine(dst, flag)) => (dst, Some(flag)),
+                                _ => (panel, None),
+                            };
+                            // SAFETY: the caller's contract on b's shape; `dst` holds KC × NR.
+                            unsafe { pack_transposed::<K>(dst, b, p0, kc, j0, cols) };
+                            if let Some(flag) = publish {
+                                flag.store(READY, Ordering::Release);
+                            }
+                            (dst.cast_const(), K::NR, Pack::No)
+                        }
+                    }
                 };
                 // The next panel of a wide row-major operand, a share of whose rows is prefetched
                 // before each tile of this one, so the next panel's first tile (which packs it)
@@ -971,26 +1005,43 @@ mod tests {
         assert!(matmul::<K>(&a, &b, &mut out, m, k, n), "{name}");
 
         let mut g = vec![7.0f32; m * m];
-        assert!(!gram_upper_rows::<K>(&a[1..], &mut g, m, k, 0, m));
-        assert!(!gram_upper_rows::<K>(&a, &mut g[1..], m, k, 0, m));
-        assert!(!gram_upper_rows::<K>(&a, &mut g, m, k, mr, m)); // rows past m
-        assert!(!gram_upper_rows::<K>(&a, &mut g, m, k, mr / 2, mr)); // not a multiple of MR
-        assert!(!gram_upper_rows::<K>(&a, &mut g, m, k, usize::MAX, 1)); // overflow
+        assert!(!gram_upper_rows::<K>(&a[1..], &mut g, m, k, 0, m, None));
+        assert!(!gram_upper_rows::<K>(&a, &mut g[1..], m, k, 0, m, None));
+        assert!(!gram_upper_rows::<K>(&a, &mut g, m, k, mr, m, None)); // rows past m
+        assert!(!gram_upper_rows::<K>(&a, &mut g, m, k, mr / 2, mr, None)); // not a multiple of MR
+        assert!(!gram_upper_rows::<K>(&a, &mut g, m, k, usize::MAX, 1, None)); // overflow
         let sq = data(m * m, 3);
-        assert!(!square_symmetric_upper_rows::<K>(&sq[1..], &mut g, m, 0, m));
-        assert!(!square_symmetric_upper_rows::<K>(&sq, &mut g[1..], m, 0, m));
-        assert!(!square_symmetric_upper_rows::<K>(&sq, &mut g, m, mr, m));
+        assert!(!square_symmetric_upper_rows::<K>(
+            &sq[1..],
+            &mut g,
+            m,
+            0,
+            m,
+            None
+        ));
+        assert!(!square_symmetric_upper_rows::<K>(
+            &sq,
+            &mut g[1..],
+            m,
+            0,
+            m,
+            None
+        ));
+        assert!(!square_symmetric_upper_rows::<K>(
+            &sq, &mut g, m, mr, m, None
+        ));
         assert!(!square_symmetric_upper_rows::<K>(
             &sq,
             &mut g,
             m,
             mr / 2,
-            mr
+            mr,
+            None
         ));
         assert!(g.iter().all(|&x| x == 7.0), "{name}");
-        assert!(gram_upper_rows::<K>(&a, &mut g, m, k, 0, m), "{name}");
+        assert!(gram_upper_rows::<K>(&a, &mut g, m, k, 0, m, None), "{name}");
         assert!(
-            square_symmetric_upper_rows::<K>(&sq, &mut g, m, mr, mr),
+            square_symmetric_upper_rows::<K>(&sq, &mut g, m, mr, mr, None),
             "{name}"
         );
     }
@@ -1022,91 +1073,130 @@ mod tests {
         (150, 20, 520),
     ];
 
-    /// A plain product in row bands through shared panels equals the one-call product bit for
-    /// bit: bands on their own threads (Miri checks the flags' orderings for data races), cut
-    /// off tile boundaries, starting at different panels (one past the last, which means the
-    /// first), and, in the second round, every third panel left to private copies as if
-    /// another band were still packing it. Every panel a band could claim ends up published.
+    /// Empty storage and free flags for the shared panels of a `k × n` right operand.
+    fn room(nr: usize, k: usize, n: usize, row_major: bool) -> (Vec<f32>, Vec<AtomicU8>) {
+        let (floats, flags) = SharedPanels::sizes(nr, k, n, row_major).expect("a packed operand");
+        let state = (0..flags).map(|_| AtomicU8::new(FREE)).collect();
+        (Vec::with_capacity(floats), state)
+    }
+
+    /// The products the bands of a threaded one can share panels in.
+    #[derive(Clone, Copy, Debug)]
+    enum Banded {
+        Matmul,
+        Gram,
+        Square,
+    }
+
+    /// Each product in row bands through shared panels equals the one-call product bit for
+    /// bit: bands on their own threads (Miri checks the flags' orderings for data races),
+    /// plain bands cut off tile boundaries and starting at different panels (one past the
+    /// last, which means the first), and, in the second round, every third panel left to
+    /// private copies as if another band were still packing it. Every other panel ends up
+    /// published. Panels cut for another operand, layout or kernel are refused.
     fn shared_bands_match<K: MicroKernel>(name: &str) {
+        use Banded::{Gram, Matmul, Square};
         use core::sync::atomic::Ordering::Relaxed;
         let (m, k, n) = if cfg!(miri) {
-            (9, 260, 70)
+            (2 * K::MR + 5, 260, 70)
         } else {
             (150, 300, 100)
         };
         let (a, b) = (data(m * k, 5), data(k * n, 6));
-        let mut whole = vec![f32::NAN; m * n];
-        assert!(matmul::<K>(&a, &b, &mut whole, m, k, n));
-        let (floats, flags) = SharedPanels::sizes(K::NR, k, n).expect("a packed operand");
-        assert_eq!(flags, 2 * n.div_ceil(K::NR), "{name}: two depth slices");
-        for busy in [false, true] {
-            let mut storage = Vec::<f32>::with_capacity(floats);
-            let state: Vec<AtomicU8> = (0..flags).map(|_| AtomicU8::new(FREE)).collect();
-            let shared = SharedPanels::new(storage.spare_capacity_mut(), &state, K::NR, k, n)
-                .expect("sized by `sizes`");
-            if busy {
-                state
-                    .iter()
-                    .step_by(3)
-                    .for_each(|f| f.store(PACKING, Relaxed));
-            }
-            let panels = shared.panels();
-            let cuts = [0, m / 3 + 1, 2 * m / 3 + 2, m];
-            let starts = [0, panels / 2, panels];
-            let mut banded = vec![f32::NAN; m * n];
-            std::thread::scope(|scope| {
-                let mut rest = banded.as_mut_slice();
-                for (w, start) in cuts.windows(2).zip(starts) {
-                    let (r0, rows) = (w[0], w[1] - w[0]);
-                    let (band, tail) = core::mem::take(&mut rest).split_at_mut(rows * n);
-                    rest = tail;
-                    let (a, b, shared) = (&a, &b, &shared);
-                    scope.spawn(move || {
-                        assert!(matmul_band::<K>(
-                            a,
-                            b,
-                            band,
-                            (m, k, n),
-                            r0,
-                            rows,
-                            shared,
-                            start
-                        ));
-                    });
+        let mut product = vec![f32::NAN; m * n];
+        assert!(matmul::<K>(&a, &b, &mut product, m, k, n));
+        let mut xxt = vec![f32::NAN; m * m];
+        assert!(gram::<K>(&a, &mut xxt, m, k));
+        let mut square = vec![f32::NAN; m * m];
+        assert!(square_symmetric::<K>(&xxt, &mut square, m));
+        // S·S shares only a row-major S wider than DIRECT_MAX_STRIDE: not at Miri's sizes.
+        let whats: &[Banded] = if cfg!(miri) {
+            &[Matmul, Gram]
+        } else {
+            &[Matmul, Gram, Square]
+        };
+        for &what in whats {
+            // Columns, depth and layout of the shared operand, the one-call result, the bands.
+            let (cols, depth, row_major, want, cuts) = match what {
+                Matmul => (n, k, true, &product, [0, m / 3 + 1, 2 * m / 3 + 2, m]),
+                Gram => (m, k, false, &xxt, [0, K::MR, 2 * K::MR, m]),
+                Square => (m, m, true, &square, [0, K::MR, 2 * K::MR, m]),
+            };
+            for busy in [false, true] {
+                let (mut storage, state) = room(K::NR, depth, cols, row_major);
+                let storage = storage.spare_capacity_mut();
+                let shape = (depth, cols);
+                let shared = SharedPanels::new(storage, &state, K::NR, shape, row_major)
+                    .expect("sized by `sizes`");
+                if busy {
+                    state
+                        .iter()
+                        .step_by(3)
+                        .for_each(|f| f.store(PACKING, Relaxed));
                 }
-            });
-            assert_eq!(bits(&banded), bits(&whole), "{name}, busy {busy}");
-            for (i, f) in state.iter().enumerate() {
-                let want = if busy && i % 3 == 0 { PACKING } else { READY };
-                assert_eq!(f.load(Relaxed), want, "{name}, busy {busy}: flag {i}");
+                let starts = [0, shared.panels() / 2, shared.panels()];
+                let mut banded = vec![f32::NAN; m * cols];
+                std::thread::scope(|scope| {
+                    let mut rest = banded.as_mut_slice();
+                    for (w, start) in cuts.windows(2).zip(starts) {
+                        let (r0, rows) = (w[0], w[1] - w[0]);
+                        let (band, tail) = core::mem::take(&mut rest).split_at_mut(rows * cols);
+                        rest = tail;
+                        let (a, b, s, shared) = (&a, &b, &xxt, &shared);
+                        scope.spawn(move || {
+                            let ran = match what {
+                                Matmul => {
+                                    matmul_band::<K>(a, b, band, (m, k, n), r0, rows, shared, start)
+                                }
+                                Gram => gram_upper_rows::<K>(a, band, m, k, r0, rows, Some(shared)),
+                                Square => square_symmetric_upper_rows::<K>(
+                                    s,
+                                    band,
+                                    m,
+                                    r0,
+                                    rows,
+                                    Some(shared),
+                                ),
+                            };
+                            assert!(ran);
+                        });
+                    }
+                });
+                if !matches!(what, Matmul) {
+                    mirror_skipped::<K>(&mut banded, m);
+                }
+                assert_eq!(bits(&banded), bits(want), "{name} {what:?}, busy {busy}");
+                for (i, f) in state.iter().enumerate() {
+                    let want = if busy && i % 3 == 0 { PACKING } else { READY };
+                    assert_eq!(
+                        f.load(Relaxed),
+                        want,
+                        "{name} {what:?}, busy {busy}: flag {i}"
+                    );
+                }
             }
         }
 
-        // Refused, writing nothing: rows past the end, a short operand, and panels cut for
-        // another shape or another kernel.
-        let mut storage = Vec::<f32>::with_capacity(floats);
-        let state: Vec<AtomicU8> = (0..flags).map(|_| AtomicU8::new(FREE)).collect();
+        // Refused, writing nothing and claiming nothing: rows past the end, a short operand,
+        // and panels cut for another shape, layout or kernel.
         let mut out = vec![7.0f32; m * n];
-        {
-            let shared = SharedPanels::new(storage.spare_capacity_mut(), &state, K::NR, k, n)
-                .expect("sized by `sizes`");
-            let band = |a: &[f32], b: &[f32], out: &mut [f32], shape, r0, rows| {
-                matmul_band::<K>(a, b, out, shape, r0, rows, &shared, 0)
-            };
-            assert!(!band(&a, &b, &mut out, (m, k, n), 1, m));
-            assert!(!band(&a, &b, &mut out, (m, k, n), usize::MAX, 2));
-            assert!(!band(&a[1..], &b, &mut out, (m, k, n), 0, m));
-            assert!(!band(&a, &b[1..], &mut out, (m, k, n), 0, m));
-            assert!(!band(&a, &b, &mut out[1..], (m, k, n), 0, m));
-            assert!(!band(&a, &b, &mut out, (m, k, n - 1), 0, m));
-            assert!(!band(&a, &b, &mut out, (m, k - 1, n), 0, m));
-        }
-        let (floats, flags) = SharedPanels::sizes(K::NR / 2, k, n).expect("a packed operand");
-        let mut storage = Vec::<f32>::with_capacity(floats);
-        let narrow_state: Vec<AtomicU8> = (0..flags).map(|_| AtomicU8::new(FREE)).collect();
-        let narrower =
-            SharedPanels::new(storage.spare_capacity_mut(), &narrow_state, K::NR / 2, k, n)
-                .expect("sized by `sizes`");
+        let (mut storage, state) = room(K::NR, k, n, true);
+        let shared = SharedPanels::new(storage.spare_capacity_mut(), &state, K::NR, (k, n), true)
+            .expect("sized by `sizes`");
+        let band = |a: &[f32], b: &[f32], out: &mut [f32], shape, r0, rows| {
+            matmul_band::<K>(a, b, out, shape, r0, rows, &shared, 0)
+        };
+        assert!(!band(&a, &b, &mut out, (m, k, n), 1, m));
+        assert!(!band(&a, &b, &mut out, (m, k, n), usize::MAX, 2));
+        assert!(!band(&a[1..], &b, &mut out, (m, k, n), 0, m));
+        assert!(!band(&a, &b[1..], &mut out, (m, k, n), 0, m));
+        assert!(!band(&a, &b, &mut out[1..], (m, k, n), 0, m));
+        assert!(!band(&a, &b, &mut out, (m, k, n - 1), 0, m));
+        assert!(!band(&a, &b, &mut out, (m, k - 1, n), 0, m));
+        let (mut narrow_storage, narrow_state) = room(K::NR / 2, k, n, true);
+        let narrow = narrow_storage.spare_capacity_mut();
+        let narrower = SharedPanels::new(narrow, &narrow_state, K::NR / 2, (k, n), true)
+            .expect("sized by `sizes`");
         assert!(!matmul_band::<K>(
             &a,
             &b,
@@ -1118,8 +1208,47 @@ mod tests {
             0
         ));
         assert!(out.iter().all(|&x| x == 7.0), "{name}: written");
+        // Xᵀ is k × m and transposed: the row-major k × m panels do not fit it.
+        let mut g = vec![7.0f32; m * m];
+        let (mut row_storage, row_state) = room(K::NR, k, m.max(DIRECT_MAX_STRIDE + 1), true);
+        let row_major = SharedPanels::new(
+            row_storage.spare_capacity_mut(),
+            &row_state,
+            K::NR,
+            (k, m.max(DIRECT_MAX_STRIDE + 1)),
+            true,
+        )
+        .expect("sized by `sizes`");
+        assert!(!gram_upper_rows::<K>(
+            &a,
+            &mut g,
+            m,
+            k,
+            0,
+            m,
+            Some(&row_major)
+        ));
+        let (mut t_storage, t_state) = room(K::NR, m, m, false);
+        let transposed = SharedPanels::new(
+            t_storage.spare_capacity_mut(),
+            &t_state,
+            K::NR,
+            (m, m),
+            false,
+        )
+        .expect("sized by `sizes`");
+        assert!(!square_symmetric_upper_rows::<K>(
+            &xxt,
+            &mut g,
+            m,
+            0,
+            m,
+            Some(&transposed)
+        ));
+        assert!(g.iter().all(|&x| x == 7.0), "{name}: written");
         let free = |s: &[AtomicU8]| s.iter().all(|f| f.load(Relaxed) == FREE);
         assert!(free(&state) && free(&narrow_state), "{name}: claimed");
+        assert!(free(&row_state) && free(&t_state), "{name}: claimed");
     }
 
     #[test]
@@ -1131,21 +1260,28 @@ mod tests {
     /// them, starting on a cache line.
     #[test]
     fn shared_panels_size_their_storage() {
-        // Read in place (at most DIRECT_MAX_STRIDE wide), no depth, or no panel width.
-        assert_eq!(SharedPanels::sizes(16, 300, DIRECT_MAX_STRIDE), None);
-        assert_eq!(SharedPanels::sizes(16, 0, 100), None);
-        assert_eq!(SharedPanels::sizes(0, 300, 100), None);
-        assert_eq!(SharedPanels::sizes(16, usize::MAX, 100), None);
+        // Read in place (row-major, at most DIRECT_MAX_STRIDE wide), no depth, no columns, or
+        // no panel width; a transposed operand is packed at any width.
+        let narrow = DIRECT_MAX_STRIDE;
+        assert_eq!(SharedPanels::sizes(16, 300, narrow, true), None);
+        assert_eq!(
+            SharedPanels::sizes(16, 300, 8, false),
+            Some((2 * KC * 16 + 15, 2))
+        );
+        assert_eq!(SharedPanels::sizes(16, 0, 100, true), None);
+        assert_eq!(SharedPanels::sizes(16, 300, 0, false), None);
+        assert_eq!(SharedPanels::sizes(0, 300, 100, true), None);
+        assert_eq!(SharedPanels::sizes(16, usize::MAX, 100, true), None);
         // 2 depth slices × 7 panels, each KC × 16, and a line's worth to align them.
-        let (floats, flags) = SharedPanels::sizes(16, 300, 100).expect("packed");
+        let (floats, flags) = SharedPanels::sizes(16, 300, 100, true).expect("packed");
         assert_eq!((floats, flags), (14 * KC * 16 + LINE_FLOATS - 1, 14));
         let state: Vec<AtomicU8> = (0..flags).map(|_| AtomicU8::new(FREE)).collect();
         let mut storage = Vec::<f32>::with_capacity(floats + 1);
         let room = &mut storage.spare_capacity_mut()[1..=floats];
-        let shared = SharedPanels::new(room, &state, 16, 300, 100).expect("room enough");
+        let shared = SharedPanels::new(room, &state, 16, (300, 100), true).expect("room enough");
         assert_eq!(shared.data.align_offset(64), 0);
-        assert!(SharedPanels::new(&mut room[1..], &state, 16, 300, 100).is_none());
-        assert!(SharedPanels::new(room, &state[1..], 16, 300, 100).is_none());
+        assert!(SharedPanels::new(&mut room[1..], &state, 16, (300, 100), true).is_none());
+        assert!(SharedPanels::new(room, &state[1..], 16, (300, 100), true).is_none());
     }
 
     /// Under Miri (`.ci/run` runs these tests there with AVX-512 enabled, the one way this
@@ -1229,21 +1365,24 @@ mod tests {
         let mut banded = vec![f32::NAN; m * m];
         let cut = 2 * K::MR;
         let (top, bottom) = banded.split_at_mut(cut * m);
-        assert!(gram_upper_rows::<K>(&x, top, m, n, 0, cut));
-        assert!(gram_upper_rows::<K>(&x, bottom, m, n, cut, m - cut));
+        assert!(gram_upper_rows::<K>(&x, top, m, n, 0, cut, None));
+        assert!(gram_upper_rows::<K>(&x, bottom, m, n, cut, m - cut, None));
         mirror_skipped::<K>(&mut banded, m);
         assert_eq!(bits(&banded), bits(&whole), "{name} gram bands");
 
         let mut square = vec![f32::NAN; m * m];
         assert!(square_symmetric::<K>(&whole, &mut square, m));
         let (top, bottom) = banded.split_at_mut(cut * m);
-        assert!(square_symmetric_upper_rows::<K>(&whole, top, m, 0, cut));
+        assert!(square_symmetric_upper_rows::<K>(
+            &whole, top, m, 0, cut, None
+        ));
         assert!(square_symmetric_upper_rows::<K>(
             &whole,
             bottom,
             m,
             cut,
-            m - cut
+            m - cut,
+            None
         ));
         mirror_skipped::<K>(&mut banded, m);
         assert_eq!(bits(&banded), bits(&square), "{name} square bands");

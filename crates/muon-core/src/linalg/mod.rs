@@ -216,10 +216,18 @@ pub(crate) fn matmul_raw(a: &[f32], b: &[f32], out: &mut [f32], m: usize, k: usi
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 type MatmulFn = fn(&[f32], &[f32], &mut [f32], usize, usize, usize) -> bool;
 
-/// `(x, out_rows, m, n, row0, rows)`: rows `row0..row0 + rows` of the upper triangle of
-/// `X (m×n) · Xᵀ`; `false` if it could not run.
+/// `(x, out_rows, m, n, row0, rows, shared)`: rows `row0..row0 + rows` of the upper triangle
+/// of `X (m×n) · Xᵀ`, packing `Xᵀ`'s panels into `shared` if given; `false` if it could not
+/// run.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-type GramRowsFn = fn(&[f32], &mut [f32], usize, usize, usize, usize) -> bool;
+type GramRowsFn =
+    fn(&[f32], &mut [f32], usize, usize, usize, usize, Option<&blocked::SharedPanels<'_>>) -> bool;
+
+/// `(s, out_rows, m, row0, rows, shared)`: rows of the upper triangle of `S·S`, packing `S`'s
+/// panels into `shared` if given.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+type SquareRowsFn =
+    fn(&[f32], &mut [f32], usize, usize, usize, Option<&blocked::SharedPanels<'_>>) -> bool;
 
 /// `(a, b, out_rows, (m, k, n), row0, rows, shared, start)`: rows `row0..row0 + rows` of
 /// `A·B` through shared panels ([`blocked::matmul_band`]); `false` if it could not run.
@@ -247,9 +255,9 @@ struct Blocked {
     square_symmetric: fn(&[f32], &mut [f32], usize) -> bool,
     #[cfg_attr(not(feature = "parallel"), allow(dead_code))]
     gram_upper_rows: GramRowsFn,
-    /// `(s, out_rows, m, row0, rows)`: rows of the upper triangle of `S·S`.
+    /// Rows of the upper triangle of `S·S`.
     #[cfg_attr(not(feature = "parallel"), allow(dead_code))]
-    square_symmetric_upper_rows: fn(&[f32], &mut [f32], usize, usize, usize) -> bool,
+    square_symmetric_upper_rows: SquareRowsFn,
     /// Mirrors what the upper-row products skipped.
     #[cfg_attr(not(feature = "parallel"), allow(dead_code))]
     mirror_skipped: fn(&mut [f32], usize),

@@ -7,13 +7,14 @@
 //! their bands are cut so each holds about the same area of the triangle, and the lower
 //! triangle is mirrored once every band is done.
 //!
-//! A plain product whose bands span several row blocks each shares the right operand's packed
-//! panels between its bands ([`SharedPanels`]): the first band to reach a panel packs it into
-//! a heap buffer as large as `B`, the others read it there, and each band starts its sweep at
-//! its own share of the panels so the bands pack different ones. Without it every band packed
-//! every panel once per row block; with it the threaded 512³ product ran about 5% and the
-//! 1024³ one 7% faster on 2 vCPUs (`docs/performance.md`, 2026-12-07). A band never waits on
-//! another: it packs a private copy of a panel another band is still packing.
+//! When each band spans several row blocks, the bands share the right operand's packed panels
+//! ([`SharedPanels`]): the first band to reach a panel packs it into a heap buffer as large as
+//! the operand, the others read it there, and the bands of a plain product start their sweeps
+//! at their own shares of the panels so they pack different ones (a symmetric product's bands
+//! start apart anyway: each skips the panels left of its rows). Before, every band packed every
+//! panel once per row block; sharing made the threaded 512³ product about 5% and the 1024³
+//! one 7% faster on 2 vCPUs, `X·Xᵀ` at 1024² 1–3% (`docs/performance.md`, 2026-12-07). A band
+//! never waits on another: it packs a private copy of a panel another band is still packing.
 //!
 //! The pool's threads persist between products (rayon's global pool, or the pool a caller
 //! `install`s; `RAYON_NUM_THREADS` sizes the global one), so handing a band to another thread
@@ -112,12 +113,9 @@ pub(super) fn matmul(
         return false;
     }
     let out = &mut out[..m * n];
-    // Shared panels pay when a band sweeps the right operand more than once (several row
-    // blocks each); with one block per band they only add cross-core reads.
-    let products = super::blocked(kernel).filter(|_| m / t > blocked::MC);
-    let Some((products, (floats, flags))) =
-        products.and_then(|p| Some((p, SharedPanels::sizes(p.panel_width, k, n)?)))
-    else {
+    let products = super::blocked(kernel);
+    let mut room = products.and_then(|p| Room::new(p.panel_width, (m, t), (k, n), true));
+    let (Some(products), Some(shared)) = (products, room.as_mut().and_then(Room::panels)) else {
         // The portable kernel, one row block per band, or a right operand read in place:
         // nothing worth sharing.
         let mut rest = out;
@@ -131,18 +129,6 @@ pub(super) fn matmul(
             .collect();
         run_all(jobs);
         return true;
-    };
-    // The right operand's panels, packed once for all bands (as much memory as `B`).
-    let mut storage = std::vec::Vec::<f32>::with_capacity(floats);
-    let state: std::vec::Vec<AtomicU8> = (0..flags).map(|_| AtomicU8::new(0)).collect();
-    let Some(shared) = SharedPanels::new(
-        storage.spare_capacity_mut(),
-        &state,
-        products.panel_width,
-        k,
-        n,
-    ) else {
-        return false;
     };
     let cuts: std::vec::Vec<(usize, usize)> = bands(m, t, false).collect();
     let (count, panels) = (cuts.len(), shared.panels());
@@ -164,6 +150,52 @@ pub(super) fn matmul(
         .collect();
     run_all(jobs);
     verdicts.iter().all(|&v| v)
+}
+
+/// Heap room for the [`SharedPanels`] of one threaded product: storage as large as the right
+/// operand, and a flag per panel.
+struct Room {
+    /// The panels' floats (capacity only: the bands write what they read).
+    storage: std::vec::Vec<f32>,
+    /// One flag per panel, all free.
+    state: std::vec::Vec<AtomicU8>,
+    /// Panel width, operand shape and layout, as [`SharedPanels::new`] takes them.
+    nr: usize,
+    /// See `nr`.
+    shape: (usize, usize),
+    /// See `nr`.
+    row_major: bool,
+}
+
+impl Room {
+    /// Room for the panels of a `k × n` right operand (`row_major`, or transposed) in panels
+    /// `nr` wide, for an `m`-row product on `t` bands; `None` where sharing does not pay: a
+    /// band sweeping the operand only once (one row block per band: sharing only adds
+    /// cross-core reads), or an operand read in place (nothing packed).
+    fn new(
+        nr: usize,
+        (m, t): (usize, usize),
+        (k, n): (usize, usize),
+        row_major: bool,
+    ) -> Option<Room> {
+        if m / t <= blocked::MC {
+            return None;
+        }
+        let (floats, flags) = SharedPanels::sizes(nr, k, n, row_major)?;
+        Some(Room {
+            storage: std::vec::Vec::with_capacity(floats),
+            state: (0..flags).map(|_| AtomicU8::new(0)).collect(),
+            nr,
+            shape: (k, n),
+            row_major,
+        })
+    }
+
+    /// The panels, for the bands of one product.
+    fn panels(&mut self) -> Option<SharedPanels<'_>> {
+        let storage = self.storage.spare_capacity_mut();
+        SharedPanels::new(storage, &self.state, self.nr, self.shape, self.row_major)
+    }
 }
 
 /// Which symmetric product [`symmetric`] computes.
@@ -203,13 +235,15 @@ pub(super) fn symmetric(
     let Some(products) = super::blocked(kernel) else {
         return false;
     };
-    let upper_rows =
-        move |x: &[f32], band: &mut [f32], m: usize, depth: usize, r0: usize, rows: usize| {
-            match what {
-                Symmetric::Gram { .. } => (products.gram_upper_rows)(x, band, m, depth, r0, rows),
-                Symmetric::Square => (products.square_symmetric_upper_rows)(x, band, m, r0, rows),
-            }
-        };
+    // The right operand: `Xᵀ` (`depth × m`, transposed) or `S` itself (row-major).
+    let row_major = matches!(what, Symmetric::Square);
+    let mut room = Room::new(products.panel_width, (m, t), (depth, m), row_major);
+    let shared = room.as_mut().and_then(Room::panels);
+    let shared = shared.as_ref();
+    let upper_rows = move |band: &mut [f32], r0: usize, rows: usize| match what {
+        Symmetric::Gram { .. } => (products.gram_upper_rows)(x, band, m, depth, r0, rows, shared),
+        Symmetric::Square => (products.square_symmetric_upper_rows)(x, band, m, r0, rows, shared),
+    };
     let out = &mut out[..m * m];
     // Every band done (the last one on this thread), then one verdict over all of them.
     let cuts: std::vec::Vec<(usize, usize)> = bands(m, t, true).collect();
@@ -221,7 +255,7 @@ pub(super) fn symmetric(
         .map(|(&(r0, r1), verdict)| {
             let (band, tail) = core::mem::take(&mut rest).split_at_mut((r1 - r0) * m);
             rest = tail;
-            move || *verdict = upper_rows(x, band, m, depth, r0, r1 - r0)
+            move || *verdict = upper_rows(band, r0, r1 - r0)
         })
         .collect();
     run_all(jobs);
