@@ -78,6 +78,14 @@ const PACKED_LDA: usize = KC + 16;
 const MAX_NR: usize = 32;
 /// Floats per 64-byte cache line.
 const LINE_FLOATS: usize = 16;
+/// Row-major right operands of plain products whose rows are at least this many floats apart
+/// (4 KiB) start their panels on cache lines ([`Grid`]). With `B` and `C` 16 bytes off a line,
+/// as a `Vec<f32>` of 256² floats or more is here, a 1024³ product took 6–7% longer than on
+/// aligned ones, and the shifted grid took 4% off it; at 256³–768³ the grid's extra panel
+/// (one more in 16–48) cost more than the alignment gave: 2–6% slower (Zen 3 EPYC, AVX2,
+/// 2026-12-07; `docs/performance.md`). At 4 KiB the rows of a panel share L2 sets, so every
+/// extra line a row straddles is one more miss there.
+const ALIGN_MIN_STRIDE: usize = 1024;
 
 /// Products with fewer multiply-adds than this (8³) stay on the portable path.
 pub(super) const MIN_WORK: usize = 512;
@@ -709,7 +717,9 @@ unsafe fn sweep<K: MicroKernel>(
     const { assert!(K::NR <= MAX_NR && MC.is_multiple_of(K::MR)) };
     let direct = b.col_stride == 1 && b.row_stride <= DIRECT_MAX_STRIDE;
     let mc = block_rows(m, K::MR);
-    let panels = n.div_ceil(K::NR);
+    // Threaded bands sharing their panels keep the plain grid (see `Grid`).
+    let grid = Grid::of::<K>(b, n, upper.is_none() && shared.is_none());
+    let panels = grid.panels;
     // The panel each depth slice starts at (a band of a threaded product starts apart from
     // the others, so each packs its own share of the shared panels).
     let start = shared.map_or(0, |(_, start)| if start < panels { start } else { 0 });
@@ -733,8 +743,7 @@ unsafe fn sweep<K: MicroKernel>(
                 } else {
                     q - (panels - start)
                 };
-                let j0 = jp * K::NR;
-                let cols = K::NR.min(n - j0);
+                let (j0, cols) = grid.span::<K>(jp, n);
                 // A tile touches the upper triangle iff its first row ≤ its last column.
                 if upper.is_some_and(|row0| row0 + i_blk >= j0 + cols) {
                     continue;
@@ -781,7 +790,7 @@ unsafe fn sweep<K: MicroKernel>(
                 // before each tile of this one, so the next panel's first tile (which packs it)
                 // finds its lines in cache instead of waiting on L3 for each.
                 let next_jp = if jp + 1 < panels { jp + 1 } else { 0 };
-                let next = next_jp * K::NR;
+                let (next, next_cols) = grid.span::<K>(next_jp, n);
                 let packed_already = |(s, _): (&SharedPanels<'_>, usize)| {
                     s.flag(slice, next_jp).load(Ordering::Relaxed) == READY
                 };
@@ -799,7 +808,7 @@ unsafe fn sweep<K: MicroKernel>(
                         break;
                     }
                     if let Some(src) = ahead {
-                        let last = K::NR.min(n - next) - 1;
+                        let last = next_cols - 1;
                         for p in (t * share..kc).take(share) {
                             let row = src.wrapping_add(p * b.row_stride);
                             prefetch(row);
@@ -839,6 +848,63 @@ unsafe fn sweep<K: MicroKernel>(
                 }
             }
         }
+    }
+}
+
+/// Where the right operand's panels lie: `NR` columns each from column 0, except that a plain
+/// product's row-major operand with rows at least [`ALIGN_MIN_STRIDE`] floats apart that all
+/// sit at the same offset from a 64-byte line (a row stride that is a multiple of
+/// [`LINE_FLOATS`]) but do not start on one begins with a narrower panel that ends on a line,
+/// so every later panel starts on one. Then neither its 16-float rows in the operand nor
+/// those of the output tiles (at the same offset when the output is too) straddle two lines.
+/// Only for kernels that mask their loads ([`MicroKernel::MASKED_TAIL`]): a narrow panel costs
+/// them a full one's multiply-adds and nothing more, where the others pack it by a separate
+/// pass. Which columns a tile holds changes no element's multiply-adds: the same bits.
+/// Symmetric products keep the plain grid, which [`mirror_skipped`] assumes, and so do the
+/// bands of a threaded product that share their panels ([`SharedPanels`]): each panel is
+/// packed once in all there, and with the shifted grid the threaded 2048³ product was 2–3%
+/// slower.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Grid {
+    /// Columns of the first panel when it is the narrow one (`0 < shift < LINE_FLOATS`), or 0.
+    shift: usize,
+    /// Panels across the operand.
+    panels: usize,
+}
+
+impl Grid {
+    /// The grid for right operand `b` (`n` columns) of a `plain` product (not a symmetric one).
+    fn of<K: MicroKernel>(b: Operand<'_>, n: usize, plain: bool) -> Grid {
+        // Floats past the last line boundary (an f32 is 4-byte aligned).
+        let off = (b.data.as_ptr() as usize / 4) % LINE_FLOATS;
+        let shifts = plain
+            && K::MASKED_TAIL
+            && off != 0
+            && b.col_stride == 1
+            && b.row_stride >= ALIGN_MIN_STRIDE
+            && b.row_stride.is_multiple_of(LINE_FLOATS)
+            && n > LINE_FLOATS;
+        if !shifts {
+            return Grid {
+                shift: 0,
+                panels: n.div_ceil(K::NR),
+            };
+        }
+        let shift = LINE_FLOATS - off;
+        Grid {
+            shift,
+            panels: 1 + (n - shift).div_ceil(K::NR),
+        }
+    }
+
+    /// The first column and the width of panel `jp < panels` of an `n`-column operand.
+    fn span<K: MicroKernel>(self, jp: usize, n: usize) -> (usize, usize) {
+        let (j0, width) = match (self.shift, jp) {
+            (0, _) => (jp * K::NR, K::NR),
+            (shift, 0) => (0, shift),
+            (shift, _) => (shift + (jp - 1) * K::NR, K::NR),
+        };
+        (j0, width.min(n - j0))
     }
 }
 
@@ -1073,6 +1139,89 @@ mod tests {
         (150, 20, 520),
     ];
 
+    /// Floats between the start of `s` and the last 64-byte line boundary at or before it.
+    fn line_offset(s: &[f32]) -> usize {
+        (s.as_ptr() as usize / 4) % LINE_FLOATS
+    }
+
+    /// A plain product whose row-major right operand is packed and whose rows all sit off a
+    /// line at the same offset starts with a narrow panel (`LINE_FLOATS − offset` columns)
+    /// and gives the same bits from every offset; aligned operands, rows at varying offsets,
+    /// operands read in place, transposed ones and symmetric products keep the plain grid.
+    fn grid_follows_lines<K: MicroKernel>(name: &str) {
+        // Under Miri, one width that shifts and one that cannot, and products at four offsets.
+        let (m, k, widths): (usize, usize, &[usize]) = if cfg!(miri) {
+            (3, 5, &[1024, 1030])
+        } else {
+            (12, 20, &[1024, 1040, 1030, 992, 64])
+        };
+        for &n in widths {
+            let a = data(m * k, 7);
+            let values = data(k * n, 8);
+            let mut room = vec![0.0f32; k * n + LINE_FLOATS];
+            let mut first: Option<Vec<u32>> = None;
+            for skip in 0..LINE_FLOATS {
+                room.fill(f32::NAN);
+                room[skip..][..k * n].copy_from_slice(&values);
+                let b = &room[skip..][..k * n];
+                let operand = Operand {
+                    data: b,
+                    row_stride: n,
+                    col_stride: 1,
+                };
+                let off = line_offset(b);
+                let grid = Grid::of::<K>(operand, n, true);
+                let shifts = K::MASKED_TAIL
+                    && off != 0
+                    && n >= ALIGN_MIN_STRIDE
+                    && n.is_multiple_of(LINE_FLOATS);
+                let shift = if shifts { LINE_FLOATS - off } else { 0 };
+                assert_eq!(grid.shift, shift, "{name} n {n} offset {off}");
+                // The panels cover every column once, in order, at most NR wide, and all but
+                // a narrow first one start on a line.
+                let mut next = 0;
+                for jp in 0..grid.panels {
+                    let (j0, cols) = grid.span::<K>(jp, n);
+                    assert!(j0 == next && (1..=K::NR).contains(&cols), "{name} n {n}");
+                    if shift != 0 && jp > 0 {
+                        assert_eq!(line_offset(&b[j0..]), 0, "{name} n {n} panel {jp}");
+                    }
+                    next = j0 + cols;
+                }
+                assert_eq!(next, n, "{name} n {n} offset {off}");
+                // Symmetric products and transposed operands keep the plain grid.
+                let plain = n.div_ceil(K::NR);
+                assert_eq!(
+                    Grid::of::<K>(operand, n, false),
+                    Grid {
+                        shift: 0,
+                        panels: plain
+                    }
+                );
+                let transposed = Operand {
+                    data: b,
+                    row_stride: 1,
+                    col_stride: k,
+                };
+                assert_eq!(Grid::of::<K>(transposed, n, true).shift, 0, "{name}");
+                if cfg!(miri) && skip % 4 != 1 {
+                    continue;
+                }
+                let mut out = vec![f32::NAN; m * n];
+                assert!(matmul::<K>(&a, b, &mut out, m, k, n));
+                match &first {
+                    None => first = Some(bits(&out)),
+                    Some(want) => assert_eq!(&bits(&out), want, "{name} n {n} offset {off}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn grid_starts_panels_on_lines() {
+        each_kernel!("grid_starts_panels_on_lines", grid_follows_lines);
+    }
+
     /// Empty storage and free flags for the shared panels of a `k × n` right operand.
     fn room(nr: usize, k: usize, n: usize, row_major: bool) -> (Vec<f32>, Vec<AtomicU8>) {
         let (floats, flags) = SharedPanels::sizes(nr, k, n, row_major).expect("a packed operand");
@@ -1097,14 +1246,28 @@ mod tests {
     fn shared_bands_match<K: MicroKernel>(name: &str) {
         use Banded::{Gram, Matmul, Square};
         use core::sync::atomic::Ordering::Relaxed;
+        // Widths that are multiples of a line, with B 4 floats off one: natively the one-call
+        // product shifts its grid and the bands keep the plain one, and the bits agree (too
+        // slow under Miri, where the rows are closer than ALIGN_MIN_STRIDE: no shift).
         let (m, k, n) = if cfg!(miri) {
-            (2 * K::MR + 5, 260, 70)
+            (2 * K::MR + 5, 260, 80)
         } else {
-            (150, 300, 100)
+            (150, 300, ALIGN_MIN_STRIDE)
         };
-        let (a, b) = (data(m * k, 5), data(k * n, 6));
+        let a = data(m * k, 5);
+        let b_room = data(k * n + LINE_FLOATS, 6);
+        let skip = (LINE_FLOATS + 4 - line_offset(&b_room)) % LINE_FLOATS;
+        let b = &b_room[skip..][..k * n];
+        let b_operand = Operand {
+            data: b,
+            row_stride: n,
+            col_stride: 1,
+        };
+        let shifted = n >= ALIGN_MIN_STRIDE && K::MASKED_TAIL;
+        let shift = if shifted { LINE_FLOATS - 4 } else { 0 };
+        assert_eq!(Grid::of::<K>(b_operand, n, true).shift, shift, "{name}");
         let mut product = vec![f32::NAN; m * n];
-        assert!(matmul::<K>(&a, &b, &mut product, m, k, n));
+        assert!(matmul::<K>(&a, b, &mut product, m, k, n));
         let mut xxt = vec![f32::NAN; m * m];
         assert!(gram::<K>(&a, &mut xxt, m, k));
         let mut square = vec![f32::NAN; m * m];
@@ -1142,7 +1305,7 @@ mod tests {
                         let (r0, rows) = (w[0], w[1] - w[0]);
                         let (band, tail) = core::mem::take(&mut rest).split_at_mut(rows * cols);
                         rest = tail;
-                        let (a, b, s, shared) = (&a, &b, &xxt, &shared);
+                        let (a, s, shared) = (&a, &xxt, &shared);
                         scope.spawn(move || {
                             let ran = match what {
                                 Matmul => {
