@@ -882,18 +882,18 @@ impl Grid {
             && off != 0
             && b.col_stride == 1
             && b.row_stride >= ALIGN_MIN_STRIDE
-            && b.row_stride.is_multiple_of(LINE_FLOATS)
-            && n > LINE_FLOATS;
-        if !shifts {
-            return Grid {
+            && b.row_stride.is_multiple_of(LINE_FLOATS);
+        let shift = LINE_FLOATS - off;
+        match n.checked_sub(shift) {
+            // The narrow panel, then whole ones (a last narrow one where they do not fit).
+            Some(rest) if shifts => Grid {
+                shift,
+                panels: 1 + rest.div_ceil(K::NR),
+            },
+            _ => Grid {
                 shift: 0,
                 panels: n.div_ceil(K::NR),
-            };
-        }
-        let shift = LINE_FLOATS - off;
-        Grid {
-            shift,
-            panels: 1 + (n - shift).div_ceil(K::NR),
+            },
         }
     }
 

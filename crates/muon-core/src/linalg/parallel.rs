@@ -142,14 +142,19 @@ pub(super) fn matmul(
         .map(|(i, (&(r0, r1), verdict))| {
             let (band, tail) = core::mem::take(&mut rest).split_at_mut((r1 - r0) * n);
             rest = tail;
-            // Bands start their panels evenly apart, so each packs its own share first.
-            let start = i * panels / count;
+            let start = start_panel(i, count, panels);
             let run = products.matmul_band;
             move || *verdict = run(a, b, band, (m, k, n), r0, r1 - r0, shared, start)
         })
         .collect();
     run_all(jobs);
     verdicts.iter().all(|&v| v)
+}
+
+/// The panel band `i` of `count` starts each depth slice at, out of `panels`: evenly apart, so
+/// each band packs its own share of the shared panels first.
+fn start_panel(i: usize, count: usize, panels: usize) -> usize {
+    i * panels / count
 }
 
 /// Heap room for the [`SharedPanels`] of one threaded product: storage as large as the right
@@ -302,6 +307,32 @@ mod tests {
         // More threads than row tiles, or than rows: no empty band.
         assert!(bands(12, 8, true).all(|(r0, r1)| r0 < r1));
         assert!(bands(5, 8, false).all(|(r0, r1)| r0 < r1));
+    }
+
+    #[test]
+    fn bands_start_their_panels_evenly_apart() {
+        let starts = |count: usize, panels: usize| -> std::vec::Vec<usize> {
+            (0..count).map(|i| start_panel(i, count, panels)).collect()
+        };
+        assert_eq!(starts(2, 64), [0, 32]);
+        assert_eq!(starts(3, 65), [0, 21, 43]);
+        assert_eq!(starts(4, 2), [0, 0, 1, 1]);
+    }
+
+    /// Room for shared panels only where each band holds more than one row block and the
+    /// right operand is packed; what it holds is cut for the operand it was made for.
+    #[test]
+    fn room_only_where_sharing_pays() {
+        let mc = blocked::MC;
+        // Two bands of MC + 1 rows: room; of MC rows: none; a 64-wide row-major operand (read
+        // in place): none; a transposed one that narrow: room.
+        let mut room = Room::new(16, (2 * mc + 2, 2), (300, 100), true).expect("room");
+        let panels = room.panels().expect("panels");
+        assert_eq!(panels.panels(), 7);
+        assert!(Room::new(16, (2 * mc + 1, 2), (300, 100), true).is_none());
+        assert!(Room::new(16, (2 * mc + 2, 2), (300, 64), true).is_none());
+        let mut narrow = Room::new(16, (2 * mc + 2, 2), (300, 64), false).expect("room");
+        assert_eq!(narrow.panels().expect("panels").panels(), 4);
     }
 
     /// When `matmul` splits: from `MIN_WORK` multiply-adds on, with at least two row-tile
