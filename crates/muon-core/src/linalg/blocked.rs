@@ -1349,20 +1349,20 @@ mod tests {
         let band = |a: &[f32], b: &[f32], out: &mut [f32], shape, r0, rows| {
             matmul_band::<K>(a, b, out, shape, r0, rows, &shared, 0)
         };
-        assert!(!band(&a, &b, &mut out, (m, k, n), 1, m));
-        assert!(!band(&a, &b, &mut out, (m, k, n), usize::MAX, 2));
-        assert!(!band(&a[1..], &b, &mut out, (m, k, n), 0, m));
+        assert!(!band(&a, b, &mut out, (m, k, n), 1, m));
+        assert!(!band(&a, b, &mut out, (m, k, n), usize::MAX, 2));
+        assert!(!band(&a[1..], b, &mut out, (m, k, n), 0, m));
         assert!(!band(&a, &b[1..], &mut out, (m, k, n), 0, m));
-        assert!(!band(&a, &b, &mut out[1..], (m, k, n), 0, m));
-        assert!(!band(&a, &b, &mut out, (m, k, n - 1), 0, m));
-        assert!(!band(&a, &b, &mut out, (m, k - 1, n), 0, m));
+        assert!(!band(&a, b, &mut out[1..], (m, k, n), 0, m));
+        assert!(!band(&a, b, &mut out, (m, k, n - 1), 0, m));
+        assert!(!band(&a, b, &mut out, (m, k - 1, n), 0, m));
         let (mut narrow_storage, narrow_state) = room(K::NR / 2, k, n, true);
         let narrow = narrow_storage.spare_capacity_mut();
         let narrower = SharedPanels::new(narrow, &narrow_state, K::NR / 2, (k, n), true)
             .expect("sized by `sizes`");
         assert!(!matmul_band::<K>(
             &a,
-            &b,
+            b,
             &mut out,
             (m, k, n),
             0,
