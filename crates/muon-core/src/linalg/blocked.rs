@@ -81,9 +81,10 @@ const LINE_FLOATS: usize = 16;
 /// Row-major right operands of plain products whose rows are at least this many floats apart
 /// (4 KiB) start their panels on cache lines ([`Grid`]). With `B` and `C` 16 bytes off a line,
 /// as a `Vec<f32>` of 256² floats or more is here, a 1024³ product took 6–7% longer than on
-/// aligned ones, and the shifted grid took 4% off it; at 256³–768³ the grid's extra panel
-/// (one more in 16–48) cost more than the alignment gave: 2–6% slower (Zen 3 EPYC, AVX2,
-/// 2026-12-07; `docs/performance.md`). At 4 KiB the rows of a panel share L2 sets, so every
+/// aligned ones, and the shifted grid took 3–4% off it (2048³: 4–5%); at 256³–768³ the
+/// grid's extra panel (one more in 16–48) cost as much as the alignment gave or more: 256³
+/// 5–6% slower, 512³ 2%, 768³ within the noise (Zen 3 EPYC, AVX2, 2026-12-07;
+/// `docs/performance.md`). At 4 KiB the rows of a panel share L2 sets, so every
 /// extra line a row straddles is one more miss there.
 const ALIGN_MIN_STRIDE: usize = 1024;
 
@@ -243,8 +244,8 @@ enum Claim<'s> {
 #[cfg_attr(not(feature = "parallel"), allow(dead_code))]
 impl<'s> SharedPanels<'s> {
     /// Floats of storage and flags needed for a `k × n` right operand in panels `nr` wide (the
-    /// panels and up to one cache line to start them on a line: a panel row split over two
-    /// lines made every load of it two), or `None` when the driver would read that operand in
+    /// panels and up to one cache line to start them on a line, as the stack panel is), or
+    /// `None` when the driver would read that operand in
     /// place (a `row_major` one at most [`DIRECT_MAX_STRIDE`] wide: nothing to pack or share)
     /// or the sizes overflow. A transposed operand (`X·Xᵀ`'s) is always packed.
     pub(super) fn sizes(nr: usize, k: usize, n: usize, row_major: bool) -> Option<(usize, usize)> {
@@ -354,10 +355,11 @@ pub(super) fn matmul<K: MicroKernel>(
 }
 
 /// Rows `row0..row0 + rows` of `out (m×n) = A (m×k) · B (k×n)` (all row-major) into `out`,
-/// which holds just those rows (`rows × n`), reading and packing the right operand's panels
-/// through `shared` (one per product, built for this `k × n` and `K::NR`), and visiting each
-/// depth slice's panels from panel `start` on (wrapping), so bands starting apart pack
-/// different panels. The same tiles in the same depth order as [`matmul`]: the same bits.
+/// which holds just those rows (`rows × n`): one band of a threaded product. With `shared`
+/// (one per product, built for this `k × n` and `K::NR`) it reads and packs the right
+/// operand's panels there, visiting each depth slice's panels from panel `start` on
+/// (wrapping), so bands starting apart pack different panels; without, it packs its own as
+/// [`matmul`] does. The same tiles in the same depth order as [`matmul`]: the same bits.
 /// `row0` may be any row: a plain product's elements do not depend on the tile grid. Returns
 /// `false`, leaving `out` untouched, when the CPU cannot run `K`, a slice is too short, the
 /// rows are out of range, or `shared` was built for another shape or kernel.
@@ -370,7 +372,7 @@ pub(super) fn matmul_band<K: MicroKernel>(
     (m, k, n): (usize, usize, usize),
     row0: usize,
     rows: usize,
-    shared: &SharedPanels<'_>,
+    shared: Option<&SharedPanels<'_>>,
     start: usize,
 ) -> bool {
     if !K::supported() || row0.checked_add(rows).is_none_or(|end| end > m) {
@@ -384,11 +386,11 @@ pub(super) fn matmul_band<K: MicroKernel>(
         row_stride: n,
         col_stride: 1,
     };
-    if !shared.fit::<K>(b, k, n) {
+    if shared.is_some_and(|s| !s.fit::<K>(b, k, n)) {
         return false;
     }
     // SAFETY: K runs on this CPU (checked above), rows row0..row0+rows of A exist, B holds
-    // k × n, out holds rows × n, and `shared` was built for this k × n and NR.
+    // k × n, out holds rows × n, and `shared` (if any) was built for this k × n and NR.
     unsafe {
         gemm::<K>(Product {
             a: &a[row0 * k..],
@@ -399,7 +401,7 @@ pub(super) fn matmul_band<K: MicroKernel>(
             k,
             n,
             upper: None,
-            shared: Some((shared, start)),
+            shared: shared.map(|s| (s, start)),
         })
     };
     true
@@ -756,16 +758,16 @@ unsafe fn sweep<K: MicroKernel>(
                     let in_place = direct && (K::MASKED_TAIL || cols == K::NR);
                     // SAFETY: row p0, column j0 of B lie inside its k × n elements.
                     let at = unsafe { b.data.as_ptr().add(p0 * b.row_stride + j0) };
-                    match shared
-                        .filter(|_| !in_place)
-                        .map(|(s, _)| s.claim(slice, jp))
-                    {
-                        _ if in_place => (at, b.row_stride, Pack::No),
-                        Some(Claim::Ready(packed)) => (packed, K::NR, Pack::No),
-                        Some(Claim::Mine(dst, flag)) => {
-                            (at, b.row_stride, Pack::Into(dst, Some(flag)))
+                    if in_place {
+                        (at, b.row_stride, Pack::No)
+                    } else {
+                        match shared.map(|(s, _)| s.claim(slice, jp)) {
+                            Some(Claim::Ready(packed)) => (packed, K::NR, Pack::No),
+                            Some(Claim::Mine(dst, flag)) => {
+                                (at, b.row_stride, Pack::Into(dst, Some(flag)))
+                            }
+                            Some(Claim::Busy) | None => (at, b.row_stride, Pack::Into(panel, None)),
                         }
-                        Some(Claim::Busy) | None => (at, b.row_stride, Pack::Into(panel, None)),
                     }
                 } else {
                     // A transposed panel is packed by a pass of its own, into the shared
@@ -1308,9 +1310,16 @@ mod tests {
                         let (a, s, shared) = (&a, &xxt, &shared);
                         scope.spawn(move || {
                             let ran = match what {
-                                Matmul => {
-                                    matmul_band::<K>(a, b, band, (m, k, n), r0, rows, shared, start)
-                                }
+                                Matmul => matmul_band::<K>(
+                                    a,
+                                    b,
+                                    band,
+                                    (m, k, n),
+                                    r0,
+                                    rows,
+                                    Some(shared),
+                                    start,
+                                ),
                                 Gram => gram_upper_rows::<K>(a, band, m, k, r0, rows, Some(shared)),
                                 Square => square_symmetric_upper_rows::<K>(
                                     s,
@@ -1347,7 +1356,7 @@ mod tests {
         let shared = SharedPanels::new(storage.spare_capacity_mut(), &state, K::NR, (k, n), true)
             .expect("sized by `sizes`");
         let band = |a: &[f32], b: &[f32], out: &mut [f32], shape, r0, rows| {
-            matmul_band::<K>(a, b, out, shape, r0, rows, &shared, 0)
+            matmul_band::<K>(a, b, out, shape, r0, rows, Some(&shared), 0)
         };
         assert!(!band(&a, b, &mut out, (m, k, n), 1, m));
         assert!(!band(&a, b, &mut out, (m, k, n), usize::MAX, 2));
@@ -1367,7 +1376,7 @@ mod tests {
             (m, k, n),
             0,
             m,
-            &narrower,
+            Some(&narrower),
             0
         ));
         assert!(out.iter().all(|&x| x == 7.0), "{name}: written");

@@ -230,7 +230,8 @@ type SquareRowsFn =
     fn(&[f32], &mut [f32], usize, usize, usize, Option<&blocked::SharedPanels<'_>>) -> bool;
 
 /// `(a, b, out_rows, (m, k, n), row0, rows, shared, start)`: rows `row0..row0 + rows` of
-/// `A·B` through shared panels ([`blocked::matmul_band`]); `false` if it could not run.
+/// `A·B`, through shared panels if given ([`blocked::matmul_band`]); `false` if it could not
+/// run.
 #[cfg(all(
     feature = "parallel",
     any(target_arch = "x86_64", target_arch = "aarch64")
@@ -242,7 +243,7 @@ type MatmulBandFn = fn(
     (usize, usize, usize),
     usize,
     usize,
-    &blocked::SharedPanels<'_>,
+    Option<&blocked::SharedPanels<'_>>,
     usize,
 ) -> bool;
 
@@ -261,7 +262,7 @@ struct Blocked {
     /// Mirrors what the upper-row products skipped.
     #[cfg_attr(not(feature = "parallel"), allow(dead_code))]
     mirror_skipped: fn(&mut [f32], usize),
-    /// Rows of a plain product through panels shared between bands.
+    /// Rows of a plain product, through panels shared between bands if given.
     #[cfg(feature = "parallel")]
     matmul_band: MatmulBandFn,
     /// The kernel's panel width `NR` (what [`blocked::SharedPanels`] are cut for).

@@ -13,7 +13,8 @@
 //! at their own shares of the panels so they pack different ones (a symmetric product's bands
 //! start apart anyway: each skips the panels left of its rows). Before, every band packed every
 //! panel once per row block; sharing made the threaded 512³ product about 5% and the 1024³
-//! one 7% faster on 2 vCPUs, `X·Xᵀ` at 1024² 1–3% (`docs/performance.md`, 2026-12-07). A band
+//! one 7% faster on 2 vCPUs, `X·Xᵀ` at 1024² 0–3% (within the noise; `docs/performance.md`,
+//! 2026-12-07). A band
 //! never waits on another: it packs a private copy of a panel another band is still packing.
 //!
 //! The pool's threads persist between products (rayon's global pool, or the pool a caller
@@ -114,27 +115,14 @@ pub(super) fn matmul(
     }
     let out = &mut out[..m * n];
     let products = super::blocked(kernel);
+    // Shared panels where they pay (several row blocks per band, a packed operand).
     let mut room = products.and_then(|p| Room::new(p.panel_width, (m, t), (k, n), true));
-    let (Some(products), Some(shared)) = (products, room.as_mut().and_then(Room::panels)) else {
-        // The portable kernel, one row block per band, or a right operand read in place:
-        // nothing worth sharing.
-        let mut rest = out;
-        let jobs: std::vec::Vec<_> = bands(m, t, false)
-            .map(|(r0, r1)| {
-                let (band, tail) = core::mem::take(&mut rest).split_at_mut((r1 - r0) * n);
-                rest = tail;
-                let a_band = &a[r0 * k..r1 * k];
-                move || super::matmul_with(kernel, a_band, b, band, r1 - r0, k, n)
-            })
-            .collect();
-        run_all(jobs);
-        return true;
-    };
+    let shared = room.as_mut().and_then(Room::panels);
+    let shared = shared.as_ref();
     let cuts: std::vec::Vec<(usize, usize)> = bands(m, t, false).collect();
-    let (count, panels) = (cuts.len(), shared.panels());
+    let (count, panels) = (cuts.len(), shared.map_or(0, SharedPanels::panels));
     let mut verdicts = std::vec![false; count];
     let mut rest = out;
-    let shared = &shared;
     let jobs: std::vec::Vec<_> = cuts
         .iter()
         .zip(verdicts.iter_mut())
@@ -143,8 +131,17 @@ pub(super) fn matmul(
             let (band, tail) = core::mem::take(&mut rest).split_at_mut((r1 - r0) * n);
             rest = tail;
             let start = start_panel(i, count, panels);
-            let run = products.matmul_band;
-            move || *verdict = run(a, b, band, (m, k, n), r0, r1 - r0, shared, start)
+            move || {
+                *verdict = match products {
+                    Some(p) => (p.matmul_band)(a, b, band, (m, k, n), r0, r1 - r0, shared, start),
+                    // The portable kernel: the band's rows as a product of their own.
+                    None => {
+                        let a_band = &a[r0 * k..r1 * k];
+                        super::matmul_with(kernel, a_band, b, band, r1 - r0, k, n);
+                        true
+                    }
+                }
+            }
         })
         .collect();
     run_all(jobs);
