@@ -705,15 +705,18 @@ mod tests {
         // Each product at least `parallel::MIN_WORK` (192³) multiply-adds: matmul m·k·n, the
         // Gram and square products half of m²·k and m³.
         // The plain product with its bands sharing their panels (several row blocks per band),
-        // with one row block per band (nothing shared), and with a right operand read in place.
+        // with one row block per band (nothing shared), and with a right operand read in place;
+        // on the selected kernel and on the portable one (whose bands are plain products).
         for (m, k, n) in [(492, 480, 240), (200, 192, 200), (600, 400, 48)] {
             let a = data(m * k, 4);
             let b = data(k * n, 5);
-            let mut got = std::vec![f32::NAN; m * n];
-            let mut want = std::vec![f32::NAN; m * n];
-            assert!(parallel::matmul(kernel, &a, &b, &mut got, m, k, n));
-            matmul_with(kernel, &a, &b, &mut want, m, k, n);
-            assert_eq!(got, want, "{m}x{k}x{n}");
+            for kernel in [kernel, CpuKernel::Portable] {
+                let mut got = std::vec![f32::NAN; m * n];
+                let mut want = std::vec![f32::NAN; m * n];
+                assert!(parallel::matmul(kernel, &a, &b, &mut got, m, k, n));
+                matmul_with(kernel, &a, &b, &mut want, m, k, n);
+                assert_eq!(got, want, "{kernel:?} {m}x{k}x{n}");
+            }
         }
         let (m, k) = (492, 480);
         let a = data(m * k, 4);
