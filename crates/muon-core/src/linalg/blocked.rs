@@ -28,7 +28,9 @@
 //!   last touched one row block ago and would otherwise stall the tile's final stores on L3;
 //! - an `R × NR` micro-kernel (`R ≤ MR`, a compile-time constant in each kernel, so a short
 //!   last row tile costs no wasted work) keeps its accumulators in registers, broadcasting one
-//!   element of each of `R` rows of `A` against the vectors of the panel per depth step.
+//!   element of each of `R` rows of `A` against the vectors of the panel per depth step. A
+//!   panel at most `NR / 2` columns wide (a column tail) runs up to `2·MR` rows per call
+//!   instead ([`MicroKernel::tile_narrow`]: one vector per row, none of it masked off).
 //!
 //! Every kernel computes each output element as a sequential fused multiply-add over its depth
 //! slice, added to the previous slices' sum. The order depends only on `KC`, not on the tile
@@ -114,6 +116,31 @@ pub(super) unsafe trait MicroKernel {
     /// [`MicroKernel::supported`], and `t`'s pointers as [`Tile`] describes them for `rows`
     /// rows (`t.b`'s rows with `NR` readable floats unless [`MicroKernel::MASKED_TAIL`]).
     unsafe fn tile(rows: usize, t: Tile);
+
+    /// [`MicroKernel::tile`] for a panel at most `NR / 2` columns wide, on `1 ≤ rows ≤ 2·MR`
+    /// rows. A masking kernel's full tile spends half its multiply-adds on the masked-off
+    /// lanes of such a panel; one that overrides this covers twice the rows with one vector
+    /// per row instead, the same multiply-adds per depth step as a full tile. Each element
+    /// is the same sequence of fused multiply-adds either way, so the same bits. By default,
+    /// `MR` rows at a time through [`MicroKernel::tile`].
+    ///
+    /// # Safety
+    /// As [`MicroKernel::tile`], for `rows` rows, with `t.cols ≤ NR / 2`.
+    unsafe fn tile_narrow(rows: usize, t: Tile) {
+        let first = rows.min(Self::MR);
+        // SAFETY: the caller's contract covers rows 0..rows, so both halves.
+        unsafe {
+            Self::tile(first, t);
+            if rows > first {
+                let rest = Tile {
+                    a: t.a.add(first * t.lda),
+                    c: t.c.add(first * t.ldc),
+                    ..t
+                };
+                Self::tile(rows - first, rest);
+            }
+        }
+    }
 
     /// [`MicroKernel::tile`] on a row-major panel read in place (`t.b`, rows `t.ldb` apart,
     /// `t.cols` readable floats each), which also copies that panel into `dst` as `kc` rows of
@@ -657,7 +684,10 @@ fn in_place<K: MicroKernel>(b: Operand<'_>, n: usize) -> bool {
 /// ([`in_place`]).
 unsafe fn one_block<K: MicroKernel>(p: Product<'_, '_>) {
     for j0 in (0..p.n).step_by(K::NR) {
-        for i0 in (0..p.m).step_by(K::MR) {
+        let cols = K::NR.min(p.n - j0);
+        let narrow = cols <= K::NR / 2;
+        let step = if narrow { 2 * K::MR } else { K::MR };
+        for i0 in (0..p.m).step_by(step) {
             // SAFETY: rows i0..i0+rows of A (lda ≥ k apart) and of out (n apart) exist, and
             // B's k rows hold n readable floats from column j0 on (the caller's contract).
             unsafe {
@@ -669,10 +699,15 @@ unsafe fn one_block<K: MicroKernel>(p: Product<'_, '_>) {
                     c: p.out.as_mut_ptr().add(i0 * p.n + j0),
                     ldc: p.n,
                     kc: p.k,
-                    cols: K::NR.min(p.n - j0),
+                    cols,
                     overwrite: true,
                 };
-                K::tile(K::MR.min(p.m - i0), tile);
+                let rows = step.min(p.m - i0);
+                if narrow {
+                    K::tile_narrow(rows, tile);
+                } else {
+                    K::tile(rows, tile);
+                }
             }
         }
     }
@@ -801,23 +836,30 @@ unsafe fn sweep<K: MicroKernel>(
                     && q + 1 < panels
                     && !shared.is_some_and(packed_already))
                 .then(|| b.data.as_ptr().wrapping_add(p0 * b.row_stride + next));
+                // Depth steps of the next panel prefetched per `MR` rows of this one.
                 let share = match ahead {
                     Some(_) => kc.div_ceil((i_end - i_blk).div_ceil(K::MR)),
                     None => 0,
                 };
-                for (t, i0) in (i_blk..i_end).step_by(K::MR).enumerate() {
+                // A panel at most half as wide as a full one runs twice as many rows per tile
+                // ([`MicroKernel::tile_narrow`]), after the first tile if that one packs it.
+                let narrow = cols <= K::NR / 2;
+                let mut i0 = i_blk;
+                while i0 < i_end {
                     if upper.is_some_and(|row0| row0 + i0 >= j0 + cols) {
                         break;
                     }
+                    let wide_rows = narrow && matches!(pack, Pack::No);
+                    let rows = if wide_rows { 2 * K::MR } else { K::MR }.min(i_end - i0);
                     if let Some(src) = ahead {
                         let last = next_cols - 1;
-                        for p in (t * share..kc).take(share) {
+                        let first = (i0 - i_blk) / K::MR * share;
+                        for p in (first..kc).take(share * rows.div_ceil(K::MR)) {
                             let row = src.wrapping_add(p * b.row_stride);
                             prefetch(row);
                             prefetch(row.wrapping_add(last));
                         }
                     }
-                    let rows = K::MR.min(i_end - i0);
                     // SAFETY: rows i0..i0+rows of the block have ld_blk ≥ kc columns from a_blk; bp
                     // points at kc rows of stride ldb with `cols` readable floats each (NR
                     // unless the kernel masks: B in place, or the panel the first tile or
@@ -843,10 +885,13 @@ unsafe fn sweep<K: MicroKernel>(
                                 flag.store(READY, Ordering::Release);
                             }
                             (bp, ldb, pack) = (dst.cast_const(), K::NR, Pack::No);
+                        } else if wide_rows {
+                            K::tile_narrow(rows, tile);
                         } else {
                             K::tile(rows, tile);
                         }
                     }
+                    i0 += rows;
                 }
             }
         }
@@ -1733,6 +1778,63 @@ mod tests {
     /// Every kernel runs each element's fused multiply-adds in the same order (the driver's
     /// depth slices), so all of them give the same bits, whatever their tile shape. The
     /// kernels are the dispatch's own table (`CpuKernel::ALL` through `blocked`).
+    /// `C = A·B` (`m × k` by `k × n`, elements given by position) as the kernels' contract
+    /// has it: each element a sequence of fused multiply-adds over a `KC`-deep depth slice,
+    /// from zero, the slices' sums added in order.
+    fn fma_reference(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: impl Fn(usize, usize) -> f32,
+        b: impl Fn(usize, usize) -> f32,
+    ) -> Vec<f32> {
+        let mut c = vec![0.0f32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                for p0 in (0..k).step_by(KC) {
+                    let slice =
+                        (p0..k.min(p0 + KC)).fold(0.0f32, |s, p| a(i, p).mul_add(b(p, j), s));
+                    c[i * n + j] = if p0 == 0 { slice } else { c[i * n + j] + slice };
+                }
+            }
+        }
+        c
+    }
+
+    /// Every product, bit for bit the reference: the plain one on every column tail (narrow
+    /// panels run twice the rows per tile), the Gram and symmetric squares with their mirrored
+    /// halves.
+    fn reference_bits<K: MicroKernel>(name: &str) {
+        let mut extra = vec![(24, 40, 24), (37, 300, 72), (150, 30, 8), (30, 260, 1000)];
+        if cfg!(miri) {
+            extra.truncate(1);
+        }
+        for &(m, k, n) in shapes().iter().chain(&extra) {
+            let a = data(m * k, 3);
+            let b = data(k * n, 4);
+            let mut c = vec![f32::NAN; m * n];
+            assert!(matmul::<K>(&a, &b, &mut c, m, k, n), "{name}");
+            let want = fma_reference(m, k, n, |i, p| a[i * k + p], |p, j| b[p * n + j]);
+            assert_eq!(bits(&c), bits(&want), "{name} matmul {m}x{k}x{n}");
+            let mut g = vec![f32::NAN; m * m];
+            assert!(gram::<K>(&a, &mut g, m, k), "{name}");
+            let want = fma_reference(m, k, m, |i, p| a[i * k + p], |p, j| a[j * k + p]);
+            assert_eq!(bits(&g), bits(&want), "{name} gram {m}x{k}");
+            let mut sq = vec![f32::NAN; m * m];
+            assert!(square_symmetric::<K>(&g, &mut sq, m), "{name}");
+            let want = fma_reference(m, m, m, |i, p| g[i * m + p], |p, j| g[p * m + j]);
+            assert_eq!(bits(&sq), bits(&want), "{name} square {m}");
+        }
+    }
+
+    #[test]
+    fn kernels_equal_the_fused_multiply_add_reference() {
+        each_kernel!(
+            "kernels_equal_the_fused_multiply_add_reference",
+            reference_bits
+        );
+    }
+
     #[test]
     fn every_kernel_gives_the_same_bits() {
         use super::super::{CpuKernel, blocked};

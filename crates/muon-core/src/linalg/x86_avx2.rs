@@ -5,7 +5,10 @@
 //! work): `2R` `__m256` accumulators, one element of each of `R` rows of `A` broadcast against
 //! two vectors of the panel per depth step, four steps per loop trip for a full-width panel
 //! (the rows' addresses formed once per four steps). A panel narrower than 16 columns is loaded and
-//! stored with lane masks, so it is read in place like a full one. The block's first tile also
+//! stored with lane masks, so it is read in place like a full one; one at most 8 columns wide
+//! runs as an `R`×8 tile (`R ≤ 12`, one accumulator per row: [`MicroKernel::tile_narrow`]), whose
+//! twelve rows cost a 6×16 tile's multiply-adds instead of twelve rows' worth of half-masked
+//! ones. The block's first tile also
 //! stores the panel it reads ([`MicroKernel::tile_packing`]), and a transposed panel (the Gram
 //! product's) is packed eight columns by eight depth steps at a time through register
 //! transposes ([`pack_columns`]). Used only when the CPU
@@ -45,6 +48,12 @@ unsafe impl MicroKernel for Avx2 {
     unsafe fn tile(rows: usize, t: Tile) {
         // SAFETY: the caller's contract.
         unsafe { dispatch::<false>(rows, t, core::ptr::null_mut()) }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn tile_narrow(rows: usize, t: Tile) {
+        // SAFETY: the caller's contract.
+        unsafe { dispatch_narrow(rows, t) }
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -189,6 +198,90 @@ unsafe fn dispatch<const PACK: bool>(rows: usize, t: Tile, dst: *mut f32) {
             3 => kernel::<3, PACK>(t, masks, dst),
             2 => kernel::<2, PACK>(t, masks, dst),
             _ => kernel::<1, PACK>(t, masks, dst),
+        }
+    }
+}
+
+/// [`narrow`] for `rows` rows (`1..=2·MR`).
+///
+/// # Safety
+/// As [`narrow`].
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dispatch_narrow(rows: usize, t: Tile) {
+    let [mask, _] = lane_masks(t.cols);
+    // SAFETY: the caller's contract.
+    unsafe {
+        match rows {
+            12 => narrow::<12>(t, mask),
+            11 => narrow::<11>(t, mask),
+            10 => narrow::<10>(t, mask),
+            9 => narrow::<9>(t, mask),
+            8 => narrow::<8>(t, mask),
+            7 => narrow::<7>(t, mask),
+            6 => narrow::<6>(t, mask),
+            5 => narrow::<5>(t, mask),
+            4 => narrow::<4>(t, mask),
+            3 => narrow::<3>(t, mask),
+            2 => narrow::<2>(t, mask),
+            _ => narrow::<1>(t, mask),
+        }
+    }
+}
+
+/// `C[..R, ..cols] (+)= A[..R, ..kc] · B[..kc, ..cols]` for a panel at most 8 columns wide
+/// (`mask` is the first of [`lane_masks`]`(cols)`), `R ≤ 12`: one `__m256` accumulator per
+/// row, one masked load of the panel and `R` broadcasts per depth step, four steps per loop
+/// trip. Twelve rows make as many multiply-adds per step as [`kernel`]'s six rows by two
+/// vectors, all of them on existing columns.
+///
+/// # Safety
+/// AVX2 and FMA are available; `tile`'s pointers as [`Tile`] describes them, for `R` rows,
+/// with `tile.cols ≤ 8`.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn narrow<const R: usize>(tile: Tile, mask: __m256i) {
+    let Tile {
+        a,
+        lda,
+        b,
+        ldb,
+        c,
+        ldc,
+        ..
+    } = tile;
+    let mut acc = [_mm256_setzero_ps(); R];
+    // SAFETY (the loops and the stores): the caller's contract; masked loads and stores touch
+    // only the `cols ≤ 8` existing columns of each row.
+    unsafe {
+        macro_rules! step {
+            ($p:expr) => {{
+                let p = $p;
+                let b0 = _mm256_maskload_ps(b.add(p * ldb), mask);
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    *acc = _mm256_fmadd_ps(_mm256_broadcast_ss(&*a.add(r * lda + p)), b0, *acc);
+                }
+            }};
+        }
+        let mut p = 0;
+        while p + 4 <= tile.kc {
+            step!(p);
+            step!(p + 1);
+            step!(p + 2);
+            step!(p + 3);
+            p += 4;
+        }
+        while p < tile.kc {
+            step!(p);
+            p += 1;
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            let dst = c.add(r * ldc);
+            let v = if tile.overwrite {
+                *acc
+            } else {
+                _mm256_add_ps(_mm256_maskload_ps(dst, mask), *acc)
+            };
+            _mm256_maskstore_ps(dst, mask, v);
         }
     }
 }

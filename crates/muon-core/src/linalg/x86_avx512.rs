@@ -5,7 +5,9 @@
 //! accumulators, and each depth step loads two `__m512` of the panel and broadcasts one element
 //! of each of `R` rows of `A` against them. A panel narrower than 32 columns is loaded and
 //! stored under `__mmask16` lane masks (masked-off lanes are never touched, so nothing past the
-//! last column is read), so it is read in place like a full one. Used only when the CPU reports
+//! last column is read), so it is read in place like a full one; one at most 16 columns wide
+//! runs as an `R`×16 tile (`R ≤ 24`, one accumulator per row: [`MicroKernel::tile_narrow`]).
+//! Used only when the CPU reports
 //! AVX-512F and the OS saves the `zmm` and mask registers ([`crate::x86_features`]) and
 //! [`super::CpuKernel::Avx512`] is selected.
 //!
@@ -45,6 +47,22 @@ unsafe impl MicroKernel for Avx512 {
     unsafe fn tile(rows: usize, t: Tile) {
         // SAFETY: the caller's contract.
         unsafe { dispatch::<false>(rows, t, core::ptr::null_mut()) }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn tile_narrow(rows: usize, t: Tile) {
+        let [mask, _] = lane_masks(t.cols);
+        // `narrow::<R>` for `R = rows` (1..=24).
+        macro_rules! by_rows {
+            ($($r:literal)+) => {
+                match rows {
+                    $($r => narrow::<$r>(t, mask),)+
+                    _ => narrow::<1>(t, mask),
+                }
+            };
+        }
+        // SAFETY: the caller's contract.
+        unsafe { by_rows!(24 23 22 21 20 19 18 17 16 15 14 13 12 11 10 9 8 7 6 5 4 3 2) }
     }
 
     #[target_feature(enable = "avx512f")]
@@ -157,6 +175,49 @@ unsafe fn kernel<const R: usize, const PACK: bool>(tile: Tile, dst: *mut f32) {
             };
             _mm512_mask_storeu_ps(dst, m0, v0);
             _mm512_mask_storeu_ps(dst.wrapping_add(16), m1, v1);
+        }
+    }
+}
+
+/// `C[..R, ..cols] (+)= A[..R, ..kc] · B[..kc, ..cols]` for a panel at most 16 columns wide
+/// (`mask`: the first of [`lane_masks`]`(cols)`), `R ≤ 24`: one `__m512` accumulator per row
+/// (24 of the 32 `zmm` registers), one masked load of the panel and `R` broadcasts per depth
+/// step. Twenty-four rows make as many multiply-adds per step as [`kernel`]'s twelve rows by
+/// two vectors, all of them on existing columns.
+///
+/// # Safety
+/// AVX-512F is available; `tile`'s pointers as [`Tile`] describes them, for `R` rows, with
+/// `tile.cols ≤ 16`.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn narrow<const R: usize>(tile: Tile, mask: __mmask16) {
+    let Tile {
+        a,
+        lda,
+        b,
+        ldb,
+        c,
+        ldc,
+        ..
+    } = tile;
+    let mut acc = [_mm512_setzero_ps(); R];
+    // SAFETY (the loop and the stores): the caller's contract; masked loads and stores touch
+    // only the `cols ≤ 16` existing columns of each row.
+    unsafe {
+        for p in 0..tile.kc {
+            let b0 = _mm512_maskz_loadu_ps(mask, b.add(p * ldb));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                *acc = _mm512_fmadd_ps(_mm512_set1_ps(*a.add(r * lda + p)), b0, *acc);
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            let dst = c.add(r * ldc);
+            let v = if tile.overwrite {
+                *acc
+            } else {
+                _mm512_add_ps(_mm512_maskz_loadu_ps(mask, dst), *acc)
+            };
+            _mm512_mask_storeu_ps(dst, mask, v);
         }
     }
 }
