@@ -208,38 +208,39 @@ unsafe fn dispatch<const PACK: bool>(rows: usize, t: Tile, dst: *mut f32) {
 /// As [`narrow`].
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dispatch_narrow(rows: usize, t: Tile) {
-    let [mask, _] = lane_masks(t.cols);
+    // `narrow::<R, WHOLE>` for `R = rows` (1..=12).
+    macro_rules! by_rows {
+        ($whole:literal, $mask:expr, $($r:literal)+) => {
+            match rows {
+                $($r => narrow::<$r, $whole>(t, $mask),)+
+                _ => narrow::<1, $whole>(t, $mask),
+            }
+        };
+    }
     // SAFETY: the caller's contract.
     unsafe {
-        match rows {
-            12 => narrow::<12>(t, mask),
-            11 => narrow::<11>(t, mask),
-            10 => narrow::<10>(t, mask),
-            9 => narrow::<9>(t, mask),
-            8 => narrow::<8>(t, mask),
-            7 => narrow::<7>(t, mask),
-            6 => narrow::<6>(t, mask),
-            5 => narrow::<5>(t, mask),
-            4 => narrow::<4>(t, mask),
-            3 => narrow::<3>(t, mask),
-            2 => narrow::<2>(t, mask),
-            _ => narrow::<1>(t, mask),
+        if t.cols == 8 {
+            by_rows!(true, _mm256_set1_epi32(-1), 12 11 10 9 8 7 6 5 4 3 2)
+        } else {
+            by_rows!(false, lane_masks(t.cols)[0], 12 11 10 9 8 7 6 5 4 3 2)
         }
     }
 }
 
 /// `C[..R, ..cols] (+)= A[..R, ..kc] · B[..kc, ..cols]` for a panel at most 8 columns wide
 /// (`mask` is the first of [`lane_masks`]`(cols)`), `R ≤ 12`: one `__m256` accumulator per
-/// row, one masked load of the panel and `R` broadcasts per depth step, four steps per loop
-/// trip. Twelve rows make as many multiply-adds per step as [`kernel`]'s six rows by two
-/// vectors, all of them on existing columns.
+/// row, one load of the panel and `R` broadcasts per depth step, four steps per loop trip.
+/// Twelve rows make as many multiply-adds per step as [`kernel`]'s six rows by two vectors,
+/// all of them on existing columns. With `WHOLE` (exactly 8 columns) the loads and stores
+/// are plain ones: a masked store (`vmaskmovps`) costs several times a plain one on AMD's
+/// cores, and a masked load more than a plain one.
 ///
 /// # Safety
 /// AVX2 and FMA are available; `tile`'s pointers as [`Tile`] describes them, for `R` rows,
-/// with `tile.cols ≤ 8`.
+/// with `tile.cols ≤ 8` (`== 8` with `WHOLE`).
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn narrow<const R: usize>(tile: Tile, mask: __m256i) {
+unsafe fn narrow<const R: usize, const WHOLE: bool>(tile: Tile, mask: __m256i) {
     let Tile {
         a,
         lda,
@@ -256,7 +257,11 @@ unsafe fn narrow<const R: usize>(tile: Tile, mask: __m256i) {
         macro_rules! step {
             ($p:expr) => {{
                 let p = $p;
-                let b0 = _mm256_maskload_ps(b.add(p * ldb), mask);
+                let b0 = if WHOLE {
+                    _mm256_loadu_ps(b.add(p * ldb))
+                } else {
+                    _mm256_maskload_ps(b.add(p * ldb), mask)
+                };
                 for (r, acc) in acc.iter_mut().enumerate() {
                     *acc = _mm256_fmadd_ps(_mm256_broadcast_ss(&*a.add(r * lda + p)), b0, *acc);
                 }
@@ -276,12 +281,15 @@ unsafe fn narrow<const R: usize>(tile: Tile, mask: __m256i) {
         }
         for (r, acc) in acc.iter().enumerate() {
             let dst = c.add(r * ldc);
-            let v = if tile.overwrite {
-                *acc
-            } else {
-                _mm256_add_ps(_mm256_maskload_ps(dst, mask), *acc)
-            };
-            _mm256_maskstore_ps(dst, mask, v);
+            match (WHOLE, tile.overwrite) {
+                (true, true) => _mm256_storeu_ps(dst, *acc),
+                (true, false) => _mm256_storeu_ps(dst, _mm256_add_ps(_mm256_loadu_ps(dst), *acc)),
+                (false, true) => _mm256_maskstore_ps(dst, mask, *acc),
+                (false, false) => {
+                    let sum = _mm256_add_ps(_mm256_maskload_ps(dst, mask), *acc);
+                    _mm256_maskstore_ps(dst, mask, sum);
+                }
+            }
         }
     }
 }
@@ -384,18 +392,34 @@ unsafe fn kernel<const R: usize, const PACK: bool>(tile: Tile, masks: [__m256i; 
                     acc[1] = _mm256_fmadd_ps(av, b1, acc[1]);
                 }
             }
+            // Masked stores only where a half is partial: `vmaskmovps` to memory costs several
+            // plain stores on AMD's cores, and a half with no column needs no store at all.
             for (r, acc) in acc.iter().enumerate() {
                 let dst = c.add(r * ldc);
-                let (v0, v1) = if tile.overwrite {
-                    (acc[0], acc[1])
+                if tile.cols >= 8 {
+                    let v0 = if tile.overwrite {
+                        acc[0]
+                    } else {
+                        _mm256_add_ps(_mm256_loadu_ps(dst), acc[0])
+                    };
+                    _mm256_storeu_ps(dst, v0);
                 } else {
-                    (
-                        _mm256_add_ps(_mm256_maskload_ps(dst, m0), acc[0]),
-                        _mm256_add_ps(_mm256_maskload_ps(dst.wrapping_add(8), m1), acc[1]),
-                    )
-                };
-                _mm256_maskstore_ps(dst, m0, v0);
-                _mm256_maskstore_ps(dst.wrapping_add(8), m1, v1);
+                    let v0 = if tile.overwrite {
+                        acc[0]
+                    } else {
+                        _mm256_add_ps(_mm256_maskload_ps(dst, m0), acc[0])
+                    };
+                    _mm256_maskstore_ps(dst, m0, v0);
+                }
+                if tile.cols > 8 {
+                    let dst = dst.add(8);
+                    let v1 = if tile.overwrite {
+                        acc[1]
+                    } else {
+                        _mm256_add_ps(_mm256_maskload_ps(dst, m1), acc[1])
+                    };
+                    _mm256_maskstore_ps(dst, m1, v1);
+                }
             }
         }
     }
