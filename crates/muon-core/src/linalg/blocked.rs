@@ -12,7 +12,8 @@
 //! - the depth is cut into `KC = 256` slices;
 //! - for each slice, a block of at most `MC = 144` rows of `A` (blocks of equal height:
 //!   [`block_rows`]) stays in L2 while every `NR`-column panel of the right operand is fed to
-//!   the micro-kernel. A row-major right operand at most [`DIRECT_MAX_STRIDE`] wide is read in
+//!   the micro-kernel. A row-major right operand at most [`DIRECT_MAX_STRIDE`] wide (up to
+//!   twice that when at most [`DIRECT_SHALLOW_MAX_DEPTH`] deep) is read in
 //!   place (small products: the whole slice sits in L1/L2 and copying it would cost as much as
 //!   the arithmetic); a wider one, or a transposed one, is packed panel by panel into a 32 KiB
 //!   stack buffer (`KC × MAX_NR` floats, sized for the widest tile, of which a kernel uses
@@ -59,6 +60,15 @@ pub(super) const MC: usize = 144;
 /// the 128³ product from 1.05–1.15× faer to 0.98–1.07× (five alternating runs on a Zen 3 EPYC,
 /// AVX2, 2026-12-07; `docs/performance.md`).
 const DIRECT_MAX_STRIDE: usize = 64;
+/// Row-major right operands with rows fewer than `2 ·` [`DIRECT_MAX_STRIDE`] floats apart are
+/// read in place too when they are at most this deep: a panel of at most 128 rows whose
+/// lines, at such strides, spread over at least half of L1's sets (`128 · 4` bytes, the first
+/// stride that puts them in 8, stays packed). The products from 65³ to 127³ then skip the
+/// packing and, as a single block, the sweep's bookkeeping: at 72³…120³ the core's time
+/// relative to faer's fell by 4–11% (medians of three alternating runs, Zen 3 EPYC, AVX2,
+/// 2026-12-07; `docs/performance.md`). Deeper operands keep to the narrower bound: a 256-row
+/// panel at these strides would fill the sets it has.
+const DIRECT_SHALLOW_MAX_DEPTH: usize = 128;
 /// Right operands packed from rows at least this many floats apart (2 KiB) have each next
 /// panel prefetched behind the current one. From 2 KiB up, the 256 rows of a panel fall in at
 /// most 32 of a 1024-set L2's sets (at 4 KiB in 16, room for 128 of them), so they do not stay
@@ -273,10 +283,10 @@ impl<'s> SharedPanels<'s> {
     /// Floats of storage and flags needed for a `k × n` right operand in panels `nr` wide (the
     /// panels and up to one cache line to start them on a line, as the stack panel is), or
     /// `None` when the driver would read that operand in
-    /// place (a `row_major` one at most [`DIRECT_MAX_STRIDE`] wide: nothing to pack or share)
+    /// place (a `row_major` one that [`direct`] says is: nothing to pack or share)
     /// or the sizes overflow. A transposed operand (`X·Xᵀ`'s) is always packed.
     pub(super) fn sizes(nr: usize, k: usize, n: usize, row_major: bool) -> Option<(usize, usize)> {
-        if nr == 0 || k == 0 || n == 0 || (row_major && n <= DIRECT_MAX_STRIDE) {
+        if nr == 0 || k == 0 || n == 0 || (row_major && direct(n, k)) {
             return None;
         }
         let flags = k.div_ceil(KC).checked_mul(n.div_ceil(nr))?;
@@ -623,7 +633,7 @@ unsafe fn gemm<K: MicroKernel>(p: Product<'_, '_>) {
     }
     // SAFETY: the caller's contract.
     unsafe {
-        if p.upper.is_none() && p.m <= MC && p.k <= KC && p.n >= 1 && in_place::<K>(p.b, p.n) {
+        if p.upper.is_none() && p.m <= MC && p.k <= KC && p.n >= 1 && in_place::<K>(p.b, p.k, p.n) {
             one_block::<K>(p);
         } else if p.lda >= COPY_LEFT_MIN_STRIDE {
             gemm_copying_left::<K>(p);
@@ -647,8 +657,8 @@ unsafe fn gemm_copying_left<K: MicroKernel>(p: Product<'_, '_>) {
 }
 
 /// [`sweep`], with a packed-panel buffer only if some panel of the right operand is packed.
-/// A product that reads every panel in place (a row-major operand at most
-/// [`DIRECT_MAX_STRIDE`] wide: the small ones) neither reserves nor probes the panel's 32 KiB
+/// A product that reads every panel in place (a row-major operand that [`direct`] admits: the
+/// small ones) neither reserves nor probes the panel's 32 KiB
 /// of stack: at 16³, probing its eight pages took a sixth of the driver's time.
 ///
 /// # Safety
@@ -656,7 +666,7 @@ unsafe fn gemm_copying_left<K: MicroKernel>(p: Product<'_, '_>) {
 unsafe fn sweep_with_panel<K: MicroKernel>(p: Product<'_, '_>, block: Option<&mut LeftBlock>) {
     // SAFETY: the caller's contract; `sweep` writes no panel when every one is read in place.
     unsafe {
-        if in_place::<K>(p.b, p.n) {
+        if in_place::<K>(p.b, p.k, p.n) {
             sweep::<K>(p, block, core::ptr::null_mut());
         } else {
             sweep_packing::<K>(p, block);
@@ -664,16 +674,23 @@ unsafe fn sweep_with_panel<K: MicroKernel>(p: Product<'_, '_>, block: Option<&mu
     }
 }
 
-/// Whether [`sweep`] reads every panel of `b` (`n` columns) in place: row-major, at most
-/// [`DIRECT_MAX_STRIDE`] wide, and a whole number of panels wide unless the kernel masks.
-fn in_place<K: MicroKernel>(b: Operand<'_>, n: usize) -> bool {
-    b.col_stride == 1
-        && b.row_stride <= DIRECT_MAX_STRIDE
-        && (K::MASKED_TAIL || n.is_multiple_of(K::NR))
+/// Whether [`sweep`] reads every panel of `b` (`k × n`) in place: row-major, rows close
+/// enough for their depth ([`direct`]), and a whole number of panels wide unless the kernel
+/// masks.
+fn in_place<K: MicroKernel>(b: Operand<'_>, k: usize, n: usize) -> bool {
+    b.col_stride == 1 && direct(b.row_stride, k) && (K::MASKED_TAIL || n.is_multiple_of(K::NR))
+}
+
+/// Whether a row-major right operand `k` deep with rows `row_stride` floats apart is read in
+/// place rather than packed: at most [`DIRECT_MAX_STRIDE`] apart, or fewer than twice that
+/// and at most [`DIRECT_SHALLOW_MAX_DEPTH`] deep.
+fn direct(row_stride: usize, k: usize) -> bool {
+    row_stride <= DIRECT_MAX_STRIDE
+        || (row_stride < 2 * DIRECT_MAX_STRIDE && k <= DIRECT_SHALLOW_MAX_DEPTH)
 }
 
 /// A plain product that is one block of [`sweep`]'s: one depth slice (`k ≤ KC`), at most `MC`
-/// rows, and a right operand read in place (so at most [`DIRECT_MAX_STRIDE`] columns): its
+/// rows, and a right operand read in place ([`in_place`]): its
 /// panels and row tiles, without the sweep's bookkeeping (packing, copies, prefetches, the
 /// triangle), which at 16³ took a third as long as the multiply-adds. 16³ ran in 132 ns
 /// instead of 163, 32³ and 64³ 8% and 4% faster (minimum of 300 samples each, Zen 3 EPYC,
@@ -732,8 +749,7 @@ unsafe fn sweep_packing<K: MicroKernel>(p: Product<'_, '_>, block: Option<&mut L
 ///
 /// # Safety
 /// As [`gemm`]; `panel` holds `KC × MAX_NR` writable floats, or is null when every panel of
-/// `p.b` is read in place (row-major, at most [`DIRECT_MAX_STRIDE`] wide, and a multiple of
-/// `NR` wide unless the kernel masks).
+/// `p.b` is read in place ([`in_place`]).
 #[inline(never)]
 unsafe fn sweep<K: MicroKernel>(
     p: Product<'_, '_>,
@@ -752,7 +768,7 @@ unsafe fn sweep<K: MicroKernel>(
         shared,
     } = p;
     const { assert!(K::NR <= MAX_NR && MC.is_multiple_of(K::MR)) };
-    let direct = b.col_stride == 1 && b.row_stride <= DIRECT_MAX_STRIDE;
+    let direct = b.col_stride == 1 && direct(b.row_stride, k);
     let mc = block_rows(m, K::MR);
     // Threaded bands sharing their panels keep the plain grid (see `Grid`).
     let grid = Grid::of::<K>(b, n, upper.is_none() && shared.is_none());
@@ -1167,11 +1183,14 @@ mod tests {
     /// Row tails (m % MR), column tails (n % NR) read in place and packed, several depth
     /// slices (k > 256), row blocks (m > 144), and left operands read in place (k < 512) and
     /// copied.
-    const NATIVE_SHAPES: [(usize, usize, usize); 13] = [
+    const NATIVE_SHAPES: [(usize, usize, usize); 15] = [
         (7, 3, 5),
-        // The widest right operand read in place, and the narrowest packed (with a tail).
-        (20, 50, DIRECT_MAX_STRIDE),
-        (20, 50, DIRECT_MAX_STRIDE + 1),
+        // The widest right operand read in place at any depth, and the narrowest packed (with
+        // a tail); the widest read in place when shallow, and the narrowest packed then.
+        (20, 300, DIRECT_MAX_STRIDE),
+        (20, DIRECT_SHALLOW_MAX_DEPTH + 1, DIRECT_MAX_STRIDE + 1),
+        (20, DIRECT_SHALLOW_MAX_DEPTH, 2 * DIRECT_MAX_STRIDE - 1),
+        (20, 50, 2 * DIRECT_MAX_STRIDE),
         (13, 300, 17),
         (12, 100, 32),
         (6, 513, 16),
@@ -1319,7 +1338,7 @@ mod tests {
         assert!(gram::<K>(&a, &mut xxt, m, k));
         let mut square = vec![f32::NAN; m * m];
         assert!(square_symmetric::<K>(&xxt, &mut square, m));
-        // S·S shares only a row-major S wider than DIRECT_MAX_STRIDE: not at Miri's sizes.
+        // S·S shares only a row-major S that is packed (`direct`): not at Miri's sizes.
         let whats: &[Banded] = if cfg!(miri) {
             &[Matmul, Gram]
         } else {
@@ -1427,12 +1446,12 @@ mod tests {
         assert!(out.iter().all(|&x| x == 7.0), "{name}: written");
         // Xᵀ is k × m and transposed: the row-major k × m panels do not fit it.
         let mut g = vec![7.0f32; m * m];
-        let (mut row_storage, row_state) = room(K::NR, k, m.max(DIRECT_MAX_STRIDE + 1), true);
+        let (mut row_storage, row_state) = room(K::NR, k, m.max(2 * DIRECT_MAX_STRIDE), true);
         let row_major = SharedPanels::new(
             row_storage.spare_capacity_mut(),
             &row_state,
             K::NR,
-            (k, m.max(DIRECT_MAX_STRIDE + 1)),
+            (k, m.max(2 * DIRECT_MAX_STRIDE)),
             true,
         )
         .expect("sized by `sizes`");
@@ -1477,10 +1496,14 @@ mod tests {
     /// them, starting on a cache line.
     #[test]
     fn shared_panels_size_their_storage() {
-        // Read in place (row-major, at most DIRECT_MAX_STRIDE wide), no depth, no columns, or
-        // no panel width; a transposed operand is packed at any width.
+        // Read in place (row-major and `direct`), no depth, no columns, or no panel width; a
+        // transposed operand is packed at any width.
         let narrow = DIRECT_MAX_STRIDE;
         assert_eq!(SharedPanels::sizes(16, 300, narrow, true), None);
+        let shallow = (DIRECT_SHALLOW_MAX_DEPTH, 2 * DIRECT_MAX_STRIDE - 1);
+        assert_eq!(SharedPanels::sizes(16, shallow.0, shallow.1, true), None);
+        assert!(SharedPanels::sizes(16, shallow.0 + 1, shallow.1, true).is_some());
+        assert!(SharedPanels::sizes(16, shallow.0, shallow.1 + 1, true).is_some());
         assert_eq!(
             SharedPanels::sizes(16, 300, 8, false),
             Some((2 * KC * 16 + 15, 2))
@@ -1622,11 +1645,11 @@ mod tests {
         assert_eq!(out, [1.0; 4], "{name}");
         // No rows, or no columns: nothing to write, for a right operand read in place and a
         // packed one.
-        for n in [3, DIRECT_MAX_STRIDE + 1] {
+        for n in [3, 2 * DIRECT_MAX_STRIDE] {
             assert!(
                 matmul::<K>(
                     &[],
-                    &[1.0; 2 * (DIRECT_MAX_STRIDE + 1)][..2 * n],
+                    &[1.0; 4 * DIRECT_MAX_STRIDE][..2 * n],
                     &mut [],
                     0,
                     2,
@@ -1727,8 +1750,8 @@ mod tests {
     }
 
     /// Which right operands every panel of is read in place (and so which products skip the
-    /// panel buffer, or run as one block): row-major, at most `DIRECT_MAX_STRIDE` wide, and a
-    /// whole number of panels unless the kernel masks.
+    /// panel buffer, or run as one block): row-major, at most `DIRECT_MAX_STRIDE` wide (twice
+    /// that when shallow), and a whole number of panels unless the kernel masks.
     #[test]
     fn in_place_means_narrow_row_major_and_whole_panels_unless_masked() {
         let data = [0.0f32; 1];
@@ -1740,21 +1763,25 @@ mod tests {
         #[cfg(target_arch = "x86_64")]
         {
             use super::super::x86_avx2::Avx2;
-            assert!(in_place::<Avx2>(rows(20), 20));
-            assert!(in_place::<Avx2>(rows(DIRECT_MAX_STRIDE), DIRECT_MAX_STRIDE));
-            assert!(!in_place::<Avx2>(
-                rows(DIRECT_MAX_STRIDE + 1),
-                DIRECT_MAX_STRIDE + 1
-            ));
+            let deep = KC;
+            assert!(in_place::<Avx2>(rows(20), deep, 20));
+            let widest = DIRECT_MAX_STRIDE;
+            assert!(in_place::<Avx2>(rows(widest), deep, widest));
+            assert!(!in_place::<Avx2>(rows(widest + 1), deep, widest + 1));
+            // Wider, up to twice, when shallow.
+            let (shallow, wider) = (DIRECT_SHALLOW_MAX_DEPTH, 2 * widest - 1);
+            assert!(in_place::<Avx2>(rows(wider), shallow, wider));
+            assert!(!in_place::<Avx2>(rows(wider), shallow + 1, wider));
+            assert!(!in_place::<Avx2>(rows(wider + 1), shallow, wider + 1));
         }
-        assert!(in_place::<Unmasked>(rows(32), 32));
-        assert!(!in_place::<Unmasked>(rows(20), 20));
+        assert!(in_place::<Unmasked>(rows(32), 300, 32));
+        assert!(!in_place::<Unmasked>(rows(20), 300, 20));
         let transposed = Operand {
             data: &data,
             row_stride: 1,
             col_stride: 8,
         };
-        assert!(!in_place::<Unmasked>(transposed, 16));
+        assert!(!in_place::<Unmasked>(transposed, 8, 16));
     }
 
     #[test]
