@@ -1830,13 +1830,14 @@ mod tests {
 
     /// Every product, bit for bit the reference: the plain one on every column tail (narrow
     /// panels run twice the rows per tile), the Gram and symmetric squares with their mirrored
-    /// halves.
+    /// halves. Under Miri one shape, with a narrow tail for both x86 kernels
+    /// (`every_kernel_gives_the_same_bits` ties the AVX-512 kernel to the AVX2 one on the
+    /// others, which this test checks natively).
     fn reference_bits<K: MicroKernel>(name: &str) {
-        let mut extra = vec![(24, 40, 24), (37, 300, 72), (150, 30, 8), (30, 260, 1000)];
-        if cfg!(miri) {
-            extra.truncate(1);
-        }
-        for &(m, k, n) in shapes().iter().chain(&extra) {
+        let extra = [(24, 40, 24), (37, 300, 72), (150, 30, 8), (30, 260, 1000)];
+        let all: Vec<_> = shapes().iter().chain(&extra).copied().collect();
+        let shapes = if cfg!(miri) { vec![(30, 20, 40)] } else { all };
+        for (m, k, n) in shapes {
             let a = data(m * k, 3);
             let b = data(k * n, 4);
             let mut c = vec![f32::NAN; m * n];

@@ -29,6 +29,27 @@ const MR: usize = 6;
 /// Columns of the right operand per panel (two `__m256`).
 const NR: usize = 16;
 
+/// Runs the depth-step macro `$step!(p)` for `p` in `0..$kc`, four steps per loop trip (the
+/// rows' addresses formed once per four steps, the rest one by one). Each accumulator still
+/// takes its depth terms in order, so the bits do not change.
+macro_rules! by_fours {
+    ($kc:expr, $step:ident) => {{
+        let kc = $kc;
+        let mut p = 0;
+        while p + 4 <= kc {
+            $step!(p);
+            $step!(p + 1);
+            $step!(p + 2);
+            $step!(p + 3);
+            p += 4;
+        }
+        while p < kc {
+            $step!(p);
+            p += 1;
+        }
+    }};
+}
+
 /// The AVX2 + FMA register tile.
 pub(super) struct Avx2;
 
@@ -267,18 +288,7 @@ unsafe fn narrow<const R: usize, const WHOLE: bool>(tile: Tile, mask: __m256i) {
                 }
             }};
         }
-        let mut p = 0;
-        while p + 4 <= tile.kc {
-            step!(p);
-            step!(p + 1);
-            step!(p + 2);
-            step!(p + 3);
-            p += 4;
-        }
-        while p < tile.kc {
-            step!(p);
-            p += 1;
-        }
+        by_fours!(tile.kc, step);
         for (r, acc) in acc.iter().enumerate() {
             let dst = c.add(r * ldc);
             match (WHOLE, tile.overwrite) {
@@ -351,20 +361,7 @@ unsafe fn kernel<const R: usize, const PACK: bool>(tile: Tile, masks: [__m256i; 
                     }
                 }};
             }
-            // Four steps per trip: the row addresses are formed once per four steps. Each
-            // accumulator still takes its depth terms in order, so the bits do not change.
-            let mut p = 0;
-            while p + 4 <= tile.kc {
-                step!(p);
-                step!(p + 1);
-                step!(p + 2);
-                step!(p + 3);
-                p += 4;
-            }
-            while p < tile.kc {
-                step!(p);
-                p += 1;
-            }
+            by_fours!(tile.kc, step);
             for (r, acc) in acc.iter().enumerate() {
                 let dst = c.add(r * ldc);
                 if tile.overwrite {
