@@ -61,9 +61,9 @@ pub(super) const MC: usize = 144;
 /// AVX2, 2026-12-07; `docs/performance.md`).
 const DIRECT_MAX_STRIDE: usize = 64;
 /// Row-major right operands with rows fewer than `2 ·` [`DIRECT_MAX_STRIDE`] floats apart are
-/// read in place too when they are at most this deep: a panel of at most 128 rows whose
-/// lines, at such strides, spread over at least half of L1's sets (`128 · 4` bytes, the first
-/// stride that puts them in 8, stays packed). The products from 65³ to 127³ then skip the
+/// read in place too when they are at most this deep: a panel of at most 128 rows, whose
+/// lines at such strides fall in at least half of L1's 64 sets (at 128 floats, 512 bytes,
+/// they fall in 8, so that stride stays packed). The products from 65³ to 127³ then skip the
 /// packing and, as a single block, the sweep's bookkeeping: at 72³…120³ the core's time
 /// relative to faer's fell by 4–11% (medians of three alternating runs, Zen 3 EPYC, AVX2,
 /// 2026-12-07; `docs/performance.md`). Deeper operands keep to the narrower bound: a 256-row

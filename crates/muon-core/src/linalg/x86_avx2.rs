@@ -3,8 +3,8 @@
 //! The blocking is the shared driver's ([`super::blocked`](mod@super::blocked)); this module is the `R`×16
 //! register tile (`R ≤ 6`, a compile-time constant, so a short last row tile costs no wasted
 //! work): `2R` `__m256` accumulators, one element of each of `R` rows of `A` broadcast against
-//! two vectors of the panel per depth step, four steps per loop trip for a full-width panel
-//! (the rows' addresses formed once per four steps). A panel narrower than 16 columns is loaded and
+//! two vectors of the panel per depth step, four steps per loop trip for a full-width or a
+//! narrow panel (the rows' addresses formed once per four steps). A panel narrower than 16 columns is loaded and
 //! stored with lane masks, so it is read in place like a full one; one at most 8 columns wide
 //! runs as an `R`×8 tile (`R ≤ 12`, one accumulator per row: [`MicroKernel::tile_narrow`]), whose
 //! twelve rows cost a 6×16 tile's multiply-adds instead of twelve rows' worth of half-masked
@@ -254,7 +254,7 @@ unsafe fn dispatch_narrow(rows: usize, t: Tile) {
 /// Twelve rows make as many multiply-adds per step as [`kernel`]'s six rows by two vectors,
 /// all of them on existing columns. With `WHOLE` (exactly 8 columns) the loads and stores
 /// are plain ones: a masked store (`vmaskmovps`) costs several times a plain one on AMD's
-/// cores, and a masked load more than a plain one.
+/// cores.
 ///
 /// # Safety
 /// AVX2 and FMA are available; `tile`'s pointers as [`Tile`] describes them, for `R` rows,
