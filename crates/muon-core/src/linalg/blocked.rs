@@ -702,8 +702,7 @@ fn direct(row_stride: usize, k: usize) -> bool {
 unsafe fn one_block<K: MicroKernel>(p: Product<'_, '_>) {
     for j0 in (0..p.n).step_by(K::NR) {
         let cols = K::NR.min(p.n - j0);
-        let narrow = cols <= K::NR / 2;
-        let step = if narrow { 2 * K::MR } else { K::MR };
+        let step = tile_rows::<K>(cols);
         for i0 in (0..p.m).step_by(step) {
             // SAFETY: rows i0..i0+rows of A (lda ≥ k apart) and of out (n apart) exist, and
             // B's k rows hold n readable floats from column j0 on (the caller's contract).
@@ -719,12 +718,7 @@ unsafe fn one_block<K: MicroKernel>(p: Product<'_, '_>) {
                     cols,
                     overwrite: true,
                 };
-                let rows = step.min(p.m - i0);
-                if narrow {
-                    K::tile_narrow(rows, tile);
-                } else {
-                    K::tile(rows, tile);
-                }
+                run_tile::<K>(step.min(p.m - i0), tile);
             }
         }
     }
@@ -857,16 +851,18 @@ unsafe fn sweep<K: MicroKernel>(
                     Some(_) => kc.div_ceil((i_end - i_blk).div_ceil(K::MR)),
                     None => 0,
                 };
-                // A panel at most half as wide as a full one runs twice as many rows per tile
-                // ([`MicroKernel::tile_narrow`]), after the first tile if that one packs it.
-                let narrow = cols <= K::NR / 2;
                 let mut i0 = i_blk;
                 while i0 < i_end {
                     if upper.is_some_and(|row0| row0 + i0 >= j0 + cols) {
                         break;
                     }
-                    let wide_rows = narrow && matches!(pack, Pack::No);
-                    let rows = if wide_rows { 2 * K::MR } else { K::MR }.min(i_end - i0);
+                    // A tile that packs the panel has `MR` rows; the others as many as
+                    // `tile_rows` gives the panel's width.
+                    let step = match pack {
+                        Pack::No => tile_rows::<K>(cols),
+                        Pack::Into(..) => K::MR,
+                    };
+                    let rows = step.min(i_end - i0);
                     if let Some(src) = ahead {
                         let last = next_cols - 1;
                         let first = (i0 - i_blk) / K::MR * share;
@@ -901,10 +897,8 @@ unsafe fn sweep<K: MicroKernel>(
                                 flag.store(READY, Ordering::Release);
                             }
                             (bp, ldb, pack) = (dst.cast_const(), K::NR, Pack::No);
-                        } else if wide_rows {
-                            K::tile_narrow(rows, tile);
                         } else {
-                            K::tile(rows, tile);
+                            run_tile::<K>(rows, tile);
                         }
                     }
                     i0 += rows;
@@ -968,6 +962,28 @@ impl Grid {
             (shift, _) => (shift + (jp - 1) * K::NR, K::NR),
         };
         (j0, width.min(n - j0))
+    }
+}
+
+/// Rows per micro-kernel call on a panel `cols` wide: `2·MR` for one at most `NR / 2` wide
+/// ([`MicroKernel::tile_narrow`]), `MR` otherwise.
+fn tile_rows<K: MicroKernel>(cols: usize) -> usize {
+    if cols <= K::NR / 2 { 2 * K::MR } else { K::MR }
+}
+
+/// One tile of `rows` rows (at most [`tile_rows`]`(t.cols)`): [`MicroKernel::tile_narrow`] on a
+/// panel at most `NR / 2` wide, [`MicroKernel::tile`] otherwise.
+///
+/// # Safety
+/// As [`MicroKernel::tile`], for `rows ≤ tile_rows::<K>(t.cols)` rows.
+unsafe fn run_tile<K: MicroKernel>(rows: usize, t: Tile) {
+    // SAFETY: the caller's contract; `tile_narrow` takes up to 2·MR rows of a panel that narrow.
+    unsafe {
+        if t.cols <= K::NR / 2 {
+            K::tile_narrow(rows, t);
+        } else {
+            K::tile(rows, t);
+        }
     }
 }
 
@@ -1782,6 +1798,15 @@ mod tests {
             col_stride: 8,
         };
         assert!(!in_place::<Unmasked>(transposed, 8, 16));
+    }
+
+    /// A panel at most half a tile wide runs twice the rows per call; a wider one `MR`.
+    #[test]
+    fn narrow_panels_run_twice_the_rows() {
+        assert_eq!(tile_rows::<Unmasked>(1), 12);
+        assert_eq!(tile_rows::<Unmasked>(8), 12);
+        assert_eq!(tile_rows::<Unmasked>(9), 6);
+        assert_eq!(tile_rows::<Unmasked>(16), 6);
     }
 
     #[test]
