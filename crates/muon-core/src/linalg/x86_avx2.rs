@@ -3,8 +3,8 @@
 //! The blocking is the shared driver's ([`super::blocked`](mod@super::blocked)); this module is the `R`×16
 //! register tile (`R ≤ 6`, a compile-time constant, so a short last row tile costs no wasted
 //! work): `2R` `__m256` accumulators, one element of each of `R` rows of `A` broadcast against
-//! two vectors of the panel per depth step, four steps per loop trip for a full-width or a
-//! narrow panel (the rows' addresses formed once per four steps). A panel narrower than 16 columns is loaded and
+//! two vectors of the panel per depth step, four steps per loop trip for a full-width panel
+//! (the rows' addresses formed once per four steps). A panel narrower than 16 columns is loaded and
 //! stored with lane masks, so it is read in place like a full one; one at most 8 columns wide
 //! runs as an `R`×8 tile (`R ≤ 12`, one accumulator per row: [`MicroKernel::tile_narrow`]), whose
 //! twelve rows cost a 6×16 tile's multiply-adds instead of twelve rows' worth of half-masked
@@ -250,7 +250,11 @@ unsafe fn dispatch_narrow(rows: usize, t: Tile) {
 
 /// `C[..R, ..cols] (+)= A[..R, ..kc] · B[..kc, ..cols]` for a panel at most 8 columns wide
 /// (`mask` is the first of [`lane_masks`]`(cols)`), `R ≤ 12`: one `__m256` accumulator per
-/// row, one load of the panel and `R` broadcasts per depth step, four steps per loop trip.
+/// row, one load of the panel and `R` broadcasts per depth step, one step per loop trip: with
+/// four (or two) steps per trip LLVM schedules the broadcasts early, runs out of the sixteen
+/// `ymm` registers and keeps accumulators on the stack, each multiply-add then waiting on a
+/// store and a reload of its accumulator; at 240×256×8 that ran at half the rate of the
+/// one-step loop (19 µs against 12, Zen 3).
 /// Twelve rows make as many multiply-adds per step as [`kernel`]'s six rows by two vectors,
 /// all of them on existing columns. With `WHOLE` (exactly 8 columns) the loads and stores
 /// are plain ones: a masked store (`vmaskmovps`) costs several times a plain one on AMD's
@@ -275,20 +279,16 @@ unsafe fn narrow<const R: usize, const WHOLE: bool>(tile: Tile, mask: __m256i) {
     // SAFETY (the loops and the stores): the caller's contract; masked loads and stores touch
     // only the `cols ≤ 8` existing columns of each row.
     unsafe {
-        macro_rules! step {
-            ($p:expr) => {{
-                let p = $p;
-                let b0 = if WHOLE {
-                    _mm256_loadu_ps(b.add(p * ldb))
-                } else {
-                    _mm256_maskload_ps(b.add(p * ldb), mask)
-                };
-                for (r, acc) in acc.iter_mut().enumerate() {
-                    *acc = _mm256_fmadd_ps(_mm256_broadcast_ss(&*a.add(r * lda + p)), b0, *acc);
-                }
-            }};
+        for p in 0..tile.kc {
+            let b0 = if WHOLE {
+                _mm256_loadu_ps(b.add(p * ldb))
+            } else {
+                _mm256_maskload_ps(b.add(p * ldb), mask)
+            };
+            for (r, acc) in acc.iter_mut().enumerate() {
+                *acc = _mm256_fmadd_ps(_mm256_broadcast_ss(&*a.add(r * lda + p)), b0, *acc);
+            }
         }
-        by_fours!(tile.kc, step);
         for (r, acc) in acc.iter().enumerate() {
             let dst = c.add(r * ldc);
             match (WHOLE, tile.overwrite) {
