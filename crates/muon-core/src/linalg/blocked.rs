@@ -9,15 +9,16 @@
 //! once.
 //!
 //! Blocking, for one core:
-//! - the depth is cut into `KC = 256` slices;
+//! - the depth is cut into `KC = 256` slices (a product at most `ONE_SLICE_MAX = 320` deep is
+//!   one slice: [`slice_depth`]);
 //! - for each slice, a block of at most `MC = 144` rows of `A` (blocks of equal height:
 //!   [`block_rows`]; one block of more rows when the whole slice of `A` is no bigger) stays in L2 while every `NR`-column panel of the right operand is fed to
 //!   the micro-kernel. A row-major right operand at most [`DIRECT_MAX_STRIDE`] wide (up to
 //!   twice that when at most [`DIRECT_SHALLOW_MAX_DEPTH`] deep) is read in
 //!   place (small products: the whole slice sits in L1/L2 and copying it would cost as much as
-//!   the arithmetic); a wider one, or a transposed one, is packed panel by panel into a 32 KiB
-//!   stack buffer (`KC × MAX_NR` floats, sized for the widest tile, of which a kernel uses
-//!   `KC × NR`; 64-byte aligned, zero-padded past the last column). A row-major panel is packed
+//!   the arithmetic); a wider one, or a transposed one, is packed panel by panel into a 40 KiB
+//!   stack buffer (`ONE_SLICE_MAX × MAX_NR` floats, sized for the deepest slice and the widest
+//!   tile, of which a kernel uses `kc × NR`; 64-byte aligned, zero-padded past the last column). A row-major panel is packed
 //!   by the block's first tile as it reads it ([`MicroKernel::tile_packing`]), a transposed one
 //!   by a separate pass; with rows [`PREFETCH_MIN_STRIDE`] or more floats apart, the next panel
 //!   is prefetched behind the current one. The row bands of a threaded product pack each
@@ -35,9 +36,10 @@
 //!   instead ([`MicroKernel::tile_narrow`]: one vector per row, none of it masked off).
 //!
 //! Every kernel computes each output element as a sequential fused multiply-add over its depth
-//! slice, added to the previous slices' sum. The order depends only on `KC`, not on the tile
-//! shape, so all of them give the same bits (tested), and agree with the portable path (which
-//! sums eight partial dot products) to a few ulps of the sum of `|terms|`. Because a fused
+//! slice, added to the previous slices' sum. The order depends only on the slices
+//! ([`slice_depth`]), not on the tile shape, so all of them give the same bits (tested), and
+//! agree with the portable path (which sums eight partial dot products) to a few ulps of the
+//! sum of `|terms|`. Because a fused
 //! multiply-add's product is exact, element `(i, j)` and `(j, i)` of a symmetric product come
 //! out bit-identical wherever both are computed, so only the tiles the triangle skips are
 //! mirrored.
@@ -45,8 +47,11 @@
 use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicU8, Ordering};
 
-/// Depth of one panel. Shared by every kernel: it fixes the rounding order.
+/// Depth of one panel. Shared by every kernel: with [`slice_depth`] it fixes the rounding
+/// order.
 const KC: usize = 256;
+/// The deepest product run as one depth slice ([`slice_depth`]): `KC` and a quarter.
+const ONE_SLICE_MAX: usize = KC + KC / 4;
 /// Rows of `A` swept per panel, at most (a multiple of every kernel's `MR`; [`block_rows`]
 /// evens the blocks out below it); `MC × KC` floats stay in L2.
 /// Measured (2-core EPYC, AVX2, n = 512 and 1024): 144 beat 96 and 72 (the right operand is
@@ -198,7 +203,7 @@ pub(super) struct Tile {
     pub c: *mut f32,
     /// Floats between rows of `C`.
     pub ldc: usize,
-    /// Depth of the slice (≤ `KC`).
+    /// Depth of the slice (≤ `ONE_SLICE_MAX`: [`slice_depth`]).
     pub kc: usize,
     /// Columns of the tile (≤ `NR`).
     pub cols: usize,
@@ -206,11 +211,12 @@ pub(super) struct Tile {
     pub overwrite: bool,
 }
 
-/// One packed `KC × NR` panel, row-major. Left uninitialised (the zeroing would dominate small
+/// One packed panel of up to `ONE_SLICE_MAX × MAX_NR` floats (a slice's depth × the kernel's
+/// `NR`), row-major. Left uninitialised (the zeroing would dominate small
 /// sizes): the first tile ([`MicroKernel::tile_packing`]) or [`pack_transposed`] writes the
 /// first `kc` rows and the kernels read only those.
 #[repr(C, align(64))]
-struct Panel([MaybeUninit<f32>; KC * MAX_NR]);
+struct Panel([MaybeUninit<f32>; ONE_SLICE_MAX * MAX_NR]);
 
 /// A copy of `MC` rows of one depth slice of the left operand, rows [`PACKED_LDA`] apart.
 /// Left uninitialised, like [`Panel`]: [`copy_left`] writes what the tiles read.
@@ -242,10 +248,11 @@ const READY: u8 = 2;
 /// its stack panel, as a single-threaded product does, so no band ever waits on another. The
 /// packed values are the operand's, whoever packs them: the bits do not depend on who did.
 ///
-/// Panel `j` of depth slice `s` is `KC × NR` floats at `((s · panels) + j) · KC · NR`.
+/// Panel `j` of depth slice `s` is `D × NR` floats at `((s · panels) + j) · D · NR`, `D` the
+/// operand's [`slice_depth`].
 #[cfg_attr(not(feature = "parallel"), allow(dead_code))]
 pub(super) struct SharedPanels<'s> {
-    /// The panels' storage: `k.div_ceil(KC) · panels · KC · NR` floats.
+    /// The panels' storage: `k.div_ceil(D) · panels · D · NR` floats, `D = slice_depth(k)`.
     data: *mut f32,
     /// One flag per panel, in the same order, each [`FREE`] at the start.
     state: &'s [AtomicU8],
@@ -290,9 +297,12 @@ impl<'s> SharedPanels<'s> {
         if nr == 0 || k == 0 || n == 0 || (row_major && direct(n, k)) {
             return None;
         }
-        let flags = k.div_ceil(KC).checked_mul(n.div_ceil(nr))?;
+        let depth = slice_depth(k);
+        let flags = k.div_ceil(depth).checked_mul(n.div_ceil(nr))?;
         Some((
-            flags.checked_mul(KC * nr)?.checked_add(LINE_FLOATS - 1)?,
+            flags
+                .checked_mul(depth.checked_mul(nr)?)?
+                .checked_add(LINE_FLOATS - 1)?,
             flags,
         ))
     }
@@ -348,7 +358,7 @@ impl<'s> SharedPanels<'s> {
         // length `new` checked against `sizes`.
         let at = self
             .data
-            .wrapping_add((slice * self.panels + j) * KC * self.nr);
+            .wrapping_add((slice * self.panels + j) * slice_depth(self.k) * self.nr);
         match flag.compare_exchange(FREE, PACKING, Ordering::Acquire, Ordering::Acquire) {
             Ok(_) => Claim::Mine(at, flag),
             Err(READY) => Claim::Ready(at.cast_const()),
@@ -636,7 +646,8 @@ unsafe fn gemm<K: MicroKernel>(p: Product<'_, '_>) {
     unsafe {
         if p.upper.is_none() && p.m <= MC && p.k <= KC && p.n >= 1 && in_place::<K>(p.b, p.k, p.n) {
             one_block::<K>(p);
-        } else if p.lda >= COPY_LEFT_MIN_STRIDE {
+        } else if p.lda >= COPY_LEFT_MIN_STRIDE && slice_depth(p.k) == KC {
+            // (The copy's rows hold `KC` floats: a single deeper slice reads `A` in place.)
             gemm_copying_left::<K>(p);
         } else {
             sweep_with_panel::<K>(p, None);
@@ -659,7 +670,7 @@ unsafe fn gemm_copying_left<K: MicroKernel>(p: Product<'_, '_>) {
 
 /// [`sweep`], with a packed-panel buffer only if some panel of the right operand is packed.
 /// A product that reads every panel in place (a row-major operand that [`direct`] admits: the
-/// small ones) neither reserves nor probes the panel's 32 KiB
+/// small ones) neither reserves nor probes the panel's 40 KiB
 /// of stack: at 16³, probing its eight pages took a sixth of the driver's time.
 ///
 /// # Safety
@@ -732,8 +743,8 @@ unsafe fn one_block<K: MicroKernel>(p: Product<'_, '_>) {
 /// As [`gemm`].
 #[inline(never)]
 unsafe fn sweep_packing<K: MicroKernel>(p: Product<'_, '_>, block: Option<&mut LeftBlock>) {
-    let mut panel = Panel([MaybeUninit::uninit(); KC * MAX_NR]);
-    // SAFETY: the caller's contract; the panel holds KC × MAX_NR floats.
+    let mut panel = Panel([MaybeUninit::uninit(); ONE_SLICE_MAX * MAX_NR]);
+    // SAFETY: the caller's contract; the panel holds ONE_SLICE_MAX × MAX_NR floats.
     unsafe { sweep::<K>(p, block, panel.0.as_mut_ptr().cast::<f32>()) };
 }
 
@@ -743,7 +754,8 @@ unsafe fn sweep_packing<K: MicroKernel>(p: Product<'_, '_>, block: Option<&mut L
 /// [`sweep_with_panel`] paths.
 ///
 /// # Safety
-/// As [`gemm`]; `panel` holds `KC × MAX_NR` writable floats, or is null when every panel of
+/// As [`gemm`] (with slices of at most `KC` when `block` is given: its rows hold that many
+/// floats); `panel` holds `ONE_SLICE_MAX × MAX_NR` writable floats, or is null when every panel of
 /// `p.b` is read in place ([`in_place`]).
 #[inline(never)]
 unsafe fn sweep<K: MicroKernel>(
@@ -764,16 +776,17 @@ unsafe fn sweep<K: MicroKernel>(
     } = p;
     const { assert!(K::NR <= MAX_NR && MC.is_multiple_of(K::MR)) };
     let direct = b.col_stride == 1 && direct(b.row_stride, k);
+    let depth = slice_depth(k);
     // A copied block holds `MC` rows: it is sized as for full-depth slices.
-    let mc = block_rows(m, if block.is_some() { KC } else { k.min(KC) }, K::MR);
+    let mc = block_rows(m, if block.is_some() { KC } else { depth.min(k) }, K::MR);
     // Threaded bands sharing their panels keep the plain grid (see `Grid`).
     let grid = Grid::of::<K>(b, n, upper.is_none() && shared.is_none());
     let panels = grid.panels;
     // The panel each depth slice starts at (a band of a threaded product starts apart from
     // the others, so each packs its own share of the shared panels).
     let start = shared.map_or(0, |(_, start)| if start < panels { start } else { 0 });
-    for (slice, p0) in (0..k).step_by(KC).enumerate() {
-        let kc = KC.min(k - p0);
+    for (slice, p0) in (0..k).step_by(depth).enumerate() {
+        let kc = depth.min(k - p0);
         for i_blk in (0..m).step_by(mc) {
             let i_end = (i_blk + mc).min(m);
             // The block's first element and the floats between its rows: the copy, or A in place.
@@ -826,7 +839,7 @@ unsafe fn sweep<K: MicroKernel>(
                                 Some(Claim::Mine(dst, flag)) => (dst, Some(flag)),
                                 _ => (panel, None),
                             };
-                            // SAFETY: the caller's contract on b's shape; `dst` holds KC × NR.
+                            // SAFETY: the caller's contract on b's shape; `dst` holds kc × NR.
                             unsafe { pack_transposed::<K>(dst, b, p0, kc, j0, cols) };
                             if let Some(flag) = publish {
                                 flag.store(READY, Ordering::Release);
@@ -877,7 +890,7 @@ unsafe fn sweep<K: MicroKernel>(
                     // SAFETY: rows i0..i0+rows of the block have ld_blk ≥ kc columns from a_blk; bp
                     // points at kc rows of stride ldb with `cols` readable floats each (NR
                     // unless the kernel masks: B in place, or the panel the first tile or
-                    // `pack_transposed` wrote); the panel holds KC × MAX_NR floats; out holds
+                    // `pack_transposed` wrote); the panel holds ONE_SLICE_MAX × MAX_NR floats; out holds
                     // rows i0..i0+rows with n ≥ j0 + cols columns (the caller's contract).
                     unsafe {
                         let c = out.as_mut_ptr().add(i0 * n + j0);
@@ -996,26 +1009,42 @@ unsafe fn run_tile<K: MicroKernel>(rows: usize, t: Tile) {
 enum Pack<'s> {
     /// The tiles read the panel where it is (in place, packed already, or shared and ready).
     No,
-    /// The first tile packs it into this `KC × NR` storage (the stack panel, or a shared one
+    /// The first tile packs it into this `kc × NR` storage (the stack panel, or a shared one
     /// whose flag it then publishes).
     Into(*mut f32, Option<&'s AtomicU8>),
 }
 
+/// Depth of the slices (the last one may be shorter) of a `k`-deep product: all of `k` when
+/// `k ≤ ONE_SLICE_MAX`, `KC` otherwise. Cut at `KC`, a product a little deeper ends with a
+/// slice of a few depth steps that costs every output tile a full pass (its call, a load and an
+/// add of the tile, each panel packed again) for a sliver of the work: as one slice, 264³ ran
+/// 3–4% faster, 288³ and 320³ 4% (Zen 3, 2026-12-07). Every kernel slices alike, so all of
+/// them still give the same bits.
+fn slice_depth(k: usize) -> usize {
+    if k <= ONE_SLICE_MAX { k.max(1) } else { KC }
+}
+
 /// Rows per row block for an `m`-row product with depth slices `kc` deep and row tile `mr` (a
-/// divisor of `MC`): as few blocks as `MC` allows, of equal height rounded up to whole tiles,
-/// so no block is a sliver. Every block reads the whole right operand's depth slice once (its
-/// first tile packs each panel), so a 16-row last block (1024 = 7 · 144 + 16) paid that read
-/// for a sixteenth of the work; 1024 rows now run as 7 blocks of 132 and one of 100. One block
-/// (`m` rounded up to a tile) when `m ≤ MC`, or when the left operand's whole slice is no more
-/// floats than a full block's (`m · kc ≤ MC · KC`: 145–192 rows of a square product, which
-/// then packs each panel once instead of twice: 168³–192³ 1–2% faster, Zen 3); `MC` at most
-/// otherwise. At least one tile (a usable step even for `m = 0`).
+/// divisor of `MC`): as few blocks as the budget of `MC × KC` floats of `A` per block allows
+/// (at most `MC` rows, fewer for a slice deeper than `KC`: [`slice_depth`]), of equal height
+/// rounded up to whole tiles, so no block is a sliver. Every block reads the whole right
+/// operand's depth slice once (its first tile packs each panel), so a 16-row last block
+/// (1024 = 7 · 144 + 16) paid that read for a sixteenth of the work; 1024 rows now run as 7
+/// blocks of 132 and one of 100. One block (`m` rounded up to a tile) whenever the left
+/// operand's whole slice fits the budget (`m · kc ≤ MC · KC`): also 145–192 rows of a square
+/// product, which then packs each panel once instead of twice (168³–192³ 1–2% faster, Zen 3).
+/// At least one tile (a usable step even for `m = 0`).
 fn block_rows(m: usize, kc: usize, mr: usize) -> usize {
-    if m <= MC || m * kc <= MC * KC {
+    if m.saturating_mul(kc) <= MC * KC {
         // One block (no run-time division: small products count every cycle).
         return m.max(1).next_multiple_of(mr);
     }
-    m.div_ceil(m.div_ceil(MC)).next_multiple_of(mr)
+    let most = if kc <= KC {
+        MC
+    } else {
+        (MC * KC / kc / mr).max(1) * mr
+    };
+    m.div_ceil(m.div_ceil(most)).next_multiple_of(mr)
 }
 
 /// Copies columns `p0..p0 + kc` of the first `rows ≤ MC` rows of `a` (rows `lda` apart) into
@@ -1215,7 +1244,7 @@ mod tests {
         (20, DIRECT_SHALLOW_MAX_DEPTH + 1, DIRECT_MAX_STRIDE + 1),
         (20, DIRECT_SHALLOW_MAX_DEPTH, 2 * DIRECT_MAX_STRIDE - 1),
         (20, 50, 2 * DIRECT_MAX_STRIDE),
-        (13, 300, 17),
+        (13, 340, 17),
         (12, 100, 32),
         (6, 513, 16),
         (1, 600, 33),
@@ -1226,7 +1255,7 @@ mod tests {
         (14, 30, 161),
         // Two row blocks of 78 and 72 rows in each of two depth slices; right-operand rows
         // 520 floats apart (prefetched panels) with a half-panel tail.
-        (150, 260, 520),
+        (150, 330, 520),
         // One block of 192 rows (its slice of A no bigger than a full block's) over a packed
         // right operand with a 2-column tail.
         (190, 150, 130),
@@ -1343,9 +1372,9 @@ mod tests {
         // product shifts its grid and the bands keep the plain one, and the bits agree (too
         // slow under Miri, where the rows are closer than ALIGN_MIN_STRIDE: no shift).
         let (m, k, n) = if cfg!(miri) {
-            (2 * K::MR + 5, 260, 80)
+            (2 * K::MR + 5, 330, 80)
         } else {
-            (150, 300, ALIGN_MIN_STRIDE)
+            (150, 330, ALIGN_MIN_STRIDE)
         };
         let a = data(m * k, 5);
         let b_room = data(k * n + LINE_FLOATS, 6);
@@ -1532,23 +1561,28 @@ mod tests {
         assert!(SharedPanels::sizes(16, shallow.0 + 1, shallow.1, true).is_some());
         assert!(SharedPanels::sizes(16, shallow.0, shallow.1 + 1, true).is_some());
         assert_eq!(
-            SharedPanels::sizes(16, 300, 8, false),
+            SharedPanels::sizes(16, 330, 8, false),
             Some((2 * KC * 16 + 15, 2))
+        );
+        // One slice as deep as the operand (`slice_depth`).
+        assert_eq!(
+            SharedPanels::sizes(16, 300, 100, true),
+            Some((7 * 300 * 16 + 15, 7))
         );
         assert_eq!(SharedPanels::sizes(16, 0, 100, true), None);
         assert_eq!(SharedPanels::sizes(16, 300, 0, false), None);
         assert_eq!(SharedPanels::sizes(0, 300, 100, true), None);
         assert_eq!(SharedPanels::sizes(16, usize::MAX, 100, true), None);
         // 2 depth slices × 7 panels, each KC × 16, and a line's worth to align them.
-        let (floats, flags) = SharedPanels::sizes(16, 300, 100, true).expect("packed");
+        let (floats, flags) = SharedPanels::sizes(16, 330, 100, true).expect("packed");
         assert_eq!((floats, flags), (14 * KC * 16 + LINE_FLOATS - 1, 14));
         let state: Vec<AtomicU8> = (0..flags).map(|_| AtomicU8::new(FREE)).collect();
         let mut storage = Vec::<f32>::with_capacity(floats + 1);
         let room = &mut storage.spare_capacity_mut()[1..=floats];
-        let shared = SharedPanels::new(room, &state, 16, (300, 100), true).expect("room enough");
+        let shared = SharedPanels::new(room, &state, 16, (330, 100), true).expect("room enough");
         assert_eq!(shared.data.align_offset(64), 0);
-        assert!(SharedPanels::new(&mut room[1..], &state, 16, (300, 100), true).is_none());
-        assert!(SharedPanels::new(room, &state[1..], 16, (300, 100), true).is_none());
+        assert!(SharedPanels::new(&mut room[1..], &state, 16, (330, 100), true).is_none());
+        assert!(SharedPanels::new(room, &state[1..], 16, (330, 100), true).is_none());
     }
 
     /// Under Miri (`.ci/run` runs these tests there with AVX-512 enabled, the one way this
@@ -1556,7 +1590,7 @@ mod tests {
     /// tails of both tile heights, column tails in place and packed, two depth slices.
     const MIRI_SHAPES: [(usize, usize, usize); 5] = [
         (7, 3, 5),
-        (13, 260, 33),
+        (13, 330, 33),
         (12, 20, 32),
         (25, 9, 150),
         (40, 10, 1),
@@ -1597,7 +1631,7 @@ mod tests {
             (251, 270),
             (150, 530),
         ];
-        let miri: &[(usize, usize)] = &[(1, 9), (5, 260), (17, 40), (37, 20)];
+        let miri: &[(usize, usize)] = &[(1, 9), (5, 330), (17, 40), (37, 20)];
         for &(m, n) in if cfg!(miri) { miri } else { native } {
             let x = data(m * n, 3);
             let mut got = vec![f32::NAN; m * m];
@@ -1701,7 +1735,7 @@ mod tests {
     /// blocks and depth slices and for the upper-triangle tiles of a symmetric one.
     fn copy_matches_in_place<K: MicroKernel>(name: &str) {
         let (m, k, n) = if cfg!(miri) {
-            (2 * K::MR + 1, 260, 40)
+            (2 * K::MR + 1, 330, 40)
         } else {
             (MC + K::MR + 1, 2 * KC + 7, 50)
         };
@@ -1821,6 +1855,17 @@ mod tests {
     }
 
     #[test]
+    fn products_to_a_quarter_past_kc_deep_are_one_slice() {
+        assert_eq!(slice_depth(1), 1);
+        assert_eq!(slice_depth(KC), KC);
+        assert_eq!(slice_depth(KC + 8), KC + 8);
+        assert_eq!(slice_depth(ONE_SLICE_MAX), ONE_SLICE_MAX);
+        assert_eq!(slice_depth(ONE_SLICE_MAX + 1), KC);
+        assert_eq!(slice_depth(1024), KC);
+        assert_eq!(slice_depth(0), 1); // a usable step
+    }
+
+    #[test]
     fn row_blocks_are_even_whole_tiles_and_as_few_as_mc_allows() {
         assert_eq!(block_rows(1024, KC, 6), 132); // 7 × 132 + 100, not 7 × 144 + 16
         assert_eq!(block_rows(1024, KC, 12), 132);
@@ -1835,8 +1880,14 @@ mod tests {
         assert_eq!(block_rows(576, 64, 12), 576);
         assert_eq!(block_rows(193, 192, 6), 102); // 193 · 192 > 144 · 256: 102 + 91
         assert_eq!(block_rows(200, 200, 6), 102);
+        // A deeper slice takes fewer rows per block: at most 114 (108 for 12-row tiles) at 320.
+        assert_eq!(block_rows(144, ONE_SLICE_MAX, 6), 72);
+        assert_eq!(block_rows(320, ONE_SLICE_MAX, 6), 108);
+        assert_eq!(block_rows(320, ONE_SLICE_MAX, 12), 108);
+        assert_eq!(block_rows(264, 264, 6), 132);
         for mr in [6, 12] {
-            for kc in [1, 64, 100, 192, 255, KC] {
+            for kc in [1, 64, 100, 192, 255, KC, KC + 8, 300, ONE_SLICE_MAX] {
+                let most = (MC * KC / kc).min(MC) / mr * mr;
                 for m in 1..3000 {
                     let h = block_rows(m, kc, mr);
                     assert!(
@@ -1846,8 +1897,12 @@ mod tests {
                     if m * kc <= MC * KC {
                         assert!(h >= m, "m = {m}, kc = {kc}, mr = {mr}: {h}");
                     } else {
-                        assert!(h <= MC, "m = {m}, kc = {kc}, mr = {mr}: {h}");
-                        assert_eq!(m.div_ceil(h), m.div_ceil(MC), "m {m} kc {kc} mr {mr}: {h}");
+                        assert!(h <= most, "m = {m}, kc = {kc}, mr = {mr}: {h}");
+                        assert_eq!(
+                            m.div_ceil(h),
+                            m.div_ceil(most),
+                            "m {m} kc {kc} mr {mr}: {h}"
+                        );
                     }
                 }
             }
@@ -1858,7 +1913,7 @@ mod tests {
     /// depth slices), so all of them give the same bits, whatever their tile shape. The
     /// kernels are the dispatch's own table (`CpuKernel::ALL` through `blocked`).
     /// `C = A·B` (`m × k` by `k × n`, elements given by position) as the kernels' contract
-    /// has it: each element a sequence of fused multiply-adds over a `KC`-deep depth slice,
+    /// has it: each element a sequence of fused multiply-adds over each depth slice ([`slice_depth`]),
     /// from zero, the slices' sums added in order.
     fn fma_reference(
         m: usize,
@@ -1870,9 +1925,10 @@ mod tests {
         let mut c = vec![0.0f32; m * n];
         for i in 0..m {
             for j in 0..n {
-                for p0 in (0..k).step_by(KC) {
+                let depth = slice_depth(k);
+                for p0 in (0..k).step_by(depth) {
                     let slice =
-                        (p0..k.min(p0 + KC)).fold(0.0f32, |s, p| a(i, p).mul_add(b(p, j), s));
+                        (p0..k.min(p0 + depth)).fold(0.0f32, |s, p| a(i, p).mul_add(b(p, j), s));
                     c[i * n + j] = if p0 == 0 { slice } else { c[i * n + j] + slice };
                 }
             }
