@@ -11,15 +11,16 @@
 //! Blocking, for one core:
 //! - the depth is cut into `KC = 256` slices (a product at most `ONE_SLICE_MAX = 320` deep is
 //!   one slice: [`slice_depth`]);
-//! - for each slice, a block of at most `MC = 144` rows of `A` (blocks of equal height:
-//!   [`block_rows`]; one block of more rows when the whole slice of `A` is no bigger) stays in L2 while every `NR`-column panel of the right operand is fed to
+//! - for each slice, a block of at most `MC × KC` floats of `A` (144 rows, fewer for a deeper
+//!   slice, one block of any height when the whole slice fits; blocks of equal height:
+//!   [`block_rows`]) stays in L2 while every `NR`-column panel of the right operand is fed to
 //!   the micro-kernel. A row-major right operand at most [`DIRECT_MAX_STRIDE`] wide (up to
 //!   twice that when at most [`DIRECT_SHALLOW_MAX_DEPTH`] deep) is read in
 //!   place (small products: the whole slice sits in L1/L2 and copying it would cost as much as
 //!   the arithmetic); a wider one, or a transposed one, is packed panel by panel into a 40 KiB
 //!   stack buffer (`ONE_SLICE_MAX × MAX_NR` floats, sized for the deepest slice and the widest
-//!   tile, of which a kernel uses `kc × NR`; 64-byte aligned, zero-padded past the last column). A row-major panel is packed
-//!   by the block's first tile as it reads it ([`MicroKernel::tile_packing`]), a transposed one
+//!   tile, of which a kernel uses `kc × NR`; 64-byte aligned, zero-padded past the last
+//!   column). A row-major panel is packed by the block's first tile as it reads it ([`MicroKernel::tile_packing`]), a transposed one
 //!   by a separate pass; with rows [`PREFETCH_MIN_STRIDE`] or more floats apart, the next panel
 //!   is prefetched behind the current one. The row bands of a threaded product pack each
 //!   panel once between them instead ([`SharedPanels`]). A
@@ -39,10 +40,9 @@
 //! slice, added to the previous slices' sum. The order depends only on the slices
 //! ([`slice_depth`]), not on the tile shape, so all of them give the same bits (tested), and
 //! agree with the portable path (which sums eight partial dot products) to a few ulps of the
-//! sum of `|terms|`. Because a fused
-//! multiply-add's product is exact, element `(i, j)` and `(j, i)` of a symmetric product come
-//! out bit-identical wherever both are computed, so only the tiles the triangle skips are
-//! mirrored.
+//! sum of `|terms|`. Because a fused multiply-add's product is exact, element `(i, j)` and
+//! `(j, i)` of a symmetric product come out bit-identical wherever both are computed, so only
+//! the tiles the triangle skips are mirrored.
 
 use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicU8, Ordering};
@@ -212,8 +212,7 @@ pub(super) struct Tile {
 }
 
 /// One packed panel of up to `ONE_SLICE_MAX × MAX_NR` floats (a slice's depth × the kernel's
-/// `NR`), row-major. Left uninitialised (the zeroing would dominate small
-/// sizes): the first tile ([`MicroKernel::tile_packing`]) or [`pack_transposed`] writes the
+/// `NR`), row-major. Left uninitialised (the zeroing would dominate small sizes): the first tile ([`MicroKernel::tile_packing`]) or [`pack_transposed`] writes the
 /// first `kc` rows and the kernels read only those.
 #[repr(C, align(64))]
 struct Panel([MaybeUninit<f32>; ONE_SLICE_MAX * MAX_NR]);
@@ -755,8 +754,8 @@ unsafe fn sweep_packing<K: MicroKernel>(p: Product<'_, '_>, block: Option<&mut L
 ///
 /// # Safety
 /// As [`gemm`] (with slices of at most `KC` when `block` is given: its rows hold that many
-/// floats); `panel` holds `ONE_SLICE_MAX × MAX_NR` writable floats, or is null when every panel of
-/// `p.b` is read in place ([`in_place`]).
+/// floats); `panel` holds `ONE_SLICE_MAX × MAX_NR` writable floats, or is null when every
+/// panel of `p.b` is read in place ([`in_place`]).
 #[inline(never)]
 unsafe fn sweep<K: MicroKernel>(
     p: Product<'_, '_>,
@@ -890,8 +889,8 @@ unsafe fn sweep<K: MicroKernel>(
                     // SAFETY: rows i0..i0+rows of the block have ld_blk ≥ kc columns from a_blk; bp
                     // points at kc rows of stride ldb with `cols` readable floats each (NR
                     // unless the kernel masks: B in place, or the panel the first tile or
-                    // `pack_transposed` wrote); the panel holds ONE_SLICE_MAX × MAX_NR floats; out holds
-                    // rows i0..i0+rows with n ≥ j0 + cols columns (the caller's contract).
+                    // `pack_transposed` wrote); the panel holds ONE_SLICE_MAX × MAX_NR floats; out
+                    // holds rows i0..i0+rows with n ≥ j0 + cols columns (the caller's contract).
                     unsafe {
                         let c = out.as_mut_ptr().add(i0 * n + j0);
                         if p0 > 0 {
@@ -1017,11 +1016,24 @@ enum Pack<'s> {
 /// Depth of the slices (the last one may be shorter) of a `k`-deep product: all of `k` when
 /// `k ≤ ONE_SLICE_MAX`, `KC` otherwise. Cut at `KC`, a product a little deeper ends with a
 /// slice of a few depth steps that costs every output tile a full pass (its call, a load and an
-/// add of the tile, each panel packed again) for a sliver of the work: as one slice, 264³ ran
-/// 3–4% faster, 288³ and 320³ 4% (Zen 3, 2026-12-07). Every kernel slices alike, so all of
-/// them still give the same bits.
+/// add of the tile, each panel packed again) for a sliver of the work: as one slice, 264³ to
+/// 320³ ran 3.5–4% faster (Zen 3, 2026-12-07). Every kernel slices alike, so all of them still
+/// give the same bits.
 fn slice_depth(k: usize) -> usize {
     if k <= ONE_SLICE_MAX { k.max(1) } else { KC }
+}
+
+/// Whether `rows` rows of the left operand's `kc`-deep slice fit one row block's budget of
+/// `MC × KC` floats ([`block_rows`]).
+fn fits_one_block(rows: usize, kc: usize) -> bool {
+    rows.saturating_mul(kc) <= MC * KC
+}
+
+/// Whether the left operand of a `k`-deep product, `rows` rows of it, is swept as one row
+/// block per depth slice ([`block_rows`] of the first slice's depth).
+#[cfg_attr(not(feature = "parallel"), allow(dead_code))]
+pub(super) fn one_row_block(rows: usize, k: usize) -> bool {
+    fits_one_block(rows, slice_depth(k).min(k))
 }
 
 /// Rows per row block for an `m`-row product with depth slices `kc` deep and row tile `mr` (a
@@ -1035,7 +1047,7 @@ fn slice_depth(k: usize) -> usize {
 /// product, which then packs each panel once instead of twice (168³–192³ 1–2% faster, Zen 3).
 /// At least one tile (a usable step even for `m = 0`).
 fn block_rows(m: usize, kc: usize, mr: usize) -> usize {
-    if m.saturating_mul(kc) <= MC * KC {
+    if fits_one_block(m, kc) {
         // One block (no run-time division: small products count every cycle).
         return m.max(1).next_multiple_of(mr);
     }
@@ -1885,6 +1897,14 @@ mod tests {
         assert_eq!(block_rows(320, ONE_SLICE_MAX, 6), 108);
         assert_eq!(block_rows(320, ONE_SLICE_MAX, 12), 108);
         assert_eq!(block_rows(264, 264, 6), 132);
+        // `one_row_block` says the same of a whole product.
+        assert!(one_row_block(192, 192) && !one_row_block(193, 192));
+        assert!(one_row_block(144, 1024) && !one_row_block(145, 1024));
+        assert!(one_row_block(115, ONE_SLICE_MAX) && !one_row_block(116, ONE_SLICE_MAX));
+        for (m, k) in [(100, 50), (300, 100), (150, 300), (500, 2000), (1, 0)] {
+            let depth = slice_depth(k).min(k);
+            assert_eq!(one_row_block(m, k), block_rows(m, depth, 6) >= m, "{m}x{k}");
+        }
         for mr in [6, 12] {
             for kc in [1, 64, 100, 192, 255, KC, KC + 8, 300, ONE_SLICE_MAX] {
                 let most = (MC * KC / kc).min(MC) / mr * mr;

@@ -180,7 +180,7 @@ impl Room {
         (k, n): (usize, usize),
         row_major: bool,
     ) -> Option<Room> {
-        if m / t <= blocked::MC {
+        if blocked::one_row_block(m / t, k) {
             return None;
         }
         let (floats, flags) = SharedPanels::sizes(nr, k, n, row_major)?;
@@ -321,15 +321,19 @@ mod tests {
     #[test]
     fn room_only_where_sharing_pays() {
         let mc = blocked::MC;
-        // Two bands of MC + 1 rows: room; of MC rows: none; a 64-wide row-major operand (read
-        // in place): none; a transposed one that narrow: room.
-        let mut room = Room::new(16, (2 * mc + 2, 2), (300, 100), true).expect("room");
+        // 400 deep (256-deep slices): two bands of MC + 1 rows: room; of MC rows: none; a
+        // 64-wide row-major operand (read in place): none; a transposed one that narrow: room.
+        let mut room = Room::new(16, (2 * mc + 2, 2), (400, 100), true).expect("room");
         let panels = room.panels().expect("panels");
         assert_eq!(panels.panels(), 7);
-        assert!(Room::new(16, (2 * mc + 1, 2), (300, 100), true).is_none());
-        assert!(Room::new(16, (2 * mc + 2, 2), (300, 64), true).is_none());
-        let mut narrow = Room::new(16, (2 * mc + 2, 2), (300, 64), false).expect("room");
+        assert!(Room::new(16, (2 * mc + 1, 2), (400, 100), true).is_none());
+        assert!(Room::new(16, (2 * mc + 2, 2), (400, 64), true).is_none());
+        let mut narrow = Room::new(16, (2 * mc + 2, 2), (400, 64), false).expect("room");
         assert_eq!(narrow.panels().expect("panels").panels(), 4);
+        // Bands of 200 rows 150 deep are one block each (their slices fit a block's budget):
+        // none; bands of 130 rows 300 deep (one deeper slice) are two blocks each: room.
+        assert!(Room::new(16, (400, 2), (150, 200), true).is_none());
+        assert!(Room::new(16, (260, 2), (300, 260), true).is_some());
     }
 
     /// When `matmul` splits: from `MIN_WORK` multiply-adds on, with at least two row-tile
