@@ -205,12 +205,13 @@ unsafe fn kernel<const R: usize, const PACK: bool>(tile: Tile, dst: *mut f32) {
                     vst1q_f32(dst.add(p * NR + 4 * h), v);
                 }
             }
-            for (r, acc) in acc.iter_mut().enumerate() {
+            // The accumulators rebuilt by value each step: updated in place through
+            // `iter_mut`, LLVM kept them in registers but also stored all 24 to the stack on
+            // every step (12 `stp` per step of the 6-row loop; none this way).
+            acc = core::array::from_fn(|r| {
                 let av = *a.add(r * lda + p);
-                for (h, acc) in acc.iter_mut().enumerate() {
-                    *acc = vfmaq_n_f32(*acc, bv[h], av);
-                }
-            }
+                core::array::from_fn(|h| vfmaq_n_f32(acc[r][h], bv[h], av))
+            });
         }
         if tile.cols == NR {
             for (r, acc) in acc.iter().enumerate() {
