@@ -20,7 +20,8 @@
 //!   the arithmetic); a wider one, or a transposed one, is packed panel by panel into a 40 KiB
 //!   stack buffer (`ONE_SLICE_MAX × MAX_NR` floats, sized for the deepest slice and the widest
 //!   tile, of which a kernel uses `kc × NR`; 64-byte aligned, zero-padded past the last
-//!   column). A row-major panel is packed by the block's first tile as it reads it ([`MicroKernel::tile_packing`]), a transposed one
+//!   column). A row-major panel is packed by the block's first tile as it reads it
+//!   ([`MicroKernel::tile_packing`]), a transposed one
 //!   by a separate pass; with rows [`PREFETCH_MIN_STRIDE`] or more floats apart, the next panel
 //!   is prefetched behind the current one. The row bands of a threaded product pack each
 //!   panel once between them instead ([`SharedPanels`]). A
@@ -212,7 +213,8 @@ pub(super) struct Tile {
 }
 
 /// One packed panel of up to `ONE_SLICE_MAX × MAX_NR` floats (a slice's depth × the kernel's
-/// `NR`), row-major. Left uninitialised (the zeroing would dominate small sizes): the first tile ([`MicroKernel::tile_packing`]) or [`pack_transposed`] writes the
+/// `NR`), row-major. Left uninitialised (the zeroing would dominate small sizes): the first
+/// tile ([`MicroKernel::tile_packing`]) or [`pack_transposed`] writes the
 /// first `kc` rows and the kernels read only those.
 #[repr(C, align(64))]
 struct Panel([MaybeUninit<f32>; ONE_SLICE_MAX * MAX_NR]);
@@ -776,8 +778,9 @@ unsafe fn sweep<K: MicroKernel>(
     const { assert!(K::NR <= MAX_NR && MC.is_multiple_of(K::MR)) };
     let direct = b.col_stride == 1 && direct(b.row_stride, k);
     let depth = slice_depth(k);
-    // A copied block holds `MC` rows: it is sized as for full-depth slices.
-    let mc = block_rows(m, if block.is_some() { KC } else { depth.min(k) }, K::MR);
+    // A copied block's rows hold `KC` floats ([`gemm`] copies only then).
+    debug_assert!(block.is_none() || depth == KC);
+    let mc = block_rows(m, depth, K::MR);
     // Threaded bands sharing their panels keep the plain grid (see `Grid`).
     let grid = Grid::of::<K>(b, n, upper.is_none() && shared.is_none());
     let panels = grid.panels;
@@ -1030,10 +1033,10 @@ fn fits_one_block(rows: usize, kc: usize) -> bool {
 }
 
 /// Whether the left operand of a `k`-deep product, `rows` rows of it, is swept as one row
-/// block per depth slice ([`block_rows`] of the first slice's depth).
+/// block per depth slice ([`block_rows`] of the slices' depth).
 #[cfg_attr(not(feature = "parallel"), allow(dead_code))]
 pub(super) fn one_row_block(rows: usize, k: usize) -> bool {
-    fits_one_block(rows, slice_depth(k).min(k))
+    fits_one_block(rows, slice_depth(k))
 }
 
 /// Rows per row block for an `m`-row product with depth slices `kc` deep and row tile `mr` (a
@@ -1933,8 +1936,8 @@ mod tests {
     /// depth slices), so all of them give the same bits, whatever their tile shape. The
     /// kernels are the dispatch's own table (`CpuKernel::ALL` through `blocked`).
     /// `C = A·B` (`m × k` by `k × n`, elements given by position) as the kernels' contract
-    /// has it: each element a sequence of fused multiply-adds over each depth slice ([`slice_depth`]),
-    /// from zero, the slices' sums added in order.
+    /// has it: each element a sequence of fused multiply-adds over each depth slice
+    /// ([`slice_depth`]), from zero, the slices' sums added in order.
     fn fma_reference(
         m: usize,
         k: usize,
