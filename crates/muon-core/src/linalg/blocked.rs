@@ -35,7 +35,10 @@
 //!   last row tile costs no wasted work) keeps its accumulators in registers, broadcasting one
 //!   element of each of `R` rows of `A` against the vectors of the panel per depth step. A
 //!   panel at most `NR / 2` columns wide (a column tail) runs up to `2·MR` rows per call
-//!   instead ([`MicroKernel::tile_narrow`]: one vector per row, none of it masked off).
+//!   instead ([`MicroKernel::tile_narrow`]: one vector per row, none of it masked off). In a
+//!   plain product, such a tail and the full panel before it run as one wide tile instead,
+//!   where the kernel has one ([`MicroKernel::tile_wide`], [`Grid::ends_wide`]; in a packed
+//!   operand after the block's first tile of each, which packs them).
 //!
 //! Every kernel computes each output element as a sequential fused multiply-add over its depth
 //! slice, added to the previous slices' sum. The order depends only on the slices
@@ -157,6 +160,27 @@ pub(super) unsafe trait MicroKernel {
                 Self::tile(rows - first, rest);
             }
         }
+    }
+
+    /// Rows per [`MicroKernel::tile_wide`] call; 0 where the kernel has no wide tile (then
+    /// a full panel and its narrow neighbour run apart, as [`MicroKernel::tile`] and
+    /// [`MicroKernel::tile_narrow`]).
+    const WIDE_MR: usize = 0;
+
+    /// [`MicroKernel::tile`] for a full panel (`t.b`, `NR` columns) and the narrow one after
+    /// it (`tail`, rows `t.ldb` apart like the full one's, `t.cols − NR` columns) as one tile
+    /// `t.cols` wide (`NR < t.cols ≤ NR + NR / 2`) of `1 ≤ rows ≤ WIDE_MR` rows. A narrow tile
+    /// broadcasts one element of `A` per multiply-add, and broadcasts share the load ports
+    /// with the panel's loads; the wide tile broadcasts one per three. Each element is the
+    /// same sequence of fused multiply-adds, so the same bits. By default, the two panels
+    /// apart.
+    ///
+    /// # Safety
+    /// As [`MicroKernel::tile`] for `rows ≤ MR` rows, with `NR` readable floats per row of
+    /// `t.b` and `t.cols − NR` per row of `tail`.
+    unsafe fn tile_wide(rows: usize, t: Tile, tail: *const f32) {
+        // SAFETY: the caller's contract.
+        unsafe { wide_apart::<Self>(rows, t, tail) }
     }
 
     /// [`MicroKernel::tile`] on a row-major panel read in place (`t.b`, rows `t.ldb` apart,
@@ -707,15 +731,29 @@ fn direct(row_stride: usize, k: usize) -> bool {
 /// panels and row tiles, without the sweep's bookkeeping (packing, copies, prefetches, the
 /// triangle), which at 16³ took a third as long as the multiply-adds. 16³ ran in 132 ns
 /// instead of 163, 32³ and 64³ 8% and 4% faster (minimum of 300 samples each, Zen 3 EPYC,
-/// AVX2, 2026-12-07). Same tiles in the same order, so the same bits.
+/// AVX2, 2026-12-07). Same tiles in the same order, so the same bits; a narrow last panel
+/// runs with the full one before it as one wide tile where the kernel has one
+/// ([`Grid::ends_wide`]): 72³ 7.9 → 7.7–7.8 µs, 104³ 23.8 → 23.4, 120³ 35.5 → 35.1–35.2 (minima of
+/// 2,000–20,000 calls, three alternating runs, Zen 3 EPYC, AVX2, 2026-12-07).
 ///
 /// # Safety
 /// As [`gemm`], with `p.m ≤ MC`, `p.k ≤ KC`, `p.n ≥ 1` and `p.b` read in place
 /// ([`in_place`]).
 unsafe fn one_block<K: MicroKernel>(p: Product<'_, '_>) {
-    for j0 in (0..p.n).step_by(K::NR) {
-        let cols = K::NR.min(p.n - j0);
-        let step = tile_rows::<K>(cols);
+    let grid = Grid {
+        shift: 0,
+        panels: p.n.div_ceil(K::NR),
+    };
+    let wide = grid.ends_wide::<K>(p.n);
+    for jp in 0..grid.panels - usize::from(wide) {
+        let (j0, cols) = grid.span::<K>(jp, p.n);
+        // The last full panel and the narrow one after it, as one.
+        let pair = wide && jp + 2 == grid.panels;
+        let (cols, step) = if pair {
+            (p.n - j0, K::WIDE_MR)
+        } else {
+            (cols, tile_rows::<K>(cols))
+        };
         for i0 in (0..p.m).step_by(step) {
             // SAFETY: rows i0..i0+rows of A (lda ≥ k apart) and of out (n apart) exist, and
             // B's k rows hold n readable floats from column j0 on (the caller's contract).
@@ -731,9 +769,33 @@ unsafe fn one_block<K: MicroKernel>(p: Product<'_, '_>) {
                     cols,
                     overwrite: true,
                 };
-                run_tile::<K>(step.min(p.m - i0), tile);
+                let rows = step.min(p.m - i0);
+                if pair {
+                    K::tile_wide(rows, tile, tile.b.add(K::NR));
+                } else {
+                    run_tile::<K>(rows, tile);
+                }
             }
         }
+    }
+}
+
+/// [`MicroKernel::tile_wide`] as two panels: the full one by [`MicroKernel::tile`], the
+/// narrow one after it by [`MicroKernel::tile_narrow`].
+///
+/// # Safety
+/// As [`MicroKernel::tile_wide`].
+unsafe fn wide_apart<K: MicroKernel + ?Sized>(rows: usize, t: Tile, tail: *const f32) {
+    // SAFETY: the caller's contract covers both panels' columns.
+    unsafe {
+        K::tile(rows, Tile { cols: K::NR, ..t });
+        let narrow = Tile {
+            b: tail,
+            c: t.c.add(K::NR),
+            cols: t.cols - K::NR,
+            ..t
+        };
+        K::tile_narrow(rows, narrow);
     }
 }
 
@@ -784,9 +846,16 @@ unsafe fn sweep<K: MicroKernel>(
     // Threaded bands sharing their panels keep the plain grid (see `Grid`).
     let grid = Grid::of::<K>(b, n, upper.is_none() && shared.is_none());
     let panels = grid.panels;
+    // A plain product's narrow last panel runs with the full one before it as wide tiles
+    // (both packed first, when packed, by the block's first tile of each, into the two
+    // halves of the stack panel). Not with shared panels, which are claimed one by one.
+    const { assert!(K::WIDE_MR == 0 || (2 * K::NR <= MAX_NR && K::WIDE_MR <= K::MR)) };
+    let wide = upper.is_none() && shared.is_none() && b.col_stride == 1 && grid.ends_wide::<K>(n);
+    // Panels, a wide pair counted once.
+    let units = panels - usize::from(wide);
     // The panel each depth slice starts at (a band of a threaded product starts apart from
     // the others, so each packs its own share of the shared panels).
-    let start = shared.map_or(0, |(_, start)| if start < panels { start } else { 0 });
+    let start = shared.map_or(0, |(_, start)| if start < units { start } else { 0 });
     for (slice, p0) in (0..k).step_by(depth).enumerate() {
         let kc = depth.min(k - p0);
         for i_blk in (0..m).step_by(mc) {
@@ -800,12 +869,12 @@ unsafe fn sweep<K: MicroKernel>(
                 // SAFETY: row i_blk < m of A, column p0 < k ≤ lda (the caller's contract).
                 None => (unsafe { a.as_ptr().add(i_blk * lda + p0) }, lda),
             };
-            for q in 0..panels {
+            for q in 0..units {
                 // Panel `start + q`, wrapped.
-                let jp = if q < panels - start {
+                let jp = if q < units - start {
                     start + q
                 } else {
-                    q - (panels - start)
+                    q - (units - start)
                 };
                 let (j0, cols) = grid.span::<K>(jp, n);
                 // A tile touches the upper triangle iff its first row ≤ its last column.
@@ -850,6 +919,19 @@ unsafe fn sweep<K: MicroKernel>(
                         }
                     }
                 };
+                // With a wide pair, the narrow panel's first row, width, and whether the
+                // block's first tile packs it (into the stack panel's second half).
+                let mut tail = (wide && q + 1 == units).then(|| {
+                    let (jt, tail_cols) = grid.span::<K>(jp + 1, n);
+                    // SAFETY: row p0, column jt of B lie inside its k × n elements.
+                    let at = unsafe { b.data.as_ptr().add(p0 * b.row_stride + jt) };
+                    let tail_pack = if direct {
+                        Pack::No
+                    } else {
+                        Pack::Into(panel.wrapping_add(ONE_SLICE_MAX * K::NR), None)
+                    };
+                    (at, tail_cols, tail_pack)
+                });
                 // The next panel of a wide row-major operand, a share of whose rows is prefetched
                 // before each tile of this one, so the next panel's first tile (which packs it)
                 // finds its lines in cache instead of waiting on L3 for each.
@@ -860,7 +942,7 @@ unsafe fn sweep<K: MicroKernel>(
                 };
                 let ahead = (b.col_stride == 1
                     && b.row_stride >= PREFETCH_MIN_STRIDE
-                    && q + 1 < panels
+                    && q + 1 < units
                     && !shared.is_some_and(packed_already))
                 .then(|| b.data.as_ptr().wrapping_add(p0 * b.row_stride + next));
                 // Depth steps of the next panel prefetched per `MR` rows of this one.
@@ -873,13 +955,18 @@ unsafe fn sweep<K: MicroKernel>(
                     if upper.is_some_and(|row0| row0 + i0 >= j0 + cols) {
                         break;
                     }
-                    // A tile that packs the panel has `MR` rows; the others as many as
-                    // `tile_rows` gives the panel's width.
-                    let step = match pack {
-                        Pack::No => tile_rows::<K>(cols),
-                        Pack::Into(..) => K::MR,
+                    // A tile that packs a panel has `MR` rows; a wide one `WIDE_MR`; the
+                    // others as many as `tile_rows` gives the panel's width.
+                    let packing = matches!(pack, Pack::Into(..))
+                        || matches!(tail, Some((_, _, Pack::Into(..))));
+                    let step = match tail {
+                        _ if packing => K::MR,
+                        Some(_) => K::WIDE_MR,
+                        None => tile_rows::<K>(cols),
                     };
                     let rows = step.min(i_end - i0);
+                    // The tile's columns: the panel's, and the narrow one's with it.
+                    let unit_cols = cols + tail.map_or(0, |(_, tail_cols, _)| tail_cols);
                     if let Some(src) = ahead {
                         let last = next_cols - 1;
                         let first = (i0 - i_blk) / K::MR * share;
@@ -892,12 +979,14 @@ unsafe fn sweep<K: MicroKernel>(
                     // SAFETY: rows i0..i0+rows of the block have ld_blk ≥ kc columns from a_blk; bp
                     // points at kc rows of stride ldb with `cols` readable floats each (NR
                     // unless the kernel masks: B in place, or the panel the first tile or
-                    // `pack_transposed` wrote); the panel holds ONE_SLICE_MAX × MAX_NR floats; out
-                    // holds rows i0..i0+rows with n ≥ j0 + cols columns (the caller's contract).
+                    // `pack_transposed` wrote), and so does a wide pair's narrow panel with
+                    // its own columns; the panel holds ONE_SLICE_MAX × MAX_NR floats (two
+                    // halves of ONE_SLICE_MAX × NR for a wide pair); out holds rows
+                    // i0..i0+rows with n ≥ j0 + unit_cols columns (the caller's contract).
                     unsafe {
                         let c = out.as_mut_ptr().add(i0 * n + j0);
                         if p0 > 0 {
-                            prefetch_tile(c, n, rows, cols);
+                            prefetch_tile(c, n, rows, unit_cols);
                         }
                         let tile = Tile {
                             a: a_blk.add((i0 - i_blk) * ld_blk),
@@ -910,14 +999,43 @@ unsafe fn sweep<K: MicroKernel>(
                             cols,
                             overwrite: p0 == 0,
                         };
-                        if let Pack::Into(dst, publish) = pack {
-                            K::tile_packing(rows, tile, dst);
-                            if let Some(flag) = publish {
-                                flag.store(READY, Ordering::Release);
+                        match tail {
+                            Some((bt, _, _)) if !packing => {
+                                K::tile_wide(
+                                    rows,
+                                    Tile {
+                                        cols: unit_cols,
+                                        ..tile
+                                    },
+                                    bt,
+                                );
                             }
-                            (bp, ldb, pack) = (dst.cast_const(), K::NR, Pack::No);
-                        } else {
-                            run_tile::<K>(rows, tile);
+                            _ => {
+                                if let Pack::Into(dst, publish) = pack {
+                                    K::tile_packing(rows, tile, dst);
+                                    if let Some(flag) = publish {
+                                        flag.store(READY, Ordering::Release);
+                                    }
+                                    (bp, ldb, pack) = (dst.cast_const(), K::NR, Pack::No);
+                                } else {
+                                    run_tile::<K>(rows, tile);
+                                }
+                                // A wide pair's narrow panel, apart for this first tile.
+                                if let Some((bt, tail_cols, tail_pack)) = tail.as_mut() {
+                                    let narrow = Tile {
+                                        b: *bt,
+                                        c: c.add(cols),
+                                        cols: *tail_cols,
+                                        ..tile
+                                    };
+                                    if let Pack::Into(dst, _) = *tail_pack {
+                                        K::tile_packing(rows, narrow, dst);
+                                        (*bt, *tail_pack) = (dst.cast_const(), Pack::No);
+                                    } else {
+                                        run_tile::<K>(rows, narrow);
+                                    }
+                                }
+                            }
                         }
                     }
                     i0 += rows;
@@ -970,6 +1088,17 @@ impl Grid {
                 shift: 0,
                 panels: n.div_ceil(K::NR),
             },
+        }
+    }
+
+    /// Whether the last panel is narrow (at most `NR / 2` columns) after a full one, so the two
+    /// run as one wide tile ([`MicroKernel::tile_wide`]), for a kernel that has one and masks
+    /// its loads (so both panels are read in place, or both packed).
+    fn ends_wide<K: MicroKernel>(self, n: usize) -> bool {
+        K::WIDE_MR > 0 && K::MASKED_TAIL && self.panels >= 2 && {
+            let (_, before) = self.span::<K>(self.panels - 2, n);
+            let (_, last) = self.span::<K>(self.panels - 1, n);
+            before == K::NR && last <= K::NR / 2
         }
     }
 
@@ -1631,6 +1760,117 @@ mod tests {
         }
     }
 
+    /// The wide tile (a full panel and a narrow tail as one) gives the bits of the two panels
+    /// apart, for every height up to `WIDE_MR`, every tail width, overwriting and
+    /// accumulating; a kernel without one runs the two apart. Under Miri, the narrowest and
+    /// widest tails.
+    fn wide_matches_apart<K: MicroKernel>(name: &str) {
+        let (kc, ld) = (9, K::NR + K::NR / 2 + 3);
+        let a = data(K::MR * kc, 5);
+        let b = data(kc * ld, 6);
+        let tails: Vec<usize> = if cfg!(miri) {
+            vec![1, K::NR / 2]
+        } else {
+            (1..=K::NR / 2).collect()
+        };
+        for rows in 1..=K::WIDE_MR.max(1) {
+            for &tail in &tails {
+                for overwrite in [true, false] {
+                    let start = data(rows * ld, 7);
+                    let (mut wide, mut apart) = (start.clone(), start.clone());
+                    for (c, whole) in [(&mut wide, true), (&mut apart, false)] {
+                        let t = Tile {
+                            a: a.as_ptr(),
+                            lda: kc,
+                            b: b.as_ptr(),
+                            ldb: ld,
+                            c: c.as_mut_ptr(),
+                            ldc: ld,
+                            kc,
+                            cols: K::NR + tail,
+                            overwrite,
+                        };
+                        // SAFETY: `rows ≤ MR` rows of `kc` floats of A; `kc` rows of B and
+                        // `rows` of C with `ld ≥ NR + tail` floats each.
+                        unsafe {
+                            let narrow = t.b.add(K::NR);
+                            if whole {
+                                K::tile_wide(rows, t, narrow);
+                            } else {
+                                wide_apart::<K>(rows, t, narrow);
+                            }
+                        }
+                    }
+                    assert_eq!(bits(&wide), bits(&apart), "{name} {rows} rows, tail {tail}");
+                    // Columns past the tile are untouched.
+                    for (r, row) in wide.chunks(ld).enumerate() {
+                        let past = &start[r * ld..][K::NR + tail..ld];
+                        assert_eq!(bits(&row[K::NR + tail..]), bits(past), "{name}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn wide_tiles_equal_their_two_panels_apart() {
+        each_kernel!(
+            "wide_tiles_equal_their_two_panels_apart",
+            wide_matches_apart
+        );
+    }
+
+    /// Which grids end in a wide pair: a narrow last panel (`1..=NR/2` columns) after a full
+    /// one, for a kernel with a wide tile.
+    #[test]
+    fn grids_end_wide_where_a_narrow_panel_follows_a_full_one() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use super::super::x86_avx2::Avx2;
+            let plain = |n: usize| Grid {
+                shift: 0,
+                panels: n.div_ceil(16),
+            };
+            let wide: Vec<usize> = [17, 24, 25, 31, 32, 40, 100, 8, 16, 1]
+                .into_iter()
+                .filter(|&n| plain(n).ends_wide::<Avx2>(n))
+                .collect();
+            assert_eq!(wide, [17, 24, 40, 100]);
+            assert_eq!(Avx2::WIDE_MR, 3);
+            // A shifted grid: a 5-column first panel, then full ones, then the tail.
+            let shifted = Grid {
+                shift: 5,
+                panels: 3,
+            };
+            assert!(shifted.ends_wide::<Avx2>(5 + 16 + 8));
+            assert!(!shifted.ends_wide::<Avx2>(5 + 16 + 9));
+            // The narrow first panel is not a full one.
+            let two = Grid {
+                shift: 5,
+                panels: 2,
+            };
+            assert!(!two.ends_wide::<Avx2>(5 + 8));
+            // A masking kernel without a wide tile (AVX-512: a 16-column tail after a full
+            // 32-column panel).
+            use super::super::x86_avx512::Avx512;
+            assert!(
+                !Grid {
+                    shift: 0,
+                    panels: 2
+                }
+                .ends_wide::<Avx512>(48)
+            );
+        }
+        // A kernel without a wide tile.
+        assert!(
+            !Grid {
+                shift: 0,
+                panels: 2
+            }
+            .ends_wide::<Unmasked>(24)
+        );
+    }
+
     #[test]
     fn matmul_matches_portable_on_ragged_shapes() {
         each_kernel!("matmul_matches_portable_on_ragged_shapes", matmul_matches);
@@ -1965,7 +2205,15 @@ mod tests {
     /// (`every_kernel_gives_the_same_bits` ties the AVX-512 kernel to the AVX2 one on the
     /// others, which this test checks natively).
     fn reference_bits<K: MicroKernel>(name: &str) {
-        let extra = [(24, 40, 24), (37, 300, 72), (150, 30, 8), (30, 260, 1000)];
+        let extra = [
+            (24, 40, 24),
+            (37, 300, 72),
+            (150, 30, 8),
+            (30, 260, 1000),
+            // Wide panels of every height: a whole one and a masked one.
+            (8, 30, 40),
+            (7, 12, 53),
+        ];
         let all: Vec<_> = shapes().iter().chain(&extra).copied().collect();
         let shapes = if cfg!(miri) { vec![(30, 20, 40)] } else { all };
         for (m, k, n) in shapes {

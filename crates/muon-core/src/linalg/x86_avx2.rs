@@ -8,7 +8,9 @@
 //! stored with lane masks, so it is read in place like a full one; one at most 8 columns wide
 //! runs as an `R`×8 tile (`R ≤ 12`, one accumulator per row: [`MicroKernel::tile_narrow`]), whose
 //! twelve rows cost a 6×16 tile's multiply-adds instead of twelve rows' worth of half-masked
-//! ones. The block's first tile also
+//! ones; in a plain product, that narrow panel and the full one before it run together as an
+//! `R`×24 tile (`R ≤ 3`: [`MicroKernel::tile_wide`]), one broadcast per three
+//! multiply-adds instead of one per one. The block's first tile also
 //! stores the panel it reads ([`MicroKernel::tile_packing`]), and a transposed panel (the Gram
 //! product's) is packed eight columns by eight depth steps at a time through register
 //! transposes ([`pack_columns`]). Used only when the CPU
@@ -28,6 +30,10 @@ use super::blocked::{MicroKernel, Tile};
 const MR: usize = 6;
 /// Columns of the right operand per panel (two `__m256`).
 const NR: usize = 16;
+/// Rows of `A` per wide tile ([`wide`]): three rows by three vectors are nine accumulators, so
+/// the panel's three vectors and a broadcast fit beside them (four rows would need all sixteen
+/// `ymm` registers, and LLVM spilled one).
+const WIDE_MR: usize = 3;
 
 /// The AVX2 + FMA register tile.
 pub(super) struct Avx2;
@@ -54,6 +60,14 @@ unsafe impl MicroKernel for Avx2 {
     unsafe fn tile_narrow(rows: usize, t: Tile) {
         // SAFETY: the caller's contract.
         unsafe { dispatch_narrow(rows, t) }
+    }
+
+    const WIDE_MR: usize = WIDE_MR;
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn tile_wide(rows: usize, t: Tile, tail: *const f32) {
+        // SAFETY: the caller's contract.
+        unsafe { dispatch_wide(rows, t, tail) }
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -269,15 +283,138 @@ unsafe fn narrow<const R: usize, const WHOLE: bool>(tile: Tile, mask: __m256i) {
             }
         }
         for (r, acc) in acc.iter().enumerate() {
+            store_eight::<WHOLE>(c.add(r * ldc), *acc, mask, tile.overwrite);
+        }
+    }
+}
+
+/// [`wide`] for `rows` rows (`1..=WIDE_MR`).
+///
+/// # Safety
+/// As [`wide`].
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dispatch_wide(rows: usize, t: Tile, tail: *const f32) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        if t.cols == NR + 8 {
+            let all = _mm256_set1_epi32(-1);
+            match rows {
+                3 => wide::<3, true>(t, tail, all),
+                2 => wide::<2, true>(t, tail, all),
+                _ => wide::<1, true>(t, tail, all),
+            }
+        } else {
+            let mask = lane_masks(t.cols - NR)[0];
+            match rows {
+                3 => wide::<3, false>(t, tail, mask),
+                2 => wide::<2, false>(t, tail, mask),
+                _ => wide::<1, false>(t, tail, mask),
+            }
+        }
+    }
+}
+
+/// `C[..R, ..cols] (+)= A[..R, ..kc] · B[..kc, ..cols]` for `16 < cols ≤ 24` columns: a full
+/// panel at `tile.b` and a narrow one at `tail` (rows `tile.ldb` apart in both; `mask` is the
+/// first of [`lane_masks`]`(cols − 16)`), `R ≤ 3`:
+/// three `__m256` accumulators per row, three loads of the panel and `R` broadcasts per depth
+/// step. A narrow tile ([`narrow`]) makes one broadcast per multiply-add, 13 loads to 12
+/// multiply-adds, and Zen 3 issues two vector loads per cycle against two multiply-adds: it ran
+/// at 81% of the multiply-add peak, and the 24 columns of a 144×256 block as a 6×16 tile and a
+/// 12×8 one at 93–94%; this tile (one broadcast per three) ran them at 97–98% (scratch
+/// program, Zen 3 EPYC, AVX2, 2026-12-07). With `WHOLE` (exactly 24 columns) the third
+/// vector's loads and stores are plain ones.
+///
+/// # Safety
+/// AVX2 and FMA are available; `tile`'s pointers as [`Tile`] describes them, for `R` rows,
+/// with `16 < tile.cols ≤ 24` (`== 24` with `WHOLE`), 16 readable floats per row at `tile.b`
+/// and `tile.cols − 16` at `tail`.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn wide<const R: usize, const WHOLE: bool>(tile: Tile, tail: *const f32, mask: __m256i) {
+    let Tile {
+        a,
+        lda,
+        b,
+        ldb,
+        c,
+        ldc,
+        ..
+    } = tile;
+    let mut acc = [[_mm256_setzero_ps(); 3]; R];
+    // SAFETY (the loop and the stores): the caller's contract; the third vector's masked loads
+    // and stores touch only the `cols − 16 ≥ 1` existing columns past the full panel.
+    unsafe {
+        for p in 0..tile.kc {
+            let row = b.add(p * ldb);
+            let b0 = _mm256_loadu_ps(row);
+            let b1 = _mm256_loadu_ps(row.add(8));
+            let b2 = if WHOLE {
+                _mm256_loadu_ps(tail.add(p * ldb))
+            } else {
+                _mm256_maskload_ps(tail.add(p * ldb), mask)
+            };
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let av = _mm256_broadcast_ss(&*a.add(r * lda + p));
+                acc[0] = _mm256_fmadd_ps(av, b0, acc[0]);
+                acc[1] = _mm256_fmadd_ps(av, b1, acc[1]);
+                acc[2] = _mm256_fmadd_ps(av, b2, acc[2]);
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
             let dst = c.add(r * ldc);
-            match (WHOLE, tile.overwrite) {
-                (true, true) => _mm256_storeu_ps(dst, *acc),
-                (true, false) => _mm256_storeu_ps(dst, _mm256_add_ps(_mm256_loadu_ps(dst), *acc)),
-                (false, true) => _mm256_maskstore_ps(dst, mask, *acc),
-                (false, false) => {
-                    let sum = _mm256_add_ps(_mm256_maskload_ps(dst, mask), *acc);
-                    _mm256_maskstore_ps(dst, mask, sum);
-                }
+            store_full(dst, [acc[0], acc[1]], tile.overwrite);
+            store_eight::<WHOLE>(dst.add(NR), acc[2], mask, tile.overwrite);
+        }
+    }
+}
+
+/// Writes (`overwrite`) or adds a row's two accumulators to the 16 floats at `dst`.
+///
+/// # Safety
+/// AVX2 is available; `dst` holds 16 writable floats.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn store_full(dst: *mut f32, acc: [__m256; 2], overwrite: bool) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        if overwrite {
+            _mm256_storeu_ps(dst, acc[0]);
+            _mm256_storeu_ps(dst.add(8), acc[1]);
+        } else {
+            _mm256_storeu_ps(dst, _mm256_add_ps(_mm256_loadu_ps(dst), acc[0]));
+            _mm256_storeu_ps(
+                dst.add(8),
+                _mm256_add_ps(_mm256_loadu_ps(dst.add(8)), acc[1]),
+            );
+        }
+    }
+}
+
+/// Writes (`overwrite`) or adds an accumulator to the at most 8 floats at `dst`: all 8 with
+/// plain stores when `WHOLE` (a masked store, `vmaskmovps`, costs several plain ones on AMD's
+/// cores), the lanes of `mask` otherwise.
+///
+/// # Safety
+/// AVX2 is available; `dst` holds 8 writable floats with `WHOLE`, those `mask` selects
+/// otherwise.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn store_eight<const WHOLE: bool>(
+    dst: *mut f32,
+    acc: __m256,
+    mask: __m256i,
+    overwrite: bool,
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        match (WHOLE, overwrite) {
+            (true, true) => _mm256_storeu_ps(dst, acc),
+            (true, false) => _mm256_storeu_ps(dst, _mm256_add_ps(_mm256_loadu_ps(dst), acc)),
+            (false, true) => _mm256_maskstore_ps(dst, mask, acc),
+            (false, false) => {
+                let sum = _mm256_add_ps(_mm256_maskload_ps(dst, mask), acc);
+                _mm256_maskstore_ps(dst, mask, sum);
             }
         }
     }
@@ -355,17 +492,7 @@ unsafe fn kernel<const R: usize, const PACK: bool>(tile: Tile, masks: [__m256i; 
                 p += 1;
             }
             for (r, acc) in acc.iter().enumerate() {
-                let dst = c.add(r * ldc);
-                if tile.overwrite {
-                    _mm256_storeu_ps(dst, acc[0]);
-                    _mm256_storeu_ps(dst.add(8), acc[1]);
-                } else {
-                    _mm256_storeu_ps(dst, _mm256_add_ps(_mm256_loadu_ps(dst), acc[0]));
-                    _mm256_storeu_ps(
-                        dst.add(8),
-                        _mm256_add_ps(_mm256_loadu_ps(dst.add(8)), acc[1]),
-                    );
-                }
+                store_full(c.add(r * ldc), [acc[0], acc[1]], tile.overwrite);
             }
         } else {
             for p in 0..tile.kc {
