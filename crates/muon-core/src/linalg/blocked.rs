@@ -733,8 +733,8 @@ fn direct(row_stride: usize, k: usize) -> bool {
 /// instead of 163, 32³ and 64³ 8% and 4% faster (minimum of 300 samples each, Zen 3 EPYC,
 /// AVX2, 2026-12-07). Same tiles in the same order, so the same bits; a narrow last panel
 /// runs with the full one before it as one wide tile where the kernel has one
-/// ([`Grid::ends_wide`]): 72³ 7.9 → 7.7–7.8 µs, 104³ 23.8 → 23.4, 120³ 35.5 → 35.1–35.2 (minima of
-/// 2,000–20,000 calls, three alternating runs, Zen 3 EPYC, AVX2, 2026-12-07).
+/// ([`Grid::ends_wide`]): 72³ 7.9 → 7.7–7.8 µs, 104³ 23.8 → 23.4, 120³ 35.5 → 35.1–35.2
+/// (minima of 2,000–20,000 calls, three alternating runs, Zen 3 EPYC, AVX2, 2026-12-07).
 ///
 /// # Safety
 /// As [`gemm`], with `p.m ≤ MC`, `p.k ≤ KC`, `p.n ≥ 1` and `p.b` read in place
@@ -919,18 +919,17 @@ unsafe fn sweep<K: MicroKernel>(
                         }
                     }
                 };
-                // With a wide pair, the narrow panel's first row, width, and whether the
-                // block's first tile packs it (into the stack panel's second half).
+                // With a wide pair, where the narrow panel's tiles read it and its width. It is
+                // packed exactly when the full one is (`Grid::ends_wide`: a masking kernel,
+                // no shared panels), by the same first tile, into the stack panel's second
+                // half.
                 let mut tail = (wide && q + 1 == units).then(|| {
                     let (jt, tail_cols) = grid.span::<K>(jp + 1, n);
                     // SAFETY: row p0, column jt of B lie inside its k × n elements.
-                    let at = unsafe { b.data.as_ptr().add(p0 * b.row_stride + jt) };
-                    let tail_pack = if direct {
-                        Pack::No
-                    } else {
-                        Pack::Into(panel.wrapping_add(ONE_SLICE_MAX * K::NR), None)
-                    };
-                    (at, tail_cols, tail_pack)
+                    (
+                        unsafe { b.data.as_ptr().add(p0 * b.row_stride + jt) },
+                        tail_cols,
+                    )
                 });
                 // The next panel of a wide row-major operand, a share of whose rows is prefetched
                 // before each tile of this one, so the next panel's first tile (which packs it)
@@ -957,16 +956,14 @@ unsafe fn sweep<K: MicroKernel>(
                     }
                     // A tile that packs a panel has `MR` rows; a wide one `WIDE_MR`; the
                     // others as many as `tile_rows` gives the panel's width.
-                    let packing = matches!(pack, Pack::Into(..))
-                        || matches!(tail, Some((_, _, Pack::Into(..))));
-                    let step = match tail {
-                        _ if packing => K::MR,
-                        Some(_) => K::WIDE_MR,
-                        None => tile_rows::<K>(cols),
+                    let step = match (pack, tail) {
+                        (Pack::Into(..), _) => K::MR,
+                        (Pack::No, Some(_)) => K::WIDE_MR,
+                        (Pack::No, None) => tile_rows::<K>(cols),
                     };
                     let rows = step.min(i_end - i0);
                     // The tile's columns: the panel's, and the narrow one's with it.
-                    let unit_cols = cols + tail.map_or(0, |(_, tail_cols, _)| tail_cols);
+                    let unit_cols = cols + tail.map_or(0, |(_, tail_cols)| tail_cols);
                     if let Some(src) = ahead {
                         let last = next_cols - 1;
                         let first = (i0 - i_blk) / K::MR * share;
@@ -999,43 +996,34 @@ unsafe fn sweep<K: MicroKernel>(
                             cols,
                             overwrite: p0 == 0,
                         };
-                        match tail {
-                            Some((bt, _, _)) if !packing => {
-                                K::tile_wide(
-                                    rows,
-                                    Tile {
-                                        cols: unit_cols,
-                                        ..tile
-                                    },
-                                    bt,
-                                );
-                            }
-                            _ => {
-                                if let Pack::Into(dst, publish) = pack {
-                                    K::tile_packing(rows, tile, dst);
-                                    if let Some(flag) = publish {
-                                        flag.store(READY, Ordering::Release);
-                                    }
-                                    (bp, ldb, pack) = (dst.cast_const(), K::NR, Pack::No);
-                                } else {
-                                    run_tile::<K>(rows, tile);
+                        match (pack, tail.as_mut()) {
+                            (Pack::Into(dst, publish), pair) => {
+                                K::tile_packing(rows, tile, dst);
+                                if let Some(flag) = publish {
+                                    flag.store(READY, Ordering::Release);
                                 }
-                                // A wide pair's narrow panel, apart for this first tile.
-                                if let Some((bt, tail_cols, tail_pack)) = tail.as_mut() {
+                                (bp, ldb, pack) = (dst.cast_const(), K::NR, Pack::No);
+                                // A wide pair's narrow panel: packed by a tile of its own.
+                                if let Some((bt, tail_cols)) = pair {
                                     let narrow = Tile {
                                         b: *bt,
                                         c: c.add(cols),
                                         cols: *tail_cols,
                                         ..tile
                                     };
-                                    if let Pack::Into(dst, _) = *tail_pack {
-                                        K::tile_packing(rows, narrow, dst);
-                                        (*bt, *tail_pack) = (dst.cast_const(), Pack::No);
-                                    } else {
-                                        run_tile::<K>(rows, narrow);
-                                    }
+                                    let dst = panel.add(ONE_SLICE_MAX * K::NR);
+                                    K::tile_packing(rows, narrow, dst);
+                                    *bt = dst.cast_const();
                                 }
                             }
+                            (Pack::No, Some(&mut (bt, _))) => {
+                                let both = Tile {
+                                    cols: unit_cols,
+                                    ..tile
+                                };
+                                K::tile_wide(rows, both, bt);
+                            }
+                            (Pack::No, None) => run_tile::<K>(rows, tile),
                         }
                     }
                     i0 += rows;
