@@ -24,7 +24,8 @@
 //!   ([`MicroKernel::tile_packing`]), a transposed one
 //!   by a separate pass; with rows [`PREFETCH_MIN_STRIDE`] or more floats apart, the next panel
 //!   is prefetched behind the current one. The row bands of a threaded product pack each
-//!   panel once between them instead ([`SharedPanels`]). A
+//!   panel once between them instead ([`SharedPanels`]), and a band done with its own rows
+//!   runs what the others have left of their last depth slice ([`Band`]). A
 //!   left operand with rows [`COPY_LEFT_MIN_STRIDE`] or more floats apart is copied block by
 //!   block into a 153 KiB stack buffer (`MC` rows of [`PACKED_LDA`] floats), so a tile's rows
 //!   are neither in one L1 set nor each on its own page;
@@ -48,8 +49,9 @@
 //! `(j, i)` of a symmetric product come out bit-identical wherever both are computed, so only
 //! the tiles the triangle skips are mirrored.
 
+use core::marker::PhantomData;
 use core::mem::MaybeUninit;
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 /// Depth of one panel. Shared by every kernel: with [`slice_depth`] it fixes the rounding
 /// order.
@@ -264,7 +266,7 @@ const PACKING: u8 = 1;
 const READY: u8 = 2;
 
 /// Every packed panel of one right operand (`k × n`, row-major or transposed), packed once and
-/// shared by the row bands of a threaded product ([`matmul_band`], [`gram_upper_rows`],
+/// shared by the row bands of a threaded product ([`matmul_bands`], [`gram_upper_rows`],
 /// [`square_symmetric_upper_rows`]) instead of each band packing all of them for each of its
 /// row blocks. The first band to reach a panel claims it (an atomic flag:
 /// [`FREE`] → [`PACKING`]), packs it (a row-major panel with its first tile, a transposed one
@@ -416,68 +418,358 @@ pub(super) fn matmul<K: MicroKernel>(
             a,
             lda: k,
             b,
-            out,
+            out: out.as_mut_ptr(),
+            _out: PhantomData,
             m,
             k,
             n,
             upper: None,
             shared: None,
+            units: Units::All,
         })
     };
     true
 }
 
-/// Rows `row0..row0 + rows` of `out (m×n) = A (m×k) · B (k×n)` (all row-major) into `out`,
-/// which holds just those rows (`rows × n`): one band of a threaded product. With `shared`
-/// (one per product, built for this `k × n` and `K::NR`) it reads and packs the right
-/// operand's panels there, visiting each depth slice's panels from panel `start` on
-/// (wrapping), so bands starting apart pack different panels; without, it packs its own as
-/// [`matmul`] does. The same tiles in the same depth order as [`matmul`]: the same bits.
-/// `row0` may be any row: a plain product's elements do not depend on the tile grid. Returns
-/// `false`, leaving `out` untouched, when the CPU cannot run `K`, a slice is too short, the
-/// rows are out of range, or `shared` was built for another shape or kernel.
+/// One row band of a threaded plain product ([`matmul_bands`]) and which of its units are
+/// left: a unit is one depth slice of one row block against one panel, the work between two
+/// visits of [`sweep`]'s panel loop, numbered in the order the band's own sweep visits them
+/// (depth slice, then row block, then panel from the band's first one, wrapping). The band's
+/// owner takes them one by one from the front; a band done with its own takes units of the
+/// last depth slice from the back ([`Band::take_back`]), so the bands end together even when
+/// one thread runs slower than the other (a busy or preempted core) instead of the product
+/// waiting for the slow one. Which thread runs a unit changes no bit: it gets the same
+/// multiply-adds in the same order.
 #[cfg_attr(not(feature = "parallel"), allow(dead_code))]
-#[allow(clippy::too_many_arguments)] // one band of one product: each is a coordinate
-pub(super) fn matmul_band<K: MicroKernel>(
+pub(super) struct Band {
+    /// The band's first row in the product.
+    row0: usize,
+    /// Rows in the band.
+    rows: usize,
+    /// The panel its sweep starts each depth slice at (below `panels`).
+    start: usize,
+    /// How the band was cut: the product's depth and width, the kernel's tile, and what they
+    /// give ([`Band::cut`]).
+    cut: Cut,
+    /// The next unit the owner takes (the low 32 bits) and one past the last unit not taken
+    /// from the back (the high 32 bits). Starts at `(0, cut.total)`.
+    ends: AtomicU64,
+    /// Whether the band's owner has started: a band runs once.
+    owned: AtomicBool,
+}
+
+/// How a band's units are numbered: what [`Band::cut`] derives from the band's height, the
+/// product's depth and width and the kernel's tile.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Cut {
+    /// The product's depth and width.
+    k: usize,
+    /// See `k`.
+    n: usize,
+    /// The kernel's row tile and panel width.
+    mr: usize,
+    /// See `mr`.
+    nr: usize,
+    /// Rows per row block ([`block_rows`]).
+    mc: usize,
+    /// Panels per depth slice (the plain grid).
+    panels: usize,
+    /// Units per depth slice.
+    per_slice: usize,
+    /// Units in all; 0 when none can be taken: the band runs as one block ([`one_block`]: a
+    /// single unit-less pass), has no depth, or has more units than 32 bits count.
+    total: usize,
+}
+
+#[cfg_attr(not(feature = "parallel"), allow(dead_code))]
+impl Band {
+    /// Rows `row0..row0 + rows` of a `k`-deep product `n` wide on kernel `K`, its sweep
+    /// starting each depth slice at panel `start` (the first one if `start` is past the last).
+    pub(super) fn new<K: MicroKernel>(
+        row0: usize,
+        rows: usize,
+        start: usize,
+        (k, n): (usize, usize),
+    ) -> Band {
+        let cut = Band::cut::<K>(rows, k, n);
+        Band {
+            row0,
+            rows,
+            start: if start < cut.panels { start } else { 0 },
+            cut,
+            ends: AtomicU64::new((cut.total as u64) << 32),
+            owned: AtomicBool::new(false),
+        }
+    }
+
+    /// The numbering of the units of `rows` rows of a `k × n` plain product on `K`.
+    fn cut<K: MicroKernel>(rows: usize, k: usize, n: usize) -> Cut {
+        let depth = slice_depth(k);
+        let mc = block_rows(rows, depth, K::MR);
+        let panels = n.div_ceil(K::NR);
+        let per_slice = rows.div_ceil(mc).saturating_mul(panels);
+        let row_major = Operand {
+            data: &[],
+            row_stride: n,
+            col_stride: 1,
+        };
+        let total = k
+            .div_ceil(depth)
+            .checked_mul(per_slice)
+            .filter(|&t| t <= u32::MAX as usize);
+        // (No depth: no slices, so no units.)
+        let swept = !one_block_product::<K>(true, (rows, k, n), row_major);
+        Cut {
+            k,
+            n,
+            mr: K::MR,
+            nr: K::NR,
+            mc,
+            panels,
+            per_slice,
+            total: total.filter(|_| swept).unwrap_or(0),
+        }
+    }
+
+    /// Takes the next unit for the band's owner, which runs its units in order; `false` when
+    /// the rest were taken from the back. Always `true` for a band with no units to take (its
+    /// owner runs everything).
+    fn take_front(&self) -> bool {
+        if self.cut.total == 0 {
+            return true;
+        }
+        let mut ends = self.ends.load(Ordering::Relaxed);
+        loop {
+            let (front, back) = (ends & u64::from(u32::MAX), ends >> 32);
+            if front >= back {
+                return false;
+            }
+            // Release: whoever later reads this value sees every unit before `front` done.
+            match self.ends.compare_exchange_weak(
+                ends,
+                ends + 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => ends = now,
+            }
+        }
+    }
+
+    /// Takes the band's last unit not yet taken, for another band: only a unit of the last
+    /// depth slice (none of the owner's later units adds to its output), the owner has not
+    /// taken, and whose part in the slice before (the same row block and panel) the owner has
+    /// finished: it has taken a unit after that one since, so that one is done.
+    fn take_back(&self) -> Option<usize> {
+        let Cut {
+            per_slice, total, ..
+        } = self.cut;
+        let mut ends = self.ends.load(Ordering::Acquire);
+        loop {
+            let (front, back) = ((ends & u64::from(u32::MAX)) as usize, (ends >> 32) as usize);
+            let unit = back.checked_sub(1).filter(|&u| u >= front)?;
+            // The owner runs `front − 1` now (or is done with it); every unit before is done.
+            let before_done = unit < per_slice || unit - per_slice + 1 < front;
+            if unit + per_slice < total || !before_done {
+                return None;
+            }
+            // `back` one lower (it was `unit + 1`).
+            let taken = ends - (1 << 32);
+            match self
+                .ends
+                .compare_exchange_weak(ends, taken, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Some(unit),
+                Err(now) => ends = now,
+            }
+        }
+    }
+}
+
+/// The output of a threaded plain product, shared by its bands ([`matmul_bands`]): each
+/// writes the output tiles of the units it runs and no unit runs twice ([`Band`]), so no
+/// element is written by two threads.
+#[cfg_attr(not(feature = "parallel"), allow(dead_code))]
+pub(super) struct Output<'o> {
+    /// The first element.
+    data: *mut f32,
+    /// Elements.
+    len: usize,
+    /// The output is borrowed mutably for `'o`.
+    _out: PhantomData<&'o mut [f32]>,
+}
+
+// SAFETY: the bands write disjoint elements through `data` (each unit's tiles, each unit once:
+// `Band`'s atomic ends), and nothing else reads or writes the output while they run.
+unsafe impl Sync for Output<'_> {}
+
+#[cfg_attr(not(feature = "parallel"), allow(dead_code))]
+impl<'o> Output<'o> {
+    /// The whole of `out`, for the bands of one product.
+    pub(super) fn new(out: &'o mut [f32]) -> Output<'o> {
+        Output {
+            data: out.as_mut_ptr(),
+            len: out.len(),
+            _out: PhantomData,
+        }
+    }
+}
+
+/// Band `me` of `bands` of `out (m×n) = A (m×k) · B (k×n)` (all row-major), then, once its own
+/// units are done, what the other bands leave to be taken ([`Band::take_back`]). `bands` cut
+/// the product's rows in order (built by [`Band::new`] for this `K`, `k` and `n`) and each runs
+/// once, on its own thread. With `shared` (one per product, built for this `k × n` and
+/// `K::NR`) the bands read and pack the right operand's panels there; without, each packs its
+/// own as [`matmul`] does. Every element gets the same multiply-adds in the same order as
+/// [`matmul`]'s: the same bits. Returns `false`, running nothing, when the CPU cannot run `K`,
+/// a slice is too short, the bands do not cut `m` rows in order or were cut for another
+/// product or kernel, band `me` has run already, or `shared` was built for another shape or
+/// kernel.
+#[cfg_attr(not(feature = "parallel"), allow(dead_code))]
+pub(super) fn matmul_bands<K: MicroKernel>(
     a: &[f32],
     b: &[f32],
-    out: &mut [f32],
+    out: &Output<'_>,
     (m, k, n): (usize, usize, usize),
-    row0: usize,
-    rows: usize,
+    bands: &[Band],
+    me: usize,
     shared: Option<&SharedPanels<'_>>,
-    start: usize,
 ) -> bool {
-    if !K::supported() || row0.checked_add(rows).is_none_or(|end| end > m) {
+    if !K::supported() || !fits(a, m, k) || !fits(b, k, n) {
         return false;
     }
-    if !fits(a, m, k) || !fits(b, k, n) || !fits(out, rows, n) {
+    if m.checked_mul(n).is_none_or(|len| len > out.len) {
         return false;
+    }
+    // The bands' rows follow each other from row 0 to row m, each cut for this product.
+    let mut next = Some(0);
+    for band in bands {
+        if Some(band.row0) != next || band.cut != Band::cut::<K>(band.rows, k, n) {
+            return false;
+        }
+        next = band.row0.checked_add(band.rows);
     }
     let b = Operand {
         data: b,
         row_stride: n,
         col_stride: 1,
     };
-    if shared.is_some_and(|s| !s.fit::<K>(b, k, n)) {
+    if next != Some(m) || shared.is_some_and(|s| !s.fit::<K>(b, k, n)) {
         return false;
     }
-    // SAFETY: K runs on this CPU (checked above), rows row0..row0+rows of A exist, B holds
-    // k × n, out holds rows × n, and `shared` (if any) was built for this k × n and NR.
+    let Some(own) = bands
+        .get(me)
+        .filter(|band| !band.owned.swap(true, Ordering::AcqRel))
+    else {
+        return false;
+    };
+    // SAFETY: K runs on this CPU (checked above); rows row0..row0 + rows of A and of `out`
+    // (m × n, checked) exist; B holds k × n; `shared` (if any) was built for this k × n and
+    // NR. The band's units are this thread's alone, or another band's once taken from the
+    // back (`Units::Owner`), and the band is cut for this product: its owner's sweep visits
+    // the units `take_back` numbers.
     unsafe {
         gemm::<K>(Product {
-            a: &a[row0 * k..],
+            a: &a[own.row0 * k..],
             lda: k,
             b,
-            out,
-            m: rows,
+            out: out.data.add(own.row0 * n),
+            _out: PhantomData,
+            m: own.rows,
             k,
             n,
             upper: None,
-            shared: shared.map(|s| (s, start)),
-        })
-    };
+            shared,
+            units: Units::Owner(own),
+        });
+        take_from_others::<K>(a, b, out, bands, me, shared);
+    }
     true
+}
+
+/// Runs the units other bands than `me` leave to be taken ([`Band::take_back`]).
+///
+/// # Safety
+/// As [`matmul_bands`] after its checks: `K` runs here, and `a`, `b`, `out` and `shared` hold
+/// the product every band of `bands` was cut for.
+#[cfg_attr(not(feature = "parallel"), allow(dead_code))]
+unsafe fn take_from_others<K: MicroKernel>(
+    a: &[f32],
+    b: Operand<'_>,
+    out: &Output<'_>,
+    bands: &[Band],
+    me: usize,
+    shared: Option<&SharedPanels<'_>>,
+) {
+    for step in 1..bands.len() {
+        let band = &bands[(me + step) % bands.len()];
+        while let Some(unit) = band.take_back() {
+            // SAFETY: the caller's contract; the unit was taken from the back.
+            unsafe { run_taken::<K>(a, b, out, band, unit, shared) };
+        }
+    }
+}
+
+/// Runs unit `unit` of `band`, taken from the back: its row block's tiles of one panel in one
+/// depth slice, reading the left operand in place (the same values as the owner's copy of it:
+/// the same bits).
+///
+/// # Safety
+/// As [`take_from_others`], with `unit` below the band's total, taken by this thread from
+/// the back, and its part in the depth slice before done.
+unsafe fn run_taken<K: MicroKernel>(
+    a: &[f32],
+    b: Operand<'_>,
+    out: &Output<'_>,
+    band: &Band,
+    unit: usize,
+    shared: Option<&SharedPanels<'_>>,
+) {
+    let Cut {
+        k,
+        n,
+        mc,
+        panels,
+        per_slice,
+        ..
+    } = band.cut;
+    let (slice, rest) = (unit / per_slice, unit % per_slice);
+    let (block, q) = (rest / panels, rest % panels);
+    let row = band.row0 + block * mc;
+    let rows = mc.min(band.rows - block * mc);
+    // SAFETY: the caller's contract; rows row..row + rows lie in the band, and the unit (its
+    // row block's tiles of panel jp in this slice) is this thread's alone.
+    unsafe {
+        sweep_with_panel::<K>(
+            Product {
+                a: &a[row * k..],
+                lda: k,
+                b,
+                out: out.data.add(row * n),
+                _out: PhantomData,
+                m: rows,
+                k,
+                n,
+                upper: None,
+                shared,
+                units: Units::One {
+                    slice,
+                    jp: wrapped(band.start, q, panels),
+                },
+            },
+            None,
+        );
+    }
+}
+
+/// Panel `start + q` of `panels`, wrapped to the first ones.
+fn wrapped(start: usize, q: usize, panels: usize) -> usize {
+    if q < panels - start {
+        start + q
+    } else {
+        q - (panels - start)
+    }
 }
 
 /// `out (m×m) = X (m×n) · Xᵀ`: the upper triangle by the blocked kernel, mirrored. Returns
@@ -575,13 +867,15 @@ fn upper_rows<K: MicroKernel>(
             a: &x[row0 * depth..],
             lda: depth,
             b: right,
-            out,
+            out: out.as_mut_ptr(),
+            _out: PhantomData,
             m: rows,
             k: depth,
             n: m,
             upper: Some(row0),
             // Every band from the first panel: its triangle skips those left of its rows.
-            shared: shared.map(|s| (s, 0)),
+            shared,
+            units: Units::All,
         })
     };
     true
@@ -647,14 +941,39 @@ struct Product<'a, 'o> {
     a: &'a [f32],
     lda: usize,
     b: Operand<'a>,
-    out: &'o mut [f32],
+    /// `out`'s first element: a raw pointer, since the bands of a threaded product write
+    /// each other's rows ([`Band`]); `m × n` floats, rows `n` apart, written only by this
+    /// product while it runs.
+    out: *mut f32,
+    /// `out` is borrowed mutably for `'o`.
+    _out: PhantomData<&'o mut [f32]>,
     m: usize,
     k: usize,
     n: usize,
     upper: Option<usize>,
     /// The threaded product's shared panels (built for `b`: `k × n`, its layout, panels `NR`
-    /// wide) and the panel this band starts each depth slice at.
-    shared: Option<(&'a SharedPanels<'a>, usize)>,
+    /// wide).
+    shared: Option<&'a SharedPanels<'a>>,
+    /// Which of its units the product runs.
+    units: Units<'a>,
+}
+
+/// Which units of a product (one depth slice of one row block against one panel: the work
+/// between two visits of [`sweep`]'s panel loop) [`sweep`] runs.
+#[derive(Clone, Copy)]
+enum Units<'a> {
+    /// All of them, in order.
+    All,
+    /// Those its [`Band`] hands its owner, in order, until the rest are taken by others.
+    Owner(&'a Band),
+    /// Panel `jp` of depth slice `slice` only: a unit another band took, of a product that
+    /// is one row block of the band's.
+    One {
+        /// The depth slice.
+        slice: usize,
+        /// The panel.
+        jp: usize,
+    },
 }
 
 /// The blocked product `p`.
@@ -664,12 +983,13 @@ struct Product<'a, 'o> {
 /// strides, and `p.out` holds `m × n`.
 unsafe fn gemm<K: MicroKernel>(p: Product<'_, '_>) {
     if p.k == 0 {
-        p.out[..p.m * p.n].fill(0.0);
+        // SAFETY: `out` holds m × n floats (the caller's contract); all-zero bits are 0.0.
+        unsafe { core::ptr::write_bytes(p.out, 0, p.m * p.n) };
         return;
     }
     // SAFETY: the caller's contract.
     unsafe {
-        if p.upper.is_none() && p.m <= MC && p.k <= KC && p.n >= 1 && in_place::<K>(p.b, p.k, p.n) {
+        if one_block_product::<K>(p.upper.is_none(), (p.m, p.k, p.n), p.b) {
             one_block::<K>(p);
         } else if p.lda >= COPY_LEFT_MIN_STRIDE && slice_depth(p.k) == KC {
             // (The copy's rows hold `KC` floats: a single deeper slice reads `A` in place.)
@@ -709,6 +1029,16 @@ unsafe fn sweep_with_panel<K: MicroKernel>(p: Product<'_, '_>, block: Option<&mu
             sweep_packing::<K>(p, block);
         }
     }
+}
+
+/// Whether [`gemm`] runs a `plain` (not symmetric) `m × k × n` product with right operand `b`
+/// as [`one_block`]: one depth slice of at most `MC` rows, `b` read in place.
+fn one_block_product<K: MicroKernel>(
+    plain: bool,
+    (m, k, n): (usize, usize, usize),
+    b: Operand<'_>,
+) -> bool {
+    plain && m <= MC && k <= KC && n >= 1 && in_place::<K>(b, k, n)
 }
 
 /// Whether [`sweep`] reads every panel of `b` (`k × n`) in place: row-major, rows close
@@ -763,7 +1093,7 @@ unsafe fn one_block<K: MicroKernel>(p: Product<'_, '_>) {
                     lda: p.lda,
                     b: p.b.data.as_ptr().add(j0),
                     ldb: p.b.row_stride,
-                    c: p.out.as_mut_ptr().add(i0 * p.n + j0),
+                    c: p.out.add(i0 * p.n + j0),
                     ldc: p.n,
                     kc: p.k,
                     cols,
@@ -836,6 +1166,8 @@ unsafe fn sweep<K: MicroKernel>(
         n,
         upper,
         shared,
+        units: which,
+        ..
     } = p;
     const { assert!(K::NR <= MAX_NR && MC.is_multiple_of(K::MR)) };
     let direct = b.col_stride == 1 && direct(b.row_stride, k);
@@ -843,20 +1175,37 @@ unsafe fn sweep<K: MicroKernel>(
     // A copied block's rows hold `KC` floats ([`gemm`] copies only then).
     debug_assert!(block.is_none() || depth == KC);
     let mc = block_rows(m, depth, K::MR);
-    // Threaded bands sharing their panels keep the plain grid (see `Grid`).
-    let grid = Grid::of::<K>(b, n, upper.is_none() && shared.is_none());
+    // The bands of a threaded product keep the plain grid (see `Grid`).
+    let grid = Grid::of::<K>(
+        b,
+        n,
+        upper.is_none() && shared.is_none() && matches!(which, Units::All),
+    );
     let panels = grid.panels;
     // A plain product's narrow last panel runs with the full one before it as wide tiles
     // (both packed first, when packed, by the block's first tile of each, into the two
-    // halves of the stack panel). Not with shared panels, which are claimed one by one.
+    // halves of the stack panel). Not with shared panels, which are claimed one by one, nor
+    // in a band whose units others may take (a unit is one panel).
     const { assert!(K::WIDE_MR == 0 || (2 * K::NR <= MAX_NR && K::WIDE_MR <= K::MR)) };
-    let wide = upper.is_none() && shared.is_none() && b.col_stride == 1 && grid.ends_wide::<K>(n);
+    let wide = upper.is_none()
+        && shared.is_none()
+        && matches!(which, Units::All)
+        && b.col_stride == 1
+        && grid.ends_wide::<K>(n);
     // Panels, a wide pair counted once.
     let units = panels - usize::from(wide);
     // The panel each depth slice starts at (a band of a threaded product starts apart from
     // the others, so each packs its own share of the shared panels).
-    let start = shared.map_or(0, |(_, start)| if start < units { start } else { 0 });
+    let start = match which {
+        Units::Owner(band) => band.start,
+        Units::All | Units::One { .. } => 0,
+    };
     for (slice, p0) in (0..k).step_by(depth).enumerate() {
+        if let Units::One { slice: only, .. } = which
+            && slice != only
+        {
+            continue;
+        }
         let kc = depth.min(k - p0);
         for i_blk in (0..m).step_by(mc) {
             let i_end = (i_blk + mc).min(m);
@@ -871,11 +1220,21 @@ unsafe fn sweep<K: MicroKernel>(
             };
             for q in 0..units {
                 // Panel `start + q`, wrapped.
-                let jp = if q < units - start {
-                    start + q
-                } else {
-                    q - (units - start)
-                };
+                let jp = wrapped(start, q, units);
+                match which {
+                    Units::All => {}
+                    // The rest of the band's units were taken: done.
+                    Units::Owner(band) => {
+                        if !band.take_front() {
+                            return;
+                        }
+                    }
+                    Units::One { jp: only, .. } => {
+                        if jp != only {
+                            continue;
+                        }
+                    }
+                }
                 let (j0, cols) = grid.span::<K>(jp, n);
                 // A tile touches the upper triangle iff its first row ≤ its last column.
                 if upper.is_some_and(|row0| row0 + i_blk >= j0 + cols) {
@@ -892,7 +1251,7 @@ unsafe fn sweep<K: MicroKernel>(
                     if in_place {
                         (at, b.row_stride, Pack::No)
                     } else {
-                        match shared.map(|(s, _)| s.claim(slice, jp)) {
+                        match shared.map(|s| s.claim(slice, jp)) {
                             Some(Claim::Ready(packed)) => (packed, K::NR, Pack::No),
                             Some(Claim::Mine(dst, flag)) => {
                                 (at, b.row_stride, Pack::Into(dst, Some(flag)))
@@ -903,7 +1262,7 @@ unsafe fn sweep<K: MicroKernel>(
                 } else {
                     // A transposed panel is packed by a pass of its own, into the shared
                     // storage (published at once) or the stack panel.
-                    match shared.map(|(s, _)| s.claim(slice, jp)) {
+                    match shared.map(|s| s.claim(slice, jp)) {
                         Some(Claim::Ready(packed)) => (packed, K::NR, Pack::No),
                         claim => {
                             let (dst, publish) = match claim {
@@ -936,11 +1295,11 @@ unsafe fn sweep<K: MicroKernel>(
                 // finds its lines in cache instead of waiting on L3 for each.
                 let next_jp = if jp + 1 < panels { jp + 1 } else { 0 };
                 let (next, next_cols) = grid.span::<K>(next_jp, n);
-                let packed_already = |(s, _): (&SharedPanels<'_>, usize)| {
-                    s.flag(slice, next_jp).load(Ordering::Relaxed) == READY
-                };
+                let packed_already =
+                    |s: &SharedPanels<'_>| s.flag(slice, next_jp).load(Ordering::Relaxed) == READY;
                 let ahead = (b.col_stride == 1
                     && b.row_stride >= PREFETCH_MIN_STRIDE
+                    && !matches!(which, Units::One { .. })
                     && q + 1 < units
                     && !shared.is_some_and(packed_already))
                 .then(|| b.data.as_ptr().wrapping_add(p0 * b.row_stride + next));
@@ -981,7 +1340,7 @@ unsafe fn sweep<K: MicroKernel>(
                     // halves of ONE_SLICE_MAX × NR for a wide pair); out holds rows
                     // i0..i0+rows with n ≥ j0 + unit_cols columns (the caller's contract).
                     unsafe {
-                        let c = out.as_mut_ptr().add(i0 * n + j0);
+                        let c = out.add(i0 * n + j0);
                         if p0 > 0 {
                             prefetch_tile(c, n, rows, unit_cols);
                         }
@@ -1043,9 +1402,9 @@ unsafe fn sweep<K: MicroKernel>(
 /// them a full one's multiply-adds and nothing more, where the others pack it by a separate
 /// pass. Which columns a tile holds changes no element's multiply-adds: the same bits.
 /// Symmetric products keep the plain grid, which [`mirror_skipped`] assumes, and so do the
-/// bands of a threaded product that share their panels ([`SharedPanels`]): each panel is
-/// packed once in all there, and with the shifted grid the threaded 2048³ product was 2–3%
-/// slower.
+/// bands of a threaded product ([`Band`]), whose units are numbered by its panels: where they
+/// share their panels ([`SharedPanels`]) each panel is packed once in all, and with the
+/// shifted grid the threaded 2048³ product was 2–3% slower.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Grid {
     /// Columns of the first panel when it is the narrow one (`0 < shift < LINE_FLOATS`), or 0.
@@ -1553,25 +1912,41 @@ mod tests {
                 }
                 let starts = [0, shared.panels() / 2, shared.panels()];
                 let mut banded = vec![f32::NAN; m * cols];
+                if let Matmul = what {
+                    let bands: Vec<_> = cuts
+                        .windows(2)
+                        .zip(starts)
+                        .map(|(w, start)| Band::new::<K>(w[0], w[1] - w[0], start, (k, n)))
+                        .collect();
+                    let out = Output::new(&mut banded);
+                    std::thread::scope(|scope| {
+                        for me in 0..bands.len() {
+                            let (a, out, bands, shared) = (&a, &out, &bands, &shared);
+                            scope.spawn(move || {
+                                let shape = (m, k, n);
+                                assert!(matmul_bands::<K>(
+                                    a,
+                                    b,
+                                    out,
+                                    shape,
+                                    bands,
+                                    me,
+                                    Some(shared)
+                                ));
+                            });
+                        }
+                    });
+                }
                 std::thread::scope(|scope| {
                     let mut rest = banded.as_mut_slice();
-                    for (w, start) in cuts.windows(2).zip(starts) {
+                    for w in cuts.windows(2).filter(|_| !matches!(what, Matmul)) {
                         let (r0, rows) = (w[0], w[1] - w[0]);
                         let (band, tail) = core::mem::take(&mut rest).split_at_mut(rows * cols);
                         rest = tail;
                         let (a, s, shared) = (&a, &xxt, &shared);
                         scope.spawn(move || {
                             let ran = match what {
-                                Matmul => matmul_band::<K>(
-                                    a,
-                                    b,
-                                    band,
-                                    (m, k, n),
-                                    r0,
-                                    rows,
-                                    Some(shared),
-                                    start,
-                                ),
+                                Matmul => unreachable!("run above"),
                                 Gram => gram_upper_rows::<K>(a, band, m, k, r0, rows, Some(shared)),
                                 Square => square_symmetric_upper_rows::<K>(
                                     s,
@@ -1607,31 +1982,54 @@ mod tests {
         let (mut storage, state) = room(K::NR, k, n, true);
         let shared = SharedPanels::new(storage.spare_capacity_mut(), &state, K::NR, (k, n), true)
             .expect("sized by `sizes`");
-        let band = |a: &[f32], b: &[f32], out: &mut [f32], shape, r0, rows| {
-            matmul_band::<K>(a, b, out, shape, r0, rows, Some(&shared), 0)
-        };
-        assert!(!band(&a, b, &mut out, (m, k, n), 1, m));
-        assert!(!band(&a, b, &mut out, (m, k, n), usize::MAX, 2));
-        assert!(!band(&a[1..], b, &mut out, (m, k, n), 0, m));
-        assert!(!band(&a, &b[1..], &mut out, (m, k, n), 0, m));
-        assert!(!band(&a, b, &mut out[1..], (m, k, n), 0, m));
-        assert!(!band(&a, b, &mut out, (m, k, n - 1), 0, m));
-        assert!(!band(&a, b, &mut out, (m, k - 1, n), 0, m));
         let (mut narrow_storage, narrow_state) = room(K::NR / 2, k, n, true);
         let narrow = narrow_storage.spare_capacity_mut();
         let narrower = SharedPanels::new(narrow, &narrow_state, K::NR / 2, (k, n), true)
             .expect("sized by `sizes`");
-        assert!(!matmul_band::<K>(
-            &a,
-            b,
-            &mut out,
-            (m, k, n),
-            0,
-            m,
-            Some(&narrower),
-            0
-        ));
+        // Bands of rows (row0, rows) cut for depth and width (k, n).
+        let cut = |rows: &[(usize, usize)], (k, n)| -> Vec<Band> {
+            let band = |&(row0, rows)| Band::new::<K>(row0, rows, 0, (k, n));
+            rows.iter().map(band).collect()
+        };
+        let whole = [(0, m)];
+        let halves = [(0, m / 2), (m / 2, m - m / 2)];
+        let refused = |a: &[f32], b: &[f32], out: &mut [f32], bands: &[Band], me, shared| {
+            let out = Output::new(out);
+            !matmul_bands::<K>(a, b, &out, (m, k, n), bands, me, shared)
+        };
+        let shared = Some(&shared);
+        // Bands that start past row 0, leave a gap, stop short, run past m, or were cut for
+        // another depth or width; band `me` past the last.
+        for bands in [
+            cut(&[(1, m - 1)], (k, n)),
+            cut(&[(0, 2), (3, m - 3)], (k, n)),
+            cut(&[(0, m - 1)], (k, n)),
+            cut(&[(0, m), (m, usize::MAX)], (k, n)),
+            cut(&whole, (k - 1, n)),
+            cut(&whole, (k, n + 1)),
+        ] {
+            assert!(refused(&a, b, &mut out, &bands, 0, shared), "{name}");
+        }
+        assert!(refused(&a, b, &mut out, &cut(&halves, (k, n)), 2, shared));
+        // Short operands and output, panels cut for another kernel's width.
+        let bands = cut(&whole, (k, n));
+        assert!(refused(&a[1..], b, &mut out, &bands, 0, shared), "{name}");
+        assert!(refused(&a, &b[1..], &mut out, &bands, 0, shared), "{name}");
+        assert!(refused(&a, b, &mut out[1..], &bands, 0, shared), "{name}");
+        assert!(
+            refused(&a, b, &mut out, &bands, 0, Some(&narrower)),
+            "{name}"
+        );
+        assert!(
+            bands.iter().all(|b| !b.owned.load(Relaxed)),
+            "{name}: owned"
+        );
         assert!(out.iter().all(|&x| x == 7.0), "{name}: written");
+        // A band runs once: run again, it is refused and writes nothing.
+        assert!(!refused(&a, b, &mut out, &bands, 0, None), "{name}");
+        let mut again = vec![7.0f32; m * n];
+        assert!(refused(&a, b, &mut again, &bands, 0, None), "{name}");
+        assert!(again.iter().all(|&x| x == 7.0), "{name}: written");
         // Xᵀ is k × m and transposed: the row-major k × m panels do not fit it.
         let mut g = vec![7.0f32; m * m];
         let (mut row_storage, row_state) = room(K::NR, k, m.max(2 * DIRECT_MAX_STRIDE), true);
@@ -1678,6 +2076,240 @@ mod tests {
     #[test]
     fn shared_panels_give_the_same_bits() {
         each_kernel!("shared_panels_give_the_same_bits", shared_bands_match);
+    }
+
+    /// A band with `per_slice` units per depth slice and `total` in all, nothing taken.
+    fn band_of(per_slice: usize, total: usize) -> Band {
+        Band {
+            row0: 0,
+            rows: 1,
+            start: 0,
+            cut: Cut {
+                k: 1,
+                n: 1,
+                mr: 1,
+                nr: 1,
+                mc: 1,
+                panels: per_slice,
+                per_slice,
+                total,
+            },
+            ends: AtomicU64::new((total as u64) << 32),
+            owned: AtomicBool::new(false),
+        }
+    }
+
+    /// The owner takes units from the front in order; others take only the last depth slice's
+    /// units from the back, and only those whose part in the slice before is done (the owner
+    /// has taken a later unit since); no unit is taken twice, and a single slice can be taken
+    /// whole before its owner starts.
+    #[test]
+    fn bands_hand_out_each_unit_once() {
+        use core::sync::atomic::Ordering::Relaxed;
+        // Three slices of four units.
+        let band = band_of(4, 12);
+        assert_eq!(band.take_back(), None, "nothing of the last slice is ready");
+        for _ in 0..8 {
+            assert!(band.take_front());
+        }
+        // The owner runs unit 7 (slice 1's last): unit 11 must wait for it; 10, 9, 8 need
+        // units 6, 5, 4 (done), but the owner has taken neither 8 nor beyond.
+        assert_eq!(band.take_back(), None, "unit 11 waits on unit 7");
+        assert!(band.take_front()); // the owner is on unit 8: unit 7 is done
+        assert_eq!(band.take_back(), Some(11));
+        assert_eq!(band.take_back(), Some(10));
+        assert_eq!(band.take_back(), Some(9));
+        assert_eq!(band.take_back(), None, "unit 8 is the owner's");
+        assert!(!band.take_front(), "the rest were taken");
+        assert!(!band.take_front());
+
+        // One slice: every unit is free from the start, whoever comes.
+        let band = band_of(5, 5);
+        assert_eq!(band.take_back(), Some(4));
+        assert!(band.take_front());
+        assert_eq!(band.take_back(), Some(3));
+        assert_eq!(band.take_back(), Some(2));
+        assert!(band.take_front());
+        assert_eq!(band.take_back(), None);
+        assert!(!band.take_front());
+
+        // The two ends meet once each unit is taken exactly once.
+        let band = band_of(3, 9);
+        let mut taken = [0; 9];
+        let mut front = 0;
+        loop {
+            let owner = band.take_front();
+            if owner {
+                taken[front] += 1;
+                front += 1;
+            }
+            let other = band.take_back();
+            if let Some(u) = other {
+                taken[u] += 1;
+            }
+            if !owner && other.is_none() {
+                break;
+            }
+        }
+        assert_eq!(taken, [1; 9]);
+        assert!(front >= 6, "only the last slice is taken from the back");
+
+        // The first unit of the last slice needs the slice before's first unit done: not
+        // while the owner runs it (the units after it already taken).
+        let band = band_of(4, 8);
+        assert!(band.take_front()); // the owner is on unit 0
+        band.ends.store(1 | (5 << 32), Relaxed); // units 5, 6, 7 taken
+        assert_eq!(band.take_back(), None, "unit 4 waits on unit 0");
+        assert!(band.take_front());
+        assert_eq!(band.take_back(), Some(4));
+        assert!(band.take_front() && band.take_front()); // units 2 and 3
+        assert!(!band.take_front());
+
+        // No units (a band run as one block): nothing to take, the owner runs everything.
+        let band = band_of(0, 0);
+        assert!(band.take_front());
+        assert!(band.take_front());
+        assert_eq!(band.take_back(), None);
+    }
+
+    /// A band has units to take exactly when its owner sweeps (not one block, some depth),
+    /// which is when `gemm` does not run its product as one block.
+    fn band_units<K: MicroKernel>(name: &str) {
+        let row_major = |n| Operand {
+            data: &[],
+            row_stride: n,
+            col_stride: 1,
+        };
+        let one_block = |m, k, n| one_block_product::<K>(true, (m, k, n), row_major(n));
+        let n = DIRECT_MAX_STRIDE;
+        assert!(one_block(MC, KC, n) && one_block(1, 1, 1), "{name}");
+        assert!(
+            !one_block(MC + 1, KC, n) && !one_block(MC, KC + 1, n),
+            "{name}"
+        );
+        assert!(
+            !one_block(MC, KC, 0) && !one_block(MC, KC, 2 * n + 1),
+            "{name}"
+        );
+        assert!(
+            !one_block_product::<K>(false, (MC, KC, n), row_major(n)),
+            "{name}"
+        );
+        for (rows, k, n, units) in [
+            (MC, KC, n, false),
+            (MC, 0, 200, false),
+            (MC, KC, 200, true),
+            (MC + 1, KC, n, true),
+            (MC, KC + 1, n, true),
+        ] {
+            let band = Band::new::<K>(0, rows, 0, (k, n));
+            assert_eq!(band.cut.total > 0, units, "{name} {rows}x{k}x{n}");
+        }
+    }
+
+    #[test]
+    fn bands_have_units_exactly_when_swept() {
+        each_kernel!("bands_have_units_exactly_when_swept", band_units);
+    }
+
+    /// Units taken from the back, run by another band reading the left operand in place,
+    /// give the bits of the one-call product: a single-slice product whose second band is
+    /// taken whole by the first before it starts (and then finds nothing left), and a deeper
+    /// one whose band leaves its last units (some of them in shared panels nobody has packed
+    /// yet) to be run afterwards, last first.
+    fn taken_units_match<K: MicroKernel>(name: &str) {
+        use core::sync::atomic::Ordering::Relaxed;
+        // One slice (k ≤ ONE_SLICE_MAX), a packed operand (`direct` declines it): several row
+        // blocks per band natively.
+        let (m, k, n) = if cfg!(miri) {
+            (2 * K::MR + 5, 40, 2 * DIRECT_MAX_STRIDE + 2)
+        } else {
+            (610, 300, 200)
+        };
+        let a = data(m * k, 7);
+        let b = data(k * n, 8);
+        let mut want = vec![f32::NAN; m * n];
+        assert!(matmul::<K>(&a, &b, &mut want, m, k, n));
+        let (mut storage, state) = room(K::NR, k, n, true);
+        let shared = SharedPanels::new(storage.spare_capacity_mut(), &state, K::NR, (k, n), true)
+            .expect("sized by `sizes`");
+        let half = m / 2;
+        let starts = [1, shared.panels() / 2];
+        let bands = [(0, half), (half, m - half)]
+            .iter()
+            .zip(starts)
+            .map(|(&(row0, rows), start)| Band::new::<K>(row0, rows, start, (k, n)))
+            .collect::<Vec<_>>();
+        assert!(
+            bands.iter().all(|b| b.cut.total > 0),
+            "{name}: units to take"
+        );
+        let mut got = vec![f32::NAN; m * n];
+        let out = Output::new(&mut got);
+        let run = |me| matmul_bands::<K>(&a, &b, &out, (m, k, n), &bands, me, Some(&shared));
+        assert!(run(0));
+        assert_eq!(bands[1].ends.load(Relaxed), 0, "{name}: band 1 taken whole");
+        assert!(run(1));
+        assert_eq!(bits(&got), bits(&want), "{name}: one slice");
+
+        // Several slices, the left operand copied by the owner (rows ≥ COPY_LEFT_MIN_STRIDE
+        // apart) and read in place for the units taken; a narrow last panel.
+        let (m, k, n) = if cfg!(miri) {
+            (2 * K::MR + 5, 330, 80)
+        } else {
+            (300, COPY_LEFT_MIN_STRIDE + 100, 210)
+        };
+        let a = data(m * k, 9);
+        let b = data(k * n, 10);
+        let mut want = vec![f32::NAN; m * n];
+        assert!(matmul::<K>(&a, &b, &mut want, m, k, n));
+        for with_shared in [false, true] {
+            let (mut storage, state) = room(K::NR, k, n, true);
+            let panels =
+                SharedPanels::new(storage.spare_capacity_mut(), &state, K::NR, (k, n), true)
+                    .expect("sized by `sizes`");
+            let shared = with_shared.then_some(&panels);
+            let band = Band::new::<K>(0, m, 2, (k, n));
+            let Cut {
+                per_slice, total, ..
+            } = band.cut;
+            assert!(total >= 2 * per_slice, "{name}: several slices");
+            // The last slice's last units, more than one row block's worth natively, taken
+            // before the owner starts (as if the owner had been far enough along).
+            let taken = (per_slice * 2 / 3).max(2);
+            band.ends.store(((total - taken) as u64) << 32, Relaxed);
+            let mut got = vec![f32::NAN; m * n];
+            let out = Output::new(&mut got);
+            let bands = [band];
+            assert!(matmul_bands::<K>(
+                &a,
+                &b,
+                &out,
+                (m, k, n),
+                &bands,
+                0,
+                shared
+            ));
+            for unit in (total - taken..total).rev() {
+                let operand = Operand {
+                    data: &b,
+                    row_stride: n,
+                    col_stride: 1,
+                };
+                // SAFETY: K runs here (each_kernel checks); the unit is below the total, taken
+                // from the back, and its part in the slice before was done by the owner.
+                unsafe { run_taken::<K>(&a, operand, &out, &bands[0], unit, shared) };
+            }
+            assert_eq!(bits(&got), bits(&want), "{name}: shared {with_shared}");
+            if with_shared {
+                assert!(state.iter().all(|f| f.load(Relaxed) == READY), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn taken_units_give_the_same_bits() {
+        each_kernel!("taken_units_give_the_same_bits", taken_units_match);
     }
 
     /// Panels are shared only where the driver packs them, and only in storage that holds
@@ -2001,16 +2633,18 @@ mod tests {
             // SAFETY: K runs here (each_kernel checks), `a` is m × k, the operand k × cols, and
             // the outputs m × cols.
             unsafe {
-                let product = |out| Product {
+                let product = |out: &mut Vec<f32>| Product {
                     a: &a,
                     lda: k,
                     b: operand,
-                    out,
+                    out: out.as_mut_ptr(),
+                    _out: PhantomData,
                     m,
                     k,
                     n: cols,
                     upper,
                     shared: None,
+                    units: Units::All,
                 };
                 sweep_with_panel::<K>(product(&mut copied), Some(&mut block));
                 sweep_with_panel::<K>(product(&mut in_place), None);

@@ -229,22 +229,21 @@ type GramRowsFn =
 type SquareRowsFn =
     fn(&[f32], &mut [f32], usize, usize, usize, Option<&blocked::SharedPanels<'_>>) -> bool;
 
-/// `(a, b, out_rows, (m, k, n), row0, rows, shared, start)`: rows `row0..row0 + rows` of
-/// `A·B`, through shared panels if given ([`blocked::matmul_band`]); `false` if it could not
+/// `(a, b, out, (m, k, n), bands, me, shared)`: band `me` of `A·B`, then what the other bands
+/// leave, through shared panels if given ([`blocked::matmul_bands`]); `false` if it could not
 /// run.
 #[cfg(all(
     feature = "parallel",
     any(target_arch = "x86_64", target_arch = "aarch64")
 ))]
-type MatmulBandFn = fn(
+type MatmulBandsFn = fn(
     &[f32],
     &[f32],
-    &mut [f32],
+    &blocked::Output<'_>,
     (usize, usize, usize),
-    usize,
+    &[blocked::Band],
     usize,
     Option<&blocked::SharedPanels<'_>>,
-    usize,
 ) -> bool;
 
 /// The blocked driver's products on one accelerated kernel (see the [`blocked`](mod@blocked) driver).
@@ -262,9 +261,13 @@ struct Blocked {
     /// Mirrors what the upper-row products skipped.
     #[cfg_attr(not(feature = "parallel"), allow(dead_code))]
     mirror_skipped: fn(&mut [f32], usize),
-    /// Rows of a plain product, through panels shared between bands if given.
+    /// One band of a plain product and what the others leave, through panels shared between
+    /// bands if given.
     #[cfg(feature = "parallel")]
-    matmul_band: MatmulBandFn,
+    matmul_bands: MatmulBandsFn,
+    /// `(row0, rows, start, (k, n))`: a band of a plain product, for `matmul_bands`.
+    #[cfg(feature = "parallel")]
+    band: fn(usize, usize, usize, (usize, usize)) -> blocked::Band,
     /// The kernel's panel width `NR` (what [`blocked::SharedPanels`] are cut for).
     #[cfg(feature = "parallel")]
     panel_width: usize,
@@ -282,7 +285,9 @@ impl Blocked {
             square_symmetric_upper_rows: blocked::square_symmetric_upper_rows::<K>,
             mirror_skipped: blocked::mirror_skipped::<K>,
             #[cfg(feature = "parallel")]
-            matmul_band: blocked::matmul_band::<K>,
+            matmul_bands: blocked::matmul_bands::<K>,
+            #[cfg(feature = "parallel")]
+            band: blocked::Band::new::<K>,
             #[cfg(feature = "parallel")]
             panel_width: K::NR,
         }

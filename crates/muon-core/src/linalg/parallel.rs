@@ -1,11 +1,11 @@
 //! Large products split across the CPU's cores (the `parallel` feature, `std` only).
 //!
 //! Each product is cut into bands of output rows, one per thread of rayon's current pool
-//! (`rayon::scope`; the calling thread takes the last band), and every band runs the selected
-//! single-thread kernel, so a threaded result equals the single-threaded one bit for bit. The symmetric
-//! products (`X·Xᵀ`, `S·S`) compute only their upper triangle, whose rows hold unequal work:
-//! their bands are cut so each holds about the same area of the triangle, and the lower
-//! triangle is mirrored once every band is done.
+//! (`rayon::scope`; the thread running the scope takes the last band), and every band runs
+//! the selected single-thread kernel, so a threaded result equals the single-threaded one bit
+//! for bit. The symmetric products (`X·Xᵀ`, `S·S`) compute only their upper triangle, whose
+//! rows hold unequal work: their bands are cut so each holds about the same area of the
+//! triangle, and the lower triangle is mirrored once every band is done.
 //!
 //! When each band spans several row blocks, the bands share the right operand's packed panels
 //! ([`SharedPanels`]): the first band to reach a panel packs it into a heap buffer as large as
@@ -17,6 +17,17 @@
 //! 2026-12-07). A band
 //! never waits on another: it packs a private copy of a panel another band is still packing.
 //!
+//! A plain product's bands also end together ([`Band`](blocked::Band)): a band done with its own
+//! rows takes what is left of the others' last depth slice, one unit (a row block's tiles of one
+//! panel) at a time from the back, while their owners work from the front. The threads of a virtual
+//! machine's cores do not run at one speed: with the rows cut in equal halves, one band of a 512³
+//! product often ended 0.1–0.45 ms (5–20%) before the other, which the product then waited for;
+//! with the units taken, the bands end within microseconds of each other and the threaded product
+//! is 3–8% faster at 384–1024 on 2 vCPUs (`docs/performance.md`, 2026-12-07, "bands that end
+//! together"). A unit runs on whichever thread takes it with the same multiply-adds in the same
+//! order: the same bits. The symmetric products' bands do not take each other's work (yet):
+//! Newton–Schulz is well ahead of faer there anyway.
+//!
 //! The pool's threads persist between products (rayon's global pool, or the pool a caller
 //! `install`s; `RAYON_NUM_THREADS` sizes the global one), so handing a band to another thread
 //! costs microseconds, where starting a scoped thread cost about 50 µs here. Inside a caller's
@@ -26,7 +37,7 @@
 use core::sync::atomic::AtomicU8;
 
 use super::CpuKernel;
-use super::blocked::{self, SharedPanels};
+use super::blocked::{self, Output, SharedPanels};
 
 /// Products with fewer multiply-adds than this (`192³`, about 0.2 ms on one core) run on one
 /// thread. Measured on 2 vCPUs (`docs/performance.md`, 2026-12-01): with rayon's pool, two
@@ -114,34 +125,41 @@ pub(super) fn matmul(
         return false;
     }
     let out = &mut out[..m * n];
-    let products = super::blocked(kernel);
+    let cuts: std::vec::Vec<(usize, usize)> = bands(m, t, false).collect();
+    let Some(products) = super::blocked(kernel) else {
+        // The portable kernel: each band's rows as a product of their own.
+        let mut rest = out;
+        let jobs: std::vec::Vec<_> = cuts
+            .iter()
+            .map(|&(r0, r1)| {
+                let (band, tail) = core::mem::take(&mut rest).split_at_mut((r1 - r0) * n);
+                rest = tail;
+                let a_band = &a[r0 * k..r1 * k];
+                move || super::matmul_with(kernel, a_band, b, band, r1 - r0, k, n)
+            })
+            .collect();
+        run_all(jobs);
+        return true;
+    };
     // Shared panels where they pay (several row blocks per band, a packed operand).
-    let mut room = products.and_then(|p| Room::new(p.panel_width, (m, t), (k, n), true));
+    let mut room = Room::new(products.panel_width, (m, t), (k, n), true);
     let shared = room.as_mut().and_then(Room::panels);
     let shared = shared.as_ref();
-    let cuts: std::vec::Vec<(usize, usize)> = bands(m, t, false).collect();
-    let (count, panels) = (cuts.len(), shared.map_or(0, SharedPanels::panels));
-    let mut verdicts = std::vec![false; count];
-    let mut rest = out;
-    let jobs: std::vec::Vec<_> = cuts
+    let panels = shared.map_or(0, SharedPanels::panels);
+    let count = cuts.len();
+    let bands: std::vec::Vec<_> = cuts
         .iter()
-        .zip(verdicts.iter_mut())
         .enumerate()
-        .map(|(i, (&(r0, r1), verdict))| {
-            let (band, tail) = core::mem::take(&mut rest).split_at_mut((r1 - r0) * n);
-            rest = tail;
-            let start = start_panel(i, count, panels);
-            move || {
-                *verdict = match products {
-                    Some(p) => (p.matmul_band)(a, b, band, (m, k, n), r0, r1 - r0, shared, start),
-                    // The portable kernel: the band's rows as a product of their own.
-                    None => {
-                        let a_band = &a[r0 * k..r1 * k];
-                        super::matmul_with(kernel, a_band, b, band, r1 - r0, k, n);
-                        true
-                    }
-                }
-            }
+        .map(|(i, &(r0, r1))| (products.band)(r0, r1 - r0, start_panel(i, count, panels), (k, n)))
+        .collect();
+    let out = Output::new(out);
+    let mut verdicts = std::vec![false; count];
+    let (bands, out) = (&bands, &out);
+    let jobs: std::vec::Vec<_> = verdicts
+        .iter_mut()
+        .enumerate()
+        .map(|(i, verdict)| {
+            move || *verdict = (products.matmul_bands)(a, b, out, (m, k, n), bands, i, shared)
         })
         .collect();
     run_all(jobs);
