@@ -2182,7 +2182,7 @@ mod tests {
         };
         let one_block = |m, k, n| one_block_product::<K>(true, (m, k, n), row_major(n));
         let n = DIRECT_MAX_STRIDE;
-        assert!(one_block(MC, KC, n) && one_block(1, 1, 1), "{name}");
+        assert!(one_block(MC, KC, n) && one_block(1, 1, K::NR), "{name}");
         assert!(
             !one_block(MC + 1, KC, n) && !one_block(MC, KC + 1, n),
             "{name}"
