@@ -1913,6 +1913,7 @@ mod tests {
                 let starts = [0, shared.panels() / 2, shared.panels()];
                 let mut banded = vec![f32::NAN; m * cols];
                 if let Matmul = what {
+                    // The bands share the output and take each other's last units.
                     let bands: Vec<_> = cuts
                         .windows(2)
                         .zip(starts)
@@ -1924,44 +1925,30 @@ mod tests {
                             let (a, out, bands, shared) = (&a, &out, &bands, &shared);
                             scope.spawn(move || {
                                 let shape = (m, k, n);
-                                assert!(matmul_bands::<K>(
-                                    a,
-                                    b,
-                                    out,
-                                    shape,
-                                    bands,
-                                    me,
-                                    Some(shared)
-                                ));
+                                let shared = Some(shared);
+                                assert!(matmul_bands::<K>(a, b, out, shape, bands, me, shared));
                             });
                         }
                     });
-                }
-                std::thread::scope(|scope| {
-                    let mut rest = banded.as_mut_slice();
-                    for w in cuts.windows(2).filter(|_| !matches!(what, Matmul)) {
-                        let (r0, rows) = (w[0], w[1] - w[0]);
-                        let (band, tail) = core::mem::take(&mut rest).split_at_mut(rows * cols);
-                        rest = tail;
-                        let (a, s, shared) = (&a, &xxt, &shared);
-                        scope.spawn(move || {
-                            let ran = match what {
-                                Matmul => unreachable!("run above"),
-                                Gram => gram_upper_rows::<K>(a, band, m, k, r0, rows, Some(shared)),
-                                Square => square_symmetric_upper_rows::<K>(
-                                    s,
-                                    band,
-                                    m,
-                                    r0,
-                                    rows,
-                                    Some(shared),
-                                ),
-                            };
-                            assert!(ran);
-                        });
-                    }
-                });
-                if !matches!(what, Matmul) {
+                } else {
+                    // Each band its own rows of the upper triangle, then one mirror.
+                    std::thread::scope(|scope| {
+                        let mut rest = banded.as_mut_slice();
+                        for w in cuts.windows(2) {
+                            let (r0, rows) = (w[0], w[1] - w[0]);
+                            let (band, tail) = core::mem::take(&mut rest).split_at_mut(rows * cols);
+                            rest = tail;
+                            let (a, s, shared) = (&a, &xxt, Some(&shared));
+                            scope.spawn(move || {
+                                assert!(match what {
+                                    Gram => gram_upper_rows::<K>(a, band, m, k, r0, rows, shared),
+                                    _ => square_symmetric_upper_rows::<K>(
+                                        s, band, m, r0, rows, shared,
+                                    ),
+                                });
+                            });
+                        }
+                    });
                     mirror_skipped::<K>(&mut banded, m);
                 }
                 assert_eq!(bits(&banded), bits(want), "{name} {what:?}, busy {busy}");

@@ -23,7 +23,7 @@
 //! machine's cores do not run at one speed: with the rows cut in equal halves, one band of a 512³
 //! product often ended 0.1–0.45 ms (5–20%) before the other, which the product then waited for;
 //! with the units taken, the bands end within microseconds of each other and the threaded product
-//! is 3–8% faster at 384–1024 on 2 vCPUs (`docs/performance.md`, 2026-12-07, "bands that end
+//! is 2–8% faster at 384–1024 on 2 vCPUs (`docs/performance.md`, 2026-12-07, "bands that end
 //! together"). A unit runs on whichever thread takes it with the same multiply-adds in the same
 //! order: the same bits. The symmetric products' bands do not take each other's work (yet):
 //! Newton–Schulz is well ahead of faer there anyway.
