@@ -103,7 +103,8 @@ const MAX_NR: usize = 32;
 /// Floats per 64-byte cache line.
 const LINE_FLOATS: usize = 16;
 /// Row-major right operands of plain products whose rows are at least this many floats apart
-/// (4 KiB) start their panels on cache lines ([`Grid`]). With `B` and `C` 16 bytes off a line,
+/// (4 KiB) start their panels on cache lines ([`Grid`]): the default of
+/// [`MicroKernel::ALIGN_MIN_STRIDE`]. With `B` and `C` 16 bytes off a line,
 /// as a `Vec<f32>` of 256² floats or more is here, a 1024³ product took 6–7% longer than on
 /// aligned ones, and the shifted grid took 3–4% off it (2048³: 4–5%); at 256³–768³ the
 /// grid's extra panel (one more in 16–48) cost as much as the alignment gave or more: 256³
@@ -128,6 +129,10 @@ pub(super) unsafe trait MicroKernel {
     /// Whether the kernel masks its loads, so a panel narrower than `NR` may be read in place
     /// (otherwise it is packed, zero-padded).
     const MASKED_TAIL: bool;
+    /// Rows of a plain product's row-major right operand at least this many floats apart
+    /// start its panels on cache lines ([`Grid`]): where the alignment gains more than the
+    /// narrow first panel costs, which depends on the vector width.
+    const ALIGN_MIN_STRIDE: usize = ALIGN_MIN_STRIDE;
 
     /// Whether this CPU runs the kernel.
     fn supported() -> bool;
@@ -1393,7 +1398,7 @@ unsafe fn sweep<K: MicroKernel>(
 }
 
 /// Where the right operand's panels lie: `NR` columns each from column 0, except that a plain
-/// product's row-major operand with rows at least [`ALIGN_MIN_STRIDE`] floats apart that all
+/// product's row-major operand with rows at least [`MicroKernel::ALIGN_MIN_STRIDE`] floats apart that all
 /// sit at the same offset from a 64-byte line (a row stride that is a multiple of
 /// [`LINE_FLOATS`]) but do not start on one begins with a narrower panel that ends on a line,
 /// so every later panel starts on one. Then neither its 16-float rows in the operand nor
@@ -1422,7 +1427,7 @@ impl Grid {
             && K::MASKED_TAIL
             && off != 0
             && b.col_stride == 1
-            && b.row_stride >= ALIGN_MIN_STRIDE
+            && b.row_stride >= K::ALIGN_MIN_STRIDE
             && b.row_stride.is_multiple_of(LINE_FLOATS);
         let shift = LINE_FLOATS - off;
         match n.checked_sub(shift) {
@@ -1766,7 +1771,7 @@ mod tests {
         let (m, k, widths): (usize, usize, &[usize]) = if cfg!(miri) {
             (3, 5, &[1024, 1030])
         } else {
-            (12, 20, &[1024, 1040, 1030, 992, 64])
+            (12, 20, &[1024, 1040, 1030, 992, 512, 496, 64])
         };
         for &n in widths {
             let a = data(m * k, 7);
@@ -1786,7 +1791,7 @@ mod tests {
                 let grid = Grid::of::<K>(operand, n, true);
                 let shifts = K::MASKED_TAIL
                     && off != 0
-                    && n >= ALIGN_MIN_STRIDE
+                    && n >= K::ALIGN_MIN_STRIDE
                     && n.is_multiple_of(LINE_FLOATS);
                 let shift = if shifts { LINE_FLOATS - off } else { 0 };
                 assert_eq!(grid.shift, shift, "{name} n {n} offset {off}");
@@ -1876,7 +1881,7 @@ mod tests {
             row_stride: n,
             col_stride: 1,
         };
-        let shifted = n >= ALIGN_MIN_STRIDE && K::MASKED_TAIL;
+        let shifted = n >= K::ALIGN_MIN_STRIDE && K::MASKED_TAIL;
         let shift = if shifted { LINE_FLOATS - 4 } else { 0 };
         assert_eq!(Grid::of::<K>(b_operand, n, true).shift, shift, "{name}");
         let mut product = vec![f32::NAN; m * n];

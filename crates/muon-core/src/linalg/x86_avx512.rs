@@ -13,8 +13,9 @@
 //!
 //! Each element is the same sequence of fused multiply-adds as in the AVX2 kernel (the shared
 //! driver fixes the depth slices), so the two give the same bits. The tests check that, and
-//! agreement with the portable kernel, on every CPU that has AVX-512, and under Miri with
-//! AVX-512 enabled in `.ci/run` (no machine of this project has AVX-512).
+//! agreement with the portable kernel, on every CPU that has AVX-512 (natively on an Intel
+//! Xeon, 2026-12-08), and under Miri with AVX-512 enabled in `.ci/run` (CI's machines have
+//! AVX2 only). Its speed on that Xeon is in `docs/performance.md`.
 
 use core::arch::x86_64::{
     __m512, __mmask16, _mm512_add_ps, _mm512_fmadd_ps, _mm512_mask_storeu_ps,
@@ -38,6 +39,13 @@ unsafe impl MicroKernel for Avx512 {
     const MR: usize = MR;
     const NR: usize = NR;
     const MASKED_TAIL: bool = true;
+    /// From 512 floats (2 KiB), half the AVX2 kernel's threshold: every 64-byte load or store
+    /// of a row 16 bytes off a line straddles two lines here (half of AVX2's 32-byte ones do).
+    /// With `B` and `C` 16 bytes off a line (a `Vec<f32>` here), the shifted grid took 2% off
+    /// a 512³ product, 3% at 640³ and 7% at 768³ and 896³, and added 1–5% at 256³–448³ (medians
+    /// of 11 rounds, the two grids in one process; Intel Xeon with AVX-512, 2026-12-08;
+    /// `docs/performance.md`).
+    const ALIGN_MIN_STRIDE: usize = 512;
 
     fn supported() -> bool {
         crate::x86_features::avx512f()
