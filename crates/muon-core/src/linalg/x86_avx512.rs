@@ -42,7 +42,7 @@ unsafe impl MicroKernel for Avx512 {
     /// From 512 floats (2 KiB), half the AVX2 kernel's threshold: every 64-byte load or store
     /// of a row 16 bytes off a line straddles two lines here (half of AVX2's 32-byte ones do).
     /// With `B` and `C` 16 bytes off a line (a `Vec<f32>` here), the shifted grid took 2% off
-    /// a 512³ product, 3% at 640³ and 7% at 768³ and 896³, and added 1–5% at 256³–448³ (medians
+    /// a 512³ product, 3% at 640³ and 7% at 768³ and 896³, and added 1–6% at 256³–448³ (medians
     /// of 11 rounds, the two grids in one process; Intel Xeon with AVX-512, 2026-12-08;
     /// `docs/performance.md`).
     const ALIGN_MIN_STRIDE: usize = 512;
